@@ -1,0 +1,1 @@
+"""Shared identity: guilds, users and guild members, which every module may reference."""

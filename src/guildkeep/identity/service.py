@@ -1,0 +1,193 @@
+"""Identity operations. Each is race-safe: two callers creating the same row get one row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildkeep.db import Database, NotFoundError, ValidationError, utcnow
+from guildkeep.db.dialect import insert_for
+from guildkeep.identity.models import Guild, GuildMember, User
+
+MAX_NAME = 255
+
+
+def display_name(custom_name: str | None, discord_display_name: str | None, username: str | None) -> str:
+    """Custom name, else Discord display name, else username."""
+    return custom_name or discord_display_name or username or ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: int
+    username: str
+    discord_display_name: str | None
+    custom_name: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    is_active: bool
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.custom_name, self.discord_display_name, self.username) or str(self.id)
+
+    @classmethod
+    def of(cls, row: User) -> UserView:
+        return cls(
+            row.id,
+            row.username,
+            row.discord_display_name,
+            row.custom_name,
+            row.first_seen_at,
+            row.last_seen_at,
+            row.is_active,
+        )
+
+
+async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:
+    """Insert the guild row if missing (inside the caller's unit of work)."""
+    stmt = insert_for(session, Guild).values(id=guild_id, name=(name or "")[:100])
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def ensure_user(session: AsyncSession, user_id: int, username: str | None = None) -> None:
+    """Insert the user row if missing (inside the caller's unit of work)."""
+    stmt = insert_for(session, User).values(id=user_id, username=(username or "")[:MAX_NAME])
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def ensure_member(session: AsyncSession, guild_id: int, user_id: int) -> None:
+    """Guild, user and membership rows exist afterwards (inside the caller's unit of work)."""
+    await ensure_guild(session, guild_id)
+    await ensure_user(session, user_id)
+    stmt = insert_for(session, GuildMember).values(guild_id=guild_id, user_id=user_id, roles=[])
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["guild_id", "user_id"]))
+
+
+class IdentityService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_or_create_guild(self, guild_id: int, name: str | None = None) -> Guild:
+        async with self.db.session() as s:
+            await ensure_guild(s, guild_id, name)
+            guild = (await s.execute(select(Guild).where(Guild.id == guild_id))).scalar_one()
+            if name and guild.name != name[:100]:
+                guild.name = name[:100]
+            if not guild.is_active:
+                guild.is_active = True
+                guild.joined_at = utcnow()
+            return guild
+
+    async def mark_guild_left(self, guild_id: int) -> None:
+        async with self.db.session() as s:
+            await s.execute(update(Guild).where(Guild.id == guild_id).values(is_active=False))
+
+    async def get_guild_settings(self, guild_id: int) -> dict[str, Any]:
+        async with self.db.session(read_only=True) as s:
+            settings = await s.scalar(select(Guild.settings).where(Guild.id == guild_id))
+            return dict(settings or {})
+
+    async def update_guild_settings(self, guild_id: int, **changes: Any) -> dict[str, Any]:
+        async with self.db.session() as s:
+            await ensure_guild(s, guild_id)
+            guild = (
+                await s.execute(select(Guild).where(Guild.id == guild_id).with_for_update())
+            ).scalar_one()
+            merged = {**(guild.settings or {}), **changes}
+            guild.settings = merged
+            return merged
+
+    async def get_or_create_user(
+        self, user_id: int, username: str | None = None, display_name: str | None = None
+    ) -> UserView:
+        """Create the user on first sight; afterwards refresh names and `last_seen_at`."""
+        now = utcnow()
+        async with self.db.session() as s:
+            await ensure_user(s, user_id, username)
+            values: dict[str, Any] = {"last_seen_at": now, "is_active": True}
+            if username:
+                values["username"] = username[:MAX_NAME]
+            if display_name:
+                values["discord_display_name"] = display_name[:MAX_NAME]
+            await s.execute(update(User).where(User.id == user_id).values(**values))
+            row = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
+            return UserView.of(row)
+
+    async def get_user(self, user_id: int) -> UserView:
+        async with self.db.session(read_only=True) as s:
+            row = await s.get(User, user_id)
+            if row is None:
+                raise NotFoundError("I have not met that user yet.")
+            return UserView.of(row)
+
+    async def set_custom_name(self, user_id: int, name: str | None) -> UserView:
+        if name is not None:
+            name = name.strip()
+            if not name:
+                name = None
+            elif len(name) > 32:
+                raise ValidationError("A custom name can be at most 32 characters.")
+        async with self.db.session() as s:
+            await ensure_user(s, user_id)
+            await s.execute(update(User).where(User.id == user_id).values(custom_name=name))
+            row = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
+            return UserView.of(row)
+
+    async def upsert_member(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        username: str | None = None,
+        nickname: str | None = None,
+        roles: Iterable[int] = (),
+        joined_at: datetime | None = None,
+    ) -> GuildMember:
+        async with self.db.session() as s:
+            await ensure_guild(s, guild_id)
+            await ensure_user(s, user_id, username)
+            ins = insert_for(s, GuildMember).values(
+                guild_id=guild_id, user_id=user_id, nickname=nickname, roles=sorted(set(roles)),
+                joined_at=joined_at, created_at=utcnow(), updated_at=utcnow(),
+            )
+            ins = ins.on_conflict_do_update(
+                index_elements=["guild_id", "user_id"],
+                set_={
+                    "nickname": ins.excluded.nickname,
+                    "roles": ins.excluded.roles,
+                    "joined_at": ins.excluded.joined_at,
+                    "updated_at": ins.excluded.updated_at,
+                },
+            )
+            await s.execute(ins)
+            return (
+                await s.execute(
+                    select(GuildMember).where(GuildMember.guild_id == guild_id, GuildMember.user_id == user_id)
+                )
+            ).scalar_one()
+
+    async def remove_member(self, guild_id: int, user_id: int) -> bool:
+        async with self.db.session() as s:
+            row = (
+                await s.execute(
+                    select(GuildMember).where(GuildMember.guild_id == guild_id, GuildMember.user_id == user_id)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return False
+            await s.delete(row)
+            return True
+
+    async def get_member(self, guild_id: int, user_id: int) -> GuildMember | None:
+        async with self.db.session(read_only=True) as s:
+            return (
+                await s.execute(
+                    select(GuildMember).where(GuildMember.guild_id == guild_id, GuildMember.user_id == user_id)
+                )
+            ).scalar_one_or_none()

@@ -1,0 +1,124 @@
+"""Shared fixtures. `db` runs every service test on a real SQLite file and a real PostgreSQL server.
+
+PostgreSQL comes from ``GUILDKEEP_TEST_POSTGRES_URL`` (default: the local server on 127.0.0.1:5432).
+Each test run creates its own database, migrated to head, and drops it at the end; each test
+starts from empty tables. A PostgreSQL test that cannot reach its server fails; it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from guildkeep.db import Database, migrate
+from guildkeep.db.registry import load_models
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("GUILDKEEP_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _create_pg_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    return _pg_admin_url()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(pg_admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database for this test run, migrated to head, dropped afterwards."""
+    name = f"gk_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_create_pg_database(pg_admin_url, name))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required for the test suite and could not be reached at {pg_admin_url}: {exc}. "
+            "Start it (make test does) or set GUILDKEEP_TEST_POSTGRES_URL."
+        )
+    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_drop_pg_database(pg_admin_url, name))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+async def _truncate_all(db: Database) -> None:
+    tables = [t.name for t in load_models().sorted_tables]
+    if not tables:
+        return
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty, migrated database of the test's backend."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "guildkeep.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    return request.getfixturevalue("pg_database_url")
+
+
+@pytest.fixture
+async def db(database_url: str, backend: str) -> AsyncIterator[Database]:
+    """A `Database` on an empty, migrated schema, on SQLite and on PostgreSQL."""
+    database = Database(database_url, pool_size=10, max_overflow=40)
+    if backend == "postgresql":
+        await _truncate_all(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
