@@ -122,3 +122,20 @@ async def db(database_url: str, backend: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def empty_database_url(backend: str, pg_admin_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL to a brand-new, unmigrated database of the test's backend."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"gk_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        await _create_pg_database(pg_admin_url, name)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL could not be reached at {pg_admin_url}: {exc}")
+    try:
+        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _drop_pg_database(pg_admin_url, name)

@@ -109,3 +109,5 @@ def configure_logging(level: str = "INFO") -> None:
     handler._guildkeep = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic narrates every step at INFO; keep that for DEBUG runs.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

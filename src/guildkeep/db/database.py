@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -26,7 +26,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 _READ_ONLY = "guildkeep_read_only"
 
 
-def _tune_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, memory: bool, busy_timeout_ms: int) -> None:
     """WAL, foreign keys, busy timeout and synchronous=NORMAL on every connection.
 
     Write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the busy
@@ -41,7 +41,7 @@ def _tune_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
         if not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -61,6 +61,7 @@ class Database:
         echo: bool = False,
         pool_size: int = 5,
         max_overflow: int = 10,
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
         self.url = make_url(url)
         self.backend = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
@@ -80,7 +81,7 @@ class Database:
         self.is_memory = memory
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.backend == "sqlite":
-            _tune_sqlite(self.engine, memory=memory)
+            _tune_sqlite(self.engine, memory=memory, busy_timeout_ms=sqlite_busy_timeout_ms)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
@@ -111,7 +112,7 @@ class Database:
             try:
                 async with session.begin():
                     yield session
-            except DBAPIError as exc:
+            except (DBAPIError, NoResultFound) as exc:
                 translated = translate_db_error(exc)
                 if translated is None:
                     raise

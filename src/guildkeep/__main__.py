@@ -1,0 +1,3 @@
+from guildkeep.cli import main
+
+main()

@@ -1,0 +1,423 @@
+"""Backups: consistent, compressed, timestamped snapshots with a manifest of row counts.
+
+A backup is one ``guildkeep-<UTC timestamp>-<backend>.tar.gz`` holding ``manifest.json`` (format,
+backend, creation time, schema revisions, row count per table) and the data: a SQLite snapshot taken
+with the online backup API, or a PostgreSQL ``pg_dump`` custom-format archive taken on an exported
+snapshot (the row counts in the manifest come from that same snapshot).
+
+``verify`` restores into a scratch database and compares the row counts table by table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL
+
+from guildkeep import __version__
+from guildkeep.db.database import Database
+from guildkeep.db.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+NAME_RE = re.compile(r"^guildkeep-(\d{8}T\d{12}Z)-(sqlite|postgresql)\.tar\.gz$")
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+
+
+class BackupError(DomainError):
+    default_message = "The backup could not be completed."
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    path: Path
+    created_at: datetime
+    backend: str
+    size: int
+
+
+@dataclass
+class VerifyReport:
+    path: Path
+    backend: str
+    expected: dict[str, int]
+    actual: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.expected == self.actual
+
+
+# ---------------------------------------------------------------------------------------------
+# listing and retention
+
+
+def list_backups(backup_dir: Path) -> list[BackupInfo]:
+    """Backups in ``backup_dir``, newest first."""
+    if not backup_dir.is_dir():
+        return []
+    found = []
+    for entry in backup_dir.iterdir():
+        match = NAME_RE.match(entry.name)
+        if not match or not entry.is_file():
+            continue
+        created = datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
+        found.append(BackupInfo(entry, created, match.group(2), entry.stat().st_size))
+    return sorted(found, key=lambda b: b.created_at, reverse=True)
+
+
+def prune_backups(
+    backup_dir: Path, *, keep: int, max_age_days: float = 0, now: datetime | None = None
+) -> list[Path]:
+    """Delete backups beyond the newest ``keep`` and those older than ``max_age_days`` (0 = no age limit).
+
+    The newest backup is never deleted.
+    """
+    if keep < 1:
+        raise BackupError("Retention must keep at least one backup.")
+    now = now or datetime.now(UTC)
+    backups = list_backups(backup_dir)
+    removed = []
+    for index, info in enumerate(backups):
+        too_many = index >= keep
+        too_old = max_age_days > 0 and now - info.created_at > timedelta(days=max_age_days)
+        if index > 0 and (too_many or too_old):
+            info.path.unlink(missing_ok=True)
+            removed.append(info.path)
+    if removed:
+        log.info("pruned %d old backup(s) from %s", len(removed), backup_dir)
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# SQLite
+
+
+def _sqlite_path(db: Database) -> Path:
+    if db.is_memory:
+        raise BackupError("The in-memory database keeps nothing on disk and cannot be backed up.")
+    return Path(db.url.database)
+
+
+def _sqlite_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def _sqlite_revisions(conn: sqlite3.Connection) -> list[str]:
+    try:
+        return sorted(row[0] for row in conn.execute("SELECT version_num FROM alembic_version"))
+    except sqlite3.OperationalError:
+        return []
+
+
+def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[str]]:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)  # one step: a consistent copy even while the bot writes (WAL)
+        counts = _sqlite_counts(dst)
+        revisions = _sqlite_revisions(dst)
+    finally:
+        dst.close()
+        src.close()
+    return counts, revisions
+
+
+def _sqlite_copy_into(source: Path, target: Path) -> None:
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target, timeout=30)
+    try:
+        check = src.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            raise BackupError(f"The backup's database is damaged: {check}")
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def _pg_env(url: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return env
+
+
+def _pg_args(url: URL, database: str | None = None) -> list[str]:
+    args = ["--host", url.host or "127.0.0.1", "--port", str(url.port or 5432)]
+    if url.username:
+        args += ["--username", url.username]
+    args += ["--dbname", database or url.database or "postgres"]
+    return args
+
+
+def _require(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        raise BackupError(
+            f"`{tool}` is not installed; PostgreSQL backups need the PostgreSQL client tools "
+            "(Debian/Ubuntu: apt-get install postgresql-client)."
+        )
+    return found
+
+
+def _dsn(url: URL, database: str | None = None) -> str:
+    return url.set(drivername="postgresql", database=database or url.database).render_as_string(
+        hide_password=False
+    )
+
+
+async def _pg_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+    counts = {}
+    for row in rows:
+        name = row["tablename"]
+        counts[name] = await conn.fetchval(f'SELECT count(*) FROM "{name}"')
+    return counts
+
+
+async def _pg_revisions(conn: asyncpg.Connection) -> list[str]:
+    exists = await conn.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
+    if not exists:
+        return []
+    return sorted(r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version"))
+
+
+async def _run(cmd: list[str], env: dict[str, str]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise BackupError(f"`{Path(cmd[0]).name}` failed: {err.decode(errors='replace').strip()[:500]}")
+
+
+async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list[str]]:
+    pg_dump = _require("pg_dump")
+    conn = await asyncpg.connect(_dsn(db.url))
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            counts = await _pg_counts(conn)
+            revisions = await _pg_revisions(conn)
+            await _run(
+                [pg_dump, "--format=custom", "--no-owner", f"--snapshot={snapshot}", "--file", str(target),
+                 *_pg_args(db.url)],
+                _pg_env(db.url),
+            )
+    finally:
+        await conn.close()
+    return counts, revisions
+
+
+async def _pg_restore_into(url: URL, database: str, dump: Path, *, clean: bool) -> None:
+    pg_restore = _require("pg_restore")
+    cmd = [pg_restore, "--no-owner", "--single-transaction", "--exit-on-error", *_pg_args(url, database)]
+    if clean:
+        cmd += ["--clean", "--if-exists"]
+    await _run([*cmd, str(dump)], _pg_env(url))
+
+
+# ---------------------------------------------------------------------------------------------
+# the public operations
+
+
+def _pack(target: Path, manifest: dict[str, Any], data: Path, data_name: str) -> None:
+    tmp = target.with_name(target.name + ".part")
+    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        raw = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(raw)
+        info.mtime = int(datetime.now(UTC).timestamp())
+        tar.addfile(info, io.BytesIO(raw))
+        tar.add(data, arcname=data_name)
+    tmp.replace(target)
+
+
+def _unpack(path: Path, into: Path) -> tuple[dict[str, Any], Path]:
+    if not path.is_file():
+        raise BackupError(f"No backup file at {path}.")
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            names = set(tar.getnames())
+            if "manifest.json" not in names:
+                raise BackupError(f"{path.name} is not a guildkeep backup (no manifest).")
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+            data_name = manifest.get("data")
+            if data_name not in names or "/" in data_name or data_name.startswith("."):
+                raise BackupError(f"{path.name} is damaged: its data file is missing.")
+            tar.extract(data_name, into, filter="data")
+    except (tarfile.TarError, OSError, json.JSONDecodeError, EOFError) as exc:
+        raise BackupError(f"{path.name} could not be read: {exc}") from exc
+    if manifest.get("format") != FORMAT_VERSION:
+        raise BackupError(f"{path.name} has backup format {manifest.get('format')}, expected {FORMAT_VERSION}.")
+    return manifest, into / data_name
+
+
+async def create_backup(db: Database, backup_dir: Path) -> Path:
+    """Write a new backup of ``db`` into ``backup_dir`` and return its path."""
+    backup_dir = Path(backup_dir)
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC)
+    target = backup_dir / f"guildkeep-{created.strftime(_STAMP)}-{db.backend}.tar.gz"
+    with tempfile.TemporaryDirectory(prefix="guildkeep-backup-") as tmp:
+        if db.backend == "sqlite":
+            data_name = "database.sqlite"
+            data = Path(tmp) / data_name
+            counts, revisions = await asyncio.to_thread(_sqlite_snapshot, _sqlite_path(db), data)
+        else:
+            data_name = "database.pgdump"
+            data = Path(tmp) / data_name
+            counts, revisions = await _pg_snapshot(db, data)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "backend": db.backend,
+            "created_at": created.isoformat(),
+            "guildkeep_version": __version__,
+            "revisions": revisions,
+            "tables": counts,
+            "data": data_name,
+        }
+        await asyncio.to_thread(_pack, target, manifest, data, data_name)
+    log.info("backup written: %s (%d tables, %d rows)", target, len(counts), sum(counts.values()))
+    return target
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            return json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    except (tarfile.TarError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise BackupError(f"{Path(path).name} is not a readable guildkeep backup: {exc}") from exc
+
+
+async def restore_backup(db: Database, path: Path) -> dict[str, Any]:
+    """Replace the contents of ``db`` with the backup at ``path``. Stop the bot first."""
+    with tempfile.TemporaryDirectory(prefix="guildkeep-restore-") as tmp:
+        manifest, data = await asyncio.to_thread(_unpack, Path(path), Path(tmp))
+        if manifest["backend"] != db.backend:
+            raise BackupError(
+                f"That backup is of a {manifest['backend']} database; this one is {db.backend}."
+            )
+        await db.dispose()  # no pooled connection may hold the old file or tables
+        if db.backend == "sqlite":
+            await asyncio.to_thread(_sqlite_copy_into, data, _sqlite_path(db))
+        else:
+            await _pg_restore_into(db.url, db.url.database, data, clean=True)
+    log.info("restored %s into %s", path, db.url.render_as_string(hide_password=True))
+    return manifest
+
+
+async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> VerifyReport:
+    """Restore ``path`` into a scratch database and compare row counts with the manifest.
+
+    For PostgreSQL backups ``scratch_url`` names the server to restore on (any database on it;
+    a temporary database is created and dropped).
+    """
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="guildkeep-verify-") as tmp:
+        manifest, data = await asyncio.to_thread(_unpack, path, Path(tmp))
+        expected = {k: int(v) for k, v in manifest["tables"].items()}
+        problems: list[str] = []
+        if manifest["backend"] == "sqlite":
+
+            def check() -> dict[str, int]:
+                scratch = Path(tmp) / "scratch.sqlite"
+                _sqlite_copy_into(data, scratch)
+                conn = sqlite3.connect(scratch)
+                try:
+                    return _sqlite_counts(conn)
+                finally:
+                    conn.close()
+
+            try:
+                actual = await asyncio.to_thread(check)
+            except (sqlite3.DatabaseError, BackupError) as exc:
+                return VerifyReport(path, "sqlite", expected, {}, [f"restore failed: {exc}"])
+        else:
+            if scratch_url is None:
+                raise BackupError("Verifying a PostgreSQL backup needs a PostgreSQL server to restore on.")
+            from sqlalchemy.engine import make_url
+
+            server = make_url(scratch_url) if isinstance(scratch_url, str) else scratch_url
+            name = f"gk_verify_{uuid.uuid4().hex[:12]}"
+            admin = await asyncpg.connect(_dsn(server))
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await admin.close()
+            try:
+                try:
+                    await _pg_restore_into(server, name, data, clean=False)
+                except BackupError as exc:
+                    problems.append(f"restore failed: {exc.message}")
+                conn = await asyncpg.connect(_dsn(server, name))
+                try:
+                    actual = await _pg_counts(conn)
+                finally:
+                    await conn.close()
+            finally:
+                admin = await asyncpg.connect(_dsn(server))
+                try:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await admin.close()
+    for table in sorted(set(expected) | set(actual)):
+        want, got = expected.get(table), actual.get(table)
+        if want != got:
+            problems.append(f"{table}: expected {want} rows, restored {got}")
+    return VerifyReport(path, manifest["backend"], expected, actual, problems)
+
+
+async def backup_loop(db: Database, settings: Any) -> None:
+    """Take a backup every ``settings.backup_interval_hours`` and prune; runs until cancelled."""
+    interval = float(settings.backup_interval_hours) * 3600
+    if interval <= 0 or db.is_memory:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await create_backup(db, settings.backup_dir)
+            await asyncio.to_thread(
+                prune_backups, Path(settings.backup_dir), keep=settings.backup_keep,
+                max_age_days=settings.backup_max_age_days,
+            )
+        except (BackupError, OSError, asyncpg.PostgresError, sqlite3.Error, subprocess.SubprocessError):
+            log.exception("scheduled backup failed; the next one is in %.1f hours", interval / 3600)
+
+
+def start_backup_task(db: Database, settings: Any) -> asyncio.Task[None] | None:
+    if float(settings.backup_interval_hours) <= 0 or db.is_memory:
+        return None
+    task = asyncio.create_task(backup_loop(db, settings), name="guildkeep-backups")
+    task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+    return task
+

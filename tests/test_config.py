@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guildkeep.config import DEFAULT_DATABASE_URL, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("GUILDKEEP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.is_sqlite
+    assert settings.token is None
+    assert settings.pool_size == 5
+    assert settings.backup_dir == Path("backups")
+    assert settings.log_level == "INFO"
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GUILDKEEP_DISCORD_TOKEN=abc.def\nGUILDKEEP_LOG_LEVEL=debug\n")
+    monkeypatch.setenv("GUILDKEEP_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    monkeypatch.setenv("GUILDKEEP_POOL_SIZE", "20")
+    monkeypatch.setenv("GUILDKEEP_REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings = load_settings()
+    assert settings.token == "abc.def"
+    assert settings.log_level == "DEBUG"
+    assert not settings.is_sqlite
+    assert settings.pool_size == 20
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert "abc.def" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GUILDKEEP_DATABASE_URL", "mysql://x/y"),
+        ("GUILDKEEP_POOL_SIZE", "zero"),
+        ("GUILDKEEP_POOL_SIZE", "0"),
+        ("GUILDKEEP_LOG_LEVEL", "LOUD"),
+        ("GUILDKEEP_REDIS_URL", "http://nope"),
+        ("GUILDKEEP_BACKUP_KEEP", "0"),
+    ],
+)
+def test_a_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"invalid setting {name}:")
+    assert "\n" not in message
