@@ -139,3 +139,26 @@ async def empty_database_url(backend: str, pg_admin_url: str, tmp_path: Path) ->
         yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         await _drop_pg_database(pg_admin_url, name)
+
+
+_BACKEND_OUTCOMES: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
+        return
+    backend = next((b for b in BACKENDS if f"[{b}" in report.nodeid or f"-{b}]" in report.nodeid
+                    or f"-{b}-" in report.nodeid), "no database")
+    counts = _BACKEND_OUTCOMES.setdefault(backend, {})
+    counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _BACKEND_OUTCOMES:
+        return
+    terminalreporter.section("tests per backend")
+    for backend in (*BACKENDS, "no database"):
+        counts = _BACKEND_OUTCOMES.get(backend)
+        if counts:
+            parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            terminalreporter.write_line(f"{backend}: {parts}")
