@@ -1,0 +1,1 @@
+"""Reproducible performance runs. Each reports ratios against a baseline measured in the same run."""
