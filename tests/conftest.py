@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from guildkeep.db import Database, migrate
 from guildkeep.db.registry import load_models
 
+pytest_plugins = ["guildkeep.sandbox.testing"]
+
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
 
