@@ -83,6 +83,11 @@ class GuildkeepBot(commands.Bot):
         synced = await self.tree.sync()
         log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord allows one IDENTIFY per 5 s (discord.py waits that long); the sandbox has no such limit."""
+        if not self.sandbox:
+            await super().before_identify_hook(shard_id, initial=initial)
+
     async def on_ready(self) -> None:
         log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 

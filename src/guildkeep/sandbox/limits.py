@@ -135,8 +135,9 @@ def check_commands(commands: list[dict[str, Any]]) -> None:
         seen.add(key)
         _check_command(errors, (i,), cmd, chat_input=cmd.get("type", 1) == 1)
         dmp = cmd.get("default_member_permissions")
-        if dmp is not None and not (isinstance(dmp, str) and dmp.isdigit()):
-            errors.add((i, "default_member_permissions"), "BASE_TYPE_STRING", "Must be a string of digits.")
+        # Requests may send an integer (the spec's request schema) or a digit string; answers are strings.
+        if dmp is not None and not (isinstance(dmp, int) or (isinstance(dmp, str) and dmp.isdigit())):
+            errors.add((i, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not int.")
     errors.raise_if_any()
 
 
