@@ -277,11 +277,11 @@ class Driver:
         return self.world.add_user(username, global_name=global_name, bot=bot)
 
     def create_guild(self, name: str, owner: str | User = "owner", *, bot_permissions: Iterable[str] | None = None,
-                     ) -> Guild:
+                     guild_id: int | None = None) -> Guild:
         """A guild with @everyone, the bot's managed role and the owner; the bot sees it when it (re)connects."""
         user = owner if isinstance(owner, User) else self.create_user(owner)
         perms = Perm.of(bot_permissions) if bot_permissions is not None else None
-        guild = self.server.create_guild(name, user, bot_permissions=perms)
+        guild = self.server.create_guild(name, user, bot_permissions=perms, guild_id=guild_id)
         if self.guild is None:
             self.guild = guild
         return guild
@@ -509,9 +509,11 @@ class Driver:
         return payload
 
     async def _interact(self, kind: int, data: dict[str, Any], member: Member, channel: Channel, *, what: str,
-                        message: Message | None = None, timeout: float | None = None) -> Reply:
+                        message: Message | None = None, timeout: float | None = None,
+                        opened_by: Interaction | None = None) -> Reply:
         inter = Interaction(self.world.snowflake(), f"itoken.{secrets.token_urlsafe(32)}", kind, member.guild_id,
-                            channel.id, member.user, data, source_message_id=message.id if message else None)
+                            channel.id, member.user, data, source_message_id=message.id if message else None,
+                            opened_by=opened_by)
         self.world.interactions[inter.id] = inter
         mark = len(self.server.requests)
         await self.server.dispatch("INTERACTION_CREATE", self._interaction_payload(inter, member, channel, message),
@@ -764,7 +766,7 @@ class Driver:
         member = self.member(as_, self.world.guilds.get(chan.guild_id or 0))
         data = {"custom_id": modal["custom_id"], "components": answer(modal.get("components") or [])}
         return await self._interact(5, data, member, chan, what=f"the modal {modal.get('title')!r}",
-                                    message=reply.message, timeout=timeout)
+                                    message=reply.message, timeout=timeout, opened_by=reply.interaction)
 
     # -- connection ---------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from guildkeep.sandbox.state import (
     World,
     emoji_key,
     now,
+    number_components,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class RecordedRequest:
     route: str  # the route template, e.g. /channels/{channel_id}/messages
     body: Any
     status: int = 0
+    response: Any = None
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -152,6 +154,8 @@ class SandboxServer:
         except web.HTTPMethodNotAllowed:
             response = _json({"message": "405: Method Not Allowed", "code": 0}, 405)
         record.status = response.status
+        if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+            record.response = json.loads(response.body)  # type: ignore[arg-type]
         self.world.changed()
         return response
 
@@ -325,7 +329,7 @@ class SandboxServer:
             author=author,
             content=body.get("content") or "",
             embeds=list(body.get("embeds") or []),
-            components=list(body.get("components") or []),
+            components=number_components(list(body.get("components") or [])),
             attachments=self._attachments(body, files),
             type=message_type,
             flags=flags,
@@ -341,8 +345,7 @@ class SandboxServer:
         if interaction is not None:
             message.webhook_id = self.application_id
             message.interaction_id = interaction.id
-            message.interaction_user = interaction.user
-            message.interaction_name = (interaction.data or {}).get("name")
+            message.interaction_meta = interaction.metadata()
             if flags & EPHEMERAL:
                 message.visible_to = interaction.user.id
         self.world.add_message(message)
@@ -360,7 +363,7 @@ class SandboxServer:
         if "embeds" in body:
             message.embeds = list(body["embeds"] or [])
         if "components" in body:
-            message.components = list(body["components"] or [])
+            message.components = number_components(list(body["components"] or []))
         if "attachments" in body:
             keep = {str(a.get("id")) for a in body["attachments"] or [] if isinstance(a, dict)}
             message.attachments = [a for a in message.attachments if str(a.id) in keep]
@@ -426,7 +429,13 @@ class SandboxServer:
             "bot": self.bot_user.payload(),
             "redirect_uris": [],
             "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "flags_new": "0",
             "approximate_guild_count": len(self.world.guilds),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
         })
 
     async def create_dm(self, request: web.Request) -> web.Response:
@@ -484,7 +493,7 @@ class SandboxServer:
                 "default_member_permissions": None if dmp is None else str(dmp),
                 "dm_permission": cmd.get("dm_permission", True),
                 "nsfw": cmd.get("nsfw", False),
-                "integration_types": cmd.get("integration_types", [0]),
+                "integration_types": cmd.get("integration_types") or [0],
                 "contexts": cmd.get("contexts"),
             }
             if guild_id is not None:
@@ -550,19 +559,12 @@ class SandboxServer:
         self.world.changed()
         if request.query.get("with_response") not in ("1", "true", "True"):
             return _no_content()
-        answer: dict[str, Any] = {
-            "interaction": {
-                "id": str(inter.id),
-                "type": inter.type,
-                "response_message_id": str(message.id) if message else None,
-                "response_message_loading": cb_type == 5,
-                "response_message_ephemeral": bool(message and message.ephemeral),
-            },
-        }
+        answer: dict[str, Any] = {"interaction": {"id": str(inter.id), "type": inter.type}}
         if message is not None and cb_type in (4, 5, 7):
-            answer["resource"] = {"type": cb_type, "message": self.message_payload(message)}
-        elif cb_type in (6, 8, 9):
-            answer["resource"] = {"type": cb_type}
+            answer["interaction"].update(response_message_id=str(message.id), response_message_loading=cb_type == 5,
+                                         response_message_ephemeral=message.ephemeral)
+            if cb_type != 5:  # the spec has no resource for a deferral: only the loading flag above
+                answer["resource"] = {"type": cb_type, "message": self.message_payload(message)}
         return _json(answer)
 
     # -- guilds, roles, members ---------------------------------------------------------------
@@ -995,8 +997,9 @@ class SandboxServer:
 
     # -- world building (used by the driver) ----------------------------------------------------
 
-    def create_guild(self, name: str, owner: User, *, bot_permissions: int | None = None) -> Guild:
-        guild_id = self.world.snowflake()
+    def create_guild(self, name: str, owner: User, *, bot_permissions: int | None = None,
+                     guild_id: int | None = None) -> Guild:
+        guild_id = guild_id or self.world.snowflake()
         guild = Guild(guild_id, name, owner.id)
         guild.roles[guild_id] = Role(guild_id, guild_id, "@everyone", EVERYONE_DEFAULT, 0)
         self.world.guilds[guild_id] = guild

@@ -126,6 +126,8 @@ class User:
             "banner": None,
             "accent_color": None,
             "avatar_decoration_data": None,
+            "collectibles": None,
+            "primary_guild": None,
         }
 
 
@@ -308,8 +310,9 @@ class Attachment:
             "url": self.url,
             "proxy_url": self.url,
             "content_type": self.content_type,
-            "description": self.description,
         }
+        if self.description is not None:
+            data["description"] = self.description
         size = image_size(self.data)
         if size:
             data["width"], data["height"] = size
@@ -342,8 +345,7 @@ class Message:
     webhook_avatar_url: str | None = None
     reference_id: int | None = None
     interaction_id: int | None = None
-    interaction_user: User | None = None
-    interaction_name: str | None = None
+    interaction_meta: dict[str, Any] | None = None  # rendered as interaction_metadata
     visible_to: int | None = None  # ephemeral: only this user sees it
     reactions: dict[str, list[int]] = field(default_factory=dict)  # emoji key -> user ids in order
     mentions: list[User] = field(default_factory=list)
@@ -362,6 +364,9 @@ class Message:
                 "global_name": None,
                 "avatar": None,
                 "bot": True,
+                "public_flags": 0,
+                "flags": 0,
+                "primary_guild": None,
             }
         return self.author.payload()
 
@@ -409,15 +414,30 @@ class Message:
                 "channel_id": str(self.channel_id),
                 "guild_id": str(self.guild_id) if self.guild_id else None,
             }
-        if self.interaction_id is not None and self.interaction_user is not None:
-            data["interaction_metadata"] = {
-                "id": str(self.interaction_id),
-                "type": 2 if self.type == 20 else 3,
-                "user": self.interaction_user.payload(),
-                "authorizing_integration_owners": {"0": str(self.guild_id)} if self.guild_id else {},
-                "name": self.interaction_name,
-            }
+        if self.interaction_meta is not None:
+            data["interaction_metadata"] = self.interaction_meta
         return data
+
+
+def number_components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Discord gives every component a numeric ``id`` (1, 2, ... depth first) when the sender did not."""
+    counter = itertools.count(1)
+
+    def walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for original in items:
+            comp = {**original}
+            comp.setdefault("id", next(counter))
+            for key in ("components", "accessory", "component"):
+                child = comp.get(key)
+                if isinstance(child, list):
+                    comp[key] = walk(child)
+                elif isinstance(child, dict):
+                    comp[key] = walk([child])[0]
+            out.append(comp)
+        return out
+
+    return walk(rows)
 
 
 def emoji_key(raw: str) -> str:
@@ -577,6 +597,7 @@ class Interaction:
     user: User
     data: dict[str, Any]
     source_message_id: int | None = None
+    opened_by: Interaction | None = None  # a modal submit: the interaction that opened the modal
     response_type: int | None = None
     response_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
@@ -584,6 +605,22 @@ class Interaction:
     choices: list[dict[str, Any]] | None = None
     completed: bool = False  # the player sees a final answer (not "thinking...")
     created: float = field(default_factory=time.monotonic)
+
+    def metadata(self) -> dict[str, Any]:
+        """``interaction_metadata`` as messages carry it."""
+        meta: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "user": self.user.payload(),
+            "authorizing_integration_owners": {"0": str(self.guild_id)} if self.guild_id else {},
+        }
+        if self.response_message_id is not None:
+            meta["original_response_message_id"] = str(self.response_message_id)
+        if self.type == 3 and self.source_message_id is not None:
+            meta["interacted_message_id"] = str(self.source_message_id)
+        if self.type == 5 and self.opened_by is not None:
+            meta["triggering_interaction_metadata"] = self.opened_by.metadata()
+        return meta
 
 
 class World:
