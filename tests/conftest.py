@@ -98,6 +98,16 @@ async def _truncate_all(db: Database) -> None:
         await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No GUILDKEEP_* settings from the outside (except the test PostgreSQL URL); cwd is tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("GUILDKEEP_") and key != "GUILDKEEP_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
