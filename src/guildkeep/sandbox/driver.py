@@ -286,6 +286,10 @@ class Driver:
             self.guild = guild
         return guild
 
+    async def announce_guild(self, guild: Guild) -> None:
+        """Tell connected bots about a guild created after they connected (GUILD_CREATE, as when invited)."""
+        await self.server.dispatch("GUILD_CREATE", guild.payload(), guild.id)
+
     async def create_role(self, name: str, permissions: Iterable[str] = (), *, position: int | None = None,
                           guild: Guild | None = None, color: int = 0) -> Role:
         g = self._guild(guild)

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,9 @@ class SandboxServer:
         self.bot_token = f"sandbox.{secrets.token_urlsafe(24)}"
         self.owner_user = self.world.add_user("sandbox-owner")
         self.allowed_intents = (1 << 26) - 1
+        # Discord forgets an interaction not answered within 3 s, and its token after 15 minutes.
+        self.interaction_deadline = 3.0
+        self.interaction_token_lifetime = 15 * 60.0
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -506,7 +510,7 @@ class SandboxServer:
 
     def interaction_by_token(self, token: str) -> Interaction:
         for inter in self.world.interactions.values():
-            if inter.token == token:
+            if inter.token == token and time.monotonic() - inter.created <= self.interaction_token_lifetime:
                 return inter
         raise unknown("Webhook")
 
@@ -514,6 +518,8 @@ class SandboxServer:
         inter = self.world.interactions.get(_snowflake(request.match_info["interaction_id"]))
         if inter is None or inter.token != request.match_info["token"]:
             raise unknown("Interaction")
+        if inter.response_type is None and time.monotonic() - inter.created > self.interaction_deadline:
+            raise unknown("Interaction")  # answered too late: the player saw "The application did not respond"
         body, files = await self._body(request)
         if inter.response_type is not None:
             raise APIError(400, 40060, "Interaction has already been acknowledged.")
