@@ -25,6 +25,7 @@ from guildkeep.sandbox.state import (
     User,
     VoiceState,
     World,
+    now,
 )
 
 T = TypeVar("T")
@@ -403,7 +404,7 @@ class Driver:
 
     async def edit(self, message: Message, content: str) -> Message:
         message.content = content
-        message.edited_at = message.timestamp.__class__.now(message.timestamp.tzinfo)
+        message.edited_at = now()
         self.world.resolve_mentions(message)
         await self.server.dispatch("MESSAGE_UPDATE", self.server.message_payload(message), message.guild_id)
         return message
