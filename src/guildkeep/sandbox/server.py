@@ -227,6 +227,8 @@ class SandboxServer:
              self.remove_user_reaction),
             ("GET", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", self.get_reactions),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions", self.clear_reactions),
+            ("POST", "/channels/{channel_id}/threads", self.create_thread),
+            ("POST", "/channels/{channel_id}/messages/{message_id}/threads", self.create_thread),
             ("GET", "/channels/{channel_id}/webhooks", self.channel_webhooks),
             ("POST", "/channels/{channel_id}/webhooks", self.create_webhook),
             ("GET", "/webhooks/{webhook_id}", self.get_webhook),
@@ -795,6 +797,35 @@ class SandboxServer:
             self.require(channel, Perm.MANAGE_MESSAGES)
         await self.remove_message(message)
         return _no_content()
+
+    async def create_thread(self, request: web.Request) -> web.Response:
+        """A thread in a text channel, on its own or from a message (then it takes the message's id)."""
+        parent = self.channel(_snowflake(request.match_info["channel_id"]))
+        if parent.type != ChannelType.TEXT:
+            raise APIError(400, 50024, "Cannot execute action on this channel type")
+        body, _ = await self._body(request)
+        private = body.get("type") == ChannelType.PRIVATE_THREAD and "message_id" not in request.match_info
+        self.require(parent, Perm.CREATE_PRIVATE_THREADS if private else Perm.CREATE_PUBLIC_THREADS)
+        errors = FormErrors()
+        errors.max_length(("name",), body.get("name"), 100, 1)
+        if body.get("name") is None:
+            errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
+        errors.raise_if_any()
+        thread_id = self.world.snowflake()
+        if "message_id" in request.match_info:
+            message = self.world.find_message(parent.id, _snowflake(request.match_info["message_id"]))
+            if message is None:
+                raise unknown("Message")
+            if any(c.id == message.id for c in self.world.channels.values()):
+                raise APIError(400, 160004, "A thread has already been created for this message")
+            thread_id = message.id
+        guild = self.guild(parent.guild_id or 0)
+        thread = Channel(thread_id, ChannelType.PRIVATE_THREAD if private else ChannelType.PUBLIC_THREAD,
+                         body["name"], guild.id, parent_id=parent.id, owner_id=self.bot_user.id)
+        guild.channels[thread.id] = thread
+        self.world.channels[thread.id] = thread
+        await self.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True}, guild.id)
+        return _json(thread.payload())
 
     # -- reactions ----------------------------------------------------------------------------
 
