@@ -14,7 +14,7 @@ from guildkeep.discord.bot import GuildkeepBot
 from guildkeep.discord.endpoints import pointed_at
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.server import SandboxServer
-from guildkeep.sandbox.state import ChannelType, Guild, Perm
+from guildkeep.sandbox.state import ChannelType, Guild
 
 log = logging.getLogger(__name__)
 
@@ -149,4 +149,4 @@ class SandboxEnv:
         await self.stop()
 
 
-__all__ = ["DemoGuild", "Perm", "SandboxEnv", "build_demo_guild"]
+__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild"]

@@ -289,9 +289,6 @@ class SandboxServer:
         if guild.top_position(self.bot_member(guild)) <= role.position or role.managed or role.id == guild.id:
             raise missing_permissions()
 
-    def member_payload(self, guild: Guild, member: Member) -> dict[str, Any]:
-        return member.payload()
-
     def message_payload(self, message: Message, viewer_id: int | None = None) -> dict[str, Any]:
         guild = self.world.guilds.get(message.guild_id) if message.guild_id else None
         member = guild.members.get(message.author.id) if guild else None
