@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from guildkeep.config import Settings
 from guildkeep.db import Database
@@ -72,6 +74,7 @@ class SandboxEnv:
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.ExitStack()
         self._own_db = False
+        self._tasks_before: set[asyncio.Task[Any]] = asyncio.all_tasks()
 
     @property
     def bot(self) -> GuildkeepBot:
@@ -139,14 +142,35 @@ class SandboxEnv:
         self._tasks.clear()
         await self.server.stop()
         self._stack.close()
+        await self._reap_leftover_tasks()
         if self._own_db:
             await self.db.dispose()
+
+    async def _reap_leftover_tasks(self) -> None:
+        """Cancel what the bot left running (view timeouts, loops a cog did not stop in ``cog_unload``), so
+        nothing outlives the test's database; warn about any task that ignores the cancellation."""
+        current = asyncio.current_task()
+        left = [t for t in asyncio.all_tasks() - self._tasks_before if t is not current and not t.done()]
+        if not left:
+            return
+        log.debug("cancelling tasks left after the bot closed: %s", ", ".join(_task_name(t) for t in left))
+        for task in left:
+            task.cancel()
+        _done, stuck = await asyncio.wait(left, timeout=5.0)
+        if stuck:
+            names = ", ".join(sorted(_task_name(t) for t in stuck))
+            warnings.warn(f"still running 5 s after being cancelled: {names}", RuntimeWarning, stacklevel=2)
 
     async def __aenter__(self) -> SandboxEnv:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _task_name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return f"{task.get_name()} ({getattr(coro, '__qualname__', coro)})"
 
 
 __all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild"]
