@@ -316,3 +316,11 @@ async def test_import_mee6_is_idempotent(svc: LevelingService) -> None:
     assert (await svc.get_user_level(G, 111)).level == 50
     page = await svc.leaderboard(G)
     assert page.entries[0].name == "a"
+
+
+async def test_quests_enabled_off_stops_templates_not_custom_quests(svc: LevelingService) -> None:
+    await svc.update_server_config(G, "quests_enabled", False)
+    assert await svc.reset_quests(G) == []
+    await svc.create_quest(G, "Custom", "", "special", "total_messages", 1, 10)
+    out = await svc.update_activity_counter_db(G, A, "total_messages", 1)
+    assert [q.name for _, q in out.quests_completed] == ["Custom"]

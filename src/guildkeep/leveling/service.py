@@ -523,7 +523,7 @@ class LevelingService:
         if not merged:
             return ActivityOutcome(guild_id)
         cfg = await self.get_server_config(guild_id)
-        quests = await self.get_guild_active_quests(guild_id) if cfg.quests_enabled else []
+        quests = await self.get_guild_active_quests(guild_id)
         when = now or utcnow()
         return await self.db.run(
             lambda s: self._apply(s, guild_id, merged, curve=cfg.curve_rule, quests=quests, now=when)
@@ -939,12 +939,12 @@ class LevelingService:
     async def reset_quests(self, guild_id: int, now: datetime | None = None,
                            templates: Sequence[rules.QuestTemplate] = rules.QUEST_TEMPLATES) -> list[QuestView]:
         """Run the server's quest reset: expire old quests, create this period's daily and weekly quests from
-        the templates (once per period even if several processes run it) and restart refreshing custom quests."""
+        the templates (once per period even if several processes run it; not when the server turned
+        ``quests_enabled`` off) and restart refreshing custom quests."""
         now = now or utcnow()
         cfg = await self.get_server_config(guild_id)
-        if not cfg.quests_enabled:
-            return []
         hour, day = cfg.quest_reset_hour, cfg.quest_reset_day
+        templates = templates if cfg.quests_enabled else ()
         await self.mark_quests_inactive(guild_id, now=now)
         created: list[QuestView] = []
 
