@@ -137,3 +137,15 @@ def test_voice_tracker() -> None:
     assert vt.update(G, 1, None, eligible=False, now=t0 + timedelta(seconds=100)) == 10  # left: 9.5 s + carry
     assert len(vt) == 0
     assert vt.checkpoint(t0 + timedelta(seconds=200)) == []
+
+
+async def test_message_cooldown_survives_a_restart(svc: LevelingService) -> None:
+    now = utcnow()
+    first = XpIngestor(svc)
+    assert await first.message(G, 1, now=now) > 0
+    await first.stop()
+    restarted = XpIngestor(svc)
+    assert await restarted.message(G, 1, now=now + timedelta(seconds=30)) == 0
+    assert await restarted.message(G, 1, now=now + timedelta(seconds=61)) > 0
+    await restarted.stop()
+    assert (await svc.get_user_level(G, 1)).messages == 2

@@ -408,6 +408,7 @@ class Leveling(commands.Cog):
         voice_xp_per_minute="XP per eligible voice minute", reaction_xp="XP per reaction",
         command_xp="XP per command", curve="Level curve", curve_base="Curve base (linear/power)",
         curve_exponent="Curve exponent (power)", quests_enabled="Generate daily and weekly quests",
+        clear="Unset a channel or go back to the default level-up message",
     )
     @admin_check
     async def levels_config(
@@ -431,6 +432,7 @@ class Leveling(commands.Cog):
         curve_base: app_commands.Range[float, 1, 1000000] | None = None,
         curve_exponent: app_commands.Range[float, 1, 4] | None = None,
         quests_enabled: bool | None = None,
+        clear: Literal["level_up_channel", "quest_channel", "achievement_channel", "level_up_message"] | None = None,
     ) -> None:
         assert interaction.guild is not None
         given = {
@@ -447,6 +449,8 @@ class Leveling(commands.Cog):
             "quests_enabled": quests_enabled,
         }
         changes = {k: v for k, v in given.items() if v is not None}
+        if clear:
+            changes[clear] = None
         if changes:
             cfg = await self.service.update_server_config_values(interaction.guild.id, changes)
         else:
