@@ -134,6 +134,7 @@ def test_voice_tracker() -> None:
     assert vt.update(G, 1, 50, eligible=True, now=t0 + timedelta(seconds=30)) == 0
     assert vt.checkpoint(t0 + timedelta(seconds=90, milliseconds=500)) == [(G, 1, 50, 60)]
     assert vt.members(G, 50) == [1]
+    assert (vt.channel_of(G, 1), vt.channel_of(G, 2)) == (50, None)
     assert vt.update(G, 1, None, eligible=False, now=t0 + timedelta(seconds=100)) == 10  # left: 9.5 s + carry
     assert len(vt) == 0
     assert vt.checkpoint(t0 + timedelta(seconds=200)) == []

@@ -121,6 +121,9 @@ async def test_server_config_validation_and_cache(svc: LevelingService) -> None:
     assert cfg.no_xp_channels == (5, 6)
     assert cfg.role_multipliers == {7: 2.0}
     assert await svc.get_level_up_channel(G) == 77
+    await svc.update_server_config_values(G, {"quest_channel": 78, "achievement_channel": 79})
+    assert (await svc.get_quest_channel(G), await svc.get_achievement_channel(G)) == (78, 79)
+    assert await svc.get_quest_channel(G2) is None
     assert await svc.get_quest_reset_settings(G) == (6, 4)
     assert cfg.xp_settings.cooldown("message") == 0
     bad = [("xp_rate", -1), ("level_up_mode", "loud"), ("quest_reset_hour", 24), ("quest_reset_day", 7),

@@ -218,6 +218,11 @@ class VoiceTracker:
                 session.since += timedelta(seconds=seconds)  # the fraction of a second carries over
         return out
 
+    def channel_of(self, guild_id: int, user_id: int) -> int | None:
+        """The voice channel the member is tracked in, if any."""
+        session = self._sessions.get((guild_id, user_id))
+        return session.channel_id if session else None
+
     def members(self, guild_id: int, channel_id: int) -> list[int]:
         return [u for (g, u), s in self._sessions.items() if g == guild_id and s.channel_id == channel_id]
 

@@ -235,10 +235,9 @@ class Leveling(commands.Cog):
         if channel is not None:
             others = [_voice_state(m) for m in getattr(channel, "members", ()) if m.id != member.id]
             eligible = rules.voice_eligible(_voice_state(member), others)
-        previous = self.voice._sessions.get((member.guild.id, member.id))
+        channel_id = self.voice.channel_of(member.guild.id, member.id)
         seconds = self.voice.update(member.guild.id, member.id, channel.id if channel else None, eligible)
         if seconds:
-            channel_id = previous.channel_id if previous else None
             await self.ingestor.voice(member.guild.id, member.id, seconds, channel_id=channel_id,
                                       role_ids=_role_ids(member))
 
