@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import aiohttp
+from discord.ext import commands, tasks
+
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
-from guildkeep.discord.views import ConfirmView, Paginator
-
 from guildkeep.db.errors import ValidationError
+from guildkeep.discord.views import ConfirmView, Paginator
 from guildkeep.leveling import rules
 from guildkeep.leveling.cards import RankCardData, fetch_image, render_rank_card_async
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
