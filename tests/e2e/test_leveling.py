@@ -255,3 +255,26 @@ async def test_achievements_are_created_listed_and_earned(discord_env: SandboxEn
     assert "🏆 **First words**" in mine.text
     theirs = await d.slash("achievements", as_="bob", member="carol")
     assert "🔒 **First words**" in theirs.text
+
+
+async def test_level_up_announced_in_the_set_channel_or_by_dm(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await fast_xp(discord_env, xp=100, level_up_mode="channel", options={"level_up_channel": "bot-commands"})
+    await chat(discord_env, "bob", 1)
+    announced = await d.wait_for_message("bot-commands", lambda m: "you just reached level 1" in m.content,
+                                         "the level-up in the set channel")
+    assert announced.content == f"GG <@{d.member('bob').user.id}>, you just reached level 1!"
+    assert not [m for m in d.world.channel_messages(d.channel("general").id) if m.author.id == d.bot_user.id]
+    await d.slash("levels config", as_="alice", level_up_mode="dm", level_up_message="Level {level} in {server}!")
+    await chat(discord_env, "carol", 1)
+
+    def dm_text() -> list[str]:
+        return [m.content for c in d.world.channels.values() if c.type == 1
+                for m in d.world.channel_messages(c.id)]
+
+    await d.wait_for(lambda: "Level 1 in Guildkeep Sandbox!" in dm_text(), "carol's level-up DM")
+    await d.slash("levels config", as_="alice", level_up_mode="off")
+    await chat(discord_env, "carol", 2)
+    assert (await cog(discord_env).service.get_user_level(guild_id(discord_env),
+                                                           d.member("carol").user.id)).level == 2
+    assert dm_text().count("Level 2 in Guildkeep Sandbox!") == 0
