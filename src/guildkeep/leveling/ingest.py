@@ -47,7 +47,7 @@ class XpIngestor:
         self.rng = rng or random.Random()
         self._pending: dict[int, dict[int, ActivityDelta]] = {}
         self._last: dict[tuple[int, int, str], datetime] = {}
-        self._seeded: set[tuple[int, int, str]] = set()
+        self._seeded: set[int] = set()  # servers whose stored message cooldowns were read back
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -92,12 +92,13 @@ class XpIngestor:
         if rules.xp_blocked(settings, ctx):
             return 0
         key = (guild_id, user_id, source)
-        if source == "message" and key not in self._last and key not in self._seeded:
-            # After a restart the stored last XP message restarts the cooldown, so it is not granted twice.
-            self._seeded.add(key)
-            stored = await self.service.last_message_time(guild_id, user_id)
-            if stored is not None:
-                self._last[key] = stored
+        if source == "message" and guild_id not in self._seeded:
+            # After a restart the stored last XP messages restart the cooldowns, so none is granted twice:
+            # one query per server, for the members still inside the cooldown.
+            self._seeded.add(guild_id)
+            since = now - timedelta(seconds=settings.cooldown("message"))
+            for uid, when in (await self.service.recent_message_times(guild_id, since)).items():
+                self._last.setdefault((guild_id, uid, "message"), when)
         xp = rules.award(settings, source, ctx, self.rng, last=self._last.get(key), now=now)
         delta = ActivityDelta(user_id, xp=xp, username=username, **{SOURCE_COUNTER[source]: 1})
         if xp:
@@ -154,7 +155,6 @@ class XpIngestor:
         now = utcnow()
         for key in [k for k, t in self._last.items() if (now - t).total_seconds() > 3600]:
             del self._last[key]
-        self._seeded.clear()
 
     async def _loop(self) -> None:
         while True:

@@ -493,11 +493,12 @@ class LevelingService:
             return LevelView(guild_id, user_id, 0, 0, 0, curve.xp_for_next(0))
         return _level_view(level, curve)
 
-    async def last_message_time(self, guild_id: int, user_id: int) -> datetime | None:
-        """When the member last earned message XP here (the persisted message cooldown)."""
+    async def recent_message_times(self, guild_id: int, since: datetime) -> dict[int, datetime]:
+        """Members whose last XP-earning message here is after ``since`` (the persisted message cooldowns)."""
         async with self.db.session(read_only=True) as s:
-            return await s.scalar(select(Level.last_message_time).where(Level.guild_id == guild_id,
-                                                                        Level.user_id == user_id))
+            rows = await s.execute(select(Level.user_id, Level.last_message_time).where(
+                Level.guild_id == guild_id, Level.last_message_time > since))
+            return dict(rows.all())
 
     async def award_xp(self, guild_id: int, user_id: int, xp_amount: int, *, boostable: bool = False,
                        username: str | None = None) -> ActivityOutcome:
