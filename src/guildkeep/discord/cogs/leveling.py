@@ -102,6 +102,7 @@ class Leveling(commands.Cog):
         self.voice = VoiceTracker()
         self.last_channel: dict[tuple[int, int], int] = {}
         self.http: aiohttp.ClientSession | None = None
+        self._loop_work = asyncio.Lock()  # held while a background loop touches the database
 
     async def cog_load(self) -> None:
         self.http = aiohttp.ClientSession()
@@ -110,8 +111,9 @@ class Leveling(commands.Cog):
         self.quest_resets.start()
 
     async def cog_unload(self) -> None:
-        self.quest_resets.cancel()
-        self.voice_checkpoint.cancel()
+        async with self._loop_work:  # never cancel a loop in the middle of a database call
+            self.quest_resets.cancel()
+            self.voice_checkpoint.cancel()
         await self._credit_voice()
         await self.ingestor.stop()
         if self.http is not None:
@@ -249,11 +251,16 @@ class Leveling(commands.Cog):
 
     @tasks.loop(seconds=VOICE_CHECKPOINT_SECONDS)
     async def voice_checkpoint(self) -> None:
-        await self._credit_voice()
+        async with self._loop_work:
+            await self._credit_voice()
 
     @tasks.loop(minutes=QUEST_RESET_MINUTES)
     async def quest_resets(self) -> None:
         """Generate each period's daily and weekly quests (once per period, however often this runs)."""
+        async with self._loop_work:
+            await self._reset_all_quests()
+
+    async def _reset_all_quests(self) -> None:
         for guild in list(self.bot.guilds):
             try:
                 created = await self.service.reset_quests(guild.id)
