@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from guildkeep.config import Settings
+from guildkeep.db import Database
+from guildkeep.sandbox.gateway import shard_for
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import Webhook
 
@@ -238,3 +241,26 @@ async def test_bot_identifies_again_when_its_session_is_gone(discord_env: Sandbo
     sent = await driver.send("general", f"{driver.bot_mention} still there?", as_="carol")
     reply = await driver.wait_for_bot_message("general", after=sent)
     assert "Hi Carol!" in reply.content
+
+
+async def test_two_shards_split_the_guilds(db: Database, discord_settings: Settings) -> None:
+    env = await SandboxEnv.start(db, discord_settings, shards=2)
+    try:
+        driver = env.driver
+        demo = driver.guild
+        assert demo is not None
+        home = shard_for(demo.id, 2)
+        # A second guild whose id routes to the other shard: only that shard's bot is told about it.
+        other = driver.create_guild("Other Place", owner="olga", guild_id=demo.id + (1 << 22))
+        assert shard_for(other.id, 2) != home
+        await driver.announce_guild(other)
+        await driver.wait_for(lambda: env.bots[1 - home].get_guild(other.id), "the other shard to see the guild")
+        assert [g.id for g in env.bots[home].guilds] == [demo.id]
+        assert [g.id for g in env.bots[1 - home].guilds] == [other.id]
+        driver.guild = other
+        await driver.create_channel("bot-commands")
+        reply = await driver.slash("about", as_="olga")
+        assert "Servers" in reply.text
+        assert {f["name"]: f["value"] for f in reply.embed["fields"]}["Servers"] == "1"
+    finally:
+        await env.stop()
