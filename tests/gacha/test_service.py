@@ -320,3 +320,11 @@ async def test_reset_backs_up_then_clears_this_guild_only(service: GachaService,
     assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "reset") == 1
     assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "summon") > 0
     await service.start(GUILD, 1)  # a fresh start is possible afterwards
+
+
+async def test_a_key_used_for_another_kind_of_request_is_refused(service: GachaService) -> None:
+    await service.start(GUILD, 1)
+    await service.daily(GUILD, 1, key="k")
+    with pytest.raises(ValidationError, match="already used"):
+        await service.summon(GUILD, 1, 1, key="k")
+    assert (await service.balance(GUILD, 1)).total_pulls == 0

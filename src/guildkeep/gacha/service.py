@@ -96,10 +96,10 @@ class AlreadySoldError(DomainError):
 class _Request:
     """The ledger lines of one request: line 0 claims the idempotency key, the others record changes."""
 
-    def __init__(self, guild_id: int, user_id: int, key: str, operation: str, reason: str = "") -> None:
+    def __init__(self, guild_id: int, user_id: int, key: str | None, operation: str, reason: str = "") -> None:
         self.guild_id = guild_id
         self.user_id = user_id
-        self.key = key
+        self.key = (key or uuid.uuid4().hex)[:MAX_KEY]
         self.operation = operation
         self.reason = reason[:MAX_REASON]
         self.lines: list[dict[str, Any]] = []
@@ -274,28 +274,35 @@ class GachaService:
         return new
 
     async def _once(
-        self, guild_id: int, key: str | None, work: Callable[[AsyncSession, str], Awaitable[dict[str, Any]]]
+        self, request: _Request, work: Callable[[AsyncSession, _Request], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
-        """Run ``work`` in one retried unit of work, unless a request with ``key`` already ran here.
+        """Run ``work`` in one retried unit of work, unless a request with the same key already ran here.
 
-        Returns what ``work`` returned, or what the first request with this key returned.
+        Returns what ``work`` returned, or what the first request with this key returned. A key that
+        was used for another kind of request is refused.
         """
-        key = (key or uuid.uuid4().hex)[:MAX_KEY]
 
         async def prior(s: AsyncSession) -> dict[str, Any] | None:
             row = (
                 await s.execute(
-                    select(LedgerEntry.result).where(LedgerEntry.guild_id == guild_id,
-                                                     LedgerEntry.idempotency_key == key, LedgerEntry.line == 0)
+                    select(LedgerEntry.operation, LedgerEntry.result).where(
+                        LedgerEntry.guild_id == request.guild_id, LedgerEntry.idempotency_key == request.key,
+                        LedgerEntry.line == 0,
+                    )
                 )
             ).first()
-            return None if row is None else (row[0] or {})
+            if row is None:
+                return None
+            if row.operation != request.operation or row.result is None:
+                raise ValidationError("That request was already used for something else; nothing was changed.")
+            return {**row.result, "replayed": True}
 
         async def attempt(s: AsyncSession) -> dict[str, Any]:
             done = await prior(s)
             if done is not None:
-                return {**done, "replayed": True}
-            return await work(s, key)
+                return done
+            request.lines.clear()
+            return await work(s, request)
 
         try:
             return await self.db.run(attempt)
@@ -304,7 +311,7 @@ class GachaService:
                 done = await prior(s)
             if done is None:
                 raise
-            return {**done, "replayed": True}
+            return done
 
     # ------------------------------------------------------------------------------------------
     # catalogue
@@ -357,10 +364,9 @@ class GachaService:
         """Accept the policy and create the player with the starting wallet and a random starter, once."""
         st = self._s.starting
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await ensure_user(s, user_id, username)
             await ensure_member(s, guild_id, user_id)
-            request = _Request(guild_id, user_id, key, "start", "policy accepted, starter Esprit")
             await request.claim(s)
             wallet = {c: st.currencies.get(c, 0) for c in WALLET}
             ins = insert_for(s, Player).values(
@@ -391,7 +397,9 @@ class GachaService:
             request.ownership(user_id, copy_id, 1)
             return await request.finish(s, {"copy_id": copy_id})
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, user_id, key, "start", "policy accepted, starter Esprit")
+
+        result = await self._once(request, work)
         async with self.db.session(read_only=True) as s:
             player = self._player_view(await self._player(s, guild_id, user_id))
             (starter,) = await self._copies(s, guild_id, [result["copy_id"]])
@@ -414,12 +422,11 @@ class GachaService:
         d = self._s.daily
         cooldown = timedelta(hours=d.cooldown_hours)
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             now = self.clock()
             player = await self._player(s, guild_id, user_id)
             if player.last_daily_at is not None and now - player.last_daily_at < cooldown:
                 raise DailyNotReadyError(player.last_daily_at + cooldown)
-            request = _Request(guild_id, user_id, key, "daily", "daily reward")
             await request.claim(s)
             streak = rules.next_streak(player.last_daily_at, now, player.daily_streak,
                                        timedelta(hours=d.streak_window_hours))
@@ -454,7 +461,9 @@ class GachaService:
                 "balances": {c: balances[c] for c in self.config.currency_ids},
             })
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, user_id, key, "daily", "daily reward")
+
+        result = await self._once(request, work)
         return DailyResult(result["paid"], result["streak"], datetime.fromisoformat(result["next"]),
                            result["balances"])
 
@@ -468,8 +477,7 @@ class GachaService:
         if amount == 0 or abs(amount) > self._s.balance_max:
             raise ValidationError(f"The amount must be non-zero and at most {self._s.balance_max:,}.")
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
-            request = _Request(guild_id, user_id, key, "grant", f"by {admin_id}: {reason}")
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await request.claim(s)
             if amount > 0:
                 after = await self._credit(s, guild_id, user_id, currency, amount, who="their")
@@ -479,7 +487,8 @@ class GachaService:
             return await request.finish(s, {"balance": after})
 
         try:
-            result = await self._once(guild_id, key, work)
+            request = _Request(guild_id, user_id, key, "grant", f"by {admin_id}: {reason}")
+            result = await self._once(request, work)
         except NotStartedError as exc:
             raise NotFoundError("That member has not started playing yet.") from exc
         return GrantResult(user_id, currency, amount, result["balance"])
@@ -501,8 +510,7 @@ class GachaService:
             hard_threshold=self._s.pity.hard_threshold,
         )
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
-            request = _Request(guild_id, user_id, key, "summon", f"summon x{count}")
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await request.claim(s)
             balance = await self._debit(s, guild_id, user_id, sm.currency, cost)
             # The debit locked the player row: these counters cannot change under us.
@@ -537,7 +545,9 @@ class GachaService:
                 "balance": balance, "pity": [state.since_guaranteed, state.since_hard], "level": level,
             })
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, user_id, key, "summon", f"summon x{count}")
+
+        result = await self._once(request, work)
         async with self.db.session(read_only=True) as s:
             views = await self._copies(s, guild_id, result["copies"])
         by_id = {v.copy_id: v for v in views}
@@ -678,7 +688,7 @@ class GachaService:
             low, high = self._money(a.min_price, currency), self._money(a.max_price, currency)
             raise ValidationError(f"The price must be between {low} and {high}.")
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             # Lock the seller's row first: set-active takes the same lock, so the two cannot interleave.
             active = (
                 await s.execute(
@@ -690,7 +700,6 @@ class GachaService:
                 raise NotStartedError()
             if active[0] == copy_id:
                 raise ValidationError("That is your active Esprit; pick another active one before selling it.")
-            request = _Request(guild_id, seller_id, key, "auction_list", f"listed for {price} {currency}")
             await request.claim(s)
             escrowed = (
                 await s.execute(
@@ -716,7 +725,9 @@ class GachaService:
             request.ownership(seller_id, copy_id, 0)
             return await request.finish(s, {"listing_id": listing_id})
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, seller_id, key, "auction_list", f"listed for {price} {currency}")
+
+        result = await self._once(request, work)
         return await self.listing(guild_id, result["listing_id"])
 
     async def listing(self, guild_id: int, listing_id: int) -> ListingView:
@@ -753,9 +764,8 @@ class GachaService:
     async def buy(self, guild_id: int, buyer_id: int, listing_id: int, *, key: str | None = None) -> PurchaseResult:
         """Currency and ownership move in one transaction; of several buyers exactly one wins."""
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await self._player(s, guild_id, buyer_id)
-            request = _Request(guild_id, buyer_id, key, "auction_buy", f"bought listing #{listing_id}")
             await request.claim(s)
             now = utcnow()
             won = (
@@ -802,14 +812,15 @@ class GachaService:
             return await request.finish(s, {"listing_id": listing_id, "buyer_balance": buyer_balance,
                                              "seller_balance": seller_balance})
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, buyer_id, key, "auction_buy", f"bought listing #{listing_id}")
+
+        result = await self._once(request, work)
         return PurchaseResult(await self.listing(guild_id, result["listing_id"]), result["buyer_balance"],
                               result["seller_balance"])
 
     async def cancel_listing(self, guild_id: int, seller_id: int, listing_id: int, *,
                              key: str | None = None) -> ListingView:
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
-            request = _Request(guild_id, seller_id, key, "auction_cancel", f"withdrew listing #{listing_id}")
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await request.claim(s)
             cancelled = (
                 await s.execute(
@@ -834,7 +845,9 @@ class GachaService:
             request.ownership(seller_id, cancelled, 0)
             return await request.finish(s, {"listing_id": listing_id})
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, seller_id, key, "auction_cancel", f"withdrew listing #{listing_id}")
+
+        result = await self._once(request, work)
         return await self.listing(guild_id, result["listing_id"])
 
     # ------------------------------------------------------------------------------------------
@@ -849,15 +862,16 @@ class GachaService:
 
         backup = await create_backup(self.db, backup_dir)
 
-        async def work(s: AsyncSession, key: str) -> dict[str, Any]:
-            request = _Request(guild_id, admin_id, key, "reset", f"game reset, backup {backup.name}")
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await request.claim(s)
             listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
             copies = (await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))).rowcount
             players = (await s.execute(delete(Player).where(Player.guild_id == guild_id))).rowcount
             return await request.finish(s, {"players": players, "esprits": copies, "listings": listings})
 
-        result = await self._once(guild_id, key, work)
+        request = _Request(guild_id, admin_id, key, "reset", f"game reset, backup {backup.name}")
+
+        result = await self._once(request, work)
         seed = await self.seed_catalogue()
         return ResetReport(backup, result["players"], result["esprits"], result["listings"], seed)
 
