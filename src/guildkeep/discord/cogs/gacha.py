@@ -411,7 +411,7 @@ class Gacha(commands.Cog):
         if not await view.wait() and view.value and view.interaction is not None:
             report = await self.service.reset(guild_id, interaction.user.id, self.bot.settings.backup_dir,
                                               key=interaction_key(view.interaction))
-            await view.interaction.followup.send(
+            await interaction.followup.send(
                 f"The game was reset: {report.players} players, {report.esprits} Esprits and {report.listings} "
                 f"listings removed. Backup: `{report.backup.name}`.", ephemeral=True)
 
