@@ -84,7 +84,7 @@ class AlreadyStartedError(DuplicateError):
 class DailyNotReadyError(DomainError):
     def __init__(self, next_at: datetime) -> None:
         super().__init__(
-            f"You have already claimed your daily reward. The next one is ready <t:{int(next_at.timestamp())}:R>."
+            f"You have already claimed your daily reward. The next one is ready at {next_at:%Y-%m-%d %H:%M} UTC."
         )
         self.next_at = next_at
 

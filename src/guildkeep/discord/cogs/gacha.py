@@ -20,7 +20,7 @@ from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 from guildkeep.db import ValidationError
 from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfigError, load_config
-from guildkeep.gacha.service import LEADERBOARD_KINDS, GachaService
+from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
 
 if TYPE_CHECKING:
@@ -231,7 +231,14 @@ class Gacha(commands.Cog):
     @app_commands.command(name="daily", description="Claim your daily reward (every 24 hours)")
     @app_commands.guild_only()
     async def daily(self, interaction: discord.Interaction) -> None:
-        result = await self.service.daily(guild_of(interaction), interaction.user.id, key=interaction_key(interaction))
+        try:
+            result = await self.service.daily(guild_of(interaction), interaction.user.id,
+                                              key=interaction_key(interaction))
+        except DailyNotReadyError as exc:
+            await interaction.response.send_message(
+                f"You have already claimed your daily reward. The next one is ready {timestamp(exc.next_at)}.",
+                ephemeral=True)
+            return
         paid = "\n".join(self.money(amount, currency) for currency, amount in result.paid.items())
         embed = discord.Embed(title="Daily reward", description=paid or "Your wallet is full.",
                               colour=discord.Colour.green())
