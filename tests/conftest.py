@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from guildkeep.db import Database, migrate
 from guildkeep.db.registry import load_models
 
+pytest_plugins = ["guildkeep.sandbox.testing"]
+
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
 
@@ -94,6 +96,16 @@ async def _truncate_all(db: Database) -> None:
         return
     async with db.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No GUILDKEEP_* settings from the outside (except the test PostgreSQL URL); cwd is tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("GUILDKEEP_") and key != "GUILDKEEP_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,13 +12,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("GUILDKEEP_") and key != "GUILDKEEP_TEST_POSTGRES_URL":
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+def cli_env(empty_database_url: str, isolated_env: Path) -> dict[str, str]:
+    tmp_path = isolated_env
     return {
         "GUILDKEEP_DATABASE_URL": empty_database_url,
         "GUILDKEEP_BACKUP_DIR": str(tmp_path / "backups"),

@@ -81,29 +81,71 @@ def main_callback(
 
 @app.command()
 def run() -> None:
-    """Migrate the database (unless GUILDKEEP_AUTO_MIGRATE=false) and start the bot."""
+    """Migrate the database (unless GUILDKEEP_AUTO_MIGRATE=false) and start the bot (the playground without a token)."""
     settings = _settings()
     if settings.token is None:
         err.print(
-            "guildkeep: no Discord token configured. Set GUILDKEEP_DISCORD_TOKEN in the environment or in .env "
-            "to run the bot on Discord.",
+            "guildkeep: no Discord token configured (GUILDKEEP_DISCORD_TOKEN); opening the playground instead.",
             markup=False,
             highlight=False,
         )
+        _playground(settings, None)
+        return
+
+    from guildkeep.discord.runner import run_bot
+
+    asyncio.run(run_bot(settings))
+
+
+@app.command()
+def playground(
+    script: Annotated[
+        Path | None, typer.Option("--script", help="Run the lines of FILE instead of prompting (stdin works too).")
+    ] = None,
+) -> None:
+    """Try the bot with no Discord: a local stand-in with a demo server, where you speak as its members."""
+    _playground(_settings(), script)
+
+
+def _playground(settings: Settings, script: Path | None) -> None:
+    from guildkeep.sandbox.harness import SandboxEnv
+    from guildkeep.sandbox.playground import Playground, console_writer
+
+    if script is not None and not script.is_file():
+        err.print(f"guildkeep: no script file {script}", markup=False)
         raise typer.Exit(2)
+    lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    if settings.log_level != "DEBUG":
+        # Keep the terminal for the conversation; errors (with their ids) still show.
+        logging.getLogger().setLevel(logging.ERROR)
 
     async def start() -> None:
-        from guildkeep.discord.runner import run_bot
-
         db = Database.from_settings(settings)
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(db)
-            await run_bot(settings, db)
+            env = await SandboxEnv.start(db, settings)
+            try:
+                write = console_writer()
+                write(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
+                      "server 'Guildkeep Sandbox' with alice (owner, Admin), bob and carol.")
+                session = Playground(env, write)
+                if lines is not None:
+                    await session.run_lines(lines)
+                elif not sys.stdin.isatty():
+                    await session.run_lines(sys.stdin.read().splitlines())
+                else:
+                    await session.interactive()
+            finally:
+                await env.stop()
         finally:
             await db.dispose()
 
-    asyncio.run(start())
+    try:
+        asyncio.run(start())
+    except (DomainError, migrate.MigrationError) as exc:
+        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
 
 
 # --- db: schema ------------------------------------------------------------------------------

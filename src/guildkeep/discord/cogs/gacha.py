@@ -12,12 +12,12 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from discord.ext import commands
+
 import discord
 from discord import app_commands
-from discord.ext import commands
-from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
-
 from guildkeep.db import ValidationError
+from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfigError, load_config
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService

@@ -1,0 +1,98 @@
+"""``GuildkeepBot``: the database, the settings, every cog under ``guildkeep.discord.cogs``, command sync."""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from discord.ext import commands
+
+import discord
+from guildkeep.config import Settings
+from guildkeep.db import Database
+from guildkeep.discord import cogs
+from guildkeep.discord.errors import on_app_command_error
+from guildkeep.discord.webhooks import WebhookManager
+
+log = logging.getLogger(__name__)
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.members = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = True
+    intents.voice_states = True
+    intents.guild_reactions = True
+    intents.dm_reactions = True
+    return intents
+
+
+def discover_extensions() -> list[str]:
+    """Every module of ``guildkeep.discord.cogs`` (helpers start with ``_`` and are skipped)."""
+    return sorted(
+        f"{cogs.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(cogs.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+class GuildkeepBot(commands.Bot):
+    """The bot. Cogs reach the data layer through ``bot.db`` (services) and read ``bot.settings``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        sandbox: bool = False,
+        extensions: Iterable[str] | None = None,
+        extra_extensions: Iterable[str] = (),
+        **options: Any,
+    ) -> None:
+        if sandbox:
+            # The sandbox sends every guild at once; don't wait Discord's 2 s for stragglers.
+            options.setdefault("guild_ready_timeout", 0.05)
+        if settings.shard_count is not None:
+            options.setdefault("shard_count", settings.shard_count)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=True),
+            **options,
+        )
+        self.settings = settings
+        self.db = db
+        self.sandbox = sandbox
+        self.started_at = time.monotonic()
+        self.webhooks = WebhookManager(self)
+        self._extensions = list(extensions) if extensions is not None else discover_extensions()
+        self._extensions += list(extra_extensions)
+        self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        for name in self._extensions:
+            await self.load_extension(name)
+            log.debug("loaded extension %s", name)
+        synced = await self.tree.sync()
+        log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord allows one IDENTIFY per 5 s (discord.py waits that long); the sandbox has no such limit."""
+        if not self.sandbox:
+            await super().before_identify_hook(shard_id, initial=initial)
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """Log errors raised in event listeners rather than printing them to stderr."""
+        log.exception("unhandled error in event %s", event_method)  # noqa: LOG004 - discord.py calls this in its handler
+
+

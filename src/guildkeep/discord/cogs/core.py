@@ -1,0 +1,145 @@
+"""Core commands: /help (every command, grouped by module), /ping, /about; a reply when the bot is mentioned."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from discord.ext import commands
+
+import discord
+from discord import app_commands
+from guildkeep import __version__
+from guildkeep.db.errors import NotFoundError
+from guildkeep.discord.views import Paginator
+
+if TYPE_CHECKING:
+    from guildkeep.discord.bot import GuildkeepBot
+
+AppCommand = app_commands.Command | app_commands.Group
+COLOR = discord.Color.blurple()
+FIELDS_PER_PAGE = 20
+
+
+def module_name(command: AppCommand) -> str:
+    """The cog a command belongs to ("Core", "Leveling", ...); groups take their first child's."""
+    binding = getattr(command, "binding", None)
+    if binding is None and isinstance(command, app_commands.Group):
+        binding = next((getattr(c, "binding", None) for c in command.walk_commands()), None)
+    if isinstance(binding, commands.Cog):
+        return binding.qualified_name
+    return "Other"
+
+
+def leaf_commands(command: AppCommand) -> list[app_commands.Command]:
+    if isinstance(command, app_commands.Group):
+        return [c for c in command.walk_commands() if isinstance(c, app_commands.Command)]
+    return [command]
+
+
+def describe(command: app_commands.Command) -> str:
+    params = " ".join(f"<{p.display_name}>" if p.required else f"[{p.display_name}]" for p in command.parameters)
+    return f"/{command.qualified_name} {params}".rstrip()
+
+
+class Core(commands.Cog):
+    """Help, latency and information about the bot."""
+
+    def __init__(self, bot: GuildkeepBot) -> None:
+        self.bot = bot
+
+    def commands_by_module(self) -> dict[str, list[app_commands.Command]]:
+        found: dict[str, list[app_commands.Command]] = defaultdict(list)
+        for command in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input):
+            found[module_name(command)].extend(leaf_commands(command))  # type: ignore[arg-type]
+        return {name: sorted(cmds, key=lambda c: c.qualified_name) for name, cmds in sorted(found.items())}
+
+    def help_pages(self) -> list[discord.Embed]:
+        modules = self.commands_by_module()
+        overview = discord.Embed(
+            title="guildkeep help",
+            description="Slash commands by module. Use the buttons to page through them, "
+            "or `/help command:<name>` for one command.",
+            color=COLOR,
+        )
+        for name, cmds in modules.items():
+            overview.add_field(name=name, value=", ".join(f"`/{c.qualified_name}`" for c in cmds)[:1024], inline=False)
+        pages = [overview]
+        for name, cmds in modules.items():
+            for start in range(0, len(cmds), FIELDS_PER_PAGE):
+                page = discord.Embed(title=f"{name} commands", color=COLOR)
+                for cmd in cmds[start:start + FIELDS_PER_PAGE]:
+                    page.add_field(name=describe(cmd)[:256], value=cmd.description or "-", inline=False)
+                pages.append(page)
+        for number, page in enumerate(pages, 1):
+            page.set_footer(text=f"Page {number}/{len(pages)}")
+        return pages
+
+    def find(self, name: str) -> app_commands.Command:
+        wanted = name.strip().lstrip("/").lower()
+        for cmds in self.commands_by_module().values():
+            for cmd in cmds:
+                if cmd.qualified_name == wanted:
+                    return cmd
+        raise NotFoundError(f"There is no command called /{wanted}. Try /help to see them all.")
+
+    @app_commands.command(name="help", description="List the bot's commands, or explain one.")
+    @app_commands.describe(command="A command to explain, e.g. ping")
+    async def help_command(self, interaction: discord.Interaction, command: str | None = None) -> None:
+        if command:
+            cmd = self.find(command)
+            embed = discord.Embed(title=describe(cmd), description=cmd.description, color=COLOR)
+            for param in cmd.parameters:
+                req = "required" if param.required else "optional"
+                embed.add_field(name=param.display_name, value=f"{param.description or '-'} ({req})", inline=False)
+            embed.set_footer(text=f"Module: {module_name(cmd)}")
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        await Paginator(self.help_pages(), owner_id=interaction.user.id).send(interaction, ephemeral=True)
+
+    @help_command.autocomplete("command")
+    async def help_autocomplete(
+        self, _interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        typed = current.lower().lstrip("/")
+        names = [c.qualified_name for cmds in self.commands_by_module().values() for c in cmds]
+        return [app_commands.Choice(name=f"/{n}", value=n) for n in names if typed in n][:25]
+
+    @app_commands.command(name="ping", description="Check that the bot is alive and how fast it answers.")
+    async def ping(self, interaction: discord.Interaction) -> None:
+        latency = self.bot.latency
+        gateway = "unknown yet" if math.isnan(latency) or math.isinf(latency) else f"{latency * 1000:.0f} ms"
+        await interaction.response.send_message(f"Pong! Gateway latency: {gateway}.")
+
+    @app_commands.command(name="about", description="What this bot is and how it is running.")
+    async def about(self, interaction: discord.Interaction) -> None:
+        uptime = int(time.monotonic() - self.bot.started_at)
+        embed = discord.Embed(
+            title="guildkeep",
+            description="A self-hosted community bot: story, campaigns, leveling, gacha and a companion, "
+            "on one durable data layer.",
+            color=COLOR,
+        )
+        embed.add_field(name="Version", value=__version__)
+        embed.add_field(name="Database", value=self.bot.db.backend)
+        embed.add_field(name="Servers", value=str(len(self.bot.guilds)))
+        embed.add_field(name="Uptime", value=f"{uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s")
+        embed.add_field(name="Modules", value=", ".join(sorted(self.bot.cogs)) or "-", inline=False)
+        await interaction.response.send_message(embed=embed)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer a mention with a pointer to /help."""
+        me = self.bot.user
+        if message.author.bot or me is None or message.guild is None or not me.mentioned_in(message):
+            return
+        if message.mention_everyone:
+            return
+        await message.reply(f"Hi {message.author.display_name}! Type `/help` to see what I can do.",
+                            mention_author=False)
+
+
+async def setup(bot: GuildkeepBot) -> None:
+    await bot.add_cog(Core(bot))

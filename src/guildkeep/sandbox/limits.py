@@ -1,0 +1,184 @@
+"""Discord's documented limits, checked on everything the bot sends (answered as 50035 Invalid Form Body)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from guildkeep.sandbox.errors import APIError, FormErrors
+
+CONTENT_MAX = 2000
+EMBEDS_MAX = 10
+EMBED_TITLE_MAX = 256
+EMBED_DESCRIPTION_MAX = 4096
+EMBED_FIELDS_MAX = 25
+EMBED_FIELD_NAME_MAX = 256
+EMBED_FIELD_VALUE_MAX = 1024
+EMBED_FOOTER_MAX = 2048
+EMBED_AUTHOR_MAX = 256
+EMBED_TOTAL_MAX = 6000
+ACTION_ROWS_MAX = 5
+ROW_BUTTONS_MAX = 5
+CUSTOM_ID_MAX = 100
+BUTTON_LABEL_MAX = 80
+SELECT_OPTIONS_MAX = 25
+SELECT_PLACEHOLDER_MAX = 150
+SELECT_OPTION_TEXT_MAX = 100
+WEBHOOK_NAME_MAX = 80
+WEBHOOKS_PER_CHANNEL = 15
+FILES_MAX = 10
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
+COMMAND_DESCRIPTION_MAX = 100
+COMMAND_OPTIONS_MAX = 25
+COMMAND_CHOICES_MAX = 25
+GLOBAL_CHAT_COMMANDS_MAX = 100
+MODAL_TITLE_MAX = 45
+
+FORBIDDEN_WEBHOOK_NAMES = ("clyde", "discord")
+
+
+def _embed_length(embed: dict[str, Any]) -> int:
+    total = len(embed.get("title") or "") + len(embed.get("description") or "")
+    total += len((embed.get("footer") or {}).get("text") or "") + len((embed.get("author") or {}).get("name") or "")
+    for fld in embed.get("fields") or []:
+        total += len(fld.get("name") or "") + len(fld.get("value") or "")
+    return total
+
+
+def check_embeds(errors: FormErrors, embeds: list[dict[str, Any]] | None, root: str = "embeds") -> None:
+    if not embeds:
+        return
+    errors.max_items((root,), embeds, EMBEDS_MAX)
+    total = 0
+    for i, embed in enumerate(embeds):
+        errors.max_length((root, i, "title"), embed.get("title"), EMBED_TITLE_MAX)
+        errors.max_length((root, i, "description"), embed.get("description"), EMBED_DESCRIPTION_MAX)
+        errors.max_length((root, i, "footer", "text"), (embed.get("footer") or {}).get("text"), EMBED_FOOTER_MAX)
+        errors.max_length((root, i, "author", "name"), (embed.get("author") or {}).get("name"), EMBED_AUTHOR_MAX)
+        fields = embed.get("fields") or []
+        errors.max_items((root, i, "fields"), fields, EMBED_FIELDS_MAX)
+        for j, fld in enumerate(fields):
+            errors.max_length((root, i, "fields", j, "name"), fld.get("name"), EMBED_FIELD_NAME_MAX, 1)
+            errors.max_length((root, i, "fields", j, "value"), fld.get("value"), EMBED_FIELD_VALUE_MAX, 1)
+        total += _embed_length(embed)
+    if total > EMBED_TOTAL_MAX:
+        errors.add((root,), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}")
+
+
+def check_components(errors: FormErrors, rows: list[dict[str, Any]] | None, root: str = "components") -> None:
+    if not rows:
+        return
+    errors.max_items((root,), rows, ACTION_ROWS_MAX)
+    for i, row in enumerate(rows):
+        if row.get("type") != 1:
+            continue  # components v2 layouts are not validated further
+        children = row.get("components") or []
+        selects = [c for c in children if c.get("type") in (3, 5, 6, 7, 8)]
+        if selects and len(children) > 1:
+            errors.add((root, i, "components"), "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                       "The specified component exceeds the maximum width")
+        errors.max_items((root, i, "components"), children, ROW_BUTTONS_MAX)
+        for j, comp in enumerate(children):
+            path = (root, i, "components", j)
+            errors.max_length((*path, "custom_id"), comp.get("custom_id"), CUSTOM_ID_MAX, 1)
+            if comp.get("type") == 2:
+                errors.max_length((*path, "label"), comp.get("label"), BUTTON_LABEL_MAX)
+            if comp.get("type") == 3:
+                errors.max_length((*path, "placeholder"), comp.get("placeholder"), SELECT_PLACEHOLDER_MAX)
+                options = comp.get("options") or []
+                errors.max_items((*path, "options"), options, SELECT_OPTIONS_MAX)
+                for k, option in enumerate(options):
+                    errors.max_length((*path, "options", k, "label"), option.get("label"), SELECT_OPTION_TEXT_MAX, 1)
+                    errors.max_length((*path, "options", k, "value"), option.get("value"), SELECT_OPTION_TEXT_MAX, 1)
+
+
+def check_message(body: dict[str, Any], *, files: int = 0, require_content: bool = True,
+                  webhook: bool = False) -> None:
+    """A message create/edit body (channel message, webhook execute, interaction response)."""
+    errors = FormErrors()
+    errors.max_length(("content",), body.get("content"), CONTENT_MAX)
+    check_embeds(errors, body.get("embeds"))
+    check_components(errors, body.get("components"))
+    if webhook:
+        check_webhook_username(errors, body.get("username"), "username")
+    if files > FILES_MAX:
+        errors.add(("files",), "BASE_TYPE_MAX_LENGTH", f"Must be {FILES_MAX} or fewer in length.")
+    errors.raise_if_any()
+    empty = not (body.get("content") or body.get("embeds") or body.get("components") or files
+                 or body.get("sticker_ids") or body.get("poll"))
+    if require_content and empty:
+        raise APIError(400, 50006, "Cannot send an empty message")
+
+
+def check_webhook_username(errors: FormErrors, name: str | None, key: str) -> None:
+    if name is None:
+        return
+    errors.max_length((key,), name, WEBHOOK_NAME_MAX, 1)
+    lowered = name.lower() if isinstance(name, str) else ""
+    for word in FORBIDDEN_WEBHOOK_NAMES:
+        if word in lowered:
+            errors.add((key,), "USERNAME_INVALID_CONTAINS", f'Username cannot contain "{word}"')
+
+
+def check_commands(commands: list[dict[str, Any]]) -> None:
+    """A bulk overwrite of application commands."""
+    errors = FormErrors()
+    chat = [c for c in commands if c.get("type", 1) == 1]
+    if len(chat) > GLOBAL_CHAT_COMMANDS_MAX:
+        errors.add((), "BASE_TYPE_MAX_LENGTH", f"Must be {GLOBAL_CHAT_COMMANDS_MAX} or fewer in length.")
+    seen: set[tuple[int, str]] = set()
+    for i, cmd in enumerate(commands):
+        key = (cmd.get("type", 1), cmd.get("name", ""))
+        if key in seen:
+            errors.add((i, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique")
+        seen.add(key)
+        _check_command(errors, (i,), cmd, chat_input=cmd.get("type", 1) == 1)
+        dmp = cmd.get("default_member_permissions")
+        # Requests may send an integer (the spec's request schema) or a digit string; answers are strings.
+        if dmp is not None and not (isinstance(dmp, int) or (isinstance(dmp, str) and dmp.isdigit())):
+            errors.add((i, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not int.")
+    errors.raise_if_any()
+
+
+def _check_command(errors: FormErrors, path: tuple[str | int, ...], cmd: dict[str, Any], *, chat_input: bool) -> None:
+    name = cmd.get("name") or ""
+    if chat_input and (not COMMAND_NAME_RE.match(name) or name != name.lower()):
+        errors.add((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+    if chat_input:
+        errors.max_length((*path, "description"), cmd.get("description"), COMMAND_DESCRIPTION_MAX, 1)
+    options = cmd.get("options") or []
+    errors.max_items((*path, "options"), options, COMMAND_OPTIONS_MAX)
+    seen_optional = False
+    for j, option in enumerate(options):
+        opath = (*path, "options", j)
+        if option.get("type") in (1, 2):
+            _check_command(errors, opath, option, chat_input=True)
+            continue
+        if not COMMAND_NAME_RE.match(option.get("name") or ""):
+            errors.add((*opath, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        errors.max_length((*opath, "description"), option.get("description"), COMMAND_DESCRIPTION_MAX, 1)
+        errors.max_items((*opath, "choices"), option.get("choices"), COMMAND_CHOICES_MAX)
+        if option.get("required"):
+            if seen_optional:
+                errors.add((*opath, "required"), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                           "Required options must be placed before non-required options")
+        else:
+            seen_optional = True
+
+
+def check_autocomplete(data: dict[str, Any]) -> None:
+    errors = FormErrors()
+    choices = data.get("choices") or []
+    errors.max_items(("data", "choices"), choices, COMMAND_CHOICES_MAX)
+    for i, choice in enumerate(choices):
+        errors.max_length(("data", "choices", i, "name"), choice.get("name"), 100, 1)
+    errors.raise_if_any()
+
+
+def check_modal(data: dict[str, Any]) -> None:
+    errors = FormErrors()
+    errors.max_length(("data", "title"), data.get("title"), MODAL_TITLE_MAX, 1)
+    errors.max_length(("data", "custom_id"), data.get("custom_id"), CUSTOM_ID_MAX, 1)
+    errors.max_items(("data", "components"), data.get("components"), ACTION_ROWS_MAX)
+    errors.raise_if_any()

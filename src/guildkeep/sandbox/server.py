@@ -1,0 +1,1024 @@
+"""The sandbox server: Discord API v10 REST routes and the gateway, on 127.0.0.1, in one aiohttp app.
+
+Answers follow Discord's shapes, status codes and error codes; every request is recorded
+(``server.requests``) so tests can check bodies against Discord's OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from guildkeep.sandbox import limits
+from guildkeep.sandbox.errors import APIError, FormErrors, missing_access, missing_permissions, not_found, unknown
+from guildkeep.sandbox.gateway import Gateway, Intent
+from guildkeep.sandbox.state import (
+    EVERYONE_DEFAULT,
+    Channel,
+    ChannelType,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    Overwrite,
+    Perm,
+    Role,
+    User,
+    Webhook,
+    World,
+    emoji_key,
+    now,
+    number_components,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v10"
+GATEWAY_PATH = "/gateway-ws"
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the /api/v10 prefix
+    route: str  # the route template, e.g. /channels/{channel_id}/messages
+    body: Any
+    status: int = 0
+    response: Any = None
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py's login needs exactly "application/json" (no charset suffix).
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def _snowflake(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise APIError(400, 50035, "Invalid Form Body",
+                       {"id": {"_errors": [{"code": "NUMBER_TYPE_COERCE", "message": "Value is not snowflake."}]}},
+                       ) from None
+
+
+class SandboxServer:
+    """One local Discord: a world, one bot application, the REST routes and the gateway."""
+
+    def __init__(self, *, bot_name: str = "guildkeep", host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.world = World()
+        self.bot_user = self.world.add_user(bot_name, bot=True)
+        self.application_id = self.bot_user.id
+        self.bot_token = f"sandbox.{secrets.token_urlsafe(24)}"
+        self.owner_user = self.world.add_user("sandbox-owner")
+        self.allowed_intents = (1 << 26) - 1
+        self.gateway = Gateway(self)
+        self.requests: list[RecordedRequest] = []
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        self._routes()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{GATEWAY_PATH}"
+
+    async def start(self) -> SandboxServer:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if not sockets:
+            raise RuntimeError("the sandbox could not bind a port")
+        self.port = sockets[0].getsockname()[1]
+        self.world.base_url = self.base_url
+        return self
+
+    async def stop(self) -> None:
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SandboxServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith(API_PREFIX):
+            return await handler(request)
+        sub = path[len(API_PREFIX):]
+        info = request.match_info.route.resource
+        record = RecordedRequest(request.method, sub, info.canonical[len(API_PREFIX):] if info else "", None)
+        self.requests.append(record)
+        try:
+            if not self._public(sub) and request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                raise APIError(401, 0, "401: Unauthorized")
+            response = await handler(request)
+        except APIError as exc:
+            log.debug("sandbox %s %s -> %s", request.method, sub, exc)
+            response = _json(exc.payload(), exc.status)
+        except web.HTTPNotFound:
+            response = _json(not_found().payload(), 404)
+        except web.HTTPMethodNotAllowed:
+            response = _json({"message": "405: Method Not Allowed", "code": 0}, 405)
+        record.status = response.status
+        if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+            record.response = json.loads(response.body)  # type: ignore[arg-type]
+        self.world.changed()
+        return response
+
+    @staticmethod
+    def _public(sub: str) -> bool:
+        # Webhook executes and interaction callbacks authenticate with their token in the URL.
+        return sub.startswith("/interactions/") or bool(re.match(r"^/webhooks/\d+/[^/]+", sub)) or sub == "/gateway"
+
+    async def _body(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, bytes, str | None]]]:
+        """The JSON body, and the files of a multipart body as (filename, bytes, content type)."""
+        files: list[tuple[str, bytes, str | None]] = []
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            body = json.loads(str(form.get("payload_json") or "{}"))
+            for name, value in form.items():
+                if name.startswith("files[") and hasattr(value, "file"):
+                    files.append((value.filename, value.file.read(), value.content_type))
+        elif request.can_read_body:
+            raw = await request.read()
+            body = json.loads(raw) if raw else {}
+        else:
+            body = {}
+        self.requests[-1].body = body
+        return body, files
+
+    def _routes(self) -> None:
+        r = self.app.router
+        r.add_get(GATEWAY_PATH, self.gateway.handle)
+        r.add_get("/attachments/{attachment_id}/{filename}", self.get_attachment)
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", "/gateway", self.get_gateway),
+            ("GET", "/gateway/bot", self.get_gateway_bot),
+            ("GET", "/users/@me", self.get_me),
+            ("GET", "/users/{user_id}", self.get_user),
+            ("POST", "/users/@me/channels", self.create_dm),
+            ("GET", "/oauth2/applications/@me", self.get_application),
+            ("GET", "/applications/@me", self.get_application),
+            ("GET", "/applications/{application_id}/commands", self.get_commands),
+            ("PUT", "/applications/{application_id}/commands", self.put_commands),
+            ("GET", "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
+            ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            ("POST", "/interactions/{interaction_id}/{token}/callback", self.interaction_callback),
+            ("GET", "/guilds/{guild_id}", self.get_guild),
+            ("GET", "/guilds/{guild_id}/channels", self.get_guild_channels),
+            ("GET", "/guilds/{guild_id}/roles", self.get_roles),
+            ("POST", "/guilds/{guild_id}/roles", self.create_role),
+            ("PATCH", "/guilds/{guild_id}/roles/{role_id}", self.edit_role),
+            ("DELETE", "/guilds/{guild_id}/roles/{role_id}", self.delete_role),
+            ("GET", "/guilds/{guild_id}/members", self.list_members),
+            ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member),
+            ("PATCH", "/guilds/{guild_id}/members/{user_id}", self.edit_member),
+            ("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.add_member_role),
+            ("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.remove_member_role),
+            ("GET", "/guilds/{guild_id}/webhooks", self.guild_webhooks),
+            ("GET", "/channels/{channel_id}", self.get_channel),
+            ("POST", "/channels/{channel_id}/typing", self.typing),
+            ("GET", "/channels/{channel_id}/messages", self.history),
+            ("POST", "/channels/{channel_id}/messages", self.create_message),
+            ("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message),
+            ("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message),
+            ("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.add_reaction),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.remove_own_reaction),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}",
+             self.remove_user_reaction),
+            ("GET", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", self.get_reactions),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions", self.clear_reactions),
+            ("GET", "/channels/{channel_id}/webhooks", self.channel_webhooks),
+            ("POST", "/channels/{channel_id}/webhooks", self.create_webhook),
+            ("GET", "/webhooks/{webhook_id}", self.get_webhook),
+            ("PATCH", "/webhooks/{webhook_id}", self.edit_webhook),
+            ("DELETE", "/webhooks/{webhook_id}", self.delete_webhook),
+            ("GET", "/webhooks/{webhook_id}/{token}", self.get_webhook),
+            ("PATCH", "/webhooks/{webhook_id}/{token}", self.edit_webhook),
+            ("DELETE", "/webhooks/{webhook_id}/{token}", self.delete_webhook),
+            ("POST", "/webhooks/{webhook_id}/{token}", self.execute_webhook),
+            ("GET", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.get_webhook_message),
+            ("PATCH", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.edit_webhook_message),
+            ("DELETE", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.delete_webhook_message),
+        ]
+        for method, path, handler in routes:
+            r.add_route(method, API_PREFIX + path, handler)
+
+    # -- lookups and permission checks --------------------------------------------------------
+
+    def guild(self, guild_id: int) -> Guild:
+        guild = self.world.guilds.get(guild_id)
+        if guild is None:
+            raise unknown("Guild")
+        return guild
+
+    def channel(self, channel_id: int) -> Channel:
+        channel = self.world.channels.get(channel_id)
+        if channel is None:
+            raise unknown("Channel")
+        return channel
+
+    def bot_member(self, guild: Guild) -> Member:
+        member = guild.members.get(self.bot_user.id)
+        if member is None:
+            raise missing_access()
+        return member
+
+    def bot_permissions(self, channel: Channel) -> int:
+        guild = self.world.channel_guild(channel)
+        if guild is None:  # DM
+            return Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS \
+                | Perm.EMBED_LINKS | Perm.ATTACH_FILES
+        return guild.permissions_in(self.bot_member(guild), channel)
+
+    def require(self, channel: Channel, *perms: int) -> None:
+        bits = self.bot_permissions(channel)
+        if not bits & Perm.VIEW_CHANNEL:
+            raise missing_access()
+        for perm in perms:
+            if not bits & perm:
+                raise missing_permissions()
+
+    def require_guild(self, guild: Guild, perm: int) -> None:
+        if not guild.base_permissions(self.bot_member(guild)) & perm:
+            raise missing_permissions()
+
+    def require_above(self, guild: Guild, role: Role) -> None:
+        """Role hierarchy: the bot's highest role must be above the role it manages."""
+        if guild.top_position(self.bot_member(guild)) <= role.position or role.managed or role.id == guild.id:
+            raise missing_permissions()
+
+    def member_payload(self, guild: Guild, member: Member) -> dict[str, Any]:
+        return member.payload()
+
+    def message_payload(self, message: Message, viewer_id: int | None = None) -> dict[str, Any]:
+        guild = self.world.guilds.get(message.guild_id) if message.guild_id else None
+        member = guild.members.get(message.author.id) if guild else None
+        return message.payload(viewer_id=viewer_id, member=member)
+
+    async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
+        await self.gateway.dispatch(event, data, guild_id)
+        self.world.changed()
+
+    # -- messages (shared by channels, webhooks and interactions) -----------------------------
+
+    def _attachments(self, body: dict[str, Any], files: list[tuple[str, bytes, str | None]]) -> list[Any]:
+        described = {str(a.get("id")): a for a in body.get("attachments") or [] if isinstance(a, dict)}
+        found = []
+        for index, (filename, data, content_type) in enumerate(files):
+            if len(data) > limits.ATTACHMENT_SIZE_LIMIT:
+                raise APIError(413, 40005, "Request entity too large")
+            meta = described.get(str(index), {})
+            found.append(self.world.new_attachment(meta.get("filename") or filename, data, content_type,
+                                                   meta.get("description")))
+        return found
+
+    async def post_message(
+        self,
+        channel: Channel,
+        author: User,
+        body: dict[str, Any],
+        files: list[tuple[str, bytes, str | None]],
+        *,
+        webhook: Webhook | None = None,
+        interaction: Interaction | None = None,
+        message_type: int = 0,
+        flags: int = 0,
+    ) -> Message:
+        flags |= int(body.get("flags") or 0) & (EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15))
+        limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None)
+        message = Message(
+            id=self.world.snowflake(),
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author=author,
+            content=body.get("content") or "",
+            embeds=list(body.get("embeds") or []),
+            components=number_components(list(body.get("components") or [])),
+            attachments=self._attachments(body, files),
+            type=message_type,
+            flags=flags,
+        )
+        ref = body.get("message_reference")
+        if isinstance(ref, dict) and ref.get("message_id"):
+            message.reference_id = int(ref["message_id"])
+        if webhook is not None:
+            message.webhook_id = webhook.id
+            message.webhook_name = body.get("username") or webhook.name
+            message.webhook_avatar_url = body.get("avatar_url") or (
+                f"{self.base_url}/avatars/{webhook.id}/{webhook.avatar}.png" if webhook.avatar else None)
+        if interaction is not None:
+            message.webhook_id = self.application_id
+            message.interaction_id = interaction.id
+            message.interaction_meta = interaction.metadata()
+            if flags & EPHEMERAL:
+                message.visible_to = interaction.user.id
+        self.world.add_message(message)
+        if not message.ephemeral:
+            await self.dispatch("MESSAGE_CREATE", self.message_payload(message), channel.guild_id)
+        return message
+
+    async def apply_edit(
+        self, message: Message, body: dict[str, Any], files: list[tuple[str, bytes, str | None]]
+    ) -> None:
+        limits.check_message(body, files=len(files), require_content=False)
+        if "content" in body:
+            message.content = body["content"] or ""
+            self.world.resolve_mentions(message)
+        if "embeds" in body:
+            message.embeds = list(body["embeds"] or [])
+        if "components" in body:
+            message.components = number_components(list(body["components"] or []))
+        if "attachments" in body:
+            keep = {str(a.get("id")) for a in body["attachments"] or [] if isinstance(a, dict)}
+            message.attachments = [a for a in message.attachments if str(a.id) in keep]
+        new = self._attachments({"attachments": [a for a in body.get("attachments") or []
+                                                 if isinstance(a, dict) and len(str(a.get("id"))) < 3]}, files)
+        message.attachments.extend(new)
+        if "flags" in body and body["flags"] is not None:
+            message.flags = (message.flags & (EPHEMERAL | LOADING)) | (int(body["flags"]) & ~(EPHEMERAL | LOADING))
+        message.flags &= ~LOADING
+        message.edited_at = now()
+        if not message.ephemeral:
+            await self.dispatch("MESSAGE_UPDATE", self.message_payload(message), message.guild_id)
+
+    async def remove_message(self, message: Message) -> None:
+        message.deleted = True
+        if not message.ephemeral:
+            data = {"id": str(message.id), "channel_id": str(message.channel_id)}
+            if message.guild_id:
+                data["guild_id"] = str(message.guild_id)
+            await self.dispatch("MESSAGE_DELETE", data, message.guild_id)
+
+    # -- gateway, users, application ------------------------------------------------------------
+
+    async def get_gateway(self, _request: web.Request) -> web.Response:
+        return _json({"url": self.gateway_url})
+
+    async def get_gateway_bot(self, _request: web.Request) -> web.Response:
+        return _json({
+            "url": self.gateway_url,
+            "shards": self.gateway.shard_count,
+            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+        })
+
+    async def get_attachment(self, request: web.Request) -> web.Response:
+        attachment = self.world.attachments.get(int(request.match_info["attachment_id"]))
+        if attachment is None:
+            raise web.HTTPNotFound
+        return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
+
+    async def get_me(self, _request: web.Request) -> web.Response:
+        return _json({**self.bot_user.payload(), "verified": True, "mfa_enabled": False, "locale": "en-US"})
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        user = self.world.users.get(_snowflake(request.match_info["user_id"]))
+        if user is None:
+            raise unknown("User")
+        return _json(user.payload())
+
+    async def get_application(self, _request: web.Request) -> web.Response:
+        return _json({
+            "id": str(self.application_id),
+            "name": self.bot_user.username,
+            "icon": None,
+            "description": "guildkeep in the sandbox",
+            "summary": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "owner": self.owner_user.payload(),
+            "team": None,
+            "bot": self.bot_user.payload(),
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "flags_new": "0",
+            "approximate_guild_count": len(self.world.guilds),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
+        })
+
+    async def create_dm(self, request: web.Request) -> web.Response:
+        body, _ = await self._body(request)
+        user = self.world.users.get(_snowflake(str(body.get("recipient_id", "0"))))
+        if user is None:
+            raise unknown("User")
+        for channel in self.world.channels.values():
+            if channel.type == ChannelType.DM and channel.recipients and channel.recipients[0].id == user.id:
+                return _json(channel.payload())
+        channel = Channel(self.world.snowflake(), ChannelType.DM, None, recipients=[user])
+        self.world.channels[channel.id] = channel
+        return _json(channel.payload())
+
+    # -- application commands -----------------------------------------------------------------
+
+    def _check_app(self, request: web.Request) -> None:
+        if _snowflake(request.match_info["application_id"]) != self.application_id:
+            raise APIError(403, 50001, "Missing Access")
+
+    async def get_commands(self, request: web.Request) -> web.Response:
+        self._check_app(request)
+        guild_id = request.match_info.get("guild_id")
+        return _json([c for c in self.world.commands.values() if c.get("guild_id") == guild_id])
+
+    async def put_commands(self, request: web.Request) -> web.Response:
+        self._check_app(request)
+        guild_id = request.match_info.get("guild_id")
+        if guild_id is not None:
+            self.guild(_snowflake(guild_id))
+        body, _ = await self._body(request)
+        if not isinstance(body, list):
+            raise APIError(400, 50035, "Invalid Form Body",
+                           {"_errors": [{"code": "BASE_TYPE_ARRAY", "message": "Must be an array."}]})
+        limits.check_commands(body)
+        old = {(c.get("type", 1), c["name"]): c for c in self.world.commands.values() if c.get("guild_id") == guild_id}
+        for cmd in old.values():
+            del self.world.commands[int(cmd["id"])]
+        stored = []
+        for cmd in body:
+            key = (cmd.get("type", 1), cmd["name"])
+            cmd_id = int(old[key]["id"]) if key in old else self.world.snowflake()
+            dmp = cmd.get("default_member_permissions")
+            payload = {
+                "id": str(cmd_id),
+                "application_id": str(self.application_id),
+                "version": str(self.world.snowflake()),
+                "type": cmd.get("type", 1),
+                "name": cmd["name"],
+                "name_localizations": cmd.get("name_localizations"),
+                "description": cmd.get("description", ""),
+                "description_localizations": cmd.get("description_localizations"),
+                "options": cmd.get("options") or [],
+                # The spec says string: Discord answers "8", never 8.
+                "default_member_permissions": None if dmp is None else str(dmp),
+                "dm_permission": cmd.get("dm_permission", True),
+                "nsfw": cmd.get("nsfw", False),
+                "integration_types": cmd.get("integration_types") or [0],
+                "contexts": cmd.get("contexts"),
+            }
+            if guild_id is not None:
+                payload["guild_id"] = guild_id
+            self.world.commands[cmd_id] = payload
+            stored.append(payload)
+        return _json(stored)
+
+    # -- interactions -------------------------------------------------------------------------
+
+    def interaction_by_token(self, token: str) -> Interaction:
+        for inter in self.world.interactions.values():
+            if inter.token == token:
+                return inter
+        raise unknown("Webhook")
+
+    async def interaction_callback(self, request: web.Request) -> web.Response:
+        inter = self.world.interactions.get(_snowflake(request.match_info["interaction_id"]))
+        if inter is None or inter.token != request.match_info["token"]:
+            raise unknown("Interaction")
+        body, files = await self._body(request)
+        if inter.response_type is not None:
+            raise APIError(400, 40060, "Interaction has already been acknowledged.")
+        cb_type = int(body.get("type", 0))
+        data = body.get("data") or {}
+        channel = self.channel(inter.channel_id)
+        message: Message | None = None
+        if cb_type == 4:
+            message = await self.post_message(channel, self.bot_user, data, files, interaction=inter,
+                                              message_type=20 if inter.type == 2 else 0)
+            inter.completed = True
+        elif cb_type == 5:
+            flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
+            message = await self.post_message(channel, self.bot_user, {}, [], interaction=inter,
+                                              message_type=20 if inter.type == 2 else 0, flags=flags)
+        elif cb_type in (6, 7):
+            if inter.source_message_id is None:
+                raise APIError(400, 40060 if cb_type == 6 else 50035, "Interaction has no message to update.")
+            message = self.world.message_by_id(inter.source_message_id)
+            if message is None:
+                raise unknown("Message")
+            if cb_type == 7:
+                await self.apply_edit(message, data, files)
+                inter.completed = True
+        elif cb_type == 8:
+            if inter.type != 4:
+                raise APIError(400, 50035, "Invalid Form Body",
+                               {"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                                      "message": "Invalid interaction response type"}]}})
+            limits.check_autocomplete(body)
+            inter.choices = list(data.get("choices") or [])
+            inter.completed = True
+        elif cb_type == 9:
+            limits.check_modal(body)
+            inter.modal = data
+            inter.completed = True
+        else:
+            raise APIError(400, 50035, "Invalid Form Body",
+                           {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": "Value must be one of."}]}})
+        inter.response_type = cb_type
+        if message is not None:
+            inter.response_message_id = message.id
+        self.world.changed()
+        if request.query.get("with_response") not in ("1", "true", "True"):
+            return _no_content()
+        answer: dict[str, Any] = {"interaction": {"id": str(inter.id), "type": inter.type}}
+        if message is not None and cb_type in (4, 5, 7):
+            answer["interaction"].update(response_message_id=str(message.id), response_message_loading=cb_type == 5,
+                                         response_message_ephemeral=message.ephemeral)
+            if cb_type != 5:  # the spec has no resource for a deferral: only the loading flag above
+                answer["resource"] = {"type": cb_type, "message": self.message_payload(message)}
+        return _json(answer)
+
+    # -- guilds, roles, members ---------------------------------------------------------------
+
+    async def get_guild(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        payload = guild.payload(voice=False)
+        for key in ("members", "channels", "threads", "voice_states", "presences", "joined_at", "large",
+                    "member_count", "unavailable"):
+            payload.pop(key, None)
+        return _json(payload)
+
+    async def get_guild_channels(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        return _json([c.payload() for c in guild.channels.values() if not c.is_thread])
+
+    async def get_roles(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        return _json([r.payload() for r in guild.sorted_roles()])
+
+    def _role(self, guild: Guild, role_id: str) -> Role:
+        role = guild.roles.get(_snowflake(role_id))
+        if role is None:
+            raise unknown("Role")
+        return role
+
+    def _role_fields(self, guild: Guild, role: Role, body: dict[str, Any]) -> None:
+        errors = FormErrors()
+        errors.max_length(("name",), body.get("name"), 100, 1)
+        errors.raise_if_any()
+        if "permissions" in body and body["permissions"] is not None:
+            wanted = int(body["permissions"])
+            mine = guild.base_permissions(self.bot_member(guild))
+            if wanted & ~mine and not mine & Perm.ADMINISTRATOR:
+                raise missing_permissions()  # a role can't grant what the bot doesn't have
+            role.permissions = wanted
+        if body.get("name") is not None:
+            role.name = body["name"]
+        for key in ("color", "hoist", "mentionable"):
+            if body.get(key) is not None:
+                setattr(role, key, body[key])
+
+    async def create_role(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        self.require_guild(guild, Perm.MANAGE_ROLES)
+        body, _ = await self._body(request)
+        if len(guild.roles) >= 250:
+            raise APIError(400, 30005, "Maximum number of guild roles reached (250)")
+        for other in guild.roles.values():
+            if other.id != guild.id:
+                other.position += 1
+        role = Role(self.world.snowflake(), guild.id, "new role", 0, 1)
+        self._role_fields(guild, role, body)
+        guild.roles[role.id] = role
+        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()}, guild.id)
+        return _json(role.payload())
+
+    async def edit_role(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        role = self._role(guild, request.match_info["role_id"])
+        self.require_guild(guild, Perm.MANAGE_ROLES)
+        self.require_above(guild, role)
+        body, _ = await self._body(request)
+        self._role_fields(guild, role, body)
+        await self.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()}, guild.id)
+        return _json(role.payload())
+
+    async def delete_role(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        role = self._role(guild, request.match_info["role_id"])
+        self.require_guild(guild, Perm.MANAGE_ROLES)
+        self.require_above(guild, role)
+        del guild.roles[role.id]
+        for member in guild.members.values():
+            if role.id in member.roles:
+                member.roles.remove(role.id)
+        await self.dispatch("GUILD_ROLE_DELETE", {"guild_id": str(guild.id), "role_id": str(role.id)}, guild.id)
+        return _no_content()
+
+    def _member(self, guild: Guild, user_id: str) -> Member:
+        member = guild.members.get(_snowflake(user_id))
+        if member is None:
+            raise unknown("Member")
+        return member
+
+    async def list_members(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        limit = min(int(request.query.get("limit", "1")), 1000)
+        after = int(request.query.get("after", "0"))
+        members = sorted((m for m in guild.members.values() if m.user.id > after), key=lambda m: m.user.id)
+        return _json([m.payload() for m in members[:limit]])
+
+    async def get_member(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        return _json(self._member(guild, request.match_info["user_id"]).payload())
+
+    async def member_updated(self, guild: Guild, member: Member) -> None:
+        await self.dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(guild.id), **member.payload()}, guild.id)
+
+    async def edit_member(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        member = self._member(guild, request.match_info["user_id"])
+        body, _ = await self._body(request)
+        if "roles" in body:
+            self.require_guild(guild, Perm.MANAGE_ROLES)
+            wanted = [_snowflake(str(r)) for r in body["roles"] or []]
+            for role_id in set(wanted) ^ set(member.roles):
+                self.require_above(guild, self._role(guild, str(role_id)))
+            member.roles = wanted
+        if "nick" in body:
+            if member.user.id == guild.owner_id or guild.top_position(member) >= guild.top_position(
+                    self.bot_member(guild)):
+                raise missing_permissions()
+            self.require_guild(guild, Perm.MANAGE_NICKNAMES)
+            member.nick = body["nick"]
+        await self.member_updated(guild, member)
+        return _json(member.payload())
+
+    async def _member_role(self, request: web.Request, *, add: bool) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        member = self._member(guild, request.match_info["user_id"])
+        role = self._role(guild, request.match_info["role_id"])
+        self.require_guild(guild, Perm.MANAGE_ROLES)
+        self.require_above(guild, role)
+        if add != (role.id in member.roles):
+            (member.roles.append if add else member.roles.remove)(role.id)
+            await self.member_updated(guild, member)
+        return _no_content()
+
+    async def add_member_role(self, request: web.Request) -> web.Response:
+        return await self._member_role(request, add=True)
+
+    async def remove_member_role(self, request: web.Request) -> web.Response:
+        return await self._member_role(request, add=False)
+
+    # -- channels and messages ----------------------------------------------------------------
+
+    async def get_channel(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        self.require(channel)
+        return _json(channel.payload())
+
+    async def typing(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        self.require(channel, Perm.SEND_MESSAGES)
+        return _no_content()
+
+    def visible(self, channel_id: int, viewer_id: int | None = None) -> list[Message]:
+        return [m for m in self.world.channel_messages(channel_id)
+                if not m.deleted and (m.visible_to is None or m.visible_to == viewer_id)]
+
+    async def history(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        self.require(channel, Perm.READ_MESSAGE_HISTORY)
+        q = request.query
+        limit = max(1, min(int(q.get("limit", "50")), 100))
+        messages = self.visible(channel.id)
+        if "before" in q:
+            messages = [m for m in messages if m.id < int(q["before"])]
+        if "after" in q:
+            messages = [m for m in messages if m.id > int(q["after"])]
+            messages = messages[:limit]
+        if "around" in q:
+            pivot = int(q["around"])
+            older = [m for m in messages if m.id <= pivot][-(limit // 2 + 1):]
+            newer = [m for m in messages if m.id > pivot][: limit - len(older)]
+            messages = older + newer
+        messages = messages[-limit:]
+        return _json([self.message_payload(m) for m in reversed(messages)])
+
+    def _send_perms(self, channel: Channel, files: list[Any]) -> None:
+        send = Perm.SEND_MESSAGES_IN_THREADS if channel.is_thread else Perm.SEND_MESSAGES
+        self.require(channel, send, *([Perm.ATTACH_FILES] if files else []))
+
+    async def create_message(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        body, files = await self._body(request)
+        if channel.type == ChannelType.DM:
+            if not self._shares_guild(channel.recipients[0].id):
+                raise APIError(403, 50007, "Cannot send messages to this user")
+        else:
+            self._send_perms(channel, files)
+        ref = body.get("message_reference")
+        if (isinstance(ref, dict) and ref.get("message_id")
+                and self.world.find_message(channel.id, int(ref["message_id"])) is None
+                and ref.get("fail_if_not_exists", True)):
+                raise APIError(400, 50035, "Invalid Form Body", {"message_reference": {"_errors": [
+                    {"code": "REPLIES_UNKNOWN_MESSAGE", "message": "Unknown message"}]}})
+        message = await self.post_message(channel, self.bot_user, body, files,
+                                          message_type=19 if isinstance(ref, dict) else 0)
+        return _json(self.message_payload(message))
+
+    def _shares_guild(self, user_id: int) -> bool:
+        return any(user_id in g.members for g in self.world.guilds.values())
+
+    def _message(self, request: web.Request) -> tuple[Channel, Message]:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        message = self.world.find_message(channel.id, _snowflake(request.match_info["message_id"]))
+        if channel.guild_id:
+            self.require(channel)
+        if message is None or message.ephemeral:
+            raise unknown("Message")
+        return channel, message
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        channel, message = self._message(request)
+        if channel.guild_id:
+            self.require(channel, Perm.READ_MESSAGE_HISTORY)
+        return _json(self.message_payload(message, self.bot_user.id))
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        _channel, message = self._message(request)
+        if message.author.id != self.bot_user.id or message.webhook_id is not None:
+            raise APIError(403, 50005, "Cannot edit a message authored by another user")
+        body, files = await self._body(request)
+        await self.apply_edit(message, body, files)
+        return _json(self.message_payload(message, self.bot_user.id))
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        channel, message = self._message(request)
+        if message.author.id != self.bot_user.id and channel.guild_id:
+            self.require(channel, Perm.MANAGE_MESSAGES)
+        await self.remove_message(message)
+        return _no_content()
+
+    # -- reactions ----------------------------------------------------------------------------
+
+    async def react(self, message: Message, user: User, emoji: str, *, add: bool) -> None:
+        users = message.reactions.setdefault(emoji, [])
+        if add == (user.id in users):
+            return
+        if add:
+            users.append(user.id)
+        else:
+            users.remove(user.id)
+        data: dict[str, Any] = {
+            "user_id": str(user.id),
+            "channel_id": str(message.channel_id),
+            "message_id": str(message.id),
+            "emoji": {"id": None, "name": emoji} if ":" not in emoji else {
+                "id": emoji.split(":", 1)[1], "name": emoji.split(":", 1)[0]},
+            "burst": False,
+            "type": 0,
+        }
+        if message.guild_id:
+            data["guild_id"] = str(message.guild_id)
+            if add:
+                guild = self.world.guilds[message.guild_id]
+                member = guild.members.get(user.id)
+                if member:
+                    data["member"] = member.payload()
+                data["message_author_id"] = str(message.author.id)
+        await self.dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data, message.guild_id)
+
+    async def add_reaction(self, request: web.Request) -> web.Response:
+        channel, message = self._message(request)
+        if channel.guild_id:
+            self.require(channel, Perm.READ_MESSAGE_HISTORY)
+            if not message.reactions.get(emoji_key(request.match_info["emoji"])):
+                self.require(channel, Perm.ADD_REACTIONS)
+        await self.react(message, self.bot_user, emoji_key(request.match_info["emoji"]), add=True)
+        return _no_content()
+
+    async def remove_own_reaction(self, request: web.Request) -> web.Response:
+        _channel, message = self._message(request)
+        await self.react(message, self.bot_user, emoji_key(request.match_info["emoji"]), add=False)
+        return _no_content()
+
+    async def remove_user_reaction(self, request: web.Request) -> web.Response:
+        channel, message = self._message(request)
+        user = self.world.users.get(_snowflake(request.match_info["user_id"]))
+        if user is None:
+            raise unknown("User")
+        if user.id != self.bot_user.id:
+            self.require(channel, Perm.MANAGE_MESSAGES)
+        await self.react(message, user, emoji_key(request.match_info["emoji"]), add=False)
+        return _no_content()
+
+    async def get_reactions(self, request: web.Request) -> web.Response:
+        _channel, message = self._message(request)
+        ids = message.reactions.get(emoji_key(request.match_info["emoji"]), [])
+        return _json([self.world.users[i].payload() for i in ids])
+
+    async def clear_reactions(self, request: web.Request) -> web.Response:
+        channel, message = self._message(request)
+        self.require(channel, Perm.MANAGE_MESSAGES)
+        message.reactions.clear()
+        return _no_content()
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    async def channel_webhooks(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        self.require(channel, Perm.MANAGE_WEBHOOKS)
+        return _json([w.payload() for w in self.world.webhooks.values() if w.channel_id == channel.id])
+
+    async def guild_webhooks(self, request: web.Request) -> web.Response:
+        guild = self.guild(_snowflake(request.match_info["guild_id"]))
+        self.require_guild(guild, Perm.MANAGE_WEBHOOKS)
+        return _json([w.payload() for w in self.world.webhooks.values() if w.guild_id == guild.id])
+
+    async def create_webhook(self, request: web.Request) -> web.Response:
+        channel = self.channel(_snowflake(request.match_info["channel_id"]))
+        if channel.type not in (ChannelType.TEXT, ChannelType.VOICE):
+            raise APIError(400, 50024, "Cannot execute action on this channel type")
+        self.require(channel, Perm.MANAGE_WEBHOOKS)
+        body, _ = await self._body(request)
+        errors = FormErrors()
+        name = body.get("name")
+        if name is None:
+            errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
+        limits.check_webhook_username(errors, name, "name")
+        errors.raise_if_any()
+        if sum(1 for w in self.world.webhooks.values() if w.channel_id == channel.id) >= limits.WEBHOOKS_PER_CHANNEL:
+            raise APIError(400, 30007, f"Maximum number of webhooks reached ({limits.WEBHOOKS_PER_CHANNEL})")
+        hook = Webhook(self.world.snowflake(), secrets.token_urlsafe(48), channel.guild_id or 0, channel.id, name,
+                       self.bot_user, avatar=secrets.token_hex(16) if body.get("avatar") else None,
+                       application_id=self.application_id)
+        self.world.webhooks[hook.id] = hook
+        return _json(hook.payload())
+
+    def _webhook(self, request: web.Request) -> Webhook:
+        hook = self.world.webhooks.get(_snowflake(request.match_info["webhook_id"]))
+        if hook is None:
+            raise unknown("Webhook")
+        token = request.match_info.get("token")
+        if token is None:
+            self.require(self.channel(hook.channel_id), Perm.MANAGE_WEBHOOKS)
+        elif token != hook.token:
+            raise APIError(401, 50027, "Invalid Webhook Token")
+        return hook
+
+    async def get_webhook(self, request: web.Request) -> web.Response:
+        hook = self._webhook(request)
+        return _json(hook.payload())
+
+    async def edit_webhook(self, request: web.Request) -> web.Response:
+        hook = self._webhook(request)
+        body, _ = await self._body(request)
+        errors = FormErrors()
+        limits.check_webhook_username(errors, body.get("name"), "name")
+        errors.raise_if_any()
+        if body.get("name"):
+            hook.name = body["name"]
+        if "avatar" in body:
+            hook.avatar = secrets.token_hex(16) if body["avatar"] else None
+        if body.get("channel_id") and "token" not in request.match_info:
+            target = self.channel(_snowflake(str(body["channel_id"])))
+            self.require(target, Perm.MANAGE_WEBHOOKS)
+            hook.channel_id = target.id
+        return _json(hook.payload())
+
+    async def delete_webhook(self, request: web.Request) -> web.Response:
+        hook = self._webhook(request)
+        del self.world.webhooks[hook.id]
+        return _no_content()
+
+    def _webhook_channel(self, hook: Webhook, request: web.Request) -> Channel:
+        thread_id = request.query.get("thread_id")
+        if not thread_id:
+            return self.channel(hook.channel_id)
+        thread = self.world.channels.get(_snowflake(thread_id))
+        if thread is None or not thread.is_thread or thread.parent_id != hook.channel_id:
+            raise unknown("Channel")
+        return thread
+
+    async def execute_webhook(self, request: web.Request) -> web.Response:
+        if _snowflake(request.match_info["webhook_id"]) == self.application_id:
+            return await self._followup(request)
+        hook = self._webhook(request)
+        body, files = await self._body(request)
+        channel = self._webhook_channel(hook, request)
+        message = await self.post_message(channel, self.bot_user, body, files, webhook=hook)
+        if request.query.get("wait") in ("1", "true", "True"):
+            return _json(self.message_payload(message))
+        return _no_content()
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        inter = self.interaction_by_token(request.match_info["token"])
+        if inter.response_type is None:
+            raise unknown("Webhook")
+        body, files = await self._body(request)
+        original = self.world.message_by_id(inter.response_message_id) if inter.response_message_id else None
+        if inter.response_type == 5 and original is not None and original.flags & LOADING:
+            # The first followup after "thinking..." replaces the loading message.
+            await self.apply_edit(original, body, files)
+            message = original
+        else:
+            channel = self.channel(inter.channel_id)
+            message = await self.post_message(channel, self.bot_user, body, files, interaction=inter)
+            inter.followup_ids.append(message.id)
+        inter.completed = True
+        return _json(self.message_payload(message))
+
+    def _webhook_message(self, request: web.Request) -> tuple[Interaction | None, Message]:
+        mid = request.match_info["message_id"]
+        if _snowflake(request.match_info["webhook_id"]) == self.application_id:
+            inter = self.interaction_by_token(request.match_info["token"])
+            target = inter.response_message_id if mid == "@original" else _snowflake(mid)
+            if mid == "@original" and inter.response_type in (6, 7):
+                target = inter.source_message_id
+            message = self.world.message_by_id(target) if target else None
+            if message is None:
+                raise unknown("Message")
+            return inter, message
+        hook = self._webhook(request)
+        message = self.world.message_by_id(_snowflake(mid))
+        if message is None or message.webhook_id != hook.id:
+            raise unknown("Message")
+        return None, message
+
+    async def get_webhook_message(self, request: web.Request) -> web.Response:
+        _inter, message = self._webhook_message(request)
+        return _json(self.message_payload(message))
+
+    async def edit_webhook_message(self, request: web.Request) -> web.Response:
+        inter, message = self._webhook_message(request)
+        body, files = await self._body(request)
+        await self.apply_edit(message, body, files)
+        if inter is not None:
+            inter.completed = True
+        return _json(self.message_payload(message))
+
+    async def delete_webhook_message(self, request: web.Request) -> web.Response:
+        inter, message = self._webhook_message(request)
+        await self.remove_message(message)
+        if inter is not None:
+            inter.completed = True
+        return _no_content()
+
+    # -- world building (used by the driver) ----------------------------------------------------
+
+    def create_guild(self, name: str, owner: User, *, bot_permissions: int | None = None,
+                     guild_id: int | None = None) -> Guild:
+        guild_id = guild_id or self.world.snowflake()
+        guild = Guild(guild_id, name, owner.id)
+        guild.roles[guild_id] = Role(guild_id, guild_id, "@everyone", EVERYONE_DEFAULT, 0)
+        self.world.guilds[guild_id] = guild
+        guild.members[owner.id] = Member(owner, guild_id)
+        bot_role = Role(self.world.snowflake(), guild_id, self.bot_user.username,
+                        bot_permissions if bot_permissions is not None else BOT_DEFAULT_PERMISSIONS, 1, managed=True)
+        guild.roles[bot_role.id] = bot_role
+        guild.members[self.bot_user.id] = Member(self.bot_user, guild_id, roles=[bot_role.id])
+        return guild
+
+    def add_overwrite(self, channel: Channel, target_id: int, target_type: int, allow: int, deny: int) -> None:
+        channel.overwrites = [o for o in channel.overwrites if not (o.id == target_id and o.type == target_type)]
+        channel.overwrites.append(Overwrite(target_id, target_type, allow, deny))
+
+
+BOT_DEFAULT_PERMISSIONS = (
+    Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.SEND_MESSAGES_IN_THREADS | Perm.EMBED_LINKS | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS | Perm.MANAGE_ROLES | Perm.MANAGE_WEBHOOKS
+    | Perm.MANAGE_MESSAGES | Perm.USE_EXTERNAL_EMOJIS | Perm.CONNECT
+)
+
+__all__ = ["BOT_DEFAULT_PERMISSIONS", "Intent", "RecordedRequest", "SandboxServer"]
