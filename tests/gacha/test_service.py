@@ -328,3 +328,15 @@ async def test_a_key_used_for_another_kind_of_request_is_refused(service: GachaS
     with pytest.raises(ValidationError, match="already used"):
         await service.summon(GUILD, 1, 1, key="k")
     assert (await service.balance(GUILD, 1)).total_pulls == 0
+
+
+async def test_the_active_esprit_gains_levels_from_summons(service: GachaService) -> None:
+    start = await service.start(GUILD, 1)
+    await fund(service, 1, 10_000)
+    first = await service.summon(GUILD, 1, 10)  # 50 XP: level 2 at 50 XP
+    assert first.active == [start.starter.copy_id, 1, 2]
+    shown = await service.show(GUILD, 1)
+    assert shown.level == 2
+    assert shown.stats["hp"] > start.starter.stats["hp"]
+    second = await service.summon(GUILD, 1, 1)
+    assert second.active == [start.starter.copy_id, 2, 2]

@@ -132,6 +132,8 @@ class Pity(_Strict):
 class Leveling(_Strict):
     xp_per_level: int = Field(ge=1)
     stat_growth_percent: int = Field(ge=0, le=1000)
+    esprit_xp_per_pull: int = Field(5, ge=0)  # XP the active Esprit gains for each pull
+    esprit_xp_per_level: int = Field(50, ge=1)
 
 
 class Auction(_Strict):

@@ -537,12 +537,14 @@ class GachaService:
                     total_pulls=Player.total_pulls + count, xp=xp, level=level, updated_at=now,
                 )
             )
+            active = await self._train_active(s, player, count)
             request.money(user_id, sm.currency, -cost, balance)
             for copy_id in copy_ids:
                 request.ownership(user_id, copy_id, 1)
             return await request.finish(s, {
                 "copies": copy_ids, "forced": [p.forced for p in pulls], "cost": cost, "currency": sm.currency,
                 "balance": balance, "pity": [state.since_guaranteed, state.since_hard], "level": level,
+                "active": active,
             })
 
         request = _Request(guild_id, user_id, key, "summon", f"summon x{count}")
@@ -554,7 +556,34 @@ class GachaService:
         pulls = [SummonedEsprit(by_id[c], f) for c, f in zip(result["copies"], result["forced"], strict=True)
                  if c in by_id]
         return SummonResult(pulls, result["cost"], result["currency"], result["balance"], result["pity"][0],
-                            result["pity"][1], result["level"])
+                            result["pity"][1], result["level"], result.get("active"))
+
+    async def _train_active(self, s: AsyncSession, player: Player, pulls: int) -> list[int] | None:
+        """The active Esprit gains XP for each pull; returns [copy id, level before, level after]."""
+        lv = self._s.leveling
+        if player.active_esprit_id is None or lv.esprit_xp_per_pull == 0:
+            return None
+        row = (
+            await s.execute(
+                update(UserEsprit)
+                .where(UserEsprit.id == player.active_esprit_id, UserEsprit.owner_id == player.user_id,
+                       UserEsprit.guild_id == player.guild_id)
+                .values(xp=UserEsprit.xp + lv.esprit_xp_per_pull * pulls, updated_at=utcnow())
+                .returning(UserEsprit.xp, UserEsprit.level, UserEsprit.esprit_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        xp, before, esprit_id = row
+        after = max(before, rules.level_for_xp(xp, lv.esprit_xp_per_level))
+        if after != before:
+            base_hp = self._by_id[esprit_id].base_stats.hp if esprit_id in self._by_id else 1
+            await s.execute(
+                update(UserEsprit).where(UserEsprit.id == player.active_esprit_id).values(
+                    level=after, current_hp=rules.scale_stats({"hp": base_hp}, after, lv.stat_growth_percent)["hp"],
+                )
+            )
+        return [player.active_esprit_id, before, after]
 
     # ------------------------------------------------------------------------------------------
     # collection

@@ -82,6 +82,7 @@ class SummonResult:
     pity_guaranteed: int
     pity_hard: int
     level: int
+    active: list[int] | None = None  # [copy id, level before, level after] of the active Esprit
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,6 +269,9 @@ class Gacha(commands.Cog):
                                       f"{result.cost:,} {self.config.currency(result.currency).name} · "
                                       f"{result.balance_after:,} left")
             pages.append(page)
+        if result.active and result.active[2] > result.active[1] and pages[0].embed is not None:
+            pages[0].embed.add_field(name="Your active Esprit grew",
+                                     value=f"Esprit #{result.active[0]} is now level {result.active[2]}!", inline=False)
         await self.send_pages(interaction, pages)
 
     # --- collection -----------------------------------------------------------------------------------------
