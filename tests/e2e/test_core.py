@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from guildkeep.config import Settings
+from guildkeep.db import Database
+from guildkeep.sandbox.gateway import shard_for
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import Webhook
 
@@ -41,10 +44,8 @@ async def test_mentioning_the_bot_gets_a_reply(discord_env: SandboxEnv) -> None:
 async def test_help_pages_turn_with_the_buttons(discord_env: SandboxEnv) -> None:
     reply = await discord_env.driver.slash("help", as_="alice")
     assert reply.embed["title"] == "guildkeep help"
-    previous, counter, following = (b["label"] for b in reply.buttons)
-    pages = int(counter.removeprefix("1/"))  # an overview, then a page or more per loaded module
-    assert (previous, following) == ("Previous", "Next")
-    assert pages >= 2
+    pages = len(discord_env.bot.get_cog("Core").help_pages())  # the overview, then each module's (Core first)
+    assert [b["label"] for b in reply.buttons] == ["Previous", f"1/{pages}", "Next"]
     turned = await reply.click("Next")
     assert turned.embed["title"] == "Core commands"
     assert "/ping" in turned.text
@@ -241,3 +242,26 @@ async def test_bot_identifies_again_when_its_session_is_gone(discord_env: Sandbo
     sent = await driver.send("general", f"{driver.bot_mention} still there?", as_="carol")
     reply = await driver.wait_for_bot_message("general", after=sent)
     assert "Hi Carol!" in reply.content
+
+
+async def test_two_shards_split_the_guilds(db: Database, discord_settings: Settings) -> None:
+    env = await SandboxEnv.start(db, discord_settings, shards=2)
+    try:
+        driver = env.driver
+        demo = driver.guild
+        assert demo is not None
+        home = shard_for(demo.id, 2)
+        # A second guild whose id routes to the other shard: only that shard's bot is told about it.
+        other = driver.create_guild("Other Place", owner="olga", guild_id=demo.id + (1 << 22))
+        assert shard_for(other.id, 2) != home
+        await driver.announce_guild(other)
+        await driver.wait_for(lambda: env.bots[1 - home].get_guild(other.id), "the other shard to see the guild")
+        assert [g.id for g in env.bots[home].guilds] == [demo.id]
+        assert [g.id for g in env.bots[1 - home].guilds] == [other.id]
+        driver.guild = other
+        await driver.create_channel("bot-commands")
+        reply = await driver.slash("about", as_="olga")
+        assert "Servers" in reply.text
+        assert {f["name"]: f["value"] for f in reply.embed["fields"]}["Servers"] == "1"
+    finally:
+        await env.stop()

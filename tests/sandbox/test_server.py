@@ -232,3 +232,32 @@ async def test_history_pages_newest_first(api: Api, sdriver: Driver) -> None:
     assert [m["content"] for m in older] == ["m2", "m1"]
     _, newer = await api.call("GET", f"/channels/{general}/messages?limit=2&after={sent[0].id}")
     assert [m["content"] for m in newer] == ["m2", "m1"]
+
+
+async def test_an_interaction_answered_too_late_is_unknown(api: Api, sandbox: SandboxServer, sdriver: Driver) -> None:
+    app = sandbox.application_id
+    await api.call("PUT", f"/applications/{app}/commands", [{"name": "slow", "description": "d"}])
+    sandbox.interaction_deadline = 0.0
+    pending = asyncio.create_task(sdriver.slash("slow", as_="bob", timeout=1))
+    inter = await sdriver.wait_for(lambda: next(iter(sandbox.world.interactions.values()), None), "the interaction")
+    assert await api.call("POST", f"/interactions/{inter.id}/{inter.token}/callback",
+                          {"type": 4, "data": {"content": "late"}}, auth=False) == (
+        404, {"message": "Unknown Interaction", "code": 10062})
+    with pytest.raises(AssertionError, match="did not answer /slow"):
+        await pending
+
+
+async def test_the_bot_creates_threads(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general")
+    status, thread = await api.call("POST", f"/channels/{general.id}/threads", {"name": "quest log", "type": 11})
+    assert (status, thread["type"], thread["parent_id"]) == (200, 11, str(general.id))
+    sent = await sdriver.send(general, "start here", as_="bob")
+    status, from_message = await api.call("POST", f"/channels/{general.id}/messages/{sent.id}/threads",
+                                          {"name": "replies"})
+    assert (status, from_message["id"]) == (200, str(sent.id))
+    status, data = await api.call("POST", f"/channels/{general.id}/messages/{sent.id}/threads", {"name": "again"})
+    assert (status, data["code"]) == (400, 160004)
+    await sdriver.set_permissions(general, "@everyone", deny=["create_public_threads"])
+    status, data = await api.call("POST", f"/channels/{general.id}/threads", {"name": "nope"})
+    assert (status, data["code"]) == (403, 50013)
+    assert sdriver.channel("quest log").is_thread

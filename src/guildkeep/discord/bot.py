@@ -59,7 +59,12 @@ class GuildkeepBot(commands.Bot):
             # The sandbox sends every guild at once; don't wait Discord's 2 s for stragglers.
             options.setdefault("guild_ready_timeout", 0.05)
         if settings.shard_count is not None:
+            # One shard per process: several processes share the database (PostgreSQL).
             options.setdefault("shard_count", settings.shard_count)
+            if settings.shard_ids:
+                if len(settings.shard_ids) != 1:
+                    raise ValueError("GUILDKEEP_SHARD_IDS: run one shard per process, e.g. [0]")
+                options.setdefault("shard_id", settings.shard_ids[0])
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=bot_intents(),

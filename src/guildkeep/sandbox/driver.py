@@ -25,6 +25,7 @@ from guildkeep.sandbox.state import (
     User,
     VoiceState,
     World,
+    now,
 )
 
 T = TypeVar("T")
@@ -255,7 +256,7 @@ class Driver:
         if isinstance(ref, Role):
             return ref
         g = self._guild(guild)
-        found = next((r for r in g.roles.values() if r.name == ref.lstrip("@")), None)
+        found = next((r for r in g.roles.values() if r.name in (ref, ref.lstrip("@"))), None)
         if found is None:
             raise DriverError(f"no role {ref!r} in {g.name} (roles: {', '.join(r.name for r in g.roles.values())})")
         return found
@@ -285,6 +286,10 @@ class Driver:
         if self.guild is None:
             self.guild = guild
         return guild
+
+    async def announce_guild(self, guild: Guild) -> None:
+        """Tell connected bots about a guild created after they connected (GUILD_CREATE, as when invited)."""
+        await self.server.dispatch("GUILD_CREATE", guild.payload(), guild.id)
 
     async def create_role(self, name: str, permissions: Iterable[str] = (), *, position: int | None = None,
                           guild: Guild | None = None, color: int = 0) -> Role:
@@ -361,7 +366,7 @@ class Driver:
         """A channel permission overwrite for a role (by name or Role) or a member."""
         chan = self.channel(channel)
         g = self.world.guilds[chan.guild_id or 0]
-        if isinstance(target, Role) or (isinstance(target, str) and any(r.name == target.lstrip("@")
+        if isinstance(target, Role) or (isinstance(target, str) and any(r.name in (target, target.lstrip("@"))
                                                                         for r in g.roles.values())):
             target_id, target_type = self.role(target, g).id, 0  # type: ignore[arg-type]
         else:
@@ -399,7 +404,7 @@ class Driver:
 
     async def edit(self, message: Message, content: str) -> Message:
         message.content = content
-        message.edited_at = message.timestamp.__class__.now(message.timestamp.tzinfo)
+        message.edited_at = now()
         self.world.resolve_mentions(message)
         await self.server.dispatch("MESSAGE_UPDATE", self.server.message_payload(message), message.guild_id)
         return message
@@ -654,7 +659,7 @@ class Driver:
                 raise DriverError(f"{opt['name']} must be one of {sorted(map(str, allowed))}, got {value!r}")
         if kind == 9:
             is_role = isinstance(value, Role) or (isinstance(value, str) and g is not None and any(
-                r.name == value.lstrip("@") for r in g.roles.values()))
+                r.name in (value, value.lstrip("@")) for r in g.roles.values()))
             kind = 8 if is_role else 6
         if kind == 6:
             member = self.member(value, g)

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
     from guildkeep.sandbox.server import SandboxServer
+    from guildkeep.sandbox.state import World
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class Gateway:
         self.connections = 0  # websocket connections accepted, ever
 
     @property
-    def world(self):
+    def world(self) -> World:
         return self.server.world
 
     # -- websocket ----------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from guildkeep.config import Settings
 from guildkeep.db import Database
+from guildkeep.discord.bot import GuildkeepBot
+from guildkeep.discord.endpoints import pointed_at
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.server import SandboxServer
-from guildkeep.sandbox.state import ChannelType, Guild, Perm
+from guildkeep.sandbox.state import ChannelType, Guild
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +56,26 @@ async def build_demo_guild(driver: Driver) -> DemoGuild:
 
 
 class SandboxEnv:
-    """A running sandbox with the real bot connected: ``env.driver`` acts, ``env.bot`` is the bot."""
+    """A running sandbox with the real bot connected: ``env.driver`` acts, ``env.bot`` is the bot.
+
+    With ``shards=N`` it runs N bots in this process, one per shard (``env.bots``), as N processes
+    sharing one database would; each gets the guilds Discord's formula routes to its shard.
+    """
 
     def __init__(self, server: SandboxServer, driver: Driver, settings: Settings, db: Database) -> None:
         self.server = server
         self.driver = driver
         self.settings = settings
         self.db = db
-        self.bot = None  # type: ignore[assignment]  # set by start(): a GuildkeepBot
+        self.bots: list[GuildkeepBot] = []
         self.demo: DemoGuild | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.ExitStack()
         self._own_db = False
+
+    @property
+    def bot(self) -> GuildkeepBot:
+        return self.bots[0]
 
     @classmethod
     async def start(
@@ -78,53 +88,55 @@ class SandboxEnv:
         extra_extensions: Iterable[str] = (),
         ready_timeout: float = READY_TIMEOUT,
         own_db: bool = False,
+        shards: int = 1,
     ) -> SandboxEnv:
         server = await SandboxServer().start()
+        server.gateway.shard_count = shards
         env = cls(server, Driver(server), settings, db)
         env._own_db = own_db
         try:
             if demo:
                 env.demo = await build_demo_guild(env.driver)
-            await env._start_bot(extensions, extra_extensions, ready_timeout)
+            env._stack.enter_context(pointed_at(server.api_url, server.gateway_url))
+            for shard_id in range(shards):
+                shard_settings = settings if shards == 1 else settings.model_copy(
+                    update={"shard_count": shards, "shard_ids": [shard_id]})
+                await env._start_bot(shard_settings, extensions, extra_extensions, ready_timeout)
         except BaseException:
             await env.stop()
             raise
         return env
 
-    async def _start_bot(self, extensions: Iterable[str] | None, extra: Iterable[str], timeout: float) -> None:
-        from guildkeep.discord.bot import GuildkeepBot
-        from guildkeep.discord.endpoints import pointed_at
-
-        self._stack.enter_context(pointed_at(self.server.api_url, self.server.gateway_url))
-        bot = GuildkeepBot(self.settings, self.db, sandbox=True, extensions=extensions, extra_extensions=extra)
-        self.bot = bot
+    async def _start_bot(self, settings: Settings, extensions: Iterable[str] | None, extra: Iterable[str],
+                         timeout: float) -> None:
+        bot = GuildkeepBot(settings, self.db, sandbox=True, extensions=extensions, extra_extensions=extra)
+        self.bots.append(bot)
         await bot.login(self.server.bot_token)
-        self._task = asyncio.create_task(bot.connect(reconnect=True), name="guildkeep-sandbox-bot")
+        task = asyncio.create_task(bot.connect(reconnect=True), name=f"guildkeep-sandbox-bot-{len(self.bots)}")
+        self._tasks.append(task)
         ready = asyncio.create_task(bot.wait_until_ready(), name="guildkeep-sandbox-ready")
-        done, _pending = await asyncio.wait({self._task, ready}, timeout=timeout,
-                                            return_when=asyncio.FIRST_COMPLETED)
+        done, _pending = await asyncio.wait({task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
             ready.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ready
-            if self._task in done and self._task.exception() is not None:
-                raise RuntimeError("the bot stopped before it was ready") from self._task.exception()
+            if task in done and task.exception() is not None:
+                raise RuntimeError("the bot stopped before it was ready") from task.exception()
             raise TimeoutError(f"the bot was not ready within {timeout:.0f}s")
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """After a drop: wait until the bot is connected again (resumed or re-identified)."""
-        bot = self.bot
-        await self.driver.wait_for(lambda: bot.is_ready() and bot.ws is not None and bot.ws.open,
+        """After a drop: wait until every bot is connected again (resumed or re-identified)."""
+        await self.driver.wait_for(lambda: all(b.is_ready() and b.ws is not None and b.ws.open for b in self.bots),
                                    "the bot to reconnect", timeout)
 
     async def stop(self) -> None:
-        if self.bot is not None:
+        for bot in self.bots:
             with contextlib.suppress(Exception):
-                await self.bot.close()
-        if self._task is not None:
+                await bot.close()
+        for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
+                await task
+        self._tasks.clear()
         await self.server.stop()
         self._stack.close()
         if self._own_db:
@@ -137,4 +149,4 @@ class SandboxEnv:
         await self.stop()
 
 
-__all__ = ["DemoGuild", "Perm", "SandboxEnv", "build_demo_guild"]
+__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild"]

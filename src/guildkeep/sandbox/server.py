@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,9 @@ class SandboxServer:
         self.bot_token = f"sandbox.{secrets.token_urlsafe(24)}"
         self.owner_user = self.world.add_user("sandbox-owner")
         self.allowed_intents = (1 << 26) - 1
+        # Discord forgets an interaction not answered within 3 s, and its token after 15 minutes.
+        self.interaction_deadline = 3.0
+        self.interaction_token_lifetime = 15 * 60.0
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -223,6 +227,8 @@ class SandboxServer:
              self.remove_user_reaction),
             ("GET", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", self.get_reactions),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions", self.clear_reactions),
+            ("POST", "/channels/{channel_id}/threads", self.create_thread),
+            ("POST", "/channels/{channel_id}/messages/{message_id}/threads", self.create_thread),
             ("GET", "/channels/{channel_id}/webhooks", self.channel_webhooks),
             ("POST", "/channels/{channel_id}/webhooks", self.create_webhook),
             ("GET", "/webhooks/{webhook_id}", self.get_webhook),
@@ -282,9 +288,6 @@ class SandboxServer:
         """Role hierarchy: the bot's highest role must be above the role it manages."""
         if guild.top_position(self.bot_member(guild)) <= role.position or role.managed or role.id == guild.id:
             raise missing_permissions()
-
-    def member_payload(self, guild: Guild, member: Member) -> dict[str, Any]:
-        return member.payload()
 
     def message_payload(self, message: Message, viewer_id: int | None = None) -> dict[str, Any]:
         guild = self.world.guilds.get(message.guild_id) if message.guild_id else None
@@ -506,7 +509,7 @@ class SandboxServer:
 
     def interaction_by_token(self, token: str) -> Interaction:
         for inter in self.world.interactions.values():
-            if inter.token == token:
+            if inter.token == token and time.monotonic() - inter.created <= self.interaction_token_lifetime:
                 return inter
         raise unknown("Webhook")
 
@@ -514,6 +517,8 @@ class SandboxServer:
         inter = self.world.interactions.get(_snowflake(request.match_info["interaction_id"]))
         if inter is None or inter.token != request.match_info["token"]:
             raise unknown("Interaction")
+        if inter.response_type is None and time.monotonic() - inter.created > self.interaction_deadline:
+            raise unknown("Interaction")  # answered too late: the player saw "The application did not respond"
         body, files = await self._body(request)
         if inter.response_type is not None:
             raise APIError(400, 40060, "Interaction has already been acknowledged.")
@@ -789,6 +794,35 @@ class SandboxServer:
             self.require(channel, Perm.MANAGE_MESSAGES)
         await self.remove_message(message)
         return _no_content()
+
+    async def create_thread(self, request: web.Request) -> web.Response:
+        """A thread in a text channel, on its own or from a message (then it takes the message's id)."""
+        parent = self.channel(_snowflake(request.match_info["channel_id"]))
+        if parent.type != ChannelType.TEXT:
+            raise APIError(400, 50024, "Cannot execute action on this channel type")
+        body, _ = await self._body(request)
+        private = body.get("type") == ChannelType.PRIVATE_THREAD and "message_id" not in request.match_info
+        self.require(parent, Perm.CREATE_PRIVATE_THREADS if private else Perm.CREATE_PUBLIC_THREADS)
+        errors = FormErrors()
+        errors.max_length(("name",), body.get("name"), 100, 1)
+        if body.get("name") is None:
+            errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
+        errors.raise_if_any()
+        thread_id = self.world.snowflake()
+        if "message_id" in request.match_info:
+            message = self.world.find_message(parent.id, _snowflake(request.match_info["message_id"]))
+            if message is None:
+                raise unknown("Message")
+            if any(c.id == message.id for c in self.world.channels.values()):
+                raise APIError(400, 160004, "A thread has already been created for this message")
+            thread_id = message.id
+        guild = self.guild(parent.guild_id or 0)
+        thread = Channel(thread_id, ChannelType.PRIVATE_THREAD if private else ChannelType.PUBLIC_THREAD,
+                         body["name"], guild.id, parent_id=parent.id, owner_id=self.bot_user.id)
+        guild.channels[thread.id] = thread
+        self.world.channels[thread.id] = thread
+        await self.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True}, guild.id)
+        return _json(thread.payload())
 
     # -- reactions ----------------------------------------------------------------------------
 
