@@ -193,7 +193,10 @@ async def test_config_view_noxp_multiplier_and_other_sources(discord_env: Sandbo
     view = await d.slash("levels config", as_="alice")
     assert "MEE6 (5L²+50L+100)" in view.text
     assert "rate ×1" in view.text
-    await fast_xp(discord_env, xp=10, reaction_xp=7, command_xp=3, options={"level_up_mode": "off"})
+    await fast_xp(discord_env, xp=10, reaction_xp=7, command_xp=3, reaction_cooldown=0, command_cooldown=30,
+                  options={"level_up_mode": "off"})
+    shown = await d.slash("levels config", as_="alice")
+    assert "reaction 7 (0 s) · command 3 (30 s)" in shown.text
     noxp = await d.slash("levels noxp", as_="alice", options={"channel": "general"})
     assert f"<#{d.channel('general').id}>" in noxp.text
     boosted = await d.slash("levels multiplier", as_="alice", value=2, role="Member")

@@ -410,6 +410,8 @@ class Leveling(commands.Cog):
         level_up_channel="Channel for level-ups (mode 'channel')", quest_channel="Channel for quest news",
         achievement_channel="Channel for achievement news", quest_reset_hour="Hour (UTC) quests reset",
         quest_reset_day="Weekday weekly quests reset", message_cooldown="Seconds between XP-earning messages",
+        reaction_cooldown="Seconds between XP-earning reactions",
+        command_cooldown="Seconds between XP-earning commands",
         message_xp_min="Least XP per message", message_xp_max="Most XP per message",
         voice_xp_per_minute="XP per eligible voice minute", reaction_xp="XP per reaction",
         command_xp="XP per command", curve="Level curve", curve_base="Curve base (linear/power)",
@@ -429,6 +431,8 @@ class Leveling(commands.Cog):
         quest_reset_day: Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
                                  "Sunday"] | None = None,
         message_cooldown: app_commands.Range[int, 0, 86400] | None = None,
+        reaction_cooldown: app_commands.Range[int, 0, 86400] | None = None,
+        command_cooldown: app_commands.Range[int, 0, 86400] | None = None,
         message_xp_min: app_commands.Range[int, 0, 1000] | None = None,
         message_xp_max: app_commands.Range[int, 0, 1000] | None = None,
         voice_xp_per_minute: app_commands.Range[int, 0, 1000] | None = None,
@@ -448,7 +452,9 @@ class Leveling(commands.Cog):
             "achievement_channel": achievement_channel.id if achievement_channel else None,
             "quest_reset_hour": quest_reset_hour,
             "quest_reset_day": WEEKDAYS.index(quest_reset_day) if quest_reset_day else None,
-            "cooldowns": {"message": message_cooldown} if message_cooldown is not None else None,
+            "cooldowns": {source: seconds for source, seconds in (("message", message_cooldown),
+                          ("reaction", reaction_cooldown), ("command", command_cooldown)) if seconds is not None}
+            or None,
             "message_xp_min": message_xp_min, "message_xp_max": message_xp_max,
             "voice_xp_per_minute": voice_xp_per_minute, "reaction_xp": reaction_xp, "command_xp": command_xp,
             "curve": curve, "curve_base": curve_base, "curve_exponent": curve_exponent,
@@ -472,7 +478,8 @@ class Leveling(commands.Cog):
         embed.add_field(name="XP", value=(
             f"rate ×{cfg.xp_rate:g} · message {cfg.message_xp_min}–{cfg.message_xp_max} "
             f"(cooldown {cfg.cooldowns.get('message', 60)} s) · voice {cfg.voice_xp_per_minute}/min · "
-            f"reaction {cfg.reaction_xp} · command {cfg.command_xp}"), inline=False)
+            f"reaction {cfg.reaction_xp} ({cfg.cooldowns.get('reaction', 0)} s) · "
+            f"command {cfg.command_xp} ({cfg.cooldowns.get('command', 0)} s)"), inline=False)
         curve = {"mee6": "MEE6 (5L²+50L+100)", "linear": f"linear ({cfg.curve_base:g}·L+75)",
                  "power": f"power ({cfg.curve_base:g}·L^{cfg.curve_exponent:g})"}[cfg.curve]
         embed.add_field(name="Curve", value=curve, inline=False)
