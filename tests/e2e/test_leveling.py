@@ -281,3 +281,17 @@ async def test_level_up_announced_in_the_set_channel_or_by_dm(discord_env: Sandb
     assert (await cog(discord_env).service.get_user_level(guild_id(discord_env),
                                                            d.member("carol").user.id)).level == 2
     assert dm_text().count("Level 2 in Guildkeep Sandbox!") == 0
+
+
+async def test_a_member_who_rejoins_gets_their_level_roles_back(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    role = await d.create_role("Veteran", position=1)
+    await d.slash("levels roles add", as_="alice", role="Veteran", level=5)
+    dave = await d.add_member("dave", roles=["Member"])
+    await d.wait_for(lambda: discord_env.bot.get_guild(guild_id(discord_env)).get_member(dave.user.id),
+                     "dave in the bot's cache")
+    await d.slash("level set", as_="alice", member="dave", level=6)
+    await d.wait_for(lambda: role.id in d.member("dave").roles, "dave to get Veteran")
+    await d.remove_member("dave")
+    returning = await d.add_member(dave.user, roles=["Member"])
+    await d.wait_for(lambda: role.id in returning.roles, "Veteran back when dave rejoins")

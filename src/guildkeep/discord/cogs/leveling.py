@@ -277,6 +277,12 @@ class Leveling(commands.Cog):
         await self.bot.wait_until_ready()
 
     @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        """A member who comes back gets the level roles their kept XP earns."""
+        if not member.bot:
+            await self.apply_level_roles(member.guild, member.id)
+
+    @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         """A level role added or removed by hand is put back as the member's level says."""
         if {r.id for r in before.roles} != {r.id for r in after.roles}:
