@@ -295,3 +295,17 @@ async def test_a_member_who_rejoins_gets_their_level_roles_back(discord_env: San
     await d.remove_member("dave")
     returning = await d.add_member(dave.user, roles=["Member"])
     await d.wait_for(lambda: role.id in returning.roles, "Veteran back when dave rejoins")
+
+
+async def test_server_reset_takes_level_roles_back(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    role = await d.create_role("Regular", position=1)
+    await d.slash("levels roles add", as_="alice", role="Regular", level=2)
+    await d.slash("level set", as_="alice", member="bob", level=3)
+    await d.wait_for(lambda: role.id in d.member("bob").roles, "bob to get Regular")
+    ask = await d.slash("levels reset", as_="alice")
+    assert "**everyone's** XP" in ask.content
+    await ask.click("Confirm")
+    await d.wait_for(lambda: ask.followups, "the reset to be reported")
+    assert ask.followups[-1].content == "Reset 2 member(s)."  # bob, and alice (XP from her commands)
+    await d.wait_for(lambda: role.id not in d.member("bob").roles, "Regular to be taken back")

@@ -80,8 +80,10 @@ async def test_reset_member_and_server(svc: LevelingService) -> None:
     await svc.award_xp(G, A, 100)
     await svc.award_xp(G, B, 100)
     await svc.award_xp(G2, A, 100)
+    await svc.update_card(G, A, primary_color="#00ff00")
     assert await svc.reset_member(G, A)
     assert not await svc.reset_member(G, A)
+    assert (await svc.get_card(G, A)).primary_color == "#00ff00"  # the look is not progress
     assert (await svc.get_user_level(G, A)).xp == 0
     assert await svc.reset_server(G) == 1
     assert (await svc.get_user_level(G, B)).xp == 0

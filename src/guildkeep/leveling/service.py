@@ -702,10 +702,10 @@ class LevelingService:
         return await self.db.run(work)
 
     async def reset_member(self, guild_id: int, user_id: int) -> bool:
-        """Forget a member's XP, counters, quest progress and achievements in this server."""
+        """Forget a member's XP, counters, quest progress and achievements in this server (not their card)."""
         async with self.db.session() as s:
             gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
-            for model in (UserQuest, UserAchievement, Card):
+            for model in (UserQuest, UserAchievement):
                 await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
             return gone.rowcount > 0
 

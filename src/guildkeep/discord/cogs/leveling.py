@@ -560,6 +560,7 @@ class Leveling(commands.Cog):
             done = f"Reset {member.display_name}."
         else:
             count = await self.service.reset_server(interaction.guild.id)
+            await self._sync_roles(interaction.guild)
             done = f"Reset {count} member(s)."
         await interaction.followup.send(done, ephemeral=True)
 
@@ -601,13 +602,17 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._flush()
-        added = removed = 0
-        for member in list(interaction.guild.members):
-            if member.bot:
-                continue
-            add, remove = await self.apply_level_roles(interaction.guild, member.id)
-            added, removed = added + len(add), removed + len(remove)
+        added, removed = await self._sync_roles(interaction.guild)
         await interaction.followup.send(f"Level roles synced: {added} given, {removed} taken.", ephemeral=True)
+
+    async def _sync_roles(self, guild: discord.Guild) -> tuple[int, int]:
+        """Reconcile every member's level roles; (roles given, roles taken)."""
+        added = removed = 0
+        for member in list(guild.members):
+            if not member.bot:
+                add, remove = await self.apply_level_roles(guild, member.id)
+                added, removed = added + len(add), removed + len(remove)
+        return added, removed
 
     # ------------------------------------------------------------------------------ admin: xp, level
 
