@@ -12,6 +12,7 @@ from PIL import Image
 
 from guildkeep.db import utcnow
 from guildkeep.leveling import ingest
+from guildkeep.leveling.ingest import VoiceTracker
 from guildkeep.sandbox.harness import SandboxEnv
 
 if TYPE_CHECKING:
@@ -244,6 +245,19 @@ async def test_voice_time_earns_xp_only_when_not_alone(discord_env: SandboxEnv,
     assert 119 <= view.voice_time_seconds <= 121  # with carol there, bob was not alone
     assert view.xp == view.voice_time_seconds * 10 // 60
     assert (await service.get_user_level(guild_id(discord_env), carol)).voice_time_seconds == 0  # muted
+
+
+async def test_members_already_in_voice_are_tracked_after_a_reconnect(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    leveling = cog(discord_env)
+    bob = d.member("bob").user.id
+    await d.join_voice("bob", "Lounge")
+    await d.join_voice("carol", "Lounge")
+    await d.wait_for(lambda: len(leveling.voice) == 2, "both voice sessions")
+    leveling.voice = VoiceTracker()  # as after a restart: nothing tracked
+    await leveling.on_ready()
+    assert leveling.voice.channel_of(guild_id(discord_env), bob) == d.channel("Lounge").id
+    assert len(leveling.voice) == 2
 
 
 async def test_achievements_are_created_listed_and_earned(discord_env: SandboxEnv) -> None:

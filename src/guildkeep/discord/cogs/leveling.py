@@ -232,6 +232,14 @@ class Leveling(commands.Cog):
             if other.voice is not None and other.voice.channel is not None:
                 await self._voice_update(other, other.voice.channel)
 
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Members already in voice when the bot (re)connects start accruing time now."""
+        for guild in self.bot.guilds:
+            for channel in [*guild.voice_channels, *guild.stage_channels]:
+                for member in channel.members:
+                    await self._voice_update(member, channel)
+
     async def _voice_update(self, member: discord.Member, channel: discord.abc.GuildChannel | None) -> None:
         eligible = False
         if channel is not None:
