@@ -128,6 +128,8 @@ async def test_daily_quest_completes_from_messages_and_pays_once(discord_env: Sa
     assert "Chatter" in listed.content
     [line] = [x for x in listed.content.splitlines() if "**Chatter**" in x]
     quest_id = int(line.split("`#")[1].split("`")[0])
+    suggested = await d.autocomplete("quest end", "quest_id", "chatter", as_="alice")
+    assert {"name": f"#{quest_id} Chatter (daily)", "value": quest_id} in suggested
     ended = await d.slash("quest end", as_="alice", quest_id=quest_id)
     assert "Ended quest **Chatter**" in ended.content
     after = await d.slash("quests", as_="bob")

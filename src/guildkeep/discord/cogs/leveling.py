@@ -713,6 +713,16 @@ class Leveling(commands.Cog):
         ended = await self.service.end_quest(interaction.guild.id, quest_id)
         await interaction.response.send_message(f"Ended quest **{ended.name}**.", ephemeral=True)
 
+    @quest_end.autocomplete("quest_id")
+    async def quest_id_autocomplete(self, interaction: discord.Interaction,
+                                    current: str) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None:
+            return []
+        typed = current.lower().lstrip("#")
+        return [app_commands.Choice(name=f"#{q.id} {q.name} ({q.quest_type})"[:100], value=q.id)
+                for q in await self.service.get_guild_active_quests(interaction.guild_id)
+                if typed in q.name.lower() or typed == str(q.id)][:25]
+
     # -------------------------------------------------------------------------- admin: achievements
 
     @achievement.command(name="create", description="Create an achievement.")
