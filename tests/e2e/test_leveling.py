@@ -13,6 +13,7 @@ from PIL import Image
 from guildkeep.db import utcnow
 from guildkeep.leveling import ingest
 from guildkeep.leveling.ingest import VoiceTracker
+from guildkeep.sandbox.driver import Reply
 from guildkeep.sandbox.harness import SandboxEnv
 
 if TYPE_CHECKING:
@@ -32,6 +33,22 @@ def cog(env: SandboxEnv) -> Leveling:
 def guild_id(env: SandboxEnv) -> int:
     assert env.demo is not None
     return env.demo.guild.id
+
+
+async def slash_with_buttons(env: SandboxEnv, command: str, **options: object) -> Reply:
+    """Run a command whose answer has buttons; return once the bot listens to them.
+
+    discord.py registers a view after Discord answered its response; the bot then fetches the original
+    message (``GET …/messages/@original``), so that request marks the buttons as live.
+    """
+
+    def originals() -> int:
+        return sum(r.method == "GET" and r.path.endswith("/messages/@original") for r in env.server.requests)
+
+    seen = originals()
+    reply = await env.driver.slash(command, **options)  # type: ignore[arg-type]
+    await env.driver.wait_for(lambda: originals() > seen, f"the bot to listen to /{command}'s buttons")
+    return reply
 
 
 async def fast_xp(env: SandboxEnv, xp: int = 50, **more: object) -> None:
@@ -141,7 +158,7 @@ async def test_leaderboard_pages_with_buttons(discord_env: SandboxEnv) -> None:
     service = cog(discord_env).service
     for i in range(25):
         await service.award_xp(guild_id(discord_env), 900_000 + i, 100 * (i + 1), username=f"member{i}")
-    reply = await d.slash("leaderboard", as_="bob")
+    reply = await slash_with_buttons(discord_env, "leaderboard", as_="bob")
     assert [b["label"] for b in reply.buttons] == ["Previous", "1/3", "Next"]
     assert "**#1** <@900024>" in reply.text
     page2 = await reply.click("Next")
@@ -176,7 +193,7 @@ async def test_admin_xp_commands_and_reset_with_confirmation(discord_env: Sandbo
     assert "now level 1 (100 XP)" in set_xp.content
     set_level = await d.slash("level set", as_="alice", member="bob", level=50)
     assert "now level 50 (268375 XP)" in set_level.content
-    ask = await d.slash("levels reset", as_="alice", member="bob")
+    ask = await slash_with_buttons(discord_env, "levels reset", as_="alice", member="bob")
     assert ask.ephemeral
     assert "cannot be undone" in ask.content
     cancelled = await ask.click("Cancel")
@@ -184,7 +201,7 @@ async def test_admin_xp_commands_and_reset_with_confirmation(discord_env: Sandbo
     service = cog(discord_env).service
     bob = d.member("bob").user.id
     assert (await service.get_user_level(guild_id(discord_env), bob)).xp == 268375
-    ask = await d.slash("levels reset", as_="alice", member="bob")
+    ask = await slash_with_buttons(discord_env, "levels reset", as_="alice", member="bob")
     await ask.click("Confirm")
     await d.wait_for(lambda: ask.followups, "the reset to be reported")
     assert "Reset Bob." in ask.followups[-1].content
@@ -319,7 +336,7 @@ async def test_server_reset_takes_level_roles_back(discord_env: SandboxEnv) -> N
     await d.slash("levels roles add", as_="alice", role="Regular", level=2)
     await d.slash("level set", as_="alice", member="bob", level=3)
     await d.wait_for(lambda: role.id in d.member("bob").roles, "bob to get Regular")
-    ask = await d.slash("levels reset", as_="alice")
+    ask = await slash_with_buttons(discord_env, "levels reset", as_="alice")
     assert "**everyone's** XP" in ask.content
     await ask.click("Confirm")
     await d.wait_for(lambda: ask.followups, "the reset to be reported")

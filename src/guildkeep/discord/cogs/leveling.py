@@ -559,6 +559,7 @@ class Leveling(commands.Cog):
             "**everyone's** XP, quests and achievements on this server")
         view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting…", cancelled="Nothing was reset.")
         await interaction.response.send_message(f"Reset {what}? This cannot be undone.", view=view, ephemeral=True)
+        view.message = await interaction.original_response()  # so a timeout greys the buttons out
         if await view.wait() or not view.value:
             return
         await self._flush()
