@@ -17,6 +17,7 @@ from guildkeep import __version__
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
 from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
+from guildkeep.leveling.cli import import_app
 
 T = TypeVar("T")
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema, backups and restores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

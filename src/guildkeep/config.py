@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     write_behind_flush_seconds: float = Field(
         5.0, gt=0, le=300, description="Longest time high-rate activity (XP) waits in memory before it is stored."
     )
+    gacha_config_dir: Path | None = Field(
+        None, description="Directory whose gacha JSON files replace the shipped ones of the same name."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
 
     @field_validator("log_level", mode="before")

@@ -43,15 +43,13 @@ async def test_mentioning_the_bot_gets_a_reply(discord_env: SandboxEnv) -> None:
 
 async def test_help_pages_turn_with_the_buttons(discord_env: SandboxEnv) -> None:
     reply = await discord_env.driver.slash("help", as_="alice")
-    pages = len(discord_env.bot.get_cog("Core").help_pages())  # one per module, whatever is loaded
     assert reply.embed["title"] == "guildkeep help"
+    pages = len(discord_env.bot.get_cog("Core").help_pages())  # the overview, then each module's (Core first)
     assert [b["label"] for b in reply.buttons] == ["Previous", f"1/{pages}", "Next"]
-    assert [b.get("disabled", False) for b in reply.buttons] == [True, True, False]
     turned = await reply.click("Next")
     assert turned.embed["title"] == "Core commands"
     assert "/ping" in turned.text
-    assert turned.buttons[1]["label"] == f"2/{pages}"
-    assert turned.buttons[0].get("disabled", False) is False
+    assert [b.get("disabled", False) for b in turned.buttons] == [False, True, pages == 2]
     back = await turned.click("Previous")
     assert back.embed["title"] == "guildkeep help"
 

@@ -1,0 +1,443 @@
+"""The gacha game's slash commands. Every decision is the service's; this file only talks to Discord.
+
+Idempotency keys come from the interaction id, so a re-delivered interaction changes nothing twice.
+Cards are rendered off the event loop (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from discord.ext import commands
+
+import discord
+from discord import app_commands
+from guildkeep.db import ValidationError
+from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
+from guildkeep.gacha import art
+from guildkeep.gacha.config import STAT_NAMES, GachaConfigError, load_config
+from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
+from guildkeep.gacha.views import EspritView, ListingView
+
+if TYPE_CHECKING:
+    from guildkeep.discord.bot import GuildkeepBot
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 25  # pages fetched for one paged reply
+
+
+def interaction_key(interaction: discord.Interaction) -> str:
+    return f"interaction:{interaction.id}"
+
+
+def guild_of(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise ValidationError("The game is played inside a server, not in direct messages.")
+    return interaction.guild_id
+
+
+def timestamp(moment: datetime | None) -> str:
+    return "now" if moment is None else f"<t:{int(moment.timestamp())}:R>"
+
+
+def parse_copy_id(value: str) -> int:
+    digits = value.strip().lstrip("#")
+    if not digits.isdigit():
+        raise ValidationError("Pick an Esprit from the list (or give its number, e.g. 12).")
+    return int(digits)
+
+
+class StartView(BaseView):
+    """The policy prompt: Accept creates the player (once), Decline does nothing."""
+
+    def __init__(self, cog: Gacha, owner_id: int) -> None:
+        super().__init__(owner_id=owner_id, timeout=300)
+        self.cog = cog
+
+    @discord.ui.button(label="Accept", style=discord.ButtonStyle.success)
+    async def accept(self, interaction: discord.Interaction, _button: discord.ui.Button[StartView]) -> None:
+        guild_id = guild_of(interaction)
+        result = await self.cog.service.start(
+            guild_id, interaction.user.id, username=interaction.user.name, key=interaction_key(interaction)
+        )
+        self.stop()
+        starter = result.starter
+        embed = self.cog.esprit_embed(starter, title=f"Welcome, {interaction.user.display_name}!")
+        embed.description = (
+            f"Your starter Esprit is **{starter.name}**, and it is now your active Esprit.\n"
+            f"{self.cog.wallet_line(result.player.balances)}\n\n"
+            "Next: `/daily` for your daily reward, `/summon` for more Esprits, `/inventory` to see them."
+        )
+        file = await self.cog.card_file(starter)
+        await interaction.response.edit_message(content=None, embed=embed, attachments=[file], view=None)
+
+    @discord.ui.button(label="Decline", style=discord.ButtonStyle.secondary)
+    async def decline(self, interaction: discord.Interaction, _button: discord.ui.Button[StartView]) -> None:
+        self.stop()
+        await interaction.response.edit_message(
+            content="No problem: nothing was stored. Use /start again whenever you like.", embed=None, view=None
+        )
+
+
+class Gacha(commands.Cog):
+    """Collect Esprits: daily rewards, summons, your inventory, the auction house."""
+
+    esprit = app_commands.Group(name="esprit", description="Look at your Esprits and choose the active one",
+                                guild_only=True)
+    auction = app_commands.Group(name="auction", description="The auction house: buy and sell Esprits",
+                                 guild_only=True)
+    admin = app_commands.Group(name="gacha", description="Administer the gacha game",
+                               default_permissions=discord.Permissions(manage_guild=True), guild_only=True)
+
+    def __init__(self, bot: GuildkeepBot) -> None:
+        self.bot = bot
+        self.config = load_config(bot.settings.gacha_config_dir)
+        self.service = GachaService(bot.db, self.config)
+
+    async def cog_load(self) -> None:
+        report = await self.service.seed_catalogue()
+        log.info("gacha catalogue: %d new, %d updated, %d unchanged, %d retired",
+                 report.inserted, report.updated, report.unchanged, report.retired)
+
+    # --- presentation helpers ----------------------------------------------------------------------
+
+    def colour(self, rarity: str) -> discord.Colour:
+        return discord.Colour(int(self.config.visuals[rarity].color.lstrip("#"), 16))
+
+    def money(self, amount: int, currency: str) -> str:
+        info = self.config.currency(currency)
+        return f"{info.emoji} **{amount:,}** {info.name}".strip()
+
+    def wallet_line(self, balances: dict[str, int]) -> str:
+        return " · ".join(self.money(amount, currency) for currency, amount in balances.items())
+
+    def rarity_label(self, rarity: str) -> str:
+        tier = self.config.tier(rarity)
+        return f"{self.config.visuals[rarity].emoji} {tier.name} {'★' * tier.stars}"
+
+    def esprit_line(self, e: EspritView) -> str:
+        flags = " · active" if e.is_active else (" · at auction" if e.in_escrow else "")
+        return f"`#{e.copy_id}` **{e.name}** · {self.rarity_label(e.rarity)} · Lv {e.level}{flags}"
+
+    def esprit_embed(self, e: EspritView, *, title: str | None = None) -> discord.Embed:
+        embed = discord.Embed(title=title or e.name, description=e.description, colour=self.colour(e.rarity))
+        embed.add_field(name="Rarity", value=self.rarity_label(e.rarity))
+        embed.add_field(name="Element", value=e.element.title())
+        embed.add_field(name="Level", value=str(e.level))
+        stats = " · ".join(
+            f"{self.config.stat_icons[s].emoji} {self.config.stat_icons[s].label} {e.stats[s]}" for s in STAT_NAMES
+        )
+        embed.add_field(name="Stats", value=stats, inline=False)
+        embed.set_image(url=f"attachment://{art.card_filename(e)}")
+        embed.set_footer(text=f"Esprit #{e.copy_id}")
+        return embed
+
+    async def card_bytes(self, e: EspritView) -> bytes:
+        return await asyncio.to_thread(art.render_card, art.card_spec(e, self.config))
+
+    async def card_file(self, e: EspritView) -> discord.File:
+        return discord.File(io.BytesIO(await self.card_bytes(e)), filename=art.card_filename(e))
+
+    async def esprit_page(self, e: EspritView, *, title: str | None = None) -> Page:
+        return Page(embed=self.esprit_embed(e, title=title), files=[(art.card_filename(e), await self.card_bytes(e))])
+
+    def listing_line(self, listing: ListingView) -> str:
+        e = listing.esprit
+        return (f"**#{listing.listing_id}** · {e.name} ({self.rarity_label(e.rarity)}, Lv {e.level}) · "
+                f"{self.money(listing.price, listing.currency)} · seller <@{listing.seller_id}>")
+
+    @staticmethod
+    async def send_pages(interaction: discord.Interaction, pages: list[Page], *, start: int = 0,
+                         ephemeral: bool = False) -> None:
+        view = Paginator(pages, owner_id=interaction.user.id)
+        view.index = max(0, min(start, len(pages) - 1))
+        view._sync_buttons()  # open on the requested page
+        await view.send(interaction, ephemeral=ephemeral)
+
+    # --- autocomplete --------------------------------------------------------------------------------
+
+    async def _owned_choices(self, interaction: discord.Interaction, current: str,
+                             *, tradable_only: bool = False) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        owned = await self.service.owned_choices(interaction.guild_id, interaction.user.id, current,
+                                                 tradable_only=tradable_only)
+        return [
+            app_commands.Choice(name=f"#{e.copy_id} {e.name} · {self.config.tier(e.rarity).name} · Lv {e.level}"[:100],
+                                value=str(e.copy_id))
+            for e in owned
+        ]
+
+    async def owned_autocomplete(self, interaction: discord.Interaction, current: str
+                                 ) -> list[app_commands.Choice[str]]:
+        return await self._owned_choices(interaction, current)
+
+    async def tradable_autocomplete(self, interaction: discord.Interaction, current: str
+                                    ) -> list[app_commands.Choice[str]]:
+        return await self._owned_choices(interaction, current, tradable_only=True)
+
+    async def rarity_autocomplete(self, _interaction: discord.Interaction, current: str
+                                  ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=t.name, value=t.id) for t in self.config.tiers
+                if current.lower() in t.name.lower()]
+
+    async def currency_autocomplete(self, _interaction: discord.Interaction, current: str
+                                    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=c.name, value=c.id) for c in self.config.settings.currencies
+                if current.lower() in c.name.lower()]
+
+    # --- onboarding and wallet ------------------------------------------------------------------------
+
+    @app_commands.command(name="start", description="Join the Esprit game: accept the rules, get a starter")
+    @app_commands.guild_only()
+    async def start(self, interaction: discord.Interaction) -> None:
+        guild_id = guild_of(interaction)
+        if await self.service.has_started(guild_id, interaction.user.id):
+            await interaction.response.send_message(
+                "You have already started playing. Try /balance, /daily or /summon.", ephemeral=True)
+            return
+        embed = discord.Embed(title="Before you start", description=self.config.settings.policy,
+                              colour=discord.Colour.blurple())
+        embed.set_footer(text="Press Accept to create your wallet and receive a starter Esprit.")
+        view = StartView(self, interaction.user.id)
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+        view.message = await interaction.original_response()
+
+    @app_commands.command(name="balance", description="Your currencies, level and daily streak")
+    @app_commands.guild_only()
+    async def balance(self, interaction: discord.Interaction) -> None:
+        p = await self.service.balance(guild_of(interaction), interaction.user.id)
+        embed = discord.Embed(title=f"{interaction.user.display_name}'s wallet", colour=discord.Colour.gold())
+        for currency, amount in p.balances.items():
+            info = self.config.currency(currency)
+            embed.add_field(name=f"{info.emoji} {info.name}".strip(), value=f"{amount:,}")
+        embed.add_field(name="Level", value=f"{p.level} ({p.xp:,} / {p.xp_next_level:,} XP)")
+        embed.add_field(name="Daily", value=f"streak {p.daily_streak} · next {timestamp(p.next_daily_at)}")
+        pity = self.config.settings.pity
+        embed.add_field(
+            name="Pity",
+            value=f"{p.pity_guaranteed}/{pity.guaranteed_every} to a guaranteed "
+                  f"{self.config.tier(pity.guaranteed_rarity).name} · {p.pity_hard}/{pity.hard_threshold} to a "
+                  f"{self.config.tier(pity.hard_rarity).name}",
+            inline=False,
+        )
+        await interaction.response.send_message(embed=embed)
+
+    @app_commands.command(name="daily", description="Claim your daily reward (every 24 hours)")
+    @app_commands.guild_only()
+    async def daily(self, interaction: discord.Interaction) -> None:
+        try:
+            result = await self.service.daily(guild_of(interaction), interaction.user.id,
+                                              key=interaction_key(interaction))
+        except DailyNotReadyError as exc:
+            await interaction.response.send_message(
+                f"You have already claimed your daily reward. The next one is ready {timestamp(exc.next_at)}.",
+                ephemeral=True)
+            return
+        paid = "\n".join(self.money(amount, currency) for currency, amount in result.paid.items())
+        embed = discord.Embed(title="Daily reward", description=paid or "Your wallet is full.",
+                              colour=discord.Colour.green())
+        embed.add_field(name="Streak", value=f"{result.streak} day{'s' if result.streak != 1 else ''}")
+        embed.add_field(name="Next claim", value=timestamp(result.next_daily_at))
+        embed.add_field(name="Wallet", value=self.wallet_line(result.balances), inline=False)
+        await interaction.response.send_message(embed=embed)
+
+    # --- summons -----------------------------------------------------------------------------------------
+
+    @app_commands.command(name="summon", description="Summon Esprits: one, or ten with a guaranteed rare")
+    @app_commands.describe(count="How many to summon")
+    @app_commands.choices(count=[app_commands.Choice(name="1", value=1), app_commands.Choice(name="10", value=10)])
+    @app_commands.guild_only()
+    async def summon(self, interaction: discord.Interaction, count: int = 1) -> None:
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(thinking=True)
+        result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
+        pages = []
+        for number, pull in enumerate(result.pulls, start=1):
+            title = f"Summon {number}/{len(result.pulls)}: {pull.esprit.name}"
+            page = await self.esprit_page(pull.esprit, title=title)
+            if pull.forced and page.embed is not None:
+                page.embed.add_field(name="Pity", value="guaranteed by pity" if pull.forced == "guaranteed"
+                                     else "hard pity reached", inline=False)
+            if page.embed is not None:
+                page.embed.set_footer(text=f"Esprit #{pull.esprit.copy_id} · spent "
+                                      f"{result.cost:,} {self.config.currency(result.currency).name} · "
+                                      f"{result.balance_after:,} left")
+            pages.append(page)
+        if result.active and result.active[2] > result.active[1] and pages[0].embed is not None:
+            pages[0].embed.add_field(name="Your active Esprit grew",
+                                     value=f"Esprit #{result.active[0]} is now level {result.active[2]}!", inline=False)
+        await self.send_pages(interaction, pages)
+
+    # --- collection -----------------------------------------------------------------------------------------
+
+    @app_commands.command(name="inventory", description="Your Esprits, strongest first")
+    @app_commands.describe(rarity="Only this rarity", page="Page to open")
+    @app_commands.autocomplete(rarity=rarity_autocomplete)
+    @app_commands.guild_only()
+    async def inventory(self, interaction: discord.Interaction, rarity: str | None = None,
+                        page: app_commands.Range[int, 1, 1000] = 1) -> None:
+        guild_id = guild_of(interaction)
+        first = await self.service.inventory(guild_id, interaction.user.id, rarity=rarity)
+        pages_data = [first]
+        for number in range(2, min(first.pages, MAX_PAGES) + 1):
+            pages_data.append(await self.service.inventory(guild_id, interaction.user.id, rarity=rarity, page=number))
+        title = f"{interaction.user.display_name}'s Esprits" + (f" ({self.config.tier(rarity).name})" if rarity else "")
+        pages = []
+        for data in pages_data:
+            lines = [self.esprit_line(e) for e in data.items] or ["No Esprits here yet. Try /summon."]
+            embed = discord.Embed(title=title, description="\n".join(lines), colour=discord.Colour.blurple())
+            embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} Esprits")
+            pages.append(Page(embed=embed))
+        await self.send_pages(interaction, pages, start=page - 1)
+
+    @esprit.command(name="show", description="One of your Esprits with its card (your active one by default)")
+    @app_commands.describe(esprit="Which Esprit")
+    @app_commands.autocomplete(esprit=owned_autocomplete)
+    async def esprit_show(self, interaction: discord.Interaction, esprit: str | None = None) -> None:
+        copy_id = parse_copy_id(esprit) if esprit else None
+        view = await self.service.show(guild_of(interaction), interaction.user.id, copy_id)
+        await interaction.response.send_message(embed=self.esprit_embed(view), file=await self.card_file(view))
+
+    @esprit.command(name="set-active", description="Choose your active Esprit")
+    @app_commands.describe(esprit="Which Esprit")
+    @app_commands.autocomplete(esprit=owned_autocomplete)
+    async def esprit_set_active(self, interaction: discord.Interaction, esprit: str) -> None:
+        view = await self.service.set_active(guild_of(interaction), interaction.user.id, parse_copy_id(esprit))
+        await interaction.response.send_message(f"**{view.name}** (#{view.copy_id}) is now your active Esprit.")
+
+    @app_commands.command(name="gacha-leaderboard", description="The server's top players")
+    @app_commands.describe(by="What to rank by", currency="For by:currency, which currency")
+    @app_commands.choices(by=[app_commands.Choice(name=kind, value=kind) for kind in LEADERBOARD_KINDS])
+    @app_commands.autocomplete(currency=currency_autocomplete)
+    @app_commands.guild_only()
+    async def leaderboard(self, interaction: discord.Interaction, by: str = "level",
+                          currency: str | None = None) -> None:
+        guild_id = guild_of(interaction)
+        first = await self.service.leaderboard(guild_id, by, currency=currency)
+        pages_data = [first]
+        for number in range(2, min(first.pages, MAX_PAGES) + 1):
+            pages_data.append(await self.service.leaderboard(guild_id, by, currency=currency, page=number))
+        shown = {"level": "Level", "xp": "XP"}.get(by) or self.config.currency(
+            currency or self.config.currency_ids[0]).name
+        pages = []
+        for data in pages_data:
+            lines = [f"**{e.rank}.** <@{e.user_id}> · {shown} {e.value:,}" for e in data.items]
+            embed = discord.Embed(title=f"Leaderboard by {shown}",
+                                  description="\n".join(lines) or "Nobody has started playing yet.",
+                                  colour=discord.Colour.gold())
+            embed.set_footer(text=f"Page {data.page}/{data.pages}")
+            pages.append(Page(embed=embed))
+        await self.send_pages(interaction, pages)
+
+    # --- auction house -------------------------------------------------------------------------------------
+
+    @auction.command(name="list", description="Put one of your Esprits up for sale")
+    @app_commands.describe(esprit="Which Esprit", price="Asking price", currency="Currency of the price")
+    @app_commands.autocomplete(esprit=tradable_autocomplete, currency=currency_autocomplete)
+    async def auction_list(self, interaction: discord.Interaction, esprit: str,
+                           price: app_commands.Range[int, 1], currency: str | None = None) -> None:
+        listing = await self.service.list_for_sale(guild_of(interaction), interaction.user.id, parse_copy_id(esprit),
+                                                   price, currency, key=interaction_key(interaction))
+        await interaction.response.send_message(
+            f"Listed as **#{listing.listing_id}**: {listing.esprit.name} for "
+            f"{self.money(listing.price, listing.currency)}. It is held in escrow until it sells or you "
+            f"`/auction cancel listing:{listing.listing_id}`."
+        )
+
+    @auction.command(name="browse", description="Esprits for sale in this server")
+    @app_commands.describe(rarity="Only this rarity", page="Page to open")
+    @app_commands.autocomplete(rarity=rarity_autocomplete)
+    async def auction_browse(self, interaction: discord.Interaction, rarity: str | None = None,
+                             page: app_commands.Range[int, 1, 1000] = 1) -> None:
+        guild_id = guild_of(interaction)
+        first = await self.service.browse(guild_id, rarity=rarity)
+        pages_data = [first]
+        for number in range(2, min(first.pages, MAX_PAGES) + 1):
+            pages_data.append(await self.service.browse(guild_id, rarity=rarity, page=number))
+        pages = []
+        for data in pages_data:
+            lines = [self.listing_line(item) for item in data.items] or ["Nothing is for sale right now."]
+            embed = discord.Embed(title="Auction house", description="\n".join(lines), colour=discord.Colour.teal())
+            embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} listings · buy with /auction buy")
+            pages.append(Page(embed=embed))
+        await self.send_pages(interaction, pages, start=page - 1)
+
+    @auction.command(name="buy", description="Buy a listed Esprit")
+    @app_commands.describe(listing="The listing number (from /auction browse)")
+    async def auction_buy(self, interaction: discord.Interaction, listing: app_commands.Range[int, 1]) -> None:
+        result = await self.service.buy(guild_of(interaction), interaction.user.id, listing,
+                                        key=interaction_key(interaction))
+        bought = result.listing
+        await interaction.response.send_message(
+            f"You bought **{bought.esprit.name}** (#{bought.esprit.copy_id}) from <@{bought.seller_id}> for "
+            f"{self.money(bought.price, bought.currency)}. "
+            f"You have {self.money(result.buyer_balance, bought.currency)} left."
+        )
+
+    @auction.command(name="cancel", description="Withdraw your listing and get the Esprit back")
+    @app_commands.describe(listing="The listing number")
+    async def auction_cancel(self, interaction: discord.Interaction, listing: app_commands.Range[int, 1]) -> None:
+        cancelled = await self.service.cancel_listing(guild_of(interaction), interaction.user.id, listing,
+                                                      key=interaction_key(interaction))
+        await interaction.response.send_message(
+            f"Listing #{cancelled.listing_id} withdrawn: **{cancelled.esprit.name}** is back in your inventory.",
+            ephemeral=True,
+        )
+
+    # --- administration ------------------------------------------------------------------------------------
+
+    @admin.command(name="grant", description="Give (or, with a negative amount, take) currency, with a reason")
+    @app_commands.describe(member="Who", amount="How much (negative takes)", currency="Which currency",
+                           reason="Why: written to the ledger")
+    @app_commands.autocomplete(currency=currency_autocomplete)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def admin_grant(self, interaction: discord.Interaction, member: discord.Member, amount: int,
+                          currency: str, reason: app_commands.Range[str, 1, 200]) -> None:
+        result = await self.service.grant(guild_of(interaction), interaction.user.id, member.id, amount=amount,
+                                          currency=currency, reason=reason, key=interaction_key(interaction))
+        verb = "Gave" if amount > 0 else "Took"
+        await interaction.response.send_message(
+            f"{verb} {self.money(abs(amount), result.currency)} {'to' if amount > 0 else 'from'} {member.mention} "
+            f"({reason}). Their balance: {self.money(result.balance_after, result.currency)}.",
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @admin.command(name="reset", description="Delete this server's game data (after a backup)")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def admin_reset(self, interaction: discord.Interaction) -> None:
+        guild_id = guild_of(interaction)
+        view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting: taking a backup first...",
+                           cancelled="Reset cancelled; nothing was changed.")
+        await interaction.response.send_message(
+            "This deletes every player, Esprit and listing of the game in this server. A backup is taken first. "
+            "Are you sure?", view=view, ephemeral=True)
+        view.message = await interaction.original_response()
+        if not await view.wait() and view.value and view.interaction is not None:
+            report = await self.service.reset(guild_id, interaction.user.id, self.bot.settings.backup_dir,
+                                              key=interaction_key(view.interaction))
+            await interaction.followup.send(
+                f"The game was reset: {report.players} players, {report.esprits} Esprits and {report.listings} "
+                f"listings removed. Backup: `{report.backup.name}`.", ephemeral=True)
+
+    @admin.command(name="reseed", description="Reload the game's JSON files and update the catalogue")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def admin_reseed(self, interaction: discord.Interaction) -> None:
+        try:
+            report = await self.service.reseed(self.bot.settings.gacha_config_dir)
+        except GachaConfigError as exc:
+            raise ValidationError(f"The catalogue was not changed: {exc}") from exc
+        self.config = self.service.config
+        await interaction.response.send_message(
+            f"Catalogue updated: {report.inserted} new, {report.updated} changed, {report.unchanged} unchanged, "
+            f"{report.retired} retired.", ephemeral=True)
+
+
+async def setup(bot: GuildkeepBot) -> None:
+    await bot.add_cog(Gacha(bot))
+

@@ -1,0 +1,1 @@
+"""The gacha collection game: catalogue, onboarding, currencies, daily, summons, inventory, auctions."""

@@ -1,0 +1,917 @@
+"""The gacha game's operations. Each takes plain ids and values and owns its transaction.
+
+Money rules (docs/gacha.md):
+
+- every currency or ownership change is ONE transaction of conditional statements
+  (``UPDATE ... WHERE faylen >= :cost``, ``WHERE last_daily_at <= :period_start``,
+  ``WHERE status = 'open'``) and writes ledger lines under the request's idempotency key;
+- line 0 of a request is written first and is unique per (guild, key): a retried request finds it
+  (or collides with it) and gets the first outcome back without changing anything again;
+- balances never go below zero (conditional debit and a CHECK constraint) nor above
+  ``balance_max`` (conditional credit).
+
+Row locks are always taken in the same order (listing, then player rows by id, then copies), and
+`Database.run` retries the rare deadlock or serialization conflict.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildkeep.db import (
+    Database,
+    DomainError,
+    DuplicateError,
+    InsufficientFundsError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+    utcnow,
+)
+from guildkeep.db.dialect import insert_for
+from guildkeep.gacha import rules
+from guildkeep.gacha.config import STAT_NAMES, WALLET, GachaConfig, load_config
+from guildkeep.gacha.models import (
+    LISTING_CANCELLED,
+    LISTING_OPEN,
+    LISTING_SOLD,
+    AuctionListing,
+    Esprit,
+    LedgerEntry,
+    Player,
+    UserEsprit,
+)
+from guildkeep.gacha.views import (
+    DailyResult,
+    EspritView,
+    GrantResult,
+    LeaderboardEntry,
+    ListingView,
+    Page,
+    PlayerView,
+    PurchaseResult,
+    ResetReport,
+    SeedReport,
+    StartResult,
+    SummonedEsprit,
+    SummonResult,
+)
+from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
+
+PAGE_SIZE = 10
+LEADERBOARD_KINDS = ("level", "currency", "xp")
+MAX_REASON = 300
+MAX_KEY = 128
+
+
+class NotStartedError(NotFoundError):
+    default_message = "You have not started playing yet: use /start first."
+
+
+class AlreadyStartedError(DuplicateError):
+    default_message = "You have already started playing. Try /balance or /summon."
+
+
+class DailyNotReadyError(DomainError):
+    def __init__(self, next_at: datetime) -> None:
+        super().__init__(
+            f"You have already claimed your daily reward. The next one is ready at {next_at:%Y-%m-%d %H:%M} UTC."
+        )
+        self.next_at = next_at
+
+
+class AlreadySoldError(DomainError):
+    default_message = "Too late: that listing has already been sold. Nothing was charged."
+
+
+class _Request:
+    """The ledger lines of one request: line 0 claims the idempotency key, the others record changes."""
+
+    def __init__(self, guild_id: int, user_id: int, key: str | None, operation: str, reason: str = "") -> None:
+        self.guild_id = guild_id
+        self.user_id = user_id
+        self.key = (key or uuid.uuid4().hex)[:MAX_KEY]
+        self.operation = operation
+        self.reason = reason[:MAX_REASON]
+        self.lines: list[dict[str, Any]] = []
+
+    async def claim(self, s: AsyncSession) -> None:
+        await ensure_guild(s, self.guild_id)  # the ledger references the guild
+        await s.execute(
+            insert(LedgerEntry).values(
+                guild_id=self.guild_id, user_id=self.user_id, idempotency_key=self.key, line=0,
+                operation=self.operation, reason=self.reason, amount=0, created_at=utcnow(),
+            )
+        )
+
+    def money(self, user_id: int, currency: str, amount: int, balance_after: int) -> None:
+        if amount:
+            self.lines.append({"user_id": user_id, "currency": currency, "amount": amount,
+                               "balance_after": balance_after})
+
+    def ownership(self, user_id: int, copy_id: int, amount: int) -> None:
+        """``amount`` +1 when ``user_id`` gains the copy, -1 when they lose it, 0 for escrow in/out."""
+        self.lines.append({"user_id": user_id, "user_esprit_id": copy_id, "amount": amount})
+
+    async def finish(self, s: AsyncSession, result: dict[str, Any]) -> dict[str, Any]:
+        await s.execute(
+            update(LedgerEntry)
+            .where(LedgerEntry.guild_id == self.guild_id, LedgerEntry.idempotency_key == self.key,
+                   LedgerEntry.line == 0)
+            .values(result=result)
+        )
+        if self.lines:
+            now = utcnow()
+            await s.execute(
+                insert(LedgerEntry),
+                [
+                    {"guild_id": self.guild_id, "idempotency_key": self.key, "line": number,
+                     "operation": self.operation, "reason": self.reason, "created_at": now,
+                     "currency": None, "balance_after": None, "user_esprit_id": None, **line}
+                    for number, line in enumerate(self.lines, start=1)
+                ],
+            )
+        return result
+
+
+def _pages(total: int, page_size: int) -> int:
+    return max(1, math.ceil(total / page_size))
+
+
+class GachaService:
+    def __init__(
+        self,
+        db: Database,
+        config: GachaConfig | None = None,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.config = config or load_config()
+        self.rng = rng or random.SystemRandom()
+        self.clock = clock
+
+    # ------------------------------------------------------------------------------------------
+    # helpers
+
+    @property
+    def _s(self) -> Any:
+        return self.config.settings
+
+    @property
+    def _by_id(self) -> dict[str, Any]:
+        return {e.id: e for e in self.config.esprits}
+
+    def _currency(self, currency: str | None, *, allowed: Sequence[str] | None = None) -> str:
+        currency = (currency or self.config.currency_ids[0]).lower()
+        choices = list(allowed or self.config.currency_ids)
+        if currency not in choices or currency not in WALLET:
+            names = ", ".join(self.config.currency(c).name for c in choices)
+            raise ValidationError(f"Unknown currency {currency!r}: choose one of {names}.")
+        return currency
+
+    def _money(self, amount: int, currency: str) -> str:
+        info = self.config.currency(currency)
+        return f"{amount:,} {info.name}"
+
+    def _rank_expr(self) -> Any:
+        return case({t.id: rank for rank, t in enumerate(self.config.tiers)}, value=Esprit.rarity, else_=-1)
+
+    def _esprit_view(self, copy: UserEsprit, entry: Esprit, active_id: int | None) -> EspritView:
+        base = {name: getattr(entry, f"base_{name}") for name in STAT_NAMES}
+        return EspritView(
+            copy_id=copy.id, owner_id=copy.owner_id, esprit_id=entry.id, name=entry.name,
+            description=entry.description, rarity=entry.rarity, element=entry.element, image=entry.image,
+            level=copy.level, stats=rules.scale_stats(base, copy.level, self._s.leveling.stat_growth_percent),
+            in_escrow=copy.in_escrow, is_active=copy.id == active_id,
+        )
+
+    def _player_view(self, p: Player) -> PlayerView:
+        next_daily = p.last_daily_at + timedelta(hours=self._s.daily.cooldown_hours) if p.last_daily_at else None
+        return PlayerView(
+            guild_id=p.guild_id, user_id=p.user_id,
+            balances={c: getattr(p, c) for c in self.config.currency_ids},
+            level=p.level, xp=p.xp, xp_next_level=rules.xp_for_level(p.level + 1, self._s.leveling.xp_per_level),
+            daily_streak=p.daily_streak, last_daily_at=p.last_daily_at, next_daily_at=next_daily,
+            active_esprit_id=p.active_esprit_id, pity_guaranteed=p.pity_guaranteed, pity_hard=p.pity_hard,
+            total_pulls=p.total_pulls,
+        )
+
+    async def _player(self, s: AsyncSession, guild_id: int, user_id: int, *, lock: bool = False) -> Player:
+        stmt = select(Player).where(Player.guild_id == guild_id, Player.user_id == user_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        player = (await s.execute(stmt)).scalar_one_or_none()
+        if player is None:
+            raise NotStartedError()
+        return player
+
+    async def _copies(self, s: AsyncSession, guild_id: int, copy_ids: Sequence[int]) -> list[EspritView]:
+        rows = (
+            await s.execute(
+                select(UserEsprit, Esprit, Player.active_esprit_id)
+                .join(Esprit, Esprit.id == UserEsprit.esprit_id)
+                .outerjoin(Player, and_(Player.guild_id == UserEsprit.guild_id, Player.user_id == UserEsprit.owner_id))
+                .where(UserEsprit.guild_id == guild_id, UserEsprit.id.in_(copy_ids))
+            )
+        ).all()
+        by_id = {copy.id: self._esprit_view(copy, entry, active) for copy, entry, active in rows}
+        return [by_id[i] for i in copy_ids if i in by_id]
+
+    async def _debit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
+                     *, who: str = "You") -> int:
+        """Conditional debit; returns the new balance or raises `InsufficientFundsError`."""
+        column = getattr(Player, currency)
+        new = (
+            await s.execute(
+                update(Player)
+                .where(Player.guild_id == guild_id, Player.user_id == user_id, column >= amount)
+                .values({column: column - amount, Player.updated_at: utcnow()})
+                .returning(column)
+            )
+        ).scalar_one_or_none()
+        if new is None:
+            have = (await s.execute(
+                select(column).where(Player.guild_id == guild_id, Player.user_id == user_id)
+            )).scalar_one_or_none()
+            if have is None:
+                raise NotStartedError() if who == "You" else NotFoundError(f"{who} has not started playing.")
+            verb = "have" if who == "You" else "has"
+            raise InsufficientFundsError(
+                f"That costs {self._money(amount, currency)} but {who} only {verb} {self._money(have, currency)}."
+            )
+        return new
+
+    async def _credit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
+                      *, who: str = "your") -> int:
+        """Conditional credit up to ``balance_max``; returns the new balance or raises `ValidationError`."""
+        column = getattr(Player, currency)
+        limit = self._s.balance_max
+        new = (
+            await s.execute(
+                update(Player)
+                .where(Player.guild_id == guild_id, Player.user_id == user_id, column <= limit - amount)
+                .values({column: column + amount, Player.updated_at: utcnow()})
+                .returning(column)
+            )
+        ).scalar_one_or_none()
+        if new is None:
+            await self._player(s, guild_id, user_id)
+            raise ValidationError(
+                f"That would take {who} {self.config.currency(currency).name} above the maximum of "
+                f"{self._money(limit, currency)}."
+            )
+        return new
+
+    async def _once(
+        self, request: _Request, work: Callable[[AsyncSession, _Request], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Run ``work`` in one retried unit of work, unless a request with the same key already ran here.
+
+        Returns what ``work`` returned, or what the first request with this key returned. A key that
+        was used for another kind of request is refused.
+        """
+
+        async def prior(s: AsyncSession) -> dict[str, Any] | None:
+            row = (
+                await s.execute(
+                    select(LedgerEntry.operation, LedgerEntry.result).where(
+                        LedgerEntry.guild_id == request.guild_id, LedgerEntry.idempotency_key == request.key,
+                        LedgerEntry.line == 0,
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.operation != request.operation or row.result is None:
+                raise ValidationError("That request was already used for something else; nothing was changed.")
+            return {**row.result, "replayed": True}
+
+        async def attempt(s: AsyncSession) -> dict[str, Any]:
+            done = await prior(s)
+            if done is not None:
+                return done
+            request.lines.clear()
+            return await work(s, request)
+
+        try:
+            return await self.db.run(attempt)
+        except DuplicateError:
+            async with self.db.session(read_only=True) as s:
+                done = await prior(s)
+            if done is None:
+                raise
+            return done
+
+    # ------------------------------------------------------------------------------------------
+    # catalogue
+
+    async def seed_catalogue(self, config: GachaConfig | None = None) -> SeedReport:
+        """Bring ``gacha_esprits`` in line with the config: insert new, update changed, retire removed.
+
+        Idempotent; rows are never deleted, so owned copies always point at their entry.
+        """
+        if config is not None:
+            self.config = config
+        wanted = {
+            e.id: {
+                "name": e.name, "description": e.description, "rarity": e.rarity, "element": e.element,
+                "image": e.image, "in_catalogue": True,
+                **{f"base_{name}": getattr(e.base_stats, name) for name in STAT_NAMES},
+            }
+            for e in self.config.esprits
+        }
+
+        async def work(s: AsyncSession) -> SeedReport:
+            existing = {row.id: row for row in (await s.execute(select(Esprit))).scalars()}
+            inserted = updated = unchanged = 0
+            now = utcnow()
+            for esprit_id, values in wanted.items():
+                row = existing.get(esprit_id)
+                if row is None:
+                    stmt = insert_for(s, Esprit).values(id=esprit_id, created_at=now, updated_at=now, **values)
+                    await s.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+                    inserted += 1
+                elif any(getattr(row, k) != v for k, v in values.items()):
+                    await s.execute(update(Esprit).where(Esprit.id == esprit_id).values(updated_at=now, **values))
+                    updated += 1
+                else:
+                    unchanged += 1
+            retired = [i for i, row in existing.items() if i not in wanted and row.in_catalogue]
+            if retired:
+                await s.execute(
+                    update(Esprit).where(Esprit.id.in_(retired)).values(in_catalogue=False, updated_at=now)
+                )
+            return SeedReport(inserted, updated, unchanged, len(retired))
+
+        return await self.db.run(work)
+
+    # ------------------------------------------------------------------------------------------
+    # onboarding and wallet
+
+    async def start(self, guild_id: int, user_id: int, *, username: str | None = None,
+                    key: str | None = None) -> StartResult:
+        """Accept the policy and create the player with the starting wallet and a random starter, once."""
+        st = self._s.starting
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await ensure_user(s, user_id, username)
+            await ensure_member(s, guild_id, user_id)
+            await request.claim(s)
+            wallet = {c: st.currencies.get(c, 0) for c in WALLET}
+            ins = insert_for(s, Player).values(
+                guild_id=guild_id, user_id=user_id, level=st.level,
+                xp=rules.xp_for_level(st.level, self._s.leveling.xp_per_level),
+                policy_accepted_at=utcnow(), created_at=utcnow(), updated_at=utcnow(), **wallet,
+            )
+            ins = ins.on_conflict_do_nothing(index_elements=["guild_id", "user_id"]).returning(Player.id)
+            if (await s.execute(ins)).scalar_one_or_none() is None:
+                raise AlreadyStartedError()
+            candidates = [e.id for r in st.starter_rarities for e in self.config.esprits_of(r)]
+            starter = self._by_id[rules.pick(self.rng, candidates)]
+            copy_id = (
+                await s.execute(
+                    insert(UserEsprit).values(
+                        guild_id=guild_id, owner_id=user_id, esprit_id=starter.id, level=1,
+                        current_hp=starter.base_stats.hp, obtained_via="starter", created_at=utcnow(),
+                        updated_at=utcnow(),
+                    ).returning(UserEsprit.id)
+                )
+            ).scalar_one()
+            await s.execute(
+                update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id)
+                .values(active_esprit_id=copy_id)
+            )
+            for currency, amount in wallet.items():
+                request.money(user_id, currency, amount, amount)
+            request.ownership(user_id, copy_id, 1)
+            return await request.finish(s, {"copy_id": copy_id})
+
+        request = _Request(guild_id, user_id, key, "start", "policy accepted, starter Esprit")
+
+        result = await self._once(request, work)
+        async with self.db.session(read_only=True) as s:
+            player = self._player_view(await self._player(s, guild_id, user_id))
+            (starter,) = await self._copies(s, guild_id, [result["copy_id"]])
+        return StartResult(player, starter)
+
+    async def has_started(self, guild_id: int, user_id: int) -> bool:
+        async with self.db.session(read_only=True) as s:
+            return bool(await s.scalar(
+                select(exists().where(Player.guild_id == guild_id, Player.user_id == user_id))
+            ))
+
+    async def profile(self, guild_id: int, user_id: int) -> PlayerView:
+        async with self.db.session(read_only=True) as s:
+            return self._player_view(await self._player(s, guild_id, user_id))
+
+    balance = profile
+
+    async def daily(self, guild_id: int, user_id: int, *, key: str | None = None) -> DailyResult:
+        """Claim the daily reward: once per cooldown, scaled by level, with a streak bonus."""
+        d = self._s.daily
+        cooldown = timedelta(hours=d.cooldown_hours)
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            now = self.clock()
+            player = await self._player(s, guild_id, user_id)
+            if player.last_daily_at is not None and now - player.last_daily_at < cooldown:
+                raise DailyNotReadyError(player.last_daily_at + cooldown)
+            await request.claim(s)
+            streak = rules.next_streak(player.last_daily_at, now, player.daily_streak,
+                                       timedelta(hours=d.streak_window_hours))
+            # The claim itself: only one request can move last_daily_at past the period start.
+            claimed = (
+                await s.execute(
+                    update(Player)
+                    .where(Player.id == player.id,
+                           or_(Player.last_daily_at.is_(None), Player.last_daily_at <= now - cooldown))
+                    .values(last_daily_at=now, daily_streak=streak, updated_at=now)
+                    .returning(*(getattr(Player, c) for c in WALLET), Player.level)
+                )
+            ).first()
+            if claimed is None:
+                fresh = (await s.execute(select(Player.last_daily_at).where(Player.id == player.id))).scalar_one()
+                raise DailyNotReadyError(fresh + cooldown)
+            balances = dict(zip(WALLET, claimed[:3], strict=True))
+            amounts = rules.daily_rewards(
+                {c: (r.base, r.per_level) for c, r in d.rewards.items()}, level=claimed[3], streak=streak,
+                bonus_percent=d.streak_bonus_percent, max_days=d.streak_max_days,
+            )
+            paid = {}
+            for currency, due in amounts.items():
+                # The row is ours until commit (updated above), so clipping at the maximum is exact.
+                amount = max(0, min(due, self._s.balance_max - balances[currency]))
+                paid[currency] = amount
+                if amount:
+                    balances[currency] = await self._credit(s, guild_id, user_id, currency, amount)
+                request.money(user_id, currency, amount, balances[currency])
+            return await request.finish(s, {
+                "paid": paid, "streak": streak, "next": (now + cooldown).isoformat(),
+                "balances": {c: balances[c] for c in self.config.currency_ids},
+            })
+
+        request = _Request(guild_id, user_id, key, "daily", "daily reward")
+
+        result = await self._once(request, work)
+        return DailyResult(result["paid"], result["streak"], datetime.fromisoformat(result["next"]),
+                           result["balances"])
+
+    async def grant(self, guild_id: int, admin_id: int, user_id: int, *, amount: int, currency: str | None,
+                    reason: str, key: str | None = None) -> GrantResult:
+        """An administrator adds (or, with a negative amount, removes) currency, with a reason."""
+        currency = self._currency(currency)
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationError("Give a reason for the grant; it is written to the ledger.")
+        if amount == 0 or abs(amount) > self._s.balance_max:
+            raise ValidationError(f"The amount must be non-zero and at most {self._s.balance_max:,}.")
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await request.claim(s)
+            if amount > 0:
+                after = await self._credit(s, guild_id, user_id, currency, amount, who="their")
+            else:
+                after = await self._debit(s, guild_id, user_id, currency, -amount, who="They")
+            request.money(user_id, currency, amount, after)
+            return await request.finish(s, {"balance": after})
+
+        try:
+            request = _Request(guild_id, user_id, key, "grant", f"by {admin_id}: {reason}")
+            result = await self._once(request, work)
+        except NotStartedError as exc:
+            raise NotFoundError("That member has not started playing yet.") from exc
+        return GrantResult(user_id, currency, amount, result["balance"])
+
+    # ------------------------------------------------------------------------------------------
+    # summons
+
+    async def summon(self, guild_id: int, user_id: int, count: int, *, key: str | None = None) -> SummonResult:
+        """Pull 1 or ``multi_count`` Esprits: the cost is debited conditionally, pity counters persist."""
+        sm = self._s.summon
+        if count not in (1, sm.multi_count):
+            raise ValidationError(f"You can summon 1 or {sm.multi_count} at a time.")
+        cost = sm.single_cost if count == 1 else sm.multi_cost
+        tiers = [rules.Tier(t.id, t.weight) for t in self.config.tiers]
+        pity = rules.PityRules(
+            guaranteed_rank=self.config.rarity_rank(self._s.pity.guaranteed_rarity),
+            guaranteed_every=self._s.pity.guaranteed_every,
+            hard_rank=self.config.rarity_rank(self._s.pity.hard_rarity),
+            hard_threshold=self._s.pity.hard_threshold,
+        )
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await request.claim(s)
+            balance = await self._debit(s, guild_id, user_id, sm.currency, cost)
+            # The debit locked the player row: these counters cannot change under us.
+            player = await self._player(s, guild_id, user_id)
+            pulls, state = rules.summon(self.rng, count, tiers, pity,
+                                        rules.PityState(player.pity_guaranteed, player.pity_hard))
+            entries = [
+                self._by_id[rules.pick(self.rng, [e.id for e in self.config.esprits_of(p.rarity)])] for p in pulls
+            ]
+            now = utcnow()
+            copy_ids = list((
+                await s.execute(
+                    insert(UserEsprit).returning(UserEsprit.id, sort_by_parameter_order=True),
+                    [{"guild_id": guild_id, "owner_id": user_id, "esprit_id": e.id, "level": 1,
+                      "current_hp": e.base_stats.hp, "obtained_via": "summon", "created_at": now,
+                      "updated_at": now, "xp": 0, "in_escrow": False} for e in entries],
+                )
+            ).scalars())
+            xp = player.xp + sm.player_xp_per_pull * count
+            level = max(player.level, rules.level_for_xp(xp, self._s.leveling.xp_per_level))
+            await s.execute(
+                update(Player).where(Player.id == player.id).values(
+                    pity_guaranteed=state.since_guaranteed, pity_hard=state.since_hard,
+                    total_pulls=Player.total_pulls + count, xp=xp, level=level, updated_at=now,
+                )
+            )
+            active = await self._train_active(s, player, count)
+            request.money(user_id, sm.currency, -cost, balance)
+            for copy_id in copy_ids:
+                request.ownership(user_id, copy_id, 1)
+            return await request.finish(s, {
+                "copies": copy_ids, "forced": [p.forced for p in pulls], "cost": cost, "currency": sm.currency,
+                "balance": balance, "pity": [state.since_guaranteed, state.since_hard], "level": level,
+                "active": active,
+            })
+
+        request = _Request(guild_id, user_id, key, "summon", f"summon x{count}")
+
+        result = await self._once(request, work)
+        async with self.db.session(read_only=True) as s:
+            views = await self._copies(s, guild_id, result["copies"])
+        by_id = {v.copy_id: v for v in views}
+        pulls = [SummonedEsprit(by_id[c], f) for c, f in zip(result["copies"], result["forced"], strict=True)
+                 if c in by_id]
+        return SummonResult(pulls, result["cost"], result["currency"], result["balance"], result["pity"][0],
+                            result["pity"][1], result["level"], result.get("active"))
+
+    async def _train_active(self, s: AsyncSession, player: Player, pulls: int) -> list[int] | None:
+        """The active Esprit gains XP for each pull; returns [copy id, level before, level after]."""
+        lv = self._s.leveling
+        if player.active_esprit_id is None or lv.esprit_xp_per_pull == 0:
+            return None
+        row = (
+            await s.execute(
+                update(UserEsprit)
+                .where(UserEsprit.id == player.active_esprit_id, UserEsprit.owner_id == player.user_id,
+                       UserEsprit.guild_id == player.guild_id)
+                .values(xp=UserEsprit.xp + lv.esprit_xp_per_pull * pulls, updated_at=utcnow())
+                .returning(UserEsprit.xp, UserEsprit.level, UserEsprit.esprit_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        xp, before, esprit_id = row
+        after = max(before, rules.level_for_xp(xp, lv.esprit_xp_per_level))
+        if after != before:
+            base_hp = self._by_id[esprit_id].base_stats.hp if esprit_id in self._by_id else 1
+            await s.execute(
+                update(UserEsprit).where(UserEsprit.id == player.active_esprit_id).values(
+                    level=after, current_hp=rules.scale_stats({"hp": base_hp}, after, lv.stat_growth_percent)["hp"],
+                )
+            )
+        return [player.active_esprit_id, before, after]
+
+    # ------------------------------------------------------------------------------------------
+    # collection
+
+    def _owned(self, guild_id: int, user_id: int) -> Select[Any]:
+        return (
+            select(UserEsprit, Esprit)
+            .join(Esprit, Esprit.id == UserEsprit.esprit_id)
+            .where(UserEsprit.guild_id == guild_id, UserEsprit.owner_id == user_id)
+        )
+
+    async def inventory(self, guild_id: int, user_id: int, *, page: int = 1, rarity: str | None = None,
+                        page_size: int = PAGE_SIZE) -> Page[EspritView]:
+        if rarity is not None:
+            rarity = rarity.lower()
+            if rarity not in [t.id for t in self.config.tiers]:
+                raise ValidationError(f"Unknown rarity {rarity!r}.")
+        async with self.db.session(read_only=True) as s:
+            player = await self._player(s, guild_id, user_id)
+            stmt = self._owned(guild_id, user_id)
+            if rarity:
+                stmt = stmt.where(Esprit.rarity == rarity)
+            total = (await s.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+            pages = _pages(total, page_size)
+            page = min(max(page, 1), pages)
+            rows = (
+                await s.execute(
+                    stmt.order_by(self._rank_expr().desc(), UserEsprit.level.desc(), Esprit.name, UserEsprit.id)
+                    .offset((page - 1) * page_size).limit(page_size)
+                )
+            ).all()
+            items = [self._esprit_view(copy, entry, player.active_esprit_id) for copy, entry in rows]
+        return Page(items, page, pages, total)
+
+    async def show(self, guild_id: int, user_id: int, copy_id: int | None = None) -> EspritView:
+        """One owned copy; without ``copy_id`` the active one."""
+        async with self.db.session(read_only=True) as s:
+            player = await self._player(s, guild_id, user_id)
+            copy_id = copy_id if copy_id is not None else player.active_esprit_id
+            if copy_id is None:
+                raise NotFoundError("You have no active Esprit: pick one with /esprit set-active.")
+            row = (await s.execute(self._owned(guild_id, user_id).where(UserEsprit.id == copy_id))).first()
+            if row is None:
+                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+            return self._esprit_view(row[0], row[1], player.active_esprit_id)
+
+    async def set_active(self, guild_id: int, user_id: int, copy_id: int) -> EspritView:
+        async def work(s: AsyncSession) -> None:
+            usable = exists().where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
+                                    UserEsprit.owner_id == user_id, UserEsprit.in_escrow.is_(False))
+            done = (
+                await s.execute(
+                    update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id, usable)
+                    .values(active_esprit_id=copy_id, updated_at=utcnow()).returning(Player.id)
+                )
+            ).scalar_one_or_none()
+            if done is None:
+                await self._player(s, guild_id, user_id)
+                copy = await s.get(UserEsprit, copy_id)
+                if copy is not None and copy.guild_id == guild_id and copy.owner_id == user_id:
+                    raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
+                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+
+        await self.db.run(work)
+        return await self.show(guild_id, user_id, copy_id)
+
+    async def owned_choices(self, guild_id: int, user_id: int, query: str = "", *, limit: int = 25,
+                            tradable_only: bool = False) -> list[EspritView]:
+        """Copies whose name contains ``query``, for autocomplete."""
+        async with self.db.session(read_only=True) as s:
+            active = (await s.execute(
+                select(Player.active_esprit_id).where(Player.guild_id == guild_id, Player.user_id == user_id)
+            )).scalar_one_or_none()
+            stmt = self._owned(guild_id, user_id)
+            if query:
+                stmt = stmt.where(func.lower(Esprit.name).contains(query.lower()))
+            if tradable_only:
+                stmt = stmt.where(UserEsprit.in_escrow.is_(False))
+            rows = (await s.execute(
+                stmt.order_by(self._rank_expr().desc(), Esprit.name, UserEsprit.id).limit(limit)
+            )).all()
+            views = [self._esprit_view(c, e, active) for c, e in rows]
+        return [v for v in views if not (tradable_only and v.is_active)]
+
+    async def leaderboard(self, guild_id: int, by: str = "level", *, page: int = 1, currency: str | None = None,
+                          page_size: int = PAGE_SIZE) -> Page[LeaderboardEntry]:
+        if by not in LEADERBOARD_KINDS:
+            raise ValidationError(f"Rank by one of: {', '.join(LEADERBOARD_KINDS)}.")
+        value = {
+            "level": Player.level,
+            "xp": Player.xp,
+            "currency": getattr(Player, self._currency(currency)),
+        }[by]
+        async with self.db.session(read_only=True) as s:
+            total = (await s.execute(select(func.count()).where(Player.guild_id == guild_id))).scalar_one()
+            pages = _pages(total, page_size)
+            page = min(max(page, 1), pages)
+            rows = (
+                await s.execute(
+                    select(Player.user_id, value, Player.level).where(Player.guild_id == guild_id)
+                    .order_by(value.desc(), Player.xp.desc(), Player.created_at, Player.user_id)
+                    .offset((page - 1) * page_size).limit(page_size)
+                )
+            ).all()
+        start = (page - 1) * page_size
+        items = [LeaderboardEntry(start + i + 1, uid, int(v), lvl) for i, (uid, v, lvl) in enumerate(rows)]
+        return Page(items, page, pages, total)
+
+    # ------------------------------------------------------------------------------------------
+    # auction house
+
+    async def _listings(self, s: AsyncSession, guild_id: int, listing_ids: Sequence[int]) -> list[ListingView]:
+        rows = (
+            await s.execute(select(AuctionListing).where(AuctionListing.guild_id == guild_id,
+                                                         AuctionListing.id.in_(listing_ids)))
+        ).scalars().all()
+        copies = {v.copy_id: v for v in await self._copies(s, guild_id, [r.user_esprit_id for r in rows])}
+        by_id = {
+            r.id: ListingView(r.id, r.seller_id, r.price, r.currency, r.status, r.buyer_id, r.created_at,
+                              copies[r.user_esprit_id])
+            for r in rows if r.user_esprit_id in copies
+        }
+        return [by_id[i] for i in listing_ids if i in by_id]
+
+    async def list_for_sale(self, guild_id: int, seller_id: int, copy_id: int, price: int,
+                            currency: str | None = None, *, key: str | None = None) -> ListingView:
+        """Put an owned copy up for sale. It goes into escrow: not usable, not listable twice."""
+        a = self._s.auction
+        currency = self._currency(currency or a.currencies[0], allowed=a.currencies)
+        if not a.min_price <= price <= a.max_price:
+            low, high = self._money(a.min_price, currency), self._money(a.max_price, currency)
+            raise ValidationError(f"The price must be between {low} and {high}.")
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            # Lock the seller's row first: set-active takes the same lock, so the two cannot interleave.
+            active = (
+                await s.execute(
+                    update(Player).where(Player.guild_id == guild_id, Player.user_id == seller_id)
+                    .values(updated_at=utcnow()).returning(Player.active_esprit_id)
+                )
+            ).first()
+            if active is None:
+                raise NotStartedError()
+            if active[0] == copy_id:
+                raise ValidationError("That is your active Esprit; pick another active one before selling it.")
+            await request.claim(s)
+            escrowed = (
+                await s.execute(
+                    update(UserEsprit)
+                    .where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
+                           UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(False))
+                    .values(in_escrow=True, updated_at=utcnow()).returning(UserEsprit.id)
+                )
+            ).scalar_one_or_none()
+            if escrowed is None:
+                copy = await s.get(UserEsprit, copy_id)
+                if copy is not None and copy.guild_id == guild_id and copy.owner_id == seller_id:
+                    raise ValidationError("That Esprit is already listed at auction.")
+                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+            listing_id = (
+                await s.execute(
+                    insert(AuctionListing).values(
+                        guild_id=guild_id, seller_id=seller_id, user_esprit_id=copy_id, price=price,
+                        currency=currency, status=LISTING_OPEN, created_at=utcnow(),
+                    ).returning(AuctionListing.id)
+                )
+            ).scalar_one()
+            request.ownership(seller_id, copy_id, 0)
+            return await request.finish(s, {"listing_id": listing_id})
+
+        request = _Request(guild_id, seller_id, key, "auction_list", f"listed for {price} {currency}")
+
+        result = await self._once(request, work)
+        return await self.listing(guild_id, result["listing_id"])
+
+    async def listing(self, guild_id: int, listing_id: int) -> ListingView:
+        async with self.db.session(read_only=True) as s:
+            found = await self._listings(s, guild_id, [listing_id])
+        if not found:
+            raise NotFoundError(f"There is no listing #{listing_id} in this server.")
+        return found[0]
+
+    async def browse(self, guild_id: int, *, page: int = 1, rarity: str | None = None,
+                     seller_id: int | None = None, page_size: int | None = None) -> Page[ListingView]:
+        page_size = page_size or self._s.auction.page_size
+        stmt = (
+            select(AuctionListing.id)
+            .join(UserEsprit, UserEsprit.id == AuctionListing.user_esprit_id)
+            .join(Esprit, Esprit.id == UserEsprit.esprit_id)
+            .where(AuctionListing.guild_id == guild_id, AuctionListing.status == LISTING_OPEN)
+        )
+        if rarity:
+            stmt = stmt.where(Esprit.rarity == rarity.lower())
+        if seller_id is not None:
+            stmt = stmt.where(AuctionListing.seller_id == seller_id)
+        async with self.db.session(read_only=True) as s:
+            total = (await s.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+            pages = _pages(total, page_size)
+            page = min(max(page, 1), pages)
+            ids = list((await s.execute(
+                stmt.order_by(AuctionListing.created_at.desc(), AuctionListing.id.desc())
+                .offset((page - 1) * page_size).limit(page_size)
+            )).scalars())
+            items = await self._listings(s, guild_id, ids)
+        return Page(items, page, pages, total)
+
+    async def buy(self, guild_id: int, buyer_id: int, listing_id: int, *, key: str | None = None) -> PurchaseResult:
+        """Currency and ownership move in one transaction; of several buyers exactly one wins."""
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await self._player(s, guild_id, buyer_id)
+            await request.claim(s)
+            now = utcnow()
+            won = (
+                await s.execute(
+                    update(AuctionListing)
+                    .where(AuctionListing.id == listing_id, AuctionListing.guild_id == guild_id,
+                           AuctionListing.status == LISTING_OPEN, AuctionListing.seller_id != buyer_id)
+                    .values(status=LISTING_SOLD, buyer_id=buyer_id, closed_at=now)
+                    .returning(AuctionListing.seller_id, AuctionListing.price, AuctionListing.currency,
+                               AuctionListing.user_esprit_id)
+                )
+            ).first()
+            if won is None:
+                listing = await s.get(AuctionListing, listing_id)
+                if listing is None or listing.guild_id != guild_id:
+                    raise NotFoundError(f"There is no listing #{listing_id} in this server.")
+                if listing.seller_id == buyer_id and listing.status == LISTING_OPEN:
+                    raise PermissionDeniedError("That is your own listing; use /auction cancel to withdraw it.")
+                if listing.status == LISTING_CANCELLED:
+                    raise NotFoundError("That listing was withdrawn by its seller. Nothing was charged.")
+                raise AlreadySoldError()
+            seller_id, price, currency, copy_id = won
+            # Lock both wallets in id order so two crossing purchases cannot deadlock.
+            await s.execute(
+                select(Player.id).where(Player.guild_id == guild_id, Player.user_id.in_([buyer_id, seller_id]))
+                .order_by(Player.id).with_for_update()
+            )
+            buyer_balance = await self._debit(s, guild_id, buyer_id, currency, price)
+            seller_balance = await self._credit(s, guild_id, seller_id, currency, price, who="the seller's")
+            moved = (
+                await s.execute(
+                    update(UserEsprit)
+                    .where(UserEsprit.id == copy_id, UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(True))
+                    .values(owner_id=buyer_id, in_escrow=False, updated_at=now)
+                    .returning(UserEsprit.id)
+                )
+            ).scalar_one_or_none()
+            if moved is None:
+                raise AlreadySoldError()
+            request.money(buyer_id, currency, -price, buyer_balance)
+            request.money(seller_id, currency, price, seller_balance)
+            request.ownership(seller_id, copy_id, -1)
+            request.ownership(buyer_id, copy_id, 1)
+            return await request.finish(s, {"listing_id": listing_id, "buyer_balance": buyer_balance,
+                                             "seller_balance": seller_balance})
+
+        request = _Request(guild_id, buyer_id, key, "auction_buy", f"bought listing #{listing_id}")
+
+        result = await self._once(request, work)
+        return PurchaseResult(await self.listing(guild_id, result["listing_id"]), result["buyer_balance"],
+                              result["seller_balance"])
+
+    async def cancel_listing(self, guild_id: int, seller_id: int, listing_id: int, *,
+                             key: str | None = None) -> ListingView:
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await request.claim(s)
+            cancelled = (
+                await s.execute(
+                    update(AuctionListing)
+                    .where(AuctionListing.id == listing_id, AuctionListing.guild_id == guild_id,
+                           AuctionListing.seller_id == seller_id, AuctionListing.status == LISTING_OPEN)
+                    .values(status=LISTING_CANCELLED, closed_at=utcnow())
+                    .returning(AuctionListing.user_esprit_id)
+                )
+            ).scalar_one_or_none()
+            if cancelled is None:
+                listing = await s.get(AuctionListing, listing_id)
+                if listing is None or listing.guild_id != guild_id or listing.seller_id != seller_id:
+                    raise NotFoundError(f"You have no listing #{listing_id}.")
+                if listing.status == LISTING_SOLD:
+                    raise AlreadySoldError("That listing has already been sold.")
+                raise ValidationError("That listing is already withdrawn.")
+            await s.execute(
+                update(UserEsprit).where(UserEsprit.id == cancelled, UserEsprit.owner_id == seller_id)
+                .values(in_escrow=False, updated_at=utcnow())
+            )
+            request.ownership(seller_id, cancelled, 0)
+            return await request.finish(s, {"listing_id": listing_id})
+
+        request = _Request(guild_id, seller_id, key, "auction_cancel", f"withdrew listing #{listing_id}")
+
+        result = await self._once(request, work)
+        return await self.listing(guild_id, result["listing_id"])
+
+    # ------------------------------------------------------------------------------------------
+    # administration
+
+    async def reset(self, guild_id: int, admin_id: int, backup_dir: Path, *, key: str | None = None) -> ResetReport:
+        """Back up the database, then delete this server's players, copies and listings and reseed.
+
+        The ledger is append-only and survives; a reset line records who did it and the backup.
+        """
+        from guildkeep.db.backup import create_backup
+
+        backup = await create_backup(self.db, backup_dir)
+
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+            await request.claim(s)
+            listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
+            copies = (await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))).rowcount
+            players = (await s.execute(delete(Player).where(Player.guild_id == guild_id))).rowcount
+            return await request.finish(s, {"players": players, "esprits": copies, "listings": listings})
+
+        request = _Request(guild_id, admin_id, key, "reset", f"game reset, backup {backup.name}")
+
+        result = await self._once(request, work)
+        seed = await self.seed_catalogue()
+        return ResetReport(backup, result["players"], result["esprits"], result["listings"], seed)
+
+    async def reseed(self, config_dir: Path | None = None) -> SeedReport:
+        """Reload the JSON config (from ``config_dir`` when given) and bring the catalogue in line."""
+        return await self.seed_catalogue(load_config(config_dir))
+
+    async def ledger(self, guild_id: int, user_id: int | None = None, *, limit: int = 100) -> list[LedgerEntry]:
+        """Recent ledger lines (newest first), for audits and tests."""
+        async with self.db.session(read_only=True) as s:
+            stmt = select(LedgerEntry).where(LedgerEntry.guild_id == guild_id)
+            if user_id is not None:
+                stmt = stmt.where(LedgerEntry.user_id == user_id)
+            return list((await s.execute(stmt.order_by(LedgerEntry.id.desc()).limit(limit))).scalars())

@@ -1,0 +1,1 @@
+"""Leveling: XP from activity, levels, quests, achievements, level roles, rank cards and server config."""

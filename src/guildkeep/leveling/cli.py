@@ -1,0 +1,42 @@
+"""``guildkeep import mee6 FILE --guild ID``: bring a MEE6 leaderboard export into a server's levels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+import_app = typer.Typer(help="Import data from other bots.", no_args_is_help=True)
+
+
+def read_mee6_players(path: Path) -> list[Any]:
+    """The ``players`` list of a MEE6 leaderboard JSON (``{"players": [...]}``, or a bare list)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint="FILE") from exc
+    players = data.get("players") if isinstance(data, dict) else data
+    if not isinstance(players, list):
+        raise typer.BadParameter(f"{path} has no 'players' list", param_hint="FILE")
+    return players
+
+
+@import_app.command("mee6")
+def import_mee6(
+    file: Annotated[Path, typer.Argument(help="MEE6 leaderboard JSON with players: id, xp, level, username.")],
+    guild: Annotated[int, typer.Option("--guild", help="The Discord server id to import into.", min=1)],
+) -> None:
+    """Import MEE6 XP (idempotent: running it again changes nothing) and report what happened."""
+    from guildkeep.cli import _with_db, console, err
+    from guildkeep.leveling.service import LevelingService
+
+    players = read_mee6_players(file)
+    report = _with_db(lambda db, _settings: LevelingService(db).import_mee6(guild, players))
+    table = Table("imported", "updated", "unchanged", "skipped")
+    table.add_row(str(report.imported), str(report.updated), str(report.unchanged), str(len(report.skipped)))
+    console.print(table)
+    for player, reason in report.skipped:
+        err.print(f"skipped {player}: {reason}", markup=False, highlight=False)

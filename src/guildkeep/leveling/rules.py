@@ -1,0 +1,393 @@
+"""Pure leveling rules: curves, awards, cooldowns, eligibility, quest periods, templates. No I/O.
+
+Everything here is deterministic given its inputs (randomness comes in as a `random.Random`), so the
+high-rate ingestion path, the service and the tests share one implementation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import urlparse
+
+from guildkeep.db.errors import ValidationError
+
+MAX_LEVEL = 10_000
+MAX_XP = 2**62  # far above any real total; keeps BIGINT arithmetic safe
+
+CurveKind = Literal["mee6", "linear", "power"]
+CURVES: tuple[CurveKind, ...] = ("mee6", "linear", "power")
+SOURCES = ("message", "voice", "reaction", "command")
+QUEST_TYPES = ("daily", "weekly", "special", "event", "challenge")
+QUEST_REQUIREMENTS = ("total_messages", "total_reactions", "voice_time_seconds", "commands_used")
+REFRESH_CYCLES = ("daily", "weekly", "monthly", "once")
+DIFFICULTIES = ("easy", "medium", "hard")
+ACHIEVEMENT_REQUIREMENTS = ("level", "messages", "voice", "reactions", "commands")
+LEVEL_UP_MODES = ("off", "same", "dm", "channel")
+CARD_STYLES = ("default", "minimal", "rounded")
+TEMPLATE_KEYS = frozenset({"user", "mention", "level", "xp", "server"})
+DEFAULT_LEVEL_UP_MESSAGE = "GG {mention}, you just reached level {level}!"
+
+
+# --------------------------------------------------------------------------------------------- curves
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """How much total XP each level needs.
+
+    * ``mee6``: XP from L to L+1 is ``5L² + 50L + 100`` (the MEE6 curve; ``base``/``exponent`` unused).
+    * ``linear``: XP from L to L+1 is ``base·L + 75`` (Arcane's default with base 100).
+    * ``power``: total XP to reach L is ``floor(base · L^exponent)`` (vertyco LevelUp; base 100, exp 2).
+    """
+
+    kind: CurveKind = "mee6"
+    base: float = 100.0
+    exponent: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in CURVES:
+            raise ValidationError(f"The curve must be one of {', '.join(CURVES)}.")
+        if not 1 <= self.base <= 1_000_000:
+            raise ValidationError("The curve base must be between 1 and 1,000,000.")
+        if not 1 <= self.exponent <= 4:
+            raise ValidationError("The curve exponent must be between 1 and 4.")
+
+    def xp_for_next(self, level: int) -> int:
+        """XP needed to go from ``level`` to ``level + 1``."""
+        return self.total_for_level(level + 1) - self.total_for_level(level)
+
+    def total_for_level(self, level: int) -> int:
+        """Total XP needed to reach ``level`` from zero (exact integer)."""
+        if level <= 0:
+            return 0
+        if self.kind == "mee6":
+            # Σ_{k<L} 5k²+50k+100 = (10L³ + 135L² + 455L) / 6, always an integer.
+            return (10 * level**3 + 135 * level**2 + 455 * level) // 6
+        if self.kind == "linear":
+            step = int(self.base)
+            return step * level * (level - 1) // 2 + 75 * level
+        return math.floor(self.base * level**self.exponent)
+
+    def level_for_xp(self, xp: int) -> int:
+        """The level reached with ``xp`` total XP: the largest L with total_for_level(L) <= xp (exact)."""
+        if xp <= 0:
+            return 0
+        lo, hi = 0, MAX_LEVEL
+        if self.total_for_level(hi) <= xp:
+            return MAX_LEVEL
+        while lo < hi:  # invariant: total(lo) <= xp < total(hi+1)
+            mid = (lo + hi + 1) // 2
+            if self.total_for_level(mid) <= xp:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def progress(self, xp: int) -> tuple[int, int, int]:
+        """(level, XP into the current level, XP the current level spans)."""
+        level = self.level_for_xp(xp)
+        start = self.total_for_level(level)
+        return level, xp - start, self.total_for_level(level + 1) - start
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class XpSettings:
+    """The part of a server's config the award rules read."""
+
+    xp_rate: float = 1.0
+    message_xp_min: int = 15
+    message_xp_max: int = 25
+    voice_xp_per_minute: int = 10
+    reaction_xp: int = 5
+    command_xp: int = 5
+    cooldowns: Mapping[str, int] = field(
+        default_factory=lambda: {"message": 60, "reaction": 60, "command": 60}
+    )
+    no_xp_channels: frozenset[int] = frozenset()
+    no_xp_roles: frozenset[int] = frozenset()
+    role_multipliers: Mapping[int, float] = field(default_factory=dict)
+    channel_multipliers: Mapping[int, float] = field(default_factory=dict)
+    curve: Curve = field(default_factory=Curve)
+
+    def cooldown(self, source: str) -> int:
+        return int(self.cooldowns.get(source, 60 if source == "message" else 0))
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityContext:
+    """Where an activity happened: the channel (and its parent, for threads) and the member's roles."""
+
+    channel_id: int | None = None
+    parent_channel_id: int | None = None
+    role_ids: frozenset[int] = frozenset()
+
+
+def cooldown_ready(last: datetime | None, now: datetime, seconds: float) -> bool:
+    """True when ``seconds`` have passed since ``last`` (or there was no last time)."""
+    return last is None or seconds <= 0 or (now - last).total_seconds() >= seconds
+
+
+def xp_blocked(settings: XpSettings, ctx: ActivityContext) -> bool:
+    """No XP in a no-XP channel (or a thread of one), nor for a member holding a no-XP role."""
+    channels = {c for c in (ctx.channel_id, ctx.parent_channel_id) if c is not None}
+    return bool(channels & settings.no_xp_channels) or bool(ctx.role_ids & settings.no_xp_roles)
+
+
+def multiplier(settings: XpSettings, ctx: ActivityContext, quest_multiplier: float = 1.0) -> float:
+    """Server rate × highest role multiplier × channel multiplier × active quest multiplier."""
+    role = max((settings.role_multipliers.get(r, 1.0) for r in ctx.role_ids), default=1.0)
+    channel = settings.channel_multipliers.get(ctx.channel_id or 0)
+    if channel is None:
+        channel = settings.channel_multipliers.get(ctx.parent_channel_id or 0, 1.0)
+    return max(0.0, settings.xp_rate) * role * channel * max(quest_multiplier, 0.0)
+
+
+def apply_multiplier(base: int, factor: float) -> int:
+    """Scale an amount, rounding half up, never negative."""
+    return max(0, math.floor(base * factor + 0.5))
+
+
+def base_award(settings: XpSettings, source: str, rng: random.Random, *, seconds: int = 0) -> int:
+    """The XP an activity is worth before multipliers."""
+    if source == "message":
+        lo, hi = sorted((settings.message_xp_min, settings.message_xp_max))
+        return rng.randint(lo, hi)
+    if source == "reaction":
+        return settings.reaction_xp
+    if source == "command":
+        return settings.command_xp
+    if source == "voice":
+        return settings.voice_xp_per_minute * max(0, seconds) // 60
+    raise ValueError(f"unknown XP source {source!r}")
+
+
+def award(
+    settings: XpSettings,
+    source: str,
+    ctx: ActivityContext,
+    rng: random.Random,
+    *,
+    last: datetime | None = None,
+    now: datetime | None = None,
+    seconds: int = 0,
+    quest_multiplier: float = 1.0,
+) -> int:
+    """The XP one activity earns: 0 when blocked or on cooldown, else base × multipliers."""
+    if xp_blocked(settings, ctx):
+        return 0
+    if source != "voice" and now is not None and not cooldown_ready(last, now, settings.cooldown(source)):
+        return 0
+    base = base_award(settings, source, rng, seconds=seconds)
+    return apply_multiplier(base, multiplier(settings, ctx, quest_multiplier))
+
+
+def active_quest_multiplier(value: float | None, expires_at: datetime | None, now: datetime) -> float:
+    """A quest reward multiplier counts until it expires."""
+    if value is None or expires_at is None or expires_at <= now:
+        return 1.0
+    return value
+
+
+# -------------------------------------------------------------------------------------------- voice
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceState:
+    self_mute: bool = False
+    self_deaf: bool = False
+    mute: bool = False
+    deaf: bool = False
+    bot: bool = False
+    afk_channel: bool = False
+
+
+def voice_eligible(member: VoiceState, others: Iterable[VoiceState]) -> bool:
+    """Voice XP accrues only while unmuted, undeafened, not in the AFK channel and not alone with bots."""
+    if member.bot or member.afk_channel or member.self_mute or member.self_deaf or member.mute or member.deaf:
+        return False
+    return any(not o.bot for o in others)
+
+
+# ----------------------------------------------------------------------------------------- level roles
+
+
+@dataclass(frozen=True, slots=True)
+class LevelRole:
+    role_id: int
+    level: int
+    is_stacked: bool = True
+
+
+def desired_level_roles(level: int, roles: Iterable[LevelRole]) -> set[int]:
+    """The level roles a member at ``level`` should hold.
+
+    Every earned stacked role is kept; a non-stacked role is kept only while it is the highest earned.
+    """
+    earned = sorted((r for r in roles if r.level <= level), key=lambda r: (r.level, r.role_id))
+    if not earned:
+        return set()
+    top = earned[-1].level
+    return {r.role_id for r in earned if r.is_stacked or r.level == top}
+
+
+def reconcile_roles(current: Iterable[int], level: int, roles: Iterable[LevelRole]) -> tuple[set[int], set[int]]:
+    """(roles to add, roles to remove): only level roles are touched; applying twice changes nothing."""
+    roles = list(roles)
+    managed = {r.role_id for r in roles}
+    have = set(current) & managed
+    want = desired_level_roles(level, roles)
+    return want - have, have - want
+
+
+# --------------------------------------------------------------------------------------------- quests
+
+
+def quest_progress(current: int, increment: int, required: int) -> tuple[int, bool]:
+    """(new progress, whether this increment completed the quest). Progress stops at the requirement."""
+    new = min(required, max(0, current) + max(0, increment))
+    return new, current < required <= new
+
+
+def _at_hour(day: datetime, hour: int) -> datetime:
+    return day.astimezone(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def period_start(cycle: str, now: datetime, reset_hour: int = 0, reset_day: int = 0) -> datetime:
+    """Start of the refresh period containing ``now`` (UTC; weekly resets on ``reset_day``, 0 = Monday)."""
+    now = now.astimezone(UTC)
+    if cycle == "daily":
+        start = _at_hour(now, reset_hour)
+        return start if start <= now else start - timedelta(days=1)
+    if cycle == "weekly":
+        start = _at_hour(now, reset_hour) - timedelta(days=(now.weekday() - reset_day) % 7)
+        return start if start <= now else start - timedelta(days=7)
+    if cycle == "monthly":
+        start = _at_hour(now.replace(day=1), reset_hour)
+        if start <= now:
+            return start
+        previous = (now.replace(day=1) - timedelta(days=1)).replace(day=1)
+        return _at_hour(previous, reset_hour)
+    raise ValueError(f"cycle {cycle!r} has no period")
+
+
+def next_reset(cycle: str, now: datetime, reset_hour: int = 0, reset_day: int = 0) -> datetime:
+    """The first reset strictly after ``now``."""
+    start = period_start(cycle, now, reset_hour, reset_day)
+    if cycle == "daily":
+        return start + timedelta(days=1)
+    if cycle == "weekly":
+        return start + timedelta(days=7)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return start.replace(year=year, month=month)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestTemplate:
+    key: str
+    name: str
+    description: str
+    quest_type: str
+    requirement_type: str
+    requirement_value: int
+    reward_xp: int
+    reward_multiplier: float = 1.0
+    multiplier_minutes: int = 0
+    difficulty: str = "medium"
+
+
+QUEST_TEMPLATES: tuple[QuestTemplate, ...] = (
+    QuestTemplate("daily_chat", "Chatterbox", "Send {n} messages today.", "daily", "total_messages", 20, 150,
+                  difficulty="easy"),
+    QuestTemplate("daily_react", "Appreciator", "Add {n} reactions today.", "daily", "total_reactions", 10, 100,
+                  difficulty="easy"),
+    QuestTemplate("daily_voice", "Voice of the day", "Spend {n} seconds talking in voice today.", "daily",
+                  "voice_time_seconds", 900, 200),
+    QuestTemplate("weekly_chat", "Regular", "Send {n} messages this week.", "weekly", "total_messages", 200, 1000,
+                  1.5, 60, "medium"),
+    QuestTemplate("weekly_voice", "Hangout", "Spend {n} seconds in voice this week.", "weekly",
+                  "voice_time_seconds", 7200, 1200, 1.25, 120, "hard"),
+    QuestTemplate("weekly_commands", "Explorer", "Use {n} commands this week.", "weekly", "commands_used", 15, 500),
+)
+
+
+# ------------------------------------------------------------------------------------------ templates
+
+_FORMATTER = string.Formatter()
+
+
+def validate_template(template: str) -> str:
+    """Reject unknown keys, attribute/index access and format specs; return the template unchanged."""
+    if not template or len(template) > 1000:
+        raise ValidationError("The message must be between 1 and 1000 characters.")
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise ValidationError(f"The message has a stray brace: {exc}.") from exc
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in TEMPLATE_KEYS or spec or conversion:
+            allowed = ", ".join("{" + k + "}" for k in sorted(TEMPLATE_KEYS))
+            raise ValidationError(f"Unknown placeholder {{{name}}}: use {allowed}.")
+    return template
+
+
+def render_template(template: str, **values: object) -> str:
+    """Fill a validated level-up template."""
+    validate_template(template)
+    missing = TEMPLATE_KEYS - values.keys()
+    if missing:
+        raise ValueError(f"missing template values: {sorted(missing)}")
+    return template.format_map({k: values[k] for k in TEMPLATE_KEYS})
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def normalize_hex_colour(value: str) -> str:
+    """``#RRGGBB`` in lower case, or a ValidationError."""
+    match = _HEX.match(value.strip())
+    if not match:
+        raise ValidationError(f"{value!r} is not a colour; use a hex code like #5865f2.")
+    return "#" + match.group(1).lower()
+
+
+def hex_to_rgb(value: str) -> tuple[int, int, int]:
+    value = normalize_hex_colour(value)
+    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+
+
+def validate_url(value: str) -> str:
+    """An absolute http(s) URL with a host, at most 500 characters."""
+    value = value.strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500 or " " in value:
+        raise ValidationError("The image must be an http:// or https:// link.")
+    return value
+
+
+# ------------------------------------------------------------------------------------------ achievements
+
+ACHIEVEMENT_STAT = {
+    "level": "level",
+    "messages": "total_messages",
+    "voice": "voice_time_seconds",
+    "reactions": "total_reactions",
+    "commands": "commands_used",
+}
+
+
+def achievement_met(requirement_type: str, requirement_value: int, stats: Mapping[str, int]) -> bool:
+    return stats.get(ACHIEVEMENT_STAT[requirement_type], 0) >= requirement_value

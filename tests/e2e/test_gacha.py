@@ -1,0 +1,185 @@
+"""The gacha game end to end: the real bot, through discord.py, on the sandbox, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from guildkeep.config import Settings, load_settings
+from guildkeep.gacha.service import GachaService
+from guildkeep.sandbox.harness import SandboxEnv
+
+pytestmark = pytest.mark.e2e
+
+
+def gacha_service(env: SandboxEnv) -> GachaService:
+    return env.bot.get_cog("Gacha").service  # type: ignore[union-attr]
+
+
+def guild_id(env: SandboxEnv) -> int:
+    return env.driver.member("bob").guild_id
+
+
+@pytest.fixture
+def discord_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The plugin's settings, with backups (taken by /gacha reset) in the test's temporary directory."""
+    return load_settings(database_url=database_url, discord_token=None, auto_migrate=False, backup_interval_hours=0,
+                         backup_dir=tmp_path / "backups")
+
+
+async def start(env: SandboxEnv, who: str):
+    prompt = await env.driver.slash("start", as_=who)
+    assert prompt.ephemeral
+    assert "no real-world value" in prompt.text
+    return await prompt.click("Accept", as_=who)
+
+
+async def test_a_new_player_starts_claims_summons_sells_and_another_buys(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+
+    welcome = await start(discord_env, "bob")
+    assert "Welcome" in welcome.text
+    assert "starter Esprit" in welcome.text
+    card = Image.open(io.BytesIO(welcome.attachments[0].data))
+    assert card.format == "PNG"
+
+    again = await d.slash("start", as_="bob")
+    assert again.ephemeral
+    assert "already started" in again.text
+
+    daily = await d.slash("daily", as_="bob")
+    assert "Daily reward" in daily.text
+    assert "200" in daily.text
+    second = await d.slash("daily", as_="bob")
+    assert second.ephemeral
+    assert "already claimed" in second.text
+
+    summon = await d.slash("summon", as_="bob", count=10)
+    assert summon.embed["title"].startswith("Summon 1/10")
+    assert [b["label"] for b in summon.buttons] == ["Previous", "1/10", "Next"]
+    assert summon.attachments[0].filename.endswith(".png")
+    page = summon
+    titles = [page.embed["title"]]
+    for _ in range(9):
+        page = await page.click("Next")
+        titles.append(page.embed["title"])
+        assert page.attachments
+        assert page.attachments[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert titles[-1].startswith("Summon 10/10")
+    assert len(set(titles)) == 10
+
+    balance = await d.slash("balance", as_="bob")
+    assert "300" in balance.text  # 1000 + 200 daily - 900 for the 10-pull
+
+    choices = await d.autocomplete("auction list", "esprit", "", as_="bob")
+    assert len(choices) == 10  # the starter is active and not offered
+    copy_id = choices[0]["value"]
+    listed = await d.slash("auction list", as_="bob", esprit=copy_id, price=250)
+    match = re.search(r"#(\d+)", listed.text)
+    assert match
+    listing_id = int(match.group(1))
+
+    browse = await d.slash("auction browse", as_="carol")
+    assert f"#{listing_id}" in browse.text
+
+    await start(discord_env, "carol")
+    bought = await d.slash("auction buy", as_="carol", listing=listing_id)
+    assert "You bought" in bought.text
+    assert "750" in bought.text  # 1000 - 250
+
+    late = await d.slash("auction buy", as_="alice", listing=listing_id)
+    assert late.ephemeral
+
+    bob = await d.slash("balance", as_="bob")
+    carol = await d.slash("balance", as_="carol")
+    assert "550" in bob.text  # 300 + 250
+    assert "750" in carol.text
+    inventory = await d.slash("inventory", as_="carol")
+    assert f"#{copy_id}" in inventory.text
+
+
+async def test_admin_commands_are_refused_to_members_and_work_for_admins(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    refused = await d.slash("gacha grant", as_="bob", as_admin_override=True, member="bob", amount=5,
+                            currency="gems", reason="please")
+    assert refused.ephemeral
+    assert "Manage Server" in refused.text
+    granted = await d.slash("gacha grant", as_="alice", member="bob", amount=500, currency="gems", reason="event")
+    assert "510" in granted.text
+    reseed = await d.slash("gacha reseed", as_="alice")
+    assert "32 unchanged" in reseed.text
+
+
+async def test_double_clicking_accept_gives_one_starter(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    prompt = await d.slash("start", as_="bob")
+    outcomes = await asyncio.gather(prompt.click("Accept", as_="bob"), prompt.click("Accept", as_="bob"),
+                                    return_exceptions=True)
+    texts = [o.text for o in outcomes if not isinstance(o, BaseException)]
+    assert sum("Welcome" in t for t in texts) == 1
+    assert sum("already started" in t for t in texts) == 1
+    inventory = await gacha_service(discord_env).inventory(guild_id(discord_env), d.member("bob").user.id)
+    assert inventory.total == 1
+
+
+async def test_inventory_esprit_and_leaderboard(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    await d.slash("gacha grant", as_="alice", member="bob", amount=2_000, currency="faylen", reason="test")
+    await d.slash("summon", as_="bob", count=10)
+    await d.slash("summon", as_="bob", count=10)
+    inventory = await d.slash("inventory", as_="bob")
+    assert "Page 1/3" in inventory.text
+    assert [b["label"] for b in inventory.buttons] == ["Previous", "1/3", "Next"]
+    last = await d.slash("inventory", as_="bob", page=3)
+    assert "Page 3/3" in last.text
+    commons = await d.slash("inventory", as_="bob", rarity="common")
+    assert "Common" in commons.text
+    assert "Legendary" not in commons.text
+
+    choices = await d.autocomplete("esprit set-active", "esprit", "", as_="bob")
+    target = choices[-1]
+    chosen = await d.slash("esprit set-active", as_="bob", esprit=target["value"])
+    assert "is now your active Esprit" in chosen.text
+    shown = await d.slash("esprit show", as_="bob")
+    assert shown.embed["footer"]["text"] == f"Esprit #{target['value']}"
+    assert shown.attachments[0].data[:4] == b"\x89PNG"
+
+    await start(discord_env, "carol")
+    board = await d.slash("gacha-leaderboard", as_="carol", by="xp")
+    assert board.text.index(str(d.member("bob").user.id)) < board.text.index(str(d.member("carol").user.id))
+
+
+async def test_cancelled_listing_returns_the_esprit(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    await d.slash("summon", as_="bob", count=1)
+    [choice] = await d.autocomplete("auction list", "esprit", "", as_="bob")
+    listed = await d.slash("auction list", as_="bob", esprit=choice["value"], price=10, currency="virelite")
+    listing_id = int(re.search(r"#(\d+)", listed.text).group(1))
+    assert await d.autocomplete("auction list", "esprit", "", as_="bob") == []  # in escrow
+    cancelled = await d.slash("auction cancel", as_="bob", listing=listing_id)
+    assert "withdrawn" in cancelled.text
+    assert len(await d.autocomplete("auction list", "esprit", "", as_="bob")) == 1
+
+
+async def test_reset_asks_for_confirmation_and_takes_a_backup(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    ask = await d.slash("gacha reset", as_="alice")
+    assert ask.ephemeral
+    cancelled = await ask.click("Cancel", as_="alice")
+    assert "nothing was changed" in cancelled.text
+    assert await gacha_service(discord_env).has_started(guild_id(discord_env), d.member("bob").user.id)
+
+    ask = await d.slash("gacha reset", as_="alice")
+    await ask.click("Confirm", as_="alice")
+    done = await ask.wait_followup()
+    assert "1 players" in done.content
+    assert not await gacha_service(discord_env).has_started(guild_id(discord_env), d.member("bob").user.id)

@@ -1,0 +1,104 @@
+"""The shipped configuration is valid; broken overrides are reported by file, entry and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guildkeep.gacha.config import DATA_DIR, GachaConfigError, load_config
+
+
+def test_default_config_is_valid_and_large_enough() -> None:
+    cfg = load_config()
+    assert len(cfg.esprits) >= 30
+    assert len(cfg.tiers) >= 5
+    assert {e.rarity for e in cfg.esprits} == {t.id for t in cfg.tiers}
+    assert cfg.currency_ids == ("faylen", "virelite", "gems")
+    assert all(path.parent == DATA_DIR for path in cfg.source.values())
+
+
+def _override(tmp_path: Path, name: str, mutate) -> Path:
+    data = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
+    mutate(data)
+    (tmp_path / name).write_text(json.dumps(data), encoding="utf-8")
+    return tmp_path
+
+
+def test_override_directory_replaces_only_the_files_it_holds(tmp_path: Path) -> None:
+    def rename(data: dict) -> None:
+        data["currencies"][0]["name"] = "Gold"
+
+    cfg = load_config(_override(tmp_path, "game_settings.json", rename))
+    assert cfg.currency("faylen").name == "Gold"
+    assert cfg.source["game_settings.json"] == tmp_path / "game_settings.json"
+    assert cfg.source["esprits.json"] == DATA_DIR / "esprits.json"
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "expected"),
+    [
+        (
+            "esprits.json",
+            lambda d: d["esprits"][3]["base_stats"].update(hp=-5),
+            ["esprits.json", "entry 'breeze_sparrow' (#4)", "field base_stats.hp"],
+        ),
+        (
+            "esprits.json",
+            lambda d: d["esprits"][0].update(rarity="mythic"),
+            ["esprits.json", "entry 'cinder_kit' (#1)", "field rarity", "'mythic'"],
+        ),
+        (
+            "esprits.json",
+            lambda d: d["esprits"][5].update(id="cinder_kit"),
+            ["esprits.json", "entry 'cinder_kit' (#6)", "field id", "duplicate"],
+        ),
+        (
+            "esprits.json",
+            lambda d: d["esprits"][2].pop("name"),
+            ["esprits.json", "entry 'pebble_mole' (#3)", "field name", "Field required"],
+        ),
+        (
+            "rarity_tiers.json",
+            lambda d: d["tiers"][1].update(weight="lots"),
+            ["rarity_tiers.json", "entry 'uncommon' (#2)", "field weight"],
+        ),
+        (
+            "rarity_visuals.json",
+            lambda d: d["epic"].update(color="purple"),
+            ["rarity_visuals.json", "entry 'epic'", "field color"],
+        ),
+        (
+            "game_settings.json",
+            lambda d: d["summon"].update(currency="dollars"),
+            ["game_settings.json", "field summon.currency", "'dollars'"],
+        ),
+        (
+            "game_settings.json",
+            lambda d: d["pity"].update(hard_threshold=1),
+            ["game_settings.json", "field pity.hard_threshold"],
+        ),
+        (
+            "stat_icons.json",
+            lambda d: d.pop("speed"),
+            ["stat_icons.json", "entry 'speed'", "missing"],
+        ),
+    ],
+)
+def test_validation_errors_name_file_entry_and_field(tmp_path: Path, name: str, mutate, expected: list[str]) -> None:
+    with pytest.raises(GachaConfigError) as info:
+        load_config(_override(tmp_path, name, mutate))
+    for part in expected:
+        assert part in str(info.value)
+
+
+def test_invalid_json_names_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "esprits.json").write_text('{"esprits": [\n  {"id": }\n]}', encoding="utf-8")
+    with pytest.raises(GachaConfigError, match=r"esprits\.json: not valid JSON \(line 2"):
+        load_config(tmp_path)
+
+
+def test_missing_override_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GachaConfigError, match="does not exist"):
+        load_config(tmp_path / "nope")

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import pytest
+
+from guildkeep.db import Database, utcnow
+from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
+from guildkeep.leveling.service import ActivityOutcome, LevelingService
+
+G = 2001
+
+
+@pytest.fixture
+def svc(db: Database) -> LevelingService:
+    return LevelingService(db)
+
+
+async def test_messages_are_scored_in_memory_and_flushed_in_one_batch(svc: LevelingService) -> None:
+    outcomes: list[ActivityOutcome] = []
+
+    async def collect(outcome: ActivityOutcome) -> None:
+        outcomes.append(outcome)
+
+    ing = XpIngestor(svc, on_outcome=collect, rng=random.Random(3))
+    now = utcnow()
+    earned = 0
+    for i in range(10):  # one message every 30 s: only every other one is past the 60 s cooldown
+        earned += await ing.message(G, 1, channel_id=5, username="ann", now=now + timedelta(seconds=30 * i))
+    assert await ing.message(G, 2, channel_id=5, now=now) > 0
+    assert ing.pending_members == 2
+    assert (await svc.get_user_level(G, 1)).xp == 0  # nothing written yet
+    await ing.flush()
+    view = await svc.get_user_level(G, 1)
+    assert view.xp == earned
+    assert 5 * 15 <= earned <= 5 * 25
+    assert (view.messages, view.total_messages) == (5, 10)
+    assert ing.pending_members == 0
+    assert {c.user_id for o in outcomes for c in o.level_ups} == ({1} if earned >= 100 else set())
+
+
+async def test_config_applies_per_event(svc: LevelingService) -> None:
+    await svc.update_server_config_values(G, {"cooldowns": {"message": 0, "reaction": 0}, "message_xp_min": 10,
+                                              "message_xp_max": 10, "no_xp_channels": [9], "xp_rate": 2,
+                                              "reaction_xp": 3, "command_xp": 4, "voice_xp_per_minute": 6})
+    ing = XpIngestor(svc)
+    assert await ing.message(G, 1, channel_id=1) == 20
+    assert await ing.message(G, 1, channel_id=1) == 20
+    assert await ing.message(G, 1, channel_id=9) == 0
+    assert await ing.message(G, 1, channel_id=10, parent_channel_id=9) == 0
+    assert await ing.reaction(G, 1, channel_id=1) == 6
+    assert await ing.command(G, 1) == 8
+    assert await ing.voice(G, 1, 120) == 24
+    await ing.stop()
+    view = await svc.get_user_level(G, 1)
+    assert (view.xp, view.total_messages, view.total_reactions, view.commands_used, view.voice_time_seconds) == (
+        78, 2, 1, 1, 120)
+
+
+async def test_quest_completes_through_the_ingestor_once(svc: LevelingService) -> None:
+    await svc.update_server_config(G, "cooldowns", {"message": 0})
+    quest = await svc.create_quest(G, "Chat", "", "daily", "total_messages", 5, 1000)
+    outcomes: list[ActivityOutcome] = []
+
+    async def collect(outcome: ActivityOutcome) -> None:
+        outcomes.append(outcome)
+
+    ing = XpIngestor(svc, on_outcome=collect)
+    for _ in range(3):
+        await ing.message(G, 1)
+    await ing.flush()
+    for _ in range(6):
+        await ing.message(G, 1)
+    await ing.flush()
+    for _ in range(3):
+        await ing.message(G, 1)
+    await ing.flush()
+    completed = [(u, q.id) for o in outcomes for u, q in o.quests_completed]
+    assert completed == [(1, quest.id)]
+    assert any(c.user_id == 1 and c.new_level >= 4 for o in outcomes for c in o.level_ups)
+    assert (await svc.get_user_level(G, 1)).xp >= 1000
+
+
+async def test_background_loop_flushes_and_stop_loses_nothing(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, flush_seconds=0.05)
+    ing.start()
+    await ing.message(G, 1)
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if ing.flushed_batches:
+            break
+    assert ing.flushed_batches >= 1
+    await ing.reaction(G, 2)
+    await ing.stop()
+    assert (await svc.get_user_level(G, 2)).total_reactions == 1
+    assert ing.pending_members == 0
+
+
+async def test_failed_flush_keeps_the_batch(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    ing = XpIngestor(svc)
+    await ing.message(G, 1)
+    real = svc.apply_activity
+
+    async def broken(*_args: object, **_kw: object) -> ActivityOutcome:
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(svc, "apply_activity", broken)
+    assert await ing.flush() == []
+    assert ing.pending_members == 1
+    monkeypatch.setattr(svc, "apply_activity", real)
+    await ing.flush()
+    assert (await svc.get_user_level(G, 1)).total_messages == 1
+
+
+async def test_max_pending_wakes_the_loop(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, flush_seconds=60, max_pending=3)
+    ing.start()
+    for user in range(1, 4):
+        await ing.message(G, user)
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if ing.flushed_batches:
+            break
+    await ing.stop()
+    assert (await svc.leaderboard(G)).total == 3
+
+
+def test_voice_tracker() -> None:
+    t0 = utcnow()
+    vt = VoiceTracker()
+    assert vt.update(G, 1, 50, eligible=False, now=t0) == 0  # alone
+    assert vt.update(G, 1, 50, eligible=True, now=t0 + timedelta(seconds=30)) == 0
+    assert vt.checkpoint(t0 + timedelta(seconds=90, milliseconds=500)) == [(G, 1, 50, 60)]
+    assert vt.members(G, 50) == [1]
+    assert (vt.channel_of(G, 1), vt.channel_of(G, 2)) == (50, None)
+    assert vt.update(G, 1, None, eligible=False, now=t0 + timedelta(seconds=100)) == 10  # left: 9.5 s + carry
+    assert len(vt) == 0
+    assert vt.checkpoint(t0 + timedelta(seconds=200)) == []
+
+
+async def test_message_cooldown_survives_a_restart(svc: LevelingService) -> None:
+    now = utcnow()
+    first = XpIngestor(svc)
+    assert await first.message(G, 1, now=now) > 0
+    await first.stop()
+    restarted = XpIngestor(svc)
+    assert await restarted.message(G, 1, now=now + timedelta(seconds=30)) == 0
+    assert await restarted.message(G, 1, now=now + timedelta(seconds=61)) > 0
+    await restarted.stop()
+    assert (await svc.get_user_level(G, 1)).messages == 2
