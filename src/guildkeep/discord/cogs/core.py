@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from discord.ext import commands
@@ -23,14 +24,17 @@ COLOR = discord.Color.blurple()
 FIELDS_PER_PAGE = 20
 
 
-def module_name(command: AppCommand) -> str:
-    """The cog a command belongs to ("Core", "Leveling", ...); groups take their first child's."""
+def module_name(command: AppCommand, cogs: Iterable[commands.Cog] = ()) -> str:
+    """The cog a command belongs to ("Core", "Leveling", ...): its binding, a group's first bound child, or
+    the cog defined in the same Python module as the command."""
     binding = getattr(command, "binding", None)
     if binding is None and isinstance(command, app_commands.Group):
-        binding = next((getattr(c, "binding", None) for c in command.walk_commands()), None)
+        binding = next((b for c in command.walk_commands() if (b := getattr(c, "binding", None)) is not None), None)
     if isinstance(binding, commands.Cog):
         return binding.qualified_name
-    return "Other"
+    module = getattr(command, "module", None)
+    owner = next((cog for cog in cogs if type(cog).__module__ == module), None)
+    return owner.qualified_name if owner is not None else "Other"
 
 
 def leaf_commands(command: AppCommand) -> list[app_commands.Command]:
@@ -53,7 +57,7 @@ class Core(commands.Cog):
     def commands_by_module(self) -> dict[str, list[app_commands.Command]]:
         found: dict[str, list[app_commands.Command]] = defaultdict(list)
         for command in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input):
-            found[module_name(command)].extend(leaf_commands(command))  # type: ignore[arg-type]
+            found[module_name(command, self.bot.cogs.values())].extend(leaf_commands(command))  # type: ignore[arg-type]
         return {name: sorted(cmds, key=lambda c: c.qualified_name) for name, cmds in sorted(found.items())}
 
     def help_pages(self) -> list[discord.Embed]:
@@ -94,7 +98,7 @@ class Core(commands.Cog):
             for param in cmd.parameters:
                 req = "required" if param.required else "optional"
                 embed.add_field(name=param.display_name, value=f"{param.description or '-'} ({req})", inline=False)
-            embed.set_footer(text=f"Module: {module_name(cmd)}")
+            embed.set_footer(text=f"Module: {module_name(cmd, self.bot.cogs.values())}")
             await interaction.response.send_message(embed=embed, ephemeral=True)
             return
         await Paginator(self.help_pages(), owner_id=interaction.user.id).send(interaction, ephemeral=True)
