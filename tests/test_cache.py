@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from redis import asyncio as aioredis
 
 from guildkeep.cache import InvalidationBus, TTLCache
-from tests.conftest import eventually
+from tests.conftest import REDIS_URL, eventually
 
 
 async def test_invalidation_on_one_shard_drops_the_entry_on_the_other(shard_buses):
@@ -98,6 +99,27 @@ async def test_unreachable_redis_warns_once_and_stays_local(caplog: pytest.LogCa
     assert len(warnings) == 1
     assert "unreachable" in warnings[0].getMessage()
     assert "TTL-only" in warnings[0].getMessage()
+
+
+async def test_a_dropped_connection_warns_reconnects_and_invalidations_cross_again(
+        shard_buses, caplog: pytest.LogCaptureFixture) -> None:
+    a_bus, b_bus = shard_buses
+    admin = aioredis.from_url(REDIS_URL)
+    try:
+        killed = [c["id"] for c in await admin.client_list() if c["name"] == f"guildkeep-bus-{b_bus.origin}"]
+        assert killed
+        for client_id in killed:
+            await admin.client_kill_filter(_id=client_id)
+    finally:
+        await admin.aclose()
+    await eventually(lambda: b_bus.subscriptions == 2 and b_bus.connected)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "TTL-only" in warnings[0]
+    a, b = TTLCache(60, bus=a_bus, namespace="leveling"), TTLCache(60, bus=b_bus, namespace="leveling")
+    b.set(("config", 1), "old")
+    a.invalidate(("config", 1))
+    await eventually(lambda: b.get(("config", 1)) is None)
 
 
 async def test_malformed_messages_are_ignored(shard_buses, caplog: pytest.LogCaptureFixture) -> None:

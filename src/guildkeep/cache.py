@@ -59,7 +59,8 @@ class InvalidationBus:
         self._outbox: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self.received = 0
+        self.received = 0  # messages applied from other processes
+        self.subscriptions = 0  # how many times the bus (re)subscribed
 
     @property
     def enabled(self) -> bool:
@@ -124,11 +125,11 @@ class InvalidationBus:
     async def _run(self, url: str) -> None:
         backoff, warned = 0.5, False
         while True:
-            sessions = self._sessions
+            before = self.subscriptions
             try:
                 await self._session(url)
             except (RedisError, OSError) as exc:
-                if self._sessions != sessions:  # it was up: a new outage
+                if self.subscriptions != before:  # it was up: a new outage
                     backoff, warned = 0.5, False
                 if not warned:
                     warned = True
@@ -139,11 +140,10 @@ class InvalidationBus:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
-    _sessions = 0  # how many times the bus got subscribed
-
     async def _session(self, url: str) -> None:
         """Subscribe, then read and publish until the connection fails (raises)."""
-        client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
+                                   client_name=f"guildkeep-bus-{self.origin}")
         pubsub = client.pubsub()
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -152,7 +152,7 @@ class InvalidationBus:
                 pass
             while not self._outbox.empty():  # queued before the (re)connect: the TTL covers those
                 self._outbox.get_nowait()
-            self._sessions += 1
+            self.subscriptions += 1
             self._connected.set()
             log.info("cache invalidation bus subscribed to %s on %s", self.channel, _redacted(url))
             tasks = [asyncio.create_task(self._read(pubsub)), asyncio.create_task(self._write(client))]
