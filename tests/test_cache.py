@@ -122,6 +122,16 @@ async def test_a_dropped_connection_warns_reconnects_and_invalidations_cross_aga
     await eventually(lambda: b.get(("config", 1)) is None)
 
 
+async def test_a_key_that_is_not_json_stays_local(shard_buses, caplog: pytest.LogCaptureFixture) -> None:
+    a, b = (TTLCache(60, bus=bus, namespace="leveling") for bus in shard_buses)
+    key = ("config", 1, object())
+    a.set(key, "v")
+    a.invalidate(key)  # dropped here; never raises
+    assert a.get(key) is None
+    assert any("not JSON" in r.getMessage() for r in caplog.records)
+    assert len(b) == 0
+
+
 async def test_malformed_messages_are_ignored(shard_buses, caplog: pytest.LogCaptureFixture) -> None:
     _, b_bus = shard_buses
     cache = TTLCache(60, bus=b_bus, namespace="leveling")

@@ -85,11 +85,13 @@ class InvalidationBus:
                 handler(guild_id, key)
         if self._task is None or not self.connected:
             return  # Redis unset or down: other processes rely on the TTL
-        message = json.dumps({"origin": self.origin, "namespace": namespace, "guild_id": guild_id, "key": key})
         try:
+            message = json.dumps({"origin": self.origin, "namespace": namespace, "guild_id": guild_id, "key": key})
             self._outbox.put_nowait(message)
+        except (TypeError, ValueError):
+            log.warning("cache key %r of %s cannot be sent to other processes (not JSON)", key, namespace)
         except asyncio.QueueFull:
-            log.debug("invalidation outbox full; dropping %s", message)
+            log.debug("invalidation outbox full; dropping one for %s", namespace)
 
     def deliver(self, raw: str | bytes) -> None:
         """Apply one message from the channel (messages of this process are ignored)."""
@@ -137,6 +139,8 @@ class InvalidationBus:
                                 "processes until it is back (retrying in the background)", _redacted(url), exc)
                 else:
                     log.debug("Redis still unreachable: %s", exc)
+            except Exception:  # a bug must not end the bus for the process's lifetime
+                log.exception("cache invalidation bus failed; restarting it")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
