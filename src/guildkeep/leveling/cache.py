@@ -23,6 +23,7 @@ class TTLCache:
         self._items: dict[Hashable, tuple[float, Any]] = {}
         self.hits = 0
         self.misses = 0
+        self._epoch = 0  # bumped by every invalidation, so a load that raced a write is not cached
 
     def get(self, key: Hashable) -> Any | None:
         item = self._items.get(key)
@@ -43,18 +44,23 @@ class TTLCache:
     async def get_or_load(self, key: Hashable, loader: Callable[[], Awaitable[T]]) -> T:
         value = self.get(key)
         if value is None:
+            epoch = self._epoch
             value = await loader()
-            self.set(key, value)
+            if epoch == self._epoch:  # a write invalidated meanwhile: what was loaded may predate it
+                self.set(key, value)
         return value
 
     def invalidate(self, key: Hashable) -> None:
+        self._epoch += 1
         self._items.pop(key, None)
 
     def invalidate_guild(self, guild_id: int) -> None:
+        self._epoch += 1
         for key in [k for k in self._items if isinstance(k, tuple) and len(k) > 1 and k[1] == guild_id]:
             self._items.pop(key, None)
 
     def clear(self) -> None:
+        self._epoch += 1
         self._items.clear()
 
     def __len__(self) -> int:
