@@ -154,9 +154,7 @@ class Gacha(commands.Cog):
     @staticmethod
     async def send_pages(interaction: discord.Interaction, pages: list[Page], *, start: int = 0,
                          ephemeral: bool = False) -> None:
-        view = Paginator(pages, owner_id=interaction.user.id)
-        view.index = max(0, min(start, len(pages) - 1))
-        view._sync_buttons()  # open on the requested page
+        view = Paginator(pages, owner_id=interaction.user.id, start=start)
         await view.send(interaction, ephemeral=ephemeral)
 
     # --- autocomplete --------------------------------------------------------------------------------
