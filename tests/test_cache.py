@@ -140,3 +140,15 @@ async def test_malformed_messages_are_ignored(shard_buses, caplog: pytest.LogCap
     b_bus.deliver(b'{"origin": "x"}')
     assert cache.get(("config", 1)) == "v"
     assert any("malformed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_load_that_raced_an_invalidation_from_another_cache_is_not_kept() -> None:
+    bus = InvalidationBus(None)
+    a, b = TTLCache(60, bus=bus, namespace="n"), TTLCache(60, bus=bus, namespace="n")
+
+    async def load() -> str:
+        a.invalidate(("config", 1))  # another shard writes while b reads the old row
+        return "maybe stale"
+
+    assert await b.get_or_load(("config", 1), load) == "maybe stale"
+    assert b.get(("config", 1)) is None

@@ -202,6 +202,7 @@ class TTLCache:
         self._items: dict[Hashable, tuple[float, Any]] = {}
         self.hits = 0
         self.misses = 0
+        self._epoch = 0  # bumped by every invalidation (here or remote), so a load that raced a write is not cached
         self.bus = bus
         self.namespace = namespace
         if bus is not None:
@@ -226,11 +227,14 @@ class TTLCache:
     async def get_or_load(self, key: Hashable, loader: Callable[[], Awaitable[T]]) -> T:
         value = self.get(key)
         if value is None:
+            epoch = self._epoch
             value = await loader()
-            self.set(key, value)
+            if epoch == self._epoch:  # a write invalidated meanwhile: what was loaded may predate it
+                self.set(key, value)
         return value
 
     def invalidate(self, key: Hashable) -> None:
+        self._epoch += 1
         self._items.pop(key, None)
         if self.bus is not None:
             guild_id = key[1] if isinstance(key, tuple) and len(key) > 1 and isinstance(key[1], int) else None
@@ -242,6 +246,7 @@ class TTLCache:
             self.bus.publish(self.namespace, guild_id, None, source=self._on_remote)
 
     def _drop_guild(self, guild_id: int) -> None:
+        self._epoch += 1
         for key in [k for k in self._items if isinstance(k, tuple) and len(k) > 1 and k[1] == guild_id]:
             self._items.pop(key, None)
 
@@ -250,6 +255,7 @@ class TTLCache:
             if guild_id is not None:
                 self._drop_guild(guild_id)
         else:
+            self._epoch += 1
             self._items.pop(key, None)
 
     def detach(self) -> None:
@@ -258,6 +264,7 @@ class TTLCache:
             self.bus.unregister(self.namespace, self._on_remote)
 
     def clear(self) -> None:
+        self._epoch += 1
         self._items.clear()
 
     def __len__(self) -> int:

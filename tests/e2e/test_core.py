@@ -265,3 +265,18 @@ async def test_two_shards_split_the_guilds(db: Database, discord_settings: Setti
         assert {f["name"]: f["value"] for f in reply.embed["fields"]}["Servers"] == "1"
     finally:
         await env.stop()
+
+
+async def test_the_driver_sees_when_the_bot_listens_to_a_button(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    reply = await d.slash("help", as_="alice")
+    following = next(b for b in reply.buttons if b["label"] == "Next")
+
+    async def listened() -> bool:
+        return discord_env._listens(reply.message.id, 2, following["custom_id"])
+
+    await d.wait_for(listened, "the help view to be registered")  # discord.py registers it after the answer
+    assert not discord_env._listens(reply.message.id, 2, "no-such-button")
+    assert not discord_env._listens(reply.message.id + 1, 2, following["custom_id"])
+    turned = await reply.click("Next")
+    assert turned.embed["title"] == "Core commands"

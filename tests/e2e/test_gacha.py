@@ -86,6 +86,11 @@ async def test_a_new_player_starts_claims_summons_sells_and_another_buys(discord
 
     browse = await d.slash("auction browse", as_="carol")
     assert f"#{listing_id}" in browse.text
+    offered = await d.autocomplete("auction buy", "listing", "", as_="carol")
+    assert [c["value"] for c in offered] == [listing_id]
+    assert offered[0]["name"].startswith(f"#{listing_id} ")
+    assert await d.autocomplete("auction buy", "listing", "", as_="bob") == []  # not your own listing
+    assert await d.autocomplete("auction buy", "listing", "no such esprit", as_="carol") == []
 
     await start(discord_env, "carol")
     bought = await d.slash("auction buy", as_="carol", listing=listing_id)
@@ -164,6 +169,8 @@ async def test_cancelled_listing_returns_the_esprit(discord_env: SandboxEnv) -> 
     listed = await d.slash("auction list", as_="bob", esprit=choice["value"], price=10, currency="virelite")
     listing_id = int(re.search(r"#(\d+)", listed.text).group(1))
     assert await d.autocomplete("auction list", "esprit", "", as_="bob") == []  # in escrow
+    assert [c["value"] for c in await d.autocomplete("auction cancel", "listing", "", as_="bob")] == [listing_id]
+    assert await d.autocomplete("auction cancel", "listing", "", as_="carol") == []  # only your own
     cancelled = await d.slash("auction cancel", as_="bob", listing=listing_id)
     assert "withdrawn" in cancelled.text
     assert len(await d.autocomplete("auction list", "esprit", "", as_="bob")) == 1

@@ -55,12 +55,12 @@ class Paginator(BaseView):
     """Previous/Next through pages of embeds (or text, or files); the page counter is shown on the footer."""
 
     def __init__(self, pages: Sequence[Page | discord.Embed | str], *, owner_id: int | None = None,
-                 timeout: float | None = 180.0) -> None:
+                 timeout: float | None = 180.0, start: int = 0) -> None:
         super().__init__(owner_id=owner_id, timeout=timeout)
         if not pages:
             raise ValueError("a paginator needs at least one page")
         self.pages = [self._page(p) for p in pages]
-        self.index = 0
+        self.index = max(0, min(start, len(self.pages) - 1))  # ``start`` is 0-based and clamped to the pages
         self._sync_buttons()
 
     @staticmethod

@@ -5,6 +5,7 @@ and read what members see. Every wait is ``wait_for`` with a timeout and a messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,6 +31,7 @@ from guildkeep.sandbox.state import (
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 15.0
+LISTEN_TIMEOUT = 2.0
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 MemberRef = Member | User | str
@@ -164,6 +166,10 @@ class Driver:
     guild: Guild | None = None
     timeout: float = DEFAULT_TIMEOUT
     _last_reply: dict[int, Reply] = field(default_factory=dict)
+    #: Set by an in-process harness: does the bot listen to (message id, component type, custom_id) yet?
+    #: A client registers a message's view only after Discord answered it, so a click sent the instant the
+    #: reply exists can reach the bot before it listens; with this hook the driver waits for that first.
+    component_listened: Callable[[int, int, str], bool] | None = None
 
     @property
     def world(self) -> World:
@@ -513,6 +519,16 @@ class Driver:
             payload["message"] = self.server.message_payload(message, member.user.id)
         return payload
 
+    async def _until_listened(self, message: Message, component_type: int, custom_id: str) -> None:
+        """Wait (briefly) until the bot listens to the component; a view that ended is clicked anyway, since
+        what the player then sees is part of what a test checks."""
+        listened = self.component_listened
+        if listened is None:
+            return
+        with contextlib.suppress(SandboxTimeout):
+            await self.wait_for(lambda: listened(message.id, component_type, custom_id),
+                                f"the bot to listen to {custom_id!r}", LISTEN_TIMEOUT)
+
     async def _interact(self, kind: int, data: dict[str, Any], member: Member, channel: Channel, *, what: str,
                         message: Message | None = None, timeout: float | None = None,
                         opened_by: Interaction | None = None) -> Reply:
@@ -708,6 +724,7 @@ class Driver:
         data = {"custom_id": button["custom_id"], "component_type": 2}
         if "id" in button:
             data["id"] = button["id"]
+        await self._until_listened(message, 2, button["custom_id"])
         return await self._interact(3, data, member, chan, what=f"a click on {button.get('label')!r}",
                                     message=message, timeout=timeout)
 
@@ -730,6 +747,7 @@ class Driver:
         chan = self.world.channels[message.channel_id]
         member = self.member(as_, self.world.guilds.get(chan.guild_id or 0))
         data = {"custom_id": menu["custom_id"], "component_type": menu["type"], "values": picked}
+        await self._until_listened(message, menu["type"], menu["custom_id"])
         return await self._interact(3, data, member, chan, what=f"a pick in {menu.get('custom_id')!r}",
                                     message=message, timeout=timeout)
 

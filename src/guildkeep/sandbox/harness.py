@@ -96,6 +96,7 @@ class SandboxEnv:
         server = await SandboxServer().start()
         server.gateway.shard_count = shards
         env = cls(server, Driver(server), settings, db)
+        env.driver.component_listened = env._listens
         env._own_db = own_db
         try:
             if demo:
@@ -126,6 +127,17 @@ class SandboxEnv:
             if task in done and task.exception() is not None:
                 raise RuntimeError("the bot stopped before it was ready") from task.exception()
             raise TimeoutError(f"the bot was not ready within {timeout:.0f}s")
+
+    def _listens(self, message_id: int, component_type: int, custom_id: str) -> bool:
+        """Whether a bot has a live view item (or a persistent or dynamic one) for this component."""
+        key = (component_type, custom_id)
+        for bot in self.bots:
+            store = bot._connection._view_store
+            if key in store._views.get(message_id, {}) or key in store._views.get(None, {}):
+                return True
+            if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
+                return True
+        return False
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """After a drop: wait until every bot is connected again (resumed or re-identified)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -89,7 +90,8 @@ class SandboxServer:
         self.owner_user = self.world.add_user("sandbox-owner")
         self.allowed_intents = (1 << 26) - 1
         # Discord forgets an interaction not answered within 3 s, and its token after 15 minutes.
-        self.interaction_deadline = 3.0
+        # A very slow machine may raise the deadline with GUILDKEEP_SANDBOX_INTERACTION_DEADLINE (seconds).
+        self.interaction_deadline = float(os.environ.get("GUILDKEEP_SANDBOX_INTERACTION_DEADLINE", "3"))
         self.interaction_token_lifetime = 15 * 60.0
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []

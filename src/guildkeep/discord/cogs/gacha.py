@@ -154,9 +154,7 @@ class Gacha(commands.Cog):
     @staticmethod
     async def send_pages(interaction: discord.Interaction, pages: list[Page], *, start: int = 0,
                          ephemeral: bool = False) -> None:
-        view = Paginator(pages, owner_id=interaction.user.id)
-        view.index = max(0, min(start, len(pages) - 1))
-        view._sync_buttons()  # open on the requested page
+        view = Paginator(pages, owner_id=interaction.user.id, start=start)
         await view.send(interaction, ephemeral=ephemeral)
 
     # --- autocomplete --------------------------------------------------------------------------------
@@ -180,6 +178,31 @@ class Gacha(commands.Cog):
     async def tradable_autocomplete(self, interaction: discord.Interaction, current: str
                                     ) -> list[app_commands.Choice[str]]:
         return await self._owned_choices(interaction, current, tradable_only=True)
+
+    async def _listing_choices(self, interaction: discord.Interaction, current: str, *, mine: bool
+                               ) -> list[app_commands.Choice[int]]:
+        """Open listings whose number or Esprit name matches what was typed: the player's own (to cancel) or
+        everyone else's (to buy)."""
+        if interaction.guild_id is None:
+            return []
+        me = interaction.user.id
+        found = await self.service.browse(interaction.guild_id, seller_id=me if mine else None, page_size=100)
+        typed = current.strip().lstrip("#").lower()
+        return [
+            app_commands.Choice(name=f"#{item.listing_id} {item.esprit.name} · {item.price:,} "
+                                     f"{self.config.currency(item.currency).name}"[:100], value=item.listing_id)
+            for item in found.items
+            if (mine or item.seller_id != me)
+            and (not typed or typed in str(item.listing_id) or typed in item.esprit.name.lower())
+        ][:25]
+
+    async def buyable_autocomplete(self, interaction: discord.Interaction, current: str
+                                   ) -> list[app_commands.Choice[int]]:
+        return await self._listing_choices(interaction, current, mine=False)
+
+    async def own_listing_autocomplete(self, interaction: discord.Interaction, current: str
+                                       ) -> list[app_commands.Choice[int]]:
+        return await self._listing_choices(interaction, current, mine=True)
 
     async def rarity_autocomplete(self, _interaction: discord.Interaction, current: str
                                   ) -> list[app_commands.Choice[str]]:
@@ -370,6 +393,7 @@ class Gacha(commands.Cog):
 
     @auction.command(name="buy", description="Buy a listed Esprit")
     @app_commands.describe(listing="The listing number (from /auction browse)")
+    @app_commands.autocomplete(listing=buyable_autocomplete)
     async def auction_buy(self, interaction: discord.Interaction, listing: app_commands.Range[int, 1]) -> None:
         result = await self.service.buy(guild_of(interaction), interaction.user.id, listing,
                                         key=interaction_key(interaction))
@@ -382,6 +406,7 @@ class Gacha(commands.Cog):
 
     @auction.command(name="cancel", description="Withdraw your listing and get the Esprit back")
     @app_commands.describe(listing="The listing number")
+    @app_commands.autocomplete(listing=own_listing_autocomplete)
     async def auction_cancel(self, interaction: discord.Interaction, listing: app_commands.Range[int, 1]) -> None:
         cancelled = await self.service.cancel_listing(guild_of(interaction), interaction.user.id, listing,
                                                       key=interaction_key(interaction))

@@ -350,9 +350,7 @@ class Leveling(commands.Cog):
                 f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {e.xp:,} XP" for e in lb.entries))
             embed.set_footer(text=f"Page {number}/{first.pages} · {first.total} members")
             embeds.append(embed)
-        paginator = Paginator(embeds, owner_id=interaction.user.id)
-        paginator.index = min(page, len(embeds)) - 1
-        paginator._sync_buttons()
+        paginator = Paginator(embeds, owner_id=interaction.user.id, start=page - 1)
         await paginator.send(interaction)
 
     @app_commands.command(name="quests", description="Your active quests and your progress.")
