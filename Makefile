@@ -22,9 +22,10 @@ run: $(VENV)/.installed
 	$(BIN)/guildkeep db upgrade
 	$(BIN)/guildkeep run
 
-## Install the dev tools, make sure PostgreSQL is up, lint, and run every test on both databases.
+## Install the dev tools, make sure PostgreSQL and Redis are up, lint, and run every test on both databases.
 test: $(VENV)/.installed-dev
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-redis.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from guildkeep.cache import InvalidationBus
 from guildkeep.db import Database, migrate
 from guildkeep.db.registry import load_models
 
@@ -154,6 +155,41 @@ async def empty_database_url(backend: str, pg_admin_url: str, tmp_path: Path) ->
 
 
 _BACKEND_OUTCOMES: dict[str, dict[str, int]] = {}
+
+
+# ------------------------------------------------------------------------------------------------- Redis
+
+REDIS_URL = os.environ.get("GUILDKEEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_WAIT = 10.0  # upper bound for a message to cross Redis; `eventually` returns as soon as it has
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds; fail (TimeoutError) after ``REDIS_WAIT`` seconds."""
+    async with asyncio.timeout(REDIS_WAIT):
+        while not condition():  # noqa: ASYNC110 - a condition on state other tasks change, no event to wait on
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def redis_channel() -> str:
+    """An invalidation channel of this test alone, so parallel runs on one Redis never cross."""
+    return f"guildkeep:test:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def shard_buses(redis_channel: str) -> AsyncIterator[tuple[InvalidationBus, InvalidationBus]]:
+    """Two subscribed buses on the test Redis, standing for two processes. Redis down: the test fails."""
+    buses = (InvalidationBus(REDIS_URL, channel=redis_channel), InvalidationBus(REDIS_URL, channel=redis_channel))
+    try:
+        for bus in buses:
+            await bus.start()
+        async with asyncio.timeout(REDIS_WAIT):
+            for bus in buses:
+                await bus.wait_connected()
+        yield buses
+    finally:
+        for bus in buses:
+            await bus.close()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

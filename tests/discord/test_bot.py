@@ -17,6 +17,7 @@ from guildkeep.discord.runner import run_bot, serve
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.harness import build_demo_guild
 from guildkeep.sandbox.server import SandboxServer
+from tests.conftest import REDIS_URL, eventually
 
 
 def test_every_cog_module_is_an_extension() -> None:
@@ -59,3 +60,27 @@ async def test_serve_runs_the_backup_schedule_until_the_bot_stops(db: Database, 
             await bot.close()
             await asyncio.wait_for(running, 30)
             assert all(t.done() for t in backups)
+
+
+async def test_the_bot_runs_the_cache_bus_from_the_settings(db: Database, database_url: str,
+                                                            redis_channel: str) -> None:
+    settings = load_settings(database_url=database_url, redis_url=REDIS_URL)
+    async with SandboxServer() as server:
+        await build_demo_guild(Driver(server))
+        with pointed_at(server.api_url, server.gateway_url):
+            bot = GuildkeepBot(settings, db, sandbox=True)
+            assert bot.cache_bus.url == REDIS_URL
+            bot.cache_bus.channel = redis_channel  # this test's own channel
+            running = asyncio.create_task(serve(bot, server.bot_token))
+            await asyncio.wait_for(bot.wait_until_ready(), 30)
+            assert bot.get_cog("Leveling").service.cache.bus is bot.cache_bus
+            await eventually(lambda: bot.cache_bus.connected)
+            await bot.close()
+            await asyncio.wait_for(running, 30)
+            assert not bot.cache_bus.connected
+            assert not [t for t in asyncio.all_tasks() if t.get_name() == "guildkeep-invalidation-bus"]
+
+
+async def test_without_redis_the_bot_keeps_caches_local(db: Database, database_url: str) -> None:
+    bot = GuildkeepBot(load_settings(database_url=database_url, redis_url=None), db)
+    assert not bot.cache_bus.enabled

@@ -11,6 +11,7 @@ from typing import Any
 from discord.ext import commands
 
 import discord
+from guildkeep.cache import InvalidationBus
 from guildkeep.config import Settings
 from guildkeep.db import Database
 from guildkeep.discord import cogs
@@ -77,16 +78,25 @@ class GuildkeepBot(commands.Bot):
         self.sandbox = sandbox
         self.started_at = time.monotonic()
         self.webhooks = WebhookManager(self)
+        # Cache invalidations shared with the other processes (shards) through Redis when it is configured.
+        self.cache_bus = InvalidationBus(settings.redis_url)
         self._extensions = list(extensions) if extensions is not None else discover_extensions()
         self._extensions += list(extra_extensions)
         self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
+        await self.cache_bus.start()  # connects in the background; never blocks or fails the start
         for name in self._extensions:
             await self.load_extension(name)
             log.debug("loaded extension %s", name)
         synced = await self.tree.sync()
         log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
+
+    async def close(self) -> None:
+        try:
+            await super().close()  # unloads the cogs first
+        finally:
+            await self.cache_bus.close()
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Discord allows one IDENTIFY per 5 s (discord.py waits that long); the sandbox has no such limit."""

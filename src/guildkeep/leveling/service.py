@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guildkeep.cache import InvalidationBus, TTLCache
 from guildkeep.db import Database, NotFoundError, ValidationError, utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.identity.models import User
 from guildkeep.identity.service import ensure_guild
 from guildkeep.leveling import rules
-from guildkeep.leveling.cache import TTLCache
 from guildkeep.leveling.models import (
     Achievement,
     Card,
@@ -408,9 +408,9 @@ async def _ensure_levels(session: AsyncSession, guild_id: int, user_ids: Iterabl
 class LevelingService:
     """The leveling module's whole API. The Discord cog and the CLI only call this."""
 
-    def __init__(self, db: Database, *, cache_ttl: float = 60.0) -> None:
+    def __init__(self, db: Database, *, cache_ttl: float = 60.0, bus: InvalidationBus | None = None) -> None:
         self.db = db
-        self.cache = TTLCache(cache_ttl)
+        self.cache = TTLCache(cache_ttl, bus=bus, namespace="leveling")
 
     # ------------------------------------------------------------------------------------ config
 

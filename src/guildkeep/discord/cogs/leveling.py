@@ -96,7 +96,7 @@ class Leveling(commands.Cog):
 
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
-        self.service = LevelingService(bot.db)
+        self.service = LevelingService(bot.db, bus=bot.cache_bus)
         self.ingestor = XpIngestor(self.service, flush_seconds=bot.settings.write_behind_flush_seconds,
                                    on_outcome=self.handle_outcome)
         self.voice = VoiceTracker()
@@ -116,6 +116,7 @@ class Leveling(commands.Cog):
             self.voice_checkpoint.cancel()
         await self._credit_voice()
         await self.ingestor.stop()
+        self.service.cache.detach()
         if self.http is not None:
             await self.http.close()
 
