@@ -122,8 +122,8 @@ class Core(commands.Cog):
         uptime = int(time.monotonic() - self.bot.started_at)
         embed = discord.Embed(
             title="guildkeep",
-            description="A self-hosted community bot: story, campaigns, leveling, gacha and a companion, "
-            "on one durable data layer.",
+            description="A self-hosted community bot whose modules share one durable, per-server data layer. "
+            "Loaded modules are listed below; `/help` shows their commands.",
             color=COLOR,
         )
         embed.add_field(name="Version", value=__version__)
