@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from guildkeep.sandbox import spec
@@ -10,12 +12,28 @@ from guildkeep.sandbox.server import RecordedRequest
 
 
 def test_the_spec_is_found_and_routes_resolve() -> None:
-    assert spec.find_spec().name == "openapi.json"
+    assert spec.find_spec().name in {"openapi.json", "openapi.json.gz"}
     op = spec.operation("POST", "/channels/{channel_id}/messages")
     assert op is not None
     assert op.request_schema() is not None
     assert spec.operation("POST", "/webhooks/{webhook_id}/{token}") is not None
     assert spec.operation("GET", "/no/such/route") is None
+
+
+def test_the_bundled_copy_is_used_when_no_other_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(spec.ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(spec, "SPEC_RELATIVE", Path("no-such-dir/openapi.json"))
+    assert spec.find_spec() == spec.BUNDLED
+    bundled = spec.load_spec(str(spec.BUNDLED))
+    assert bundled["openapi"].startswith("3.")
+    assert "/channels/{channel_id}/messages" in bundled["paths"]
+
+
+def test_an_explicit_path_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(spec.ENV_VAR, str(tmp_path / "missing.json"))
+    with pytest.raises(spec.SpecNotFoundError, match="is not a file"):
+        spec.find_spec()
 
 
 def test_validation_reports_what_is_wrong() -> None:

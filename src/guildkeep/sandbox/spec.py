@@ -1,13 +1,15 @@
 """Discord's OpenAPI description: find it, and check request and response bodies against its schemas.
 
-The file is ``shared/discord-api-spec/openapi.json`` beside the repository (found by walking up from
-this file and from the working directory), or wherever ``GUILDKEEP_DISCORD_API_SPEC`` points.
+The file is wherever ``GUILDKEEP_DISCORD_API_SPEC`` points, else ``shared/discord-api-spec/openapi.json``
+beside the repository (found by walking up from this file and from the working directory), else the copy
+bundled with the package (``discord-api-spec/openapi.json.gz``, MIT, see its README).
 Validation needs ``jsonschema`` (a dev dependency); it is imported only when used.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import os
 import re
@@ -17,6 +19,7 @@ from typing import Any
 
 SPEC_RELATIVE = Path("shared/discord-api-spec/openapi.json")
 ENV_VAR = "GUILDKEEP_DISCORD_API_SPEC"
+BUNDLED = Path(__file__).with_name("discord-api-spec") / "openapi.json.gz"
 
 
 class SpecNotFoundError(FileNotFoundError):
@@ -35,13 +38,17 @@ def find_spec() -> Path:
             candidate = parent / SPEC_RELATIVE
             if candidate.is_file():
                 return candidate
-    raise SpecNotFoundError(f"no {SPEC_RELATIVE} above {Path(__file__).parent} or the working directory; "
-                            f"set {ENV_VAR}")
+    if BUNDLED.is_file():
+        return BUNDLED
+    raise SpecNotFoundError(f"no {SPEC_RELATIVE} above {Path(__file__).parent} or the working directory, and no "
+                            f"bundled {BUNDLED.name}; set {ENV_VAR}")
 
 
 @functools.cache
 def load_spec(path: str | None = None) -> dict[str, Any]:
-    return json.loads(Path(path or find_spec()).read_text(encoding="utf-8"))
+    file = Path(path or find_spec())
+    raw = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+    return json.loads(raw)
 
 
 def _shape(path: str) -> str:
