@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from discord.ext import commands
 
@@ -22,6 +23,7 @@ from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfigError, load_config
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
+from guildkeep.gacha.views import Page as DataPage
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -156,6 +158,14 @@ class Gacha(commands.Cog):
                          ephemeral: bool = False) -> None:
         view = Paginator(pages, owner_id=interaction.user.id, start=start)
         await view.send(interaction, ephemeral=ephemeral)
+
+    async def send_listing_pages(self, interaction: discord.Interaction,
+                                 fetch: Callable[[int], Awaitable[DataPage[Any]]],
+                                 render: Callable[[DataPage[Any]], discord.Embed], *, start: int = 0) -> None:
+        """Fetch page 1, then the rest (at most MAX_PAGES), render each as an embed and send them paged."""
+        first = await fetch(1)
+        data = [first] + [await fetch(number) for number in range(2, min(first.pages, MAX_PAGES) + 1)]
+        await self.send_pages(interaction, [Page(embed=render(d)) for d in data], start=start)
 
     # --- autocomplete --------------------------------------------------------------------------------
 
@@ -306,18 +316,16 @@ class Gacha(commands.Cog):
     async def inventory(self, interaction: discord.Interaction, rarity: str | None = None,
                         page: app_commands.Range[int, 1, 1000] = 1) -> None:
         guild_id = guild_of(interaction)
-        first = await self.service.inventory(guild_id, interaction.user.id, rarity=rarity)
-        pages_data = [first]
-        for number in range(2, min(first.pages, MAX_PAGES) + 1):
-            pages_data.append(await self.service.inventory(guild_id, interaction.user.id, rarity=rarity, page=number))
         title = f"{interaction.user.display_name}'s Esprits" + (f" ({self.config.tier(rarity).name})" if rarity else "")
-        pages = []
-        for data in pages_data:
+
+        def render(data: DataPage[Any]) -> discord.Embed:
             lines = [self.esprit_line(e) for e in data.items] or ["No Esprits here yet. Try /summon."]
             embed = discord.Embed(title=title, description="\n".join(lines), colour=discord.Colour.blurple())
-            embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} Esprits")
-            pages.append(Page(embed=embed))
-        await self.send_pages(interaction, pages, start=page - 1)
+            return embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} Esprits")
+
+        await self.send_listing_pages(
+            interaction, lambda n: self.service.inventory(guild_id, interaction.user.id, rarity=rarity, page=n),
+            render, start=page - 1)
 
     @esprit.command(name="show", description="One of your Esprits with its card (your active one by default)")
     @app_commands.describe(esprit="Which Esprit")
@@ -342,21 +350,18 @@ class Gacha(commands.Cog):
     async def leaderboard(self, interaction: discord.Interaction, by: str = "level",
                           currency: str | None = None) -> None:
         guild_id = guild_of(interaction)
-        first = await self.service.leaderboard(guild_id, by, currency=currency)
-        pages_data = [first]
-        for number in range(2, min(first.pages, MAX_PAGES) + 1):
-            pages_data.append(await self.service.leaderboard(guild_id, by, currency=currency, page=number))
         shown = {"level": "Level", "xp": "XP"}.get(by) or self.config.currency(
             currency or self.config.currency_ids[0]).name
-        pages = []
-        for data in pages_data:
+
+        def render(data: DataPage[Any]) -> discord.Embed:
             lines = [f"**{e.rank}.** <@{e.user_id}> · {shown} {e.value:,}" for e in data.items]
             embed = discord.Embed(title=f"Leaderboard by {shown}",
                                   description="\n".join(lines) or "Nobody has started playing yet.",
                                   colour=discord.Colour.gold())
-            embed.set_footer(text=f"Page {data.page}/{data.pages}")
-            pages.append(Page(embed=embed))
-        await self.send_pages(interaction, pages)
+            return embed.set_footer(text=f"Page {data.page}/{data.pages}")
+
+        await self.send_listing_pages(
+            interaction, lambda n: self.service.leaderboard(guild_id, by, currency=currency, page=n), render)
 
     # --- auction house -------------------------------------------------------------------------------------
 
@@ -379,17 +384,15 @@ class Gacha(commands.Cog):
     async def auction_browse(self, interaction: discord.Interaction, rarity: str | None = None,
                              page: app_commands.Range[int, 1, 1000] = 1) -> None:
         guild_id = guild_of(interaction)
-        first = await self.service.browse(guild_id, rarity=rarity)
-        pages_data = [first]
-        for number in range(2, min(first.pages, MAX_PAGES) + 1):
-            pages_data.append(await self.service.browse(guild_id, rarity=rarity, page=number))
-        pages = []
-        for data in pages_data:
+
+        def render(data: DataPage[Any]) -> discord.Embed:
             lines = [self.listing_line(item) for item in data.items] or ["Nothing is for sale right now."]
             embed = discord.Embed(title="Auction house", description="\n".join(lines), colour=discord.Colour.teal())
-            embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} listings · buy with /auction buy")
-            pages.append(Page(embed=embed))
-        await self.send_pages(interaction, pages, start=page - 1)
+            return embed.set_footer(
+                text=f"Page {data.page}/{data.pages} · {data.total} listings · buy with /auction buy")
+
+        await self.send_listing_pages(interaction, lambda n: self.service.browse(guild_id, rarity=rarity, page=n),
+                                      render, start=page - 1)
 
     @auction.command(name="buy", description="Buy a listed Esprit")
     @app_commands.describe(listing="The listing number (from /auction browse)")
