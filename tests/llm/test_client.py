@@ -232,7 +232,7 @@ async def test_a_long_retry_after_is_not_waited_for(standin: StandinModel, llm: 
     started = time.monotonic()
     with pytest.raises(LLMUnavailable) as info:
         await llm.chat(ASK)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # not the 120 s asked for
     assert "try again in 120 s" in info.value.message
     assert len(standin.chat_requests()) == 1
 
@@ -253,7 +253,7 @@ async def test_timeout_is_a_clear_error_and_is_not_retried(standin: StandinModel
         started = time.monotonic()
         with pytest.raises(LLMTimeout) as info:
             await client.chat(ASK)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 2.5  # the reply would have come after 3 s
     assert info.value.message == "The language model is not answering (no answer within 0.4 s); try again in a moment."
     assert len(standin.chat_requests()) == 1
 
@@ -279,7 +279,7 @@ async def test_budget_exceeded_refuses_before_sending(standin: StandinModel) -> 
             "The narrator is resting: this server used its 2 requests this minute; try again in "
         )
         assert info.value.message.endswith(" s.")
-        assert 58 <= info.value.retry_after <= 60
+        assert 50 <= info.value.retry_after <= 60
         with pytest.raises(LLMBudgetExceeded):
             async for _ in client.stream(ASK, guild_id=42):
                 pass

@@ -277,7 +277,8 @@ class LLMClient:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: base·2^(attempt-1), capped, times a random 0.5-1.0."""
-        return min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+        step: float = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return step * (0.5 + self._rng.random() / 2)
 
     async def _post_json(self, base: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
         resp, attempts = await self._open(base, payload, stream=False)
@@ -414,7 +415,7 @@ def _error_text(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"].get("message", ""))[:300]
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return body["error"][:300]
+        return str(body["error"])[:300]
     return ""
 
 

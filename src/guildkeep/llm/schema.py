@@ -142,7 +142,7 @@ def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if _is_number(a) and _is_number(b):
-        return a == b
+        return bool(a == b)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
@@ -269,9 +269,9 @@ def _minimal(node: Any, root: Mapping[str, Any], fill: str, depth: int) -> Any:
 
 def _minimal_number(node: Mapping[str, Any], *, integer: bool) -> int | float:
     """The allowed value nearest the lower bound (or 0 when unbounded below and 0 is allowed)."""
-    lows = [(node["minimum"], False)] if "minimum" in node else []
+    lows: list[tuple[float, bool]] = [(node["minimum"], False)] if "minimum" in node else []
     lows += [(node["exclusiveMinimum"], True)] if "exclusiveMinimum" in node else []
-    highs = [(node["maximum"], False)] if "maximum" in node else []
+    highs: list[tuple[float, bool]] = [(node["maximum"], False)] if "maximum" in node else []
     highs += [(node["exclusiveMaximum"], True)] if "exclusiveMaximum" in node else []
     low = max(lows, key=lambda b: (b[0], b[1]), default=None)
     high = min(highs, key=lambda b: (b[0], not b[1]), default=None)

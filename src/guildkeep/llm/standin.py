@@ -23,6 +23,7 @@ import json
 import re
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ DEFAULT_MODEL = "guildkeep-standin"
 _CONTROL = "/_standin"
 _WIRE_ROLES = ("system", "user", "assistant", "developer", "tool")
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Kind = Literal["reply", "json", "error", "malformed", "invalid", "cut"]
 
 
@@ -189,7 +191,7 @@ class StandinModel:
     # ------------------------------------------------------------------------------------ handlers
 
     @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(_CONTROL):
             return await handler(request)
         raw = await request.read()
@@ -430,7 +432,8 @@ def _check_request(body: Any) -> tuple[str | None, str] | None:
 def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return fmt["json_schema"]["schema"]
+        schema: dict[str, Any] = fmt["json_schema"]["schema"]
+        return schema
     return None
 
 
