@@ -61,9 +61,13 @@ async def test_models_and_json_object_replies(standin: StandinModel) -> None:
 async def test_scripting_over_http(standin: StandinModel) -> None:
     root = standin.base_url.removesuffix("/v1")
     async with aiohttp.ClientSession() as http:
-        script = [{"reply": "From the script."}, {"error": 418, "message": "I am a teapot"}]
+        script = [
+            {"error": 429, "retry_after_ms": 20},
+            {"reply": "From the script."},
+            {"error": 418, "message": "I am a teapot"},
+        ]
         async with http.post(f"{root}/_standin/script", json=script) as resp:
-            assert (await resp.json()) == {"queued": 2}
+            assert (await resp.json()) == {"queued": 3}
         async with http.post(f"{root}/_standin/script", json={"nope": 1}) as resp:
             assert resp.status == 400
         async with LLMClient(standin.base_url, "m") as client:
@@ -74,10 +78,11 @@ async def test_scripting_over_http(standin: StandinModel) -> None:
         async with http.get(f"{root}/_standin/requests") as resp:
             seen = await resp.json()
         assert [(r["path"], r["status"]) for r in seen] == [
+            ("/v1/chat/completions", 429),
             ("/v1/chat/completions", 200),
             ("/v1/chat/completions", 418),
         ]
-        assert seen[0]["body"]["messages"] == [{"role": "user", "content": "hi"}]
+        assert seen[1]["body"]["messages"] == [{"role": "user", "content": "hi"}]
         async with http.delete(f"{root}/_standin/requests") as resp:
             assert resp.status == 200
     assert standin.requests == []

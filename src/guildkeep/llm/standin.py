@@ -329,8 +329,10 @@ class StandinModel:
         elif "json" in spec:
             self.reply_json(spec["json"], latency=latency)
         elif "error" in spec:
-            self.error(int(spec["error"]), retry_after=spec.get("retry_after"), message=str(spec.get("message", "")),
-                       times=int(spec.get("times", 1)), latency=latency)
+            self.error(
+                int(spec["error"]), retry_after=spec.get("retry_after"), retry_after_ms=spec.get("retry_after_ms"),
+                message=str(spec.get("message", "")), times=int(spec.get("times", 1)), latency=latency,
+            )
         elif spec.get("malformed"):
             self.malformed()
         elif spec.get("invalid"):
