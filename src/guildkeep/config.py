@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/guildkeep.db"
@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
 
+    # The language model: any OpenAI-compatible chat endpoint (docs/llm.md). Unset base URL = none.
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible API root ending in /v1, e.g. http://127.0.0.1:11434/v1 (Ollama)."
+    )
+    llm_model: str | None = Field(None, description="Model name sent with every request; required with a base URL.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for hosted APIs; local servers need none.")
+    llm_timeout_seconds: float = Field(60.0, gt=0, le=600, description="Longest wait for one model request.")
+    llm_max_tokens: int = Field(512, ge=1, le=32_768, description="Most tokens a reply may have.")
+    llm_context_tokens: int = Field(
+        8192, ge=256, le=1_048_576, description="The model's context window; older messages are trimmed to fit."
+    )
+    llm_requests_per_minute: int = Field(
+        20, ge=0, le=100_000, description="Model requests one server may make per minute; 0 = no limit."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -80,6 +95,23 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
 
+    @field_validator("llm_base_url")
+    @classmethod
+    def _check_llm_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (the API root, e.g. http://127.0.0.1:11434/v1)")
+        return value.rstrip("/")
+
+    @field_validator("llm_model")
+    @classmethod
+    def _check_llm_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is None and info.data.get("llm_base_url"):
+            raise ValueError("must be set when GUILDKEEP_LLM_BASE_URL is (the model name the server knows)")
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -89,6 +121,12 @@ class Settings(BaseSettings):
         if self.discord_token is None:
             return None
         return self.discord_token.get_secret_value() or None
+
+    @property
+    def llm_key(self) -> str | None:
+        if self.llm_api_key is None:
+            return None
+        return self.llm_api_key.get_secret_value() or None
 
 
 def load_settings(**overrides: object) -> Settings:
