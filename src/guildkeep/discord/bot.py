@@ -17,6 +17,7 @@ from guildkeep.db import Database
 from guildkeep.discord import cogs
 from guildkeep.discord.errors import on_app_command_error
 from guildkeep.discord.webhooks import WebhookManager
+from guildkeep.scheduler.core_jobs import install_core_jobs
 from guildkeep.scheduler.worker import Scheduler
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class GuildkeepBot(commands.Bot):
         for name in self._extensions:
             await self.load_extension(name)
             log.debug("loaded extension %s", name)
+        await install_core_jobs(self.scheduler, self.db, self.settings)
         self.scheduler.start()
         synced = await self.tree.sync()
         log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
