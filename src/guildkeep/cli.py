@@ -18,6 +18,7 @@ from guildkeep.config import Settings, SettingsError, configure_logging, load_se
 from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.leveling.cli import import_app
+from guildkeep.scheduler.cli import jobs_app
 
 T = TypeVar("T")
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema, backups and restores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(jobs_app, name="jobs")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
