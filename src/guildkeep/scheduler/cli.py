@@ -16,6 +16,8 @@ ERROR_COLUMN = 60
 
 
 class Status(StrEnum):
+    """The states ``--status`` accepts."""
+
     pending = rules.PENDING
     running = rules.RUNNING
     done = rules.DONE

@@ -32,6 +32,7 @@ class JobInfo:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobInfo:
+        """Build from a ``scheduler_jobs`` row mapping."""
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 

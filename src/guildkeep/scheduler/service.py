@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal_column, or_, select, true, update
+from sqlalchemy import ColumnElement, Table, and_, exists, func, literal_column, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.db import Database
@@ -28,7 +28,7 @@ from guildkeep.scheduler.errors import JobNotFoundError, JobStateError, JobValid
 from guildkeep.scheduler.models import ScheduledJob
 from guildkeep.scheduler.results import FinishResult, JobInfo, ScheduleResult
 
-JOBS = ScheduledJob.__table__
+JOBS = cast(Table, ScheduledJob.__table__)
 KIND_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 DEFAULT_LEASE_SECONDS = 300.0
 LIST_LIMIT_MAX = 500
@@ -47,6 +47,7 @@ class ShardFilter:
 
     @classmethod
     def of(cls, shard_ids: Iterable[int] | None, shard_count: int | None) -> ShardFilter:
+        """The filter for a process running ``shard_ids`` of ``shard_count`` (no ids: all of them)."""
         if shard_count is None:
             return cls()
         if shard_count < 1:
@@ -57,9 +58,11 @@ class ShardFilter:
         return cls(ids, shard_count)
 
     def owns(self, guild_id: int | None) -> bool:
+        """Whether this process runs the jobs of ``guild_id`` (None: jobs without a guild)."""
         return self.shard_count is None or rules.shard_of(guild_id, self.shard_count) in self.shard_ids
 
     def clause(self) -> ColumnElement[bool]:
+        """The same test as SQL on ``scheduler_jobs.guild_id``."""
         if self.shard_count is None:
             return true()
         guild = JOBS.c.guild_id
@@ -91,6 +94,11 @@ def _check_kind(kind: str) -> str:
 
 def _info(row: Any) -> JobInfo:
     return JobInfo.from_row(row._mapping)
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (``CursorResult.rowcount``; the session's ``execute`` is typed as ``Result``)."""
+    return int(result.rowcount)
 
 
 def _error_text(error: str) -> str:
@@ -262,7 +270,7 @@ class SchedulerService:
                 .where(JOBS.c.id == job_id, JOBS.c.status == rules.RUNNING, JOBS.c.locked_by == worker)
                 .values(locked_until=now + timedelta(seconds=lease_seconds), updated_at=now)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return _rowcount(result) == 1
 
     async def release(self, job: JobInfo, *, worker: str, now: datetime) -> bool:
         """Give a claimed job back unrun (the worker is stopping): pending again, this attempt not counted."""
@@ -273,7 +281,7 @@ class SchedulerService:
                 .values(status=rules.PENDING, attempts=JOBS.c.attempts - 1, locked_by=None, locked_until=None,
                         updated_at=now)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return _rowcount(result) == 1
 
     # ------------------------------------------------------------------------------- finishing
 
@@ -311,7 +319,7 @@ class SchedulerService:
                     .values(status=rules.PENDING, run_at=retry_at, last_error=error, locked_by=None,
                             locked_until=None, updated_at=now)
                 )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
+                if _rowcount(result) != 1:
                     return FinishResult(None)
                 return FinishResult(rules.PENDING, retry_at=retry_at)
             return await self._finish(s, job, worker=worker, now=now, status=rules.FAILED, error=error)
@@ -332,7 +340,7 @@ class SchedulerService:
             .where(JOBS.c.id == job.id, JOBS.c.status == rules.RUNNING, JOBS.c.locked_by == worker)
             .values(**values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if _rowcount(result) != 1:
             return FinishResult(None)  # lease lost (another worker has it) or cancelled meanwhile
         if not recurring:
             return FinishResult(status)

@@ -82,10 +82,12 @@ class Scheduler:
         self._handlers[kind] = handler
 
     def unregister(self, kind: str) -> None:
+        """Stop claiming jobs of ``kind`` (a cog unloading)."""
         self._handlers.pop(kind, None)
 
     @property
     def kinds(self) -> list[str]:
+        """The kinds this process has handlers for, the only ones it claims."""
         return sorted(self._handlers)
 
     # ------------------------------------------------------------------------------- running
@@ -169,6 +171,7 @@ class Scheduler:
 
     @property
     def running(self) -> bool:
+        """Whether the polling loop is running."""
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
