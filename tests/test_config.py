@@ -25,6 +25,7 @@ def test_defaults() -> None:
     assert settings.pool_size == 5
     assert settings.backup_dir == Path("backups")
     assert settings.log_level == "INFO"
+    assert settings.scheduler_poll_seconds == 5
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,6 +51,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("GUILDKEEP_LOG_LEVEL", "LOUD"),
         ("GUILDKEEP_REDIS_URL", "http://nope"),
         ("GUILDKEEP_BACKUP_KEEP", "0"),
+        ("GUILDKEEP_SCHEDULER_POLL_SECONDS", "0"),
     ],
 )
 def test_a_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

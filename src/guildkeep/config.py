@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     write_behind_flush_seconds: float = Field(
         5.0, gt=0, le=300, description="Longest time high-rate activity (XP) waits in memory before it is stored."
     )
+    scheduler_poll_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often the bot looks for due scheduled jobs (quest resets, backups ...)."
+    )
     gacha_config_dir: Path | None = Field(
         None, description="Directory whose gacha JSON files replace the shipped ones of the same name."
     )

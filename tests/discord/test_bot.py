@@ -1,4 +1,4 @@
-"""The bot skeleton: extension discovery, endpoint scoping, sharding settings, the runner's backup task."""
+"""The bot skeleton: extension discovery, endpoint scoping, sharding settings, the scheduler the bot runs (backups)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from guildkeep.discord.runner import run_bot, serve
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.harness import build_demo_guild
 from guildkeep.sandbox.server import SandboxServer
+from guildkeep.scheduler.core_jobs import BACKUP_KEY, BACKUP_KIND
 from tests.conftest import REDIS_URL, eventually
 
 
@@ -55,11 +56,14 @@ async def test_serve_runs_the_backup_schedule_until_the_bot_stops(db: Database, 
             bot = GuildkeepBot(settings, db, sandbox=True)
             running = asyncio.create_task(serve(bot, server.bot_token))
             await asyncio.wait_for(bot.wait_until_ready(), 30)
-            backups = [t for t in asyncio.all_tasks() if t.get_name() == "guildkeep-backups"]
-            assert len(backups) == (0 if db.is_memory else 1)
+            assert bot.scheduler.running
+            assert bot.scheduler.kinds == ([] if db.is_memory else [BACKUP_KIND])
+            job = await bot.scheduler.service.find(BACKUP_KIND, BACKUP_KEY)
+            assert job is not None
+            assert (job.status, job.interval_seconds) == ("pending", 3600)
             await bot.close()
             await asyncio.wait_for(running, 30)
-            assert all(t.done() for t in backups)
+            assert not bot.scheduler.running
 
 
 async def test_the_bot_runs_the_cache_bus_from_the_settings(db: Database, database_url: str,

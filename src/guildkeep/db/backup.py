@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import tarfile
 import tempfile
 import uuid
@@ -397,27 +396,14 @@ async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> 
     return VerifyReport(path, manifest["backend"], expected, actual, problems)
 
 
-async def backup_loop(db: Database, settings: Any) -> None:
-    """Take a backup every ``settings.backup_interval_hours`` and prune; runs until cancelled."""
-    interval = float(settings.backup_interval_hours) * 3600
-    if interval <= 0 or db.is_memory:
-        return
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await create_backup(db, settings.backup_dir)
-            await asyncio.to_thread(
-                prune_backups, Path(settings.backup_dir), keep=settings.backup_keep,
-                max_age_days=settings.backup_max_age_days,
-            )
-        except (BackupError, OSError, asyncpg.PostgresError, sqlite3.Error, subprocess.SubprocessError):
-            log.exception("scheduled backup failed; the next one is in %.1f hours", interval / 3600)
+async def run_scheduled_backup(db: Database, settings: Any) -> Path:
+    """One automatic backup and the retention that follows it (the scheduler's ``core.backup`` job).
 
-
-def start_backup_task(db: Database, settings: Any) -> asyncio.Task[None] | None:
-    if float(settings.backup_interval_hours) <= 0 or db.is_memory:
-        return None
-    task = asyncio.create_task(backup_loop(db, settings), name="guildkeep-backups")
-    task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
-    return task
-
+    A failure raises, so the scheduler retries it with backoff and records the error.
+    """
+    path = await create_backup(db, settings.backup_dir)
+    await asyncio.to_thread(
+        prune_backups, Path(settings.backup_dir), keep=settings.backup_keep,
+        max_age_days=settings.backup_max_age_days,
+    )
+    return path

@@ -17,8 +17,12 @@ from guildkeep.db import Database
 from guildkeep.discord import cogs
 from guildkeep.discord.errors import on_app_command_error
 from guildkeep.discord.webhooks import WebhookManager
+from guildkeep.scheduler.core_jobs import install_core_jobs
+from guildkeep.scheduler.worker import Scheduler
 
 log = logging.getLogger(__name__)
+
+SCHEDULER_STOP_GRACE_SECONDS = 30.0  # on close, a running job gets this long to finish; then its lease takes over
 
 
 def bot_intents() -> discord.Intents:
@@ -80,6 +84,9 @@ class GuildkeepBot(commands.Bot):
         self.webhooks = WebhookManager(self)
         # Cache invalidations shared with the other processes (shards) through Redis when it is configured.
         self.cache_bus = InvalidationBus(settings.redis_url)
+        # Durable timed jobs for this process's shards (docs/scheduler.md); cogs register handlers as they load.
+        self.scheduler = Scheduler(db, poll_seconds=settings.scheduler_poll_seconds,
+                                   shard_ids=settings.shard_ids, shard_count=settings.shard_count)
         self._extensions = list(extensions) if extensions is not None else discover_extensions()
         self._extensions += list(extra_extensions)
         self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
@@ -89,14 +96,19 @@ class GuildkeepBot(commands.Bot):
         for name in self._extensions:
             await self.load_extension(name)
             log.debug("loaded extension %s", name)
+        await install_core_jobs(self.scheduler, self.db, self.settings)
+        self.scheduler.start()
         synced = await self.tree.sync()
         log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
 
     async def close(self) -> None:
         try:
-            await super().close()  # unloads the cogs first
+            await self.scheduler.stop(grace_seconds=SCHEDULER_STOP_GRACE_SECONDS)
         finally:
-            await self.cache_bus.close()
+            try:
+                await super().close()  # unloads the cogs first
+            finally:
+                await self.cache_bus.close()
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Discord allows one IDENTIFY per 5 s (discord.py waits that long); the sandbox has no such limit."""

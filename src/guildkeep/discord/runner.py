@@ -1,29 +1,20 @@
-"""``run_bot``: migrate (unless disabled), start the backup schedule, run the bot until it stops."""
+"""``run_bot``: migrate (unless disabled), run the bot until it stops (backups run on its scheduler)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
-from guildkeep.db.backup import start_backup_task
 from guildkeep.discord.bot import GuildkeepBot
 
 log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
-    """Run ``bot`` with ``token`` and the backup schedule; both stop together."""
-    backups = start_backup_task(bot.db, bot.settings)
-    try:
-        async with bot:
-            await bot.start(token)
-    finally:
-        if backups is not None:
-            backups.cancel()
-            with contextlib.suppress(BaseException):
-                await backups
+    """Run ``bot`` with ``token`` until it stops; its scheduler (backups included) stops with it."""
+    async with bot:
+        await bot.start(token)
 
 
 async def run_bot(settings: Settings, db: Database | None = None) -> None:
