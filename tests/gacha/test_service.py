@@ -317,7 +317,8 @@ async def test_reset_backs_up_then_clears_this_guild_only(service: GachaService,
     with pytest.raises(NotStartedError):
         await service.balance(GUILD, 1)
     assert (await service.balance(OTHER_GUILD, 1)).balances["faylen"] == 1000
-    assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "reset") == 1
+    assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "reset",
+                       LedgerEntry.line == 0) == 1
     assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "summon") > 0
     await service.start(GUILD, 1)  # a fresh start is possible afterwards
 

@@ -631,21 +631,29 @@ class GachaService:
             return self._esprit_view(row[0], row[1], player.active_esprit_id)
 
     async def set_active(self, guild_id: int, user_id: int, copy_id: int) -> EspritView:
+        """Make an owned copy that is not at auction the active one.
+
+        Locks the player's row, then the copy's row (the order `list_for_sale` uses), and decides on the
+        copy as it is once locked: a listing that raced this request is seen, never a stale snapshot.
+        """
+
         async def work(s: AsyncSession) -> None:
-            usable = exists().where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
-                                    UserEsprit.owner_id == user_id, UserEsprit.in_escrow.is_(False))
-            done = (
+            await self._player(s, guild_id, user_id, lock=True)
+            copy = (
                 await s.execute(
-                    update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id, usable)
-                    .values(active_esprit_id=copy_id, updated_at=utcnow()).returning(Player.id)
+                    select(UserEsprit.owner_id, UserEsprit.in_escrow)
+                    .where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id)
+                    .with_for_update()
                 )
-            ).scalar_one_or_none()
-            if done is None:
-                await self._player(s, guild_id, user_id)
-                copy = await s.get(UserEsprit, copy_id)
-                if copy is not None and copy.guild_id == guild_id and copy.owner_id == user_id:
-                    raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
+            ).first()
+            if copy is None or copy.owner_id != user_id:
                 raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+            if copy.in_escrow:
+                raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
+            await s.execute(
+                update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id)
+                .values(active_esprit_id=copy_id, updated_at=utcnow())
+            )
 
         await self.db.run(work)
         return await self.show(guild_id, user_id, copy_id)
@@ -730,11 +738,14 @@ class GachaService:
             if active[0] == copy_id:
                 raise ValidationError("That is your active Esprit; pick another active one before selling it.")
             await request.claim(s)
+            # Conditional on the copy's row too: never escrow the copy the (locked) player row points at.
+            not_active = ~exists().where(Player.guild_id == guild_id, Player.user_id == seller_id,
+                                         Player.active_esprit_id == copy_id)
             escrowed = (
                 await s.execute(
                     update(UserEsprit)
                     .where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
-                           UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(False))
+                           UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(False), not_active)
                     .values(in_escrow=True, updated_at=utcnow()).returning(UserEsprit.id)
                 )
             ).scalar_one_or_none()
@@ -834,6 +845,11 @@ class GachaService:
             ).scalar_one_or_none()
             if moved is None:
                 raise AlreadySoldError()
+            await s.execute(
+                update(Player).where(Player.guild_id == guild_id, Player.user_id == seller_id,
+                                     Player.active_esprit_id == copy_id)
+                .values(active_esprit_id=None)
+            )
             request.money(buyer_id, currency, -price, buyer_balance)
             request.money(seller_id, currency, price, seller_balance)
             request.ownership(seller_id, copy_id, -1)
@@ -885,22 +901,89 @@ class GachaService:
     async def reset(self, guild_id: int, admin_id: int, backup_dir: Path, *, key: str | None = None) -> ResetReport:
         """Back up the database, then delete this server's players, copies and listings and reseed.
 
-        The ledger is append-only and survives; a reset line records who did it and the backup.
+        The ledger is append-only and survives: the reset writes a reversing line for every balance and
+        every copy it deletes (so ledger sums still equal balances and owners), and line 0 records who did
+        it and the backup. The key is claimed before the backup, so a retried request (same key) replays the
+        first outcome and takes no second backup, and a duplicate that arrives while the first runs is refused.
         """
         from guildkeep.db.backup import create_backup
 
-        backup = await create_backup(self.db, backup_dir)
+        request = _Request(guild_id, admin_id, key, "reset", "game reset")
 
-        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+        async def find(s: AsyncSession) -> LedgerEntry | None:
+            return (await s.execute(
+                select(LedgerEntry).where(LedgerEntry.guild_id == guild_id,
+                                          LedgerEntry.idempotency_key == request.key, LedgerEntry.line == 0)
+            )).scalar_one_or_none()
+
+        def replay(row: LedgerEntry) -> ResetReport:
+            if row.operation != request.operation:
+                raise ValidationError("That request was already used for something else; nothing was changed.")
+            if row.result is None or row.result.get("pending"):
+                raise ValidationError("That reset is already running; nothing more was done.")
+            r = row.result
+            return ResetReport(Path(r["backup"]), r["players"], r["esprits"], r["listings"], replayed=True)
+
+        async def claim(s: AsyncSession) -> ResetReport | None:
+            row = await find(s)
+            if row is not None:
+                return replay(row)
             await request.claim(s)
+            await s.execute(
+                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                                          LedgerEntry.line == 0).values(result={"pending": True})
+            )
+            return None
+
+        try:
+            done = await self.db.run(claim)
+        except DuplicateError:
+            async with self.db.session(read_only=True) as s:
+                row = await find(s)
+            if row is None:
+                raise
+            done = replay(row)
+        if done is not None:
+            return done
+
+        try:
+            backup = await create_backup(self.db, backup_dir)
+        except BaseException:
+            # Nothing was reset: free the key so the same request can be tried again.
+            async def release(s: AsyncSession) -> None:
+                await s.execute(delete(LedgerEntry).where(
+                    LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                    LedgerEntry.line == 0))
+
+            await self.db.run(release)
+            raise
+
+        async def work(s: AsyncSession) -> dict[str, Any]:
+            request.lines.clear()
+            request.reason = f"game reset, backup {backup.name}"[:MAX_REASON]
+            players = (await s.execute(
+                select(Player).where(Player.guild_id == guild_id).order_by(Player.id).with_for_update()
+            )).scalars().all()
+            copies = (await s.execute(
+                select(UserEsprit.id, UserEsprit.owner_id).where(UserEsprit.guild_id == guild_id)
+                .order_by(UserEsprit.id).with_for_update()
+            )).all()
+            for player in players:
+                for currency in WALLET:
+                    request.money(player.user_id, currency, -getattr(player, currency), 0)
+            for copy_id, owner_id in copies:
+                request.ownership(owner_id, copy_id, -1)
             listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
-            copies = (await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))).rowcount
-            players = (await s.execute(delete(Player).where(Player.guild_id == guild_id))).rowcount
-            return await request.finish(s, {"players": players, "esprits": copies, "listings": listings})
+            await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))
+            await s.execute(delete(Player).where(Player.guild_id == guild_id))
+            await s.execute(
+                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                                          LedgerEntry.line == 0).values(reason=request.reason)
+            )
+            return await request.finish(s, {"players": len(players), "esprits": len(copies), "listings": listings,
+                                            "backup": str(backup)})
 
-        request = _Request(guild_id, admin_id, key, "reset", f"game reset, backup {backup.name}")
-
-        result = await self._once(request, work)
+        result = await self.db.run(work)
         seed = await self.seed_catalogue()
         return ResetReport(backup, result["players"], result["esprits"], result["listings"], seed)
 
@@ -915,3 +998,67 @@ class GachaService:
             if user_id is not None:
                 stmt = stmt.where(LedgerEntry.user_id == user_id)
             return list((await s.execute(stmt.order_by(LedgerEntry.id.desc()).limit(limit))).scalars())
+
+    async def reconcile(self, guild_id: int) -> list[str]:
+        """Check this server's ledger against its state; returns the problems found (empty: it reconciles).
+
+        - per player and currency, the ledger's money lines sum to the balance (to 0 for someone with no wallet);
+        - per copy, the ledger's ownership lines sum to +1 for its owner and 0 for everyone else, and to 0 for a
+          copy that no longer exists;
+        - a copy is in escrow exactly when one open listing holds it;
+        - an active Esprit is a copy its player owns that is not in escrow.
+        """
+        problems: list[str] = []
+        async with self.db.session(read_only=True) as s:
+            money = {
+                (user_id, currency): int(total)
+                for user_id, currency, total in await s.execute(
+                    select(LedgerEntry.user_id, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+                    .where(LedgerEntry.guild_id == guild_id, LedgerEntry.line > 0, LedgerEntry.currency.is_not(None))
+                    .group_by(LedgerEntry.user_id, LedgerEntry.currency)
+                )
+            }
+            owned = {
+                (user_id, copy_id): int(total)
+                for user_id, copy_id, total in await s.execute(
+                    select(LedgerEntry.user_id, LedgerEntry.user_esprit_id, func.sum(LedgerEntry.amount))
+                    .where(LedgerEntry.guild_id == guild_id, LedgerEntry.line > 0,
+                           LedgerEntry.user_esprit_id.is_not(None))
+                    .group_by(LedgerEntry.user_id, LedgerEntry.user_esprit_id)
+                )
+            }
+            players = (await s.execute(select(Player).where(Player.guild_id == guild_id))).scalars().all()
+            copies = {c.id: c for c in (await s.execute(
+                select(UserEsprit).where(UserEsprit.guild_id == guild_id))).scalars()}
+            open_listings: dict[int, int] = {}
+            for (copy_id,) in await s.execute(
+                select(AuctionListing.user_esprit_id).where(AuctionListing.guild_id == guild_id,
+                                                            AuctionListing.status == LISTING_OPEN)
+            ):
+                open_listings[copy_id] = open_listings.get(copy_id, 0) + 1
+
+        wallets = {p.user_id: p for p in players}
+        for user_id in sorted({u for u, _ in money} | set(wallets)):
+            for currency in WALLET:
+                have = getattr(wallets[user_id], currency) if user_id in wallets else 0
+                total = money.get((user_id, currency), 0)
+                if total != have:
+                    problems.append(f"user {user_id} {currency}: ledger says {total}, balance is {have}")
+        for (user_id, copy_id), total in sorted(owned.items()):
+            copy = copies.get(copy_id)
+            expected = 1 if copy is not None and copy.owner_id == user_id else 0
+            if total != expected:
+                problems.append(f"copy {copy_id} user {user_id}: ledger says {total}, expected {expected}")
+        for copy_id, copy in sorted(copies.items()):
+            if (copy.owner_id, copy_id) not in owned:
+                problems.append(f"copy {copy_id}: owned by {copy.owner_id} with no ledger line")
+            if copy.in_escrow != (open_listings.get(copy_id, 0) == 1) or open_listings.get(copy_id, 0) > 1:
+                problems.append(f"copy {copy_id}: in_escrow={copy.in_escrow} with {open_listings.get(copy_id, 0)} "
+                                "open listings")
+        for p in players:
+            if p.active_esprit_id is None:
+                continue
+            copy = copies.get(p.active_esprit_id)
+            if copy is None or copy.owner_id != p.user_id or copy.in_escrow:
+                problems.append(f"user {p.user_id}: active Esprit {p.active_esprit_id} is not an owned, usable copy")
+        return problems
