@@ -102,3 +102,22 @@ def test_invalid_json_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_override_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(GachaConfigError, match="does not exist"):
         load_config(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("weight", ["Infinity", "-Infinity", "NaN", "0", "-1", "1e400"])
+def test_a_weight_must_be_finite_and_positive(tmp_path: Path, weight: str) -> None:
+    text = (DATA_DIR / "rarity_tiers.json").read_text(encoding="utf-8")
+    (tmp_path / "rarity_tiers.json").write_text(text.replace('"weight": 27', f'"weight": {weight}'), encoding="utf-8")
+    with pytest.raises(GachaConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("rarity_tiers.json: entry 'uncommon' (#2), field weight: ")
+
+
+def test_no_number_in_the_settings_may_be_infinite(tmp_path: Path) -> None:
+    text = (DATA_DIR / "game_settings.json").read_text(encoding="utf-8")
+    (tmp_path / "game_settings.json").write_text(text.replace('"cooldown_hours": 24', '"cooldown_hours": NaN'),
+                                                 encoding="utf-8")
+    with pytest.raises(GachaConfigError, match=r"^game_settings.json: field daily.cooldown_hours: .*finite"):
+        load_config(tmp_path)
