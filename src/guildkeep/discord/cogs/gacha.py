@@ -314,7 +314,8 @@ class Gacha(commands.Cog):
             info = self.config.currency(currency)
             embed.add_field(name=f"{info.emoji} {info.name}".strip(), value=f"{amount:,}")
         embed.add_field(name="Level", value=f"{p.level} ({p.xp:,} / {p.xp_next_level:,} XP)")
-        embed.add_field(name="Daily", value=f"streak {p.daily_streak} · next {timestamp(p.next_daily_at)}")
+        embed.add_field(name="Daily", value=f"Streak: {plural(p.daily_streak, 'day')} · next claim "
+                                            f"{timestamp(p.next_daily_at)}")
         pity = self.config.settings.pity
         embed.add_field(
             name="Pity",
@@ -361,8 +362,8 @@ class Gacha(commands.Cog):
             title = f"Summon {number}/{len(result.pulls)}: {clip(pull.esprit.name, 200)}"
             page = await self.esprit_page(pull.esprit, title=title)
             if pull.forced and page.embed is not None:
-                page.embed.add_field(name="Pity", value="guaranteed by pity" if pull.forced == "guaranteed"
-                                     else "hard pity reached", inline=False)
+                page.embed.add_field(name="Pity", value="Guaranteed by pity" if pull.forced == "guaranteed"
+                                     else "Hard pity reached", inline=False)
             if page.embed is not None:
                 page.embed.set_footer(text=f"Esprit #{pull.esprit.copy_id} · spent "
                                       f"{result.cost:,} {self.config.currency(result.currency).name} · "
