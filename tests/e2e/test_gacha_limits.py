@@ -106,6 +106,12 @@ async def test_every_autocomplete_answers_at_most_25_choices_of_at_most_100_char
     assert len(await d.autocomplete("inventory", "rarity", "", as_="bob")) == 25
     assert len(await d.autocomplete("esprit show", "esprit", "", as_="bob")) == 25
 
+    # A refusal that lists the valid values stays short too.
+    refused = await d.slash("inventory", as_="bob", rarity="b" * 4000)
+    assert refused.ephemeral
+    assert refused.text.startswith("Unknown rarity 'bbb")
+    assert len(refused.text) < 2000
+
 
 async def test_every_gacha_reply_fits_discords_limits_with_the_longest_data(discord_env: SandboxEnv) -> None:
     d = discord_env.driver

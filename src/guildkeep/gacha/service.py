@@ -240,7 +240,7 @@ class GachaService:
         """The rarity id for a tier id or name typed by a player (any case); refuses anything else."""
         tier = self.config.find_tier(rarity)
         if tier is None:
-            names = ", ".join(t.name for t in self.config.tiers)
+            names = ", ".join(t.name for t in self.config.tiers[:25]) + (", …" if len(self.config.tiers) > 25 else "")
             raise ValidationError(f"Unknown rarity {echo(rarity)}: choose one of {names}.")
         return tier.id
 
