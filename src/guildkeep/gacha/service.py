@@ -1070,21 +1070,21 @@ class GachaService:
         async def work(s: AsyncSession) -> dict[str, Any]:
             request.lines.clear()
             request.reason = f"game reset, backup {backup.name}"[:MAX_REASON]
-            players = (await s.execute(
-                select(Player).where(Player.guild_id == guild_id).order_by(Player.id).with_for_update()
-            )).scalars().all()
-            copies = (await s.execute(
-                select(UserEsprit.id, UserEsprit.owner_id).where(UserEsprit.guild_id == guild_id)
-                .order_by(UserEsprit.id).with_for_update()
-            )).all()
-            for player in players:
-                for currency in WALLET:
-                    request.money(player.user_id, currency, -getattr(player, currency), 0)
-            for copy_id, owner_id in copies:
-                request.ownership(owner_id, copy_id, -1)
+            # The reversing lines are built from what the DELETEs return: exactly what was wiped, even if a
+            # request of another shard committed a moment before.
             listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
-            await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))
-            await s.execute(delete(Player).where(Player.guild_id == guild_id))
+            players = (await s.execute(
+                delete(Player).where(Player.guild_id == guild_id)
+                .returning(Player.user_id, *(getattr(Player, c) for c in WALLET))
+            )).all()
+            copies = (await s.execute(
+                delete(UserEsprit).where(UserEsprit.guild_id == guild_id).returning(UserEsprit.id, UserEsprit.owner_id)
+            )).all()
+            for user_id, *balances in sorted(players):
+                for currency, balance in zip(WALLET, balances, strict=True):
+                    request.money(user_id, currency, -balance, 0)
+            for copy_id, owner_id in sorted(copies):
+                request.ownership(owner_id, copy_id, -1)
             await s.execute(
                 update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
                                           LedgerEntry.line == 0).values(reason=request.reason)
