@@ -121,3 +121,17 @@ def test_no_number_in_the_settings_may_be_infinite(tmp_path: Path) -> None:
                                                  encoding="utf-8")
     with pytest.raises(GachaConfigError, match=r"^game_settings.json: field daily.cooldown_hours: .*finite"):
         load_config(tmp_path)
+
+
+def test_a_currency_dropped_from_the_settings_still_has_a_name_to_show(tmp_path: Path) -> None:
+    """A listing priced in a currency an operator removed later must still render."""
+
+    def drop_gems(data: dict) -> None:
+        data["currencies"] = [c for c in data["currencies"] if c["id"] != "gems"]
+        data["starting"]["currencies"].pop("gems")
+        data["auction"]["currencies"] = ["faylen", "virelite"]
+
+    cfg = load_config(_override(tmp_path, "game_settings.json", drop_gems))
+    assert "gems" not in cfg.currency_ids
+    assert cfg.currency("gems").name == "Gems"
+    assert cfg.find_currency("gems") is None  # but it cannot be chosen

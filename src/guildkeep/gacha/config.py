@@ -181,10 +181,13 @@ class GachaConfig:
         return tuple(c.id for c in self.settings.currencies)
 
     def currency(self, currency_id: str) -> Currency:
+        """The currency's names for display; a wallet column the config no longer uses (a listing priced in it
+        before a reseed) is shown under its id."""
         for currency in self.settings.currencies:
             if currency.id == currency_id:
                 return currency
-        raise KeyError(currency_id)
+        name = currency_id.replace("_", " ").title()[:32] or "?"
+        return Currency.model_construct(id=currency_id, name=name, emoji="")
 
     def rarity_rank(self, rarity: str) -> int:
         for rank, tier in enumerate(self.tiers):
