@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from guildkeep.config import Settings, load_settings
+from guildkeep.db import Database
 from guildkeep.gacha.service import GachaService
 from guildkeep.sandbox.harness import SandboxEnv
 
@@ -296,3 +297,37 @@ async def test_inventory_still_renders_an_esprit_whose_rarity_is_no_longer_confi
     shown = await d.slash("esprit show", as_="bob")
     assert "Mythic" in shown.text
     assert shown.attachments[0].data[:4] == b"\x89PNG"
+
+
+async def test_an_operators_reseed_reaches_every_shard(db: Database, tmp_path: Path) -> None:
+    """Two shards (two bots) share the database and Redis: the reseed runs on one, both reload the config."""
+    import json
+    import shutil
+
+    from guildkeep.gacha.config import DATA_DIR
+    from tests.conftest import REDIS_URL, eventually
+
+    config_dir = tmp_path / "gacha"
+    config_dir.mkdir()
+    for file in DATA_DIR.glob("*.json"):
+        shutil.copyfile(file, config_dir / file.name)
+    settings = load_settings(database_url=db.url.render_as_string(hide_password=False), discord_token=None,
+                             auto_migrate=False, backup_interval_hours=0, backup_dir=tmp_path / "backups",
+                             gacha_config_dir=config_dir, redis_url=REDIS_URL)
+    env = await SandboxEnv.start(db, settings, shards=2)
+    try:
+        for bot in env.bots:
+            await eventually(lambda bot=bot: bot.cache_bus.connected)
+        cogs = [bot.get_cog("Gacha") for bot in env.bots]
+        for bot in env.bots:
+            bot.settings.operator_ids = [env.driver.member("alice").user.id]
+        esprits = json.loads((config_dir / "esprits.json").read_text(encoding="utf-8"))
+        esprits["esprits"][0]["name"] = "Renamed on every shard"
+        (config_dir / "esprits.json").write_text(json.dumps(esprits), encoding="utf-8")
+        assert all(cog.config.esprits[0].name != "Renamed on every shard" for cog in cogs)
+
+        reply = await env.driver.slash("gacha reseed", as_="alice")
+        assert "1 changed" in reply.text
+        await eventually(lambda: all(cog.config.esprits[0].name == "Renamed on every shard" for cog in cogs))
+    finally:
+        await env.stop()
