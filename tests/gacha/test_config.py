@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from guildkeep.config import SettingsError, load_settings
 from guildkeep.gacha.config import DATA_DIR, GachaConfigError, load_config
 
 
@@ -135,3 +136,23 @@ def test_a_currency_dropped_from_the_settings_still_has_a_name_to_show(tmp_path:
     assert "gems" not in cfg.currency_ids
     assert cfg.currency("gems").name == "Gems"
     assert cfg.find_currency("gems") is None  # but it cannot be chosen
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", []), ("123", [123]), ("123, 456 ,789", [123, 456, 789]), ("9223372036854775807", [2**63 - 1])],
+)
+def test_operator_ids_are_a_comma_list_of_user_ids(isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   value: str, expected: list[int]) -> None:
+    monkeypatch.setenv("GUILDKEEP_OPERATOR_IDS", value)
+    assert load_settings().operator_ids == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "12,x", "-5", "0", "²", "99999999999999999999", "[1, 2]"])
+def test_a_bad_operator_id_is_one_clear_line(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("GUILDKEEP_OPERATOR_IDS", value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid setting GUILDKEEP_OPERATOR_IDS: ")
+    assert "\n" not in message
