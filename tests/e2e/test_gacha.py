@@ -194,10 +194,23 @@ async def test_reset_asks_for_confirmation_and_takes_a_backup(discord_env: Sandb
     assert await gacha_service(discord_env).has_started(guild_id(discord_env), d.member("bob").user.id)
 
     ask = await d.slash("gacha reset", as_="alice")
-    await ask.click("Confirm", as_="alice")
+    confirm = await ask.click("Confirm", as_="alice")
     done = await ask.wait_followup()
     assert "1 player, 1 Esprit and 0 listings removed" in done.content
-    assert not await gacha_service(discord_env).has_started(guild_id(discord_env), d.member("bob").user.id)
+    service = gacha_service(discord_env)
+    assert not await service.has_started(guild_id(discord_env), d.member("bob").user.id)
+    assert await service.reconcile(guild_id(discord_env)) == []
+
+    # The same confirmation delivered again (its interaction id is the key): no second backup, nothing wiped again.
+    await start(discord_env, "bob")
+    backups = discord_env.bot.settings.backup_dir
+    assert len(list(backups.iterdir())) == 1
+    again = await service.reset(guild_id(discord_env), d.member("alice").user.id, backups,
+                                key=f"interaction:{confirm.interaction.id}")
+    assert again.replayed
+    assert len(list(backups.iterdir())) == 1
+    assert await service.has_started(guild_id(discord_env), d.member("bob").user.id)
+    assert await service.reconcile(guild_id(discord_env)) == []
 
 
 async def snapshot(env: SandboxEnv) -> dict[str, list[tuple]]:
