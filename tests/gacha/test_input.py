@@ -63,3 +63,11 @@ async def test_grant_refusals_speak_of_the_member(service: GachaService) -> None
         await service.grant(GUILD, ADMIN, 1, amount=-11, currency="gems", reason="r")
     with pytest.raises(NotFoundError, match=r"^That member has not started playing yet\.$"):
         await service.grant(GUILD, ADMIN, 2, amount=-11, currency="gems", reason="r")
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\u200b\u200b", "\u202e \u200d"])
+async def test_a_grant_needs_a_visible_reason(service: GachaService, reason: str) -> None:
+    await service.start(GUILD, 1)
+    with pytest.raises(ValidationError, match="Give a reason"):
+        await service.grant(GUILD, ADMIN, 1, amount=5, currency="gems", reason=reason)
+    assert (await service.balance(GUILD, 1)).balances["gems"] == 10

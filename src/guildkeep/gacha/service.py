@@ -563,7 +563,7 @@ class GachaService:
         reason = (reason or "").strip()
         if reason != clean_text(reason):
             raise ValidationError("The reason contains control characters (such as NUL); please type it again.")
-        if not reason:
+        if not any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in reason):
             raise ValidationError("Give a reason for the grant; it is written to the ledger.")
         if amount == 0 or abs(amount) > self._s.balance_max:
             raise ValidationError(f"The amount must be non-zero and at most {self._s.balance_max:,}.")
