@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/guildkeep.db"
 SUPPORTED_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     gacha_config_dir: Path | None = Field(
         None, description="Directory whose gacha JSON files replace the shipped ones of the same name."
     )
+    operator_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Discord user ids, comma separated, allowed to run operator commands (besides the bot "
+        "application's owner), e.g. /gacha reseed.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO")
 
     # The language model: any OpenAI-compatible chat endpoint (docs/llm.md). Unset base URL = none.
@@ -80,6 +85,23 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("operator_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, int):
+            value = [value]
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            ids = []
+            for part in value:
+                text = str(part).strip()
+                if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+                    raise ValueError(f"expected Discord user ids separated by commas, got {text[:40]!r}")
+                ids.append(int(text))
+            return ids
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from guildkeep.config import SettingsError, load_settings
 from guildkeep.gacha.config import DATA_DIR, GachaConfigError, load_config
 
 
@@ -102,3 +103,56 @@ def test_invalid_json_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_override_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(GachaConfigError, match="does not exist"):
         load_config(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("weight", ["Infinity", "-Infinity", "NaN", "0", "-1", "1e400"])
+def test_a_weight_must_be_finite_and_positive(tmp_path: Path, weight: str) -> None:
+    text = (DATA_DIR / "rarity_tiers.json").read_text(encoding="utf-8")
+    (tmp_path / "rarity_tiers.json").write_text(text.replace('"weight": 27', f'"weight": {weight}'), encoding="utf-8")
+    with pytest.raises(GachaConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("rarity_tiers.json: entry 'uncommon' (#2), field weight: ")
+
+
+def test_no_number_in_the_settings_may_be_infinite(tmp_path: Path) -> None:
+    text = (DATA_DIR / "game_settings.json").read_text(encoding="utf-8")
+    (tmp_path / "game_settings.json").write_text(text.replace('"cooldown_hours": 24', '"cooldown_hours": NaN'),
+                                                 encoding="utf-8")
+    with pytest.raises(GachaConfigError, match=r"^game_settings.json: field daily.cooldown_hours: .*finite"):
+        load_config(tmp_path)
+
+
+def test_a_currency_dropped_from_the_settings_still_has_a_name_to_show(tmp_path: Path) -> None:
+    """A listing priced in a currency an operator removed later must still render."""
+
+    def drop_gems(data: dict) -> None:
+        data["currencies"] = [c for c in data["currencies"] if c["id"] != "gems"]
+        data["starting"]["currencies"].pop("gems")
+        data["auction"]["currencies"] = ["faylen", "virelite"]
+
+    cfg = load_config(_override(tmp_path, "game_settings.json", drop_gems))
+    assert "gems" not in cfg.currency_ids
+    assert cfg.currency("gems").name == "Gems"
+    assert cfg.find_currency("gems") is None  # but it cannot be chosen
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", []), ("123", [123]), ("123, 456 ,789", [123, 456, 789]), ("9223372036854775807", [2**63 - 1])],
+)
+def test_operator_ids_are_a_comma_list_of_user_ids(isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   value: str, expected: list[int]) -> None:
+    monkeypatch.setenv("GUILDKEEP_OPERATOR_IDS", value)
+    assert load_settings().operator_ids == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "12,x", "-5", "0", "²", "99999999999999999999", "[1, 2]"])
+def test_a_bad_operator_id_is_one_clear_line(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("GUILDKEEP_OPERATOR_IDS", value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid setting GUILDKEEP_OPERATOR_IDS: ")
+    assert "\n" not in message

@@ -189,7 +189,7 @@ async def test_ten_pull_debits_the_cost_and_holds_a_rare_or_better(service: Gach
 async def test_summon_refuses_what_the_player_cannot_afford(service: GachaService) -> None:
     await service.start(GUILD, 1)
     await fund(service, 1, 899)
-    with pytest.raises(InsufficientFundsError, match="costs 900 Faylen but You only have 899 Faylen"):
+    with pytest.raises(InsufficientFundsError, match="costs 900 Faylen, but you only have 899 Faylen"):
         await service.summon(GUILD, 1, 10)
     with pytest.raises(ValidationError, match="1 or 10"):
         await service.summon(GUILD, 1, 3)
@@ -317,7 +317,8 @@ async def test_reset_backs_up_then_clears_this_guild_only(service: GachaService,
     with pytest.raises(NotStartedError):
         await service.balance(GUILD, 1)
     assert (await service.balance(OTHER_GUILD, 1)).balances["faylen"] == 1000
-    assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "reset") == 1
+    assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "reset",
+                       LedgerEntry.line == 0) == 1
     assert await count(service, LedgerEntry, LedgerEntry.guild_id == GUILD, LedgerEntry.operation == "summon") > 0
     await service.start(GUILD, 1)  # a fresh start is possible afterwards
 

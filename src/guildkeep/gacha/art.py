@@ -51,10 +51,10 @@ class CardSpec:
 
 
 def card_spec(esprit: EspritView, config: GachaConfig) -> CardSpec:
-    tier = config.tier(esprit.rarity)
-    visual = config.visuals[esprit.rarity]
+    tier_name, stars = config.tier_label(esprit.rarity)
+    visual = config.visual(esprit.rarity)
     stats = tuple((config.stat_icons[name].label, esprit.stats[name]) for name in STAT_NAMES)
-    return CardSpec(esprit.esprit_id, esprit.name, esprit.element, tier.name, tier.stars, visual.color,
+    return CardSpec(esprit.esprit_id, esprit.name, esprit.element, tier_name, stars, visual.color,
                     visual.accent, esprit.level, stats)
 
 

@@ -33,7 +33,8 @@ class GachaConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # JSON as Python reads it accepts Infinity and NaN: no number in the game may be either.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- esprits.json -------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ class EspritsFile(_Strict):
 class RarityTier(_Strict):
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=50)
-    weight: float = Field(ge=0)
+    weight: float = Field(gt=0)  # finite and above 0: every tier can be rolled
     stars: int = Field(ge=1, le=10)
 
 
@@ -79,6 +80,9 @@ class RarityVisual(_Strict):
     color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
     accent: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
     emoji: str = Field(min_length=1, max_length=16)
+
+
+UNKNOWN_VISUAL = RarityVisual(color="#808080", accent="#c0c0c0", emoji="❔")
 
 
 class StatIcon(_Strict):
@@ -177,10 +181,13 @@ class GachaConfig:
         return tuple(c.id for c in self.settings.currencies)
 
     def currency(self, currency_id: str) -> Currency:
+        """The currency's names for display; a wallet column the config no longer uses (a listing priced in it
+        before a reseed) is shown under its id."""
         for currency in self.settings.currencies:
             if currency.id == currency_id:
                 return currency
-        raise KeyError(currency_id)
+        name = currency_id.replace("_", " ").title()[:32] or "?"
+        return Currency.model_construct(id=currency_id, name=name, emoji="")
 
     def rarity_rank(self, rarity: str) -> int:
         for rank, tier in enumerate(self.tiers):
@@ -190,6 +197,27 @@ class GachaConfig:
 
     def tier(self, rarity: str) -> RarityTier:
         return self.tiers[self.rarity_rank(rarity)]
+
+    def find_tier(self, text: str) -> RarityTier | None:
+        """The tier whose id or name is ``text`` (any case), or None."""
+        wanted = text.strip().casefold()
+        return next((t for t in self.tiers if wanted in (t.id, t.name.casefold())), None)
+
+    def find_currency(self, text: str) -> Currency | None:
+        """The currency whose id or name is ``text`` (any case), or None."""
+        wanted = text.strip().casefold()
+        return next((c for c in self.settings.currencies if wanted in (c.id, c.name.casefold())), None)
+
+    def tier_label(self, rarity: str) -> tuple[str, int]:
+        """(name, stars) to show for a rarity; a rarity no longer configured still renders (as its id)."""
+        for tier in self.tiers:
+            if tier.id == rarity:
+                return tier.name, tier.stars
+        return rarity.replace("_", " ").title(), 1
+
+    def visual(self, rarity: str) -> RarityVisual:
+        """The rarity's visual; a rarity no longer configured gets a neutral grey frame."""
+        return self.visuals.get(rarity) or UNKNOWN_VISUAL
 
     def esprits_of(self, rarity: str) -> tuple[EspritEntry, ...]:
         return tuple(e for e in self.esprits if e.rarity == rarity)

@@ -70,7 +70,9 @@ class UserEsprit(TimestampMixin, Base):
     """An owned copy of a catalogue entry. ``in_escrow`` is set while it is listed at auction."""
 
     __tablename__ = "gacha_user_esprits"
-    __table_args__ = (Index("ix_gacha_user_esprits_guild_id_owner_id", "guild_id", "owner_id"),)
+    # AUTOINCREMENT on SQLite: a deleted copy's id is never handed out again (ledger lines keep pointing at it).
+    __table_args__ = (Index("ix_gacha_user_esprits_guild_id_owner_id", "guild_id", "owner_id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake(), ForeignKey("guilds.id", ondelete="CASCADE"), nullable=False)
@@ -92,6 +94,7 @@ class AuctionListing(Base):
     __table_args__ = (
         Index("ix_gacha_auction_listings_guild_id_status", "guild_id", "status"),
         CheckConstraint("price > 0", name="price_positive"),
+        {"sqlite_autoincrement": True},  # ids are never reused, like the copies'
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

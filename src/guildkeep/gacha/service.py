@@ -16,8 +16,10 @@ Row locks are always taken in the same order (listing, then player rows by id, t
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +29,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guildkeep.cache import InvalidationBus
 from guildkeep.db import (
     Database,
     DomainError,
@@ -39,7 +42,15 @@ from guildkeep.db import (
 )
 from guildkeep.db.dialect import insert_for
 from guildkeep.gacha import rules
-from guildkeep.gacha.config import STAT_NAMES, WALLET, GachaConfig, load_config
+from guildkeep.gacha.config import (
+    ESPRITS_FILE,
+    STAT_NAMES,
+    TIERS_FILE,
+    WALLET,
+    GachaConfig,
+    GachaConfigError,
+    load_config,
+)
 from guildkeep.gacha.models import (
     LISTING_CANCELLED,
     LISTING_OPEN,
@@ -67,7 +78,10 @@ from guildkeep.gacha.views import (
 )
 from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
 
+log = logging.getLogger(__name__)
+
 PAGE_SIZE = 10
+CATALOGUE_NAMESPACE = "gacha:catalogue"  # invalidation bus namespace of reseed notices
 LEADERBOARD_KINDS = ("level", "currency", "xp")
 MAX_REASON = 300
 MAX_KEY = 128
@@ -143,6 +157,20 @@ class _Request:
         return result
 
 
+ECHO_MAX = 100
+
+
+def echo(text: str, limit: int = ECHO_MAX) -> str:
+    """Player input quoted in a message: repr-quoted (control characters escaped), at most ``limit`` characters."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return repr(shown)
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters other than newlines and tabs (NUL cannot be stored in PostgreSQL)."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 def _pages(total: int, page_size: int) -> int:
     return max(1, math.ceil(total / page_size))
 
@@ -155,11 +183,32 @@ class GachaService:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utcnow,
+        config_dir: Path | None = None,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self.db = db
-        self.config = config or load_config()
+        self.config_dir = config_dir
+        self.config = config or load_config(config_dir)
         self.rng = rng or random.SystemRandom()
         self.clock = clock
+        # The catalogue is shared by every process (shard): a reseed in one tells the others to reload.
+        self.bus = bus
+        if bus is not None:
+            bus.register(CATALOGUE_NAMESPACE, self._on_reseed)
+
+    def detach(self) -> None:
+        """Stop listening for other processes' reseeds."""
+        if self.bus is not None:
+            self.bus.unregister(CATALOGUE_NAMESPACE, self._on_reseed)
+
+    def _on_reseed(self, _guild_id: int | None, _key: Any) -> None:
+        """Another process reseeded the shared catalogue: read the same files again."""
+        try:
+            self.config = load_config(self.config_dir)
+        except GachaConfigError as exc:
+            log.error("another process reseeded the gacha catalogue, but this one cannot read the config: %s", exc)
+            return
+        log.info("gacha config reloaded after a reseed in another process")
 
     # ------------------------------------------------------------------------------------------
     # helpers
@@ -173,12 +222,27 @@ class GachaService:
         return {e.id: e for e in self.config.esprits}
 
     def _currency(self, currency: str | None, *, allowed: Sequence[str] | None = None) -> str:
-        currency = (currency or self.config.currency_ids[0]).lower()
+        """The currency id for an id or a name typed by a player (any case); refuses anything else."""
         choices = list(allowed or self.config.currency_ids)
-        if currency not in choices or currency not in WALLET:
+        if currency is None:
+            return choices[0]
+        found = self.config.find_currency(currency)
+        if found is None or found.id not in choices or found.id not in WALLET:
             names = ", ".join(self.config.currency(c).name for c in choices)
-            raise ValidationError(f"Unknown currency {currency!r}: choose one of {names}.")
-        return currency
+            raise ValidationError(f"Unknown currency {echo(currency)}: choose one of {names}.")
+        return found.id
+
+    def resolve_currency(self, currency: str | None) -> str:
+        """The currency id for what a player typed (None: the first currency)."""
+        return self._currency(currency)
+
+    def resolve_rarity(self, rarity: str) -> str:
+        """The rarity id for a tier id or name typed by a player (any case); refuses anything else."""
+        tier = self.config.find_tier(rarity)
+        if tier is None:
+            names = ", ".join(t.name for t in self.config.tiers[:25]) + (", …" if len(self.config.tiers) > 25 else "")
+            raise ValidationError(f"Unknown rarity {echo(rarity)}: choose one of {names}.")
+        return tier.id
 
     def _money(self, amount: int, currency: str) -> str:
         info = self.config.currency(currency)
@@ -229,8 +293,11 @@ class GachaService:
         return [by_id[i] for i in copy_ids if i in by_id]
 
     async def _debit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
-                     *, who: str = "You") -> int:
-        """Conditional debit; returns the new balance or raises `InsufficientFundsError`."""
+                     *, who: str = "you") -> int:
+        """Conditional debit; returns the new balance or raises `InsufficientFundsError`.
+
+        ``who`` is the subject of the refusal: "you" (the player) or "they" (a member an admin acts on).
+        """
         column = getattr(Player, currency)
         new = (
             await s.execute(
@@ -245,10 +312,13 @@ class GachaService:
                 select(column).where(Player.guild_id == guild_id, Player.user_id == user_id)
             )).scalar_one_or_none()
             if have is None:
-                raise NotStartedError() if who == "You" else NotFoundError(f"{who} has not started playing.")
-            verb = "have" if who == "You" else "has"
+                raise NotStartedError() if who == "you" else NotFoundError("That member has not started playing yet.")
+            if who == "you":
+                raise InsufficientFundsError(
+                    f"That costs {self._money(amount, currency)}, but you only have {self._money(have, currency)}."
+                )
             raise InsufficientFundsError(
-                f"That costs {self._money(amount, currency)} but {who} only {verb} {self._money(have, currency)}."
+                f"They only have {self._money(have, currency)}, so {self._money(amount, currency)} cannot be taken."
             )
         return new
 
@@ -319,20 +389,37 @@ class GachaService:
     async def seed_catalogue(self, config: GachaConfig | None = None) -> SeedReport:
         """Bring ``gacha_esprits`` in line with the config: insert new, update changed, retire removed.
 
-        Idempotent; rows are never deleted, so owned copies always point at their entry.
+        Idempotent; rows are never deleted, so owned copies always point at their entry. A config that drops
+        a rarity tier which owned copies (in any server) still have is refused with `GachaConfigError`, and
+        nothing changes: the service keeps its current config.
         """
-        if config is not None:
-            self.config = config
+        config = config or self.config
+        tier_ids = [t.id for t in config.tiers]
         wanted = {
             e.id: {
                 "name": e.name, "description": e.description, "rarity": e.rarity, "element": e.element,
                 "image": e.image, "in_catalogue": True,
                 **{f"base_{name}": getattr(e.base_stats, name) for name in STAT_NAMES},
             }
-            for e in self.config.esprits
+            for e in config.esprits
         }
 
         async def work(s: AsyncSession) -> SeedReport:
+            orphaned = (
+                await s.execute(
+                    select(Esprit.rarity, func.count(UserEsprit.id))
+                    .join(UserEsprit, UserEsprit.esprit_id == Esprit.id)
+                    .where(Esprit.id.not_in(list(wanted)), Esprit.rarity.not_in(tier_ids))
+                    .group_by(Esprit.rarity).order_by(Esprit.rarity)
+                )
+            ).first()
+            if orphaned is not None:
+                rarity, copies = orphaned
+                raise GachaConfigError(
+                    f"{TIERS_FILE}: entry {rarity!r}: the tier was removed but {copies} owned "
+                    f"Esprit{'s' if copies != 1 else ''} still {'have' if copies != 1 else 'has'} this rarity; "
+                    f"keep the tier and its Esprits in {ESPRITS_FILE}"
+                )
             existing = {row.id: row for row in (await s.execute(select(Esprit))).scalars()}
             inserted = updated = unchanged = 0
             now = utcnow()
@@ -354,7 +441,9 @@ class GachaService:
                 )
             return SeedReport(inserted, updated, unchanged, len(retired))
 
-        return await self.db.run(work)
+        report = await self.db.run(work)
+        self.config = config
+        return report
 
     # ------------------------------------------------------------------------------------------
     # onboarding and wallet
@@ -472,7 +561,9 @@ class GachaService:
         """An administrator adds (or, with a negative amount, removes) currency, with a reason."""
         currency = self._currency(currency)
         reason = (reason or "").strip()
-        if not reason:
+        if reason != clean_text(reason):
+            raise ValidationError("The reason contains control characters (such as NUL); please type it again.")
+        if not any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in reason):
             raise ValidationError("Give a reason for the grant; it is written to the ledger.")
         if amount == 0 or abs(amount) > self._s.balance_max:
             raise ValidationError(f"The amount must be non-zero and at most {self._s.balance_max:,}.")
@@ -482,7 +573,7 @@ class GachaService:
             if amount > 0:
                 after = await self._credit(s, guild_id, user_id, currency, amount, who="their")
             else:
-                after = await self._debit(s, guild_id, user_id, currency, -amount, who="They")
+                after = await self._debit(s, guild_id, user_id, currency, -amount, who="they")
             request.money(user_id, currency, amount, after)
             return await request.finish(s, {"balance": after})
 
@@ -495,6 +586,23 @@ class GachaService:
 
     # ------------------------------------------------------------------------------------------
     # summons
+
+    async def check_summon(self, guild_id: int, user_id: int, count: int) -> None:
+        """Refuse a summon that cannot happen (wrong count, not started, cannot afford) without changing anything.
+
+        A quick read, so a command can answer a refusal privately before it starts a (public) summon; the summon
+        itself checks again in its transaction.
+        """
+        sm = self._s.summon
+        if count not in (1, sm.multi_count):
+            raise ValidationError(f"You can summon 1 or {sm.multi_count} at a time.")
+        cost = sm.single_cost if count == 1 else sm.multi_cost
+        async with self.db.session(read_only=True) as s:
+            have = getattr(await self._player(s, guild_id, user_id), sm.currency)
+        if have < cost:
+            raise InsufficientFundsError(
+                f"That costs {self._money(cost, sm.currency)}, but you only have {self._money(have, sm.currency)}."
+            )
 
     async def summon(self, guild_id: int, user_id: int, count: int, *, key: str | None = None) -> SummonResult:
         """Pull 1 or ``multi_count`` Esprits: the cost is debited conditionally, pity counters persist."""
@@ -598,9 +706,7 @@ class GachaService:
     async def inventory(self, guild_id: int, user_id: int, *, page: int = 1, rarity: str | None = None,
                         page_size: int = PAGE_SIZE) -> Page[EspritView]:
         if rarity is not None:
-            rarity = rarity.lower()
-            if rarity not in [t.id for t in self.config.tiers]:
-                raise ValidationError(f"Unknown rarity {rarity!r}.")
+            rarity = self.resolve_rarity(rarity)
         async with self.db.session(read_only=True) as s:
             player = await self._player(s, guild_id, user_id)
             stmt = self._owned(guild_id, user_id)
@@ -627,25 +733,33 @@ class GachaService:
                 raise NotFoundError("You have no active Esprit: pick one with /esprit set-active.")
             row = (await s.execute(self._owned(guild_id, user_id).where(UserEsprit.id == copy_id))).first()
             if row is None:
-                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
             return self._esprit_view(row[0], row[1], player.active_esprit_id)
 
     async def set_active(self, guild_id: int, user_id: int, copy_id: int) -> EspritView:
+        """Make an owned copy that is not at auction the active one.
+
+        Locks the player's row, then the copy's row (the order `list_for_sale` uses), and decides on the
+        copy as it is once locked: a listing that raced this request is seen, never a stale snapshot.
+        """
+
         async def work(s: AsyncSession) -> None:
-            usable = exists().where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
-                                    UserEsprit.owner_id == user_id, UserEsprit.in_escrow.is_(False))
-            done = (
+            await self._player(s, guild_id, user_id, lock=True)
+            copy = (
                 await s.execute(
-                    update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id, usable)
-                    .values(active_esprit_id=copy_id, updated_at=utcnow()).returning(Player.id)
+                    select(UserEsprit.owner_id, UserEsprit.in_escrow)
+                    .where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id)
+                    .with_for_update()
                 )
-            ).scalar_one_or_none()
-            if done is None:
-                await self._player(s, guild_id, user_id)
-                copy = await s.get(UserEsprit, copy_id)
-                if copy is not None and copy.guild_id == guild_id and copy.owner_id == user_id:
-                    raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
-                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+            ).first()
+            if copy is None or copy.owner_id != user_id:
+                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
+            if copy.in_escrow:
+                raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
+            await s.execute(
+                update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id)
+                .values(active_esprit_id=copy_id, updated_at=utcnow())
+            )
 
         await self.db.run(work)
         return await self.show(guild_id, user_id, copy_id)
@@ -658,8 +772,9 @@ class GachaService:
                 select(Player.active_esprit_id).where(Player.guild_id == guild_id, Player.user_id == user_id)
             )).scalar_one_or_none()
             stmt = self._owned(guild_id, user_id)
+            query = clean_text(query or "").strip()[:100]
             if query:
-                stmt = stmt.where(func.lower(Esprit.name).contains(query.lower()))
+                stmt = stmt.where(func.lower(Esprit.name).contains(query.lower(), autoescape=True))
             if tradable_only:
                 stmt = stmt.where(UserEsprit.in_escrow.is_(False))
             rows = (await s.execute(
@@ -730,11 +845,14 @@ class GachaService:
             if active[0] == copy_id:
                 raise ValidationError("That is your active Esprit; pick another active one before selling it.")
             await request.claim(s)
+            # Conditional on the copy's row too: never escrow the copy the (locked) player row points at.
+            not_active = ~exists().where(Player.guild_id == guild_id, Player.user_id == seller_id,
+                                         Player.active_esprit_id == copy_id)
             escrowed = (
                 await s.execute(
                     update(UserEsprit)
                     .where(UserEsprit.id == copy_id, UserEsprit.guild_id == guild_id,
-                           UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(False))
+                           UserEsprit.owner_id == seller_id, UserEsprit.in_escrow.is_(False), not_active)
                     .values(in_escrow=True, updated_at=utcnow()).returning(UserEsprit.id)
                 )
             ).scalar_one_or_none()
@@ -742,7 +860,7 @@ class GachaService:
                 copy = await s.get(UserEsprit, copy_id)
                 if copy is not None and copy.guild_id == guild_id and copy.owner_id == seller_id:
                     raise ValidationError("That Esprit is already listed at auction.")
-                raise NotFoundError(f"You do not own an Esprit with id {copy_id}.")
+                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
             listing_id = (
                 await s.execute(
                     insert(AuctionListing).values(
@@ -769,6 +887,8 @@ class GachaService:
     async def browse(self, guild_id: int, *, page: int = 1, rarity: str | None = None,
                      seller_id: int | None = None, page_size: int | None = None) -> Page[ListingView]:
         page_size = page_size or self._s.auction.page_size
+        if rarity is not None:
+            rarity = self.resolve_rarity(rarity)
         stmt = (
             select(AuctionListing.id)
             .join(UserEsprit, UserEsprit.id == AuctionListing.user_esprit_id)
@@ -776,7 +896,7 @@ class GachaService:
             .where(AuctionListing.guild_id == guild_id, AuctionListing.status == LISTING_OPEN)
         )
         if rarity:
-            stmt = stmt.where(Esprit.rarity == rarity.lower())
+            stmt = stmt.where(Esprit.rarity == rarity)
         if seller_id is not None:
             stmt = stmt.where(AuctionListing.seller_id == seller_id)
         async with self.db.session(read_only=True) as s:
@@ -834,6 +954,11 @@ class GachaService:
             ).scalar_one_or_none()
             if moved is None:
                 raise AlreadySoldError()
+            await s.execute(
+                update(Player).where(Player.guild_id == guild_id, Player.user_id == seller_id,
+                                     Player.active_esprit_id == copy_id)
+                .values(active_esprit_id=None)
+            )
             request.money(buyer_id, currency, -price, buyer_balance)
             request.money(seller_id, currency, price, seller_balance)
             request.ownership(seller_id, copy_id, -1)
@@ -885,28 +1010,101 @@ class GachaService:
     async def reset(self, guild_id: int, admin_id: int, backup_dir: Path, *, key: str | None = None) -> ResetReport:
         """Back up the database, then delete this server's players, copies and listings and reseed.
 
-        The ledger is append-only and survives; a reset line records who did it and the backup.
+        The ledger is append-only and survives: the reset writes a reversing line for every balance and
+        every copy it deletes (so ledger sums still equal balances and owners), and line 0 records who did
+        it and the backup. The key is claimed before the backup, so a retried request (same key) replays the
+        first outcome and takes no second backup, and a duplicate that arrives while the first runs is refused.
         """
         from guildkeep.db.backup import create_backup
 
-        backup = await create_backup(self.db, backup_dir)
+        request = _Request(guild_id, admin_id, key, "reset", "game reset")
 
-        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
+        async def find(s: AsyncSession) -> LedgerEntry | None:
+            return (await s.execute(
+                select(LedgerEntry).where(LedgerEntry.guild_id == guild_id,
+                                          LedgerEntry.idempotency_key == request.key, LedgerEntry.line == 0)
+            )).scalar_one_or_none()
+
+        def replay(row: LedgerEntry) -> ResetReport:
+            if row.operation != request.operation:
+                raise ValidationError("That request was already used for something else; nothing was changed.")
+            if row.result is None or row.result.get("pending"):
+                raise ValidationError("That reset is already running; nothing more was done.")
+            r = row.result
+            return ResetReport(Path(r["backup"]), r["players"], r["esprits"], r["listings"], replayed=True)
+
+        async def claim(s: AsyncSession) -> ResetReport | None:
+            row = await find(s)
+            if row is not None:
+                return replay(row)
             await request.claim(s)
+            await s.execute(
+                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                                          LedgerEntry.line == 0).values(result={"pending": True})
+            )
+            return None
+
+        try:
+            done = await self.db.run(claim)
+        except DuplicateError:
+            async with self.db.session(read_only=True) as s:
+                row = await find(s)
+            if row is None:
+                raise
+            done = replay(row)
+        if done is not None:
+            return done
+
+        try:
+            backup = await create_backup(self.db, backup_dir)
+        except BaseException:
+            # Nothing was reset: free the key so the same request can be tried again.
+            async def release(s: AsyncSession) -> None:
+                await s.execute(delete(LedgerEntry).where(
+                    LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                    LedgerEntry.line == 0))
+
+            await self.db.run(release)
+            raise
+
+        async def work(s: AsyncSession) -> dict[str, Any]:
+            request.lines.clear()
+            request.reason = f"game reset, backup {backup.name}"[:MAX_REASON]
+            # The reversing lines are built from what the DELETEs return: exactly what was wiped, even if a
+            # request of another shard committed a moment before.
             listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
-            copies = (await s.execute(delete(UserEsprit).where(UserEsprit.guild_id == guild_id))).rowcount
-            players = (await s.execute(delete(Player).where(Player.guild_id == guild_id))).rowcount
-            return await request.finish(s, {"players": players, "esprits": copies, "listings": listings})
+            players = (await s.execute(
+                delete(Player).where(Player.guild_id == guild_id)
+                .returning(Player.user_id, *(getattr(Player, c) for c in WALLET))
+            )).all()
+            copies = (await s.execute(
+                delete(UserEsprit).where(UserEsprit.guild_id == guild_id).returning(UserEsprit.id, UserEsprit.owner_id)
+            )).all()
+            for user_id, *balances in sorted(players):
+                for currency, balance in zip(WALLET, balances, strict=True):
+                    request.money(user_id, currency, -balance, 0)
+            for copy_id, owner_id in sorted(copies):
+                request.ownership(owner_id, copy_id, -1)
+            await s.execute(
+                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
+                                          LedgerEntry.line == 0).values(reason=request.reason)
+            )
+            return await request.finish(s, {"players": len(players), "esprits": len(copies), "listings": listings,
+                                            "backup": str(backup)})
 
-        request = _Request(guild_id, admin_id, key, "reset", f"game reset, backup {backup.name}")
-
-        result = await self._once(request, work)
+        result = await self.db.run(work)
         seed = await self.seed_catalogue()
         return ResetReport(backup, result["players"], result["esprits"], result["listings"], seed)
 
     async def reseed(self, config_dir: Path | None = None) -> SeedReport:
-        """Reload the JSON config (from ``config_dir`` when given) and bring the catalogue in line."""
-        return await self.seed_catalogue(load_config(config_dir))
+        """Reload the JSON config (from ``config_dir``, else the service's) and bring the catalogue in line.
+
+        Every other process on the invalidation bus reloads its config too, so all shards roll the same tiers.
+        """
+        report = await self.seed_catalogue(load_config(config_dir or self.config_dir))
+        if self.bus is not None:
+            self.bus.publish(CATALOGUE_NAMESPACE, None, "reseed", source=self._on_reseed)
+        return report
 
     async def ledger(self, guild_id: int, user_id: int | None = None, *, limit: int = 100) -> list[LedgerEntry]:
         """Recent ledger lines (newest first), for audits and tests."""
@@ -915,3 +1113,67 @@ class GachaService:
             if user_id is not None:
                 stmt = stmt.where(LedgerEntry.user_id == user_id)
             return list((await s.execute(stmt.order_by(LedgerEntry.id.desc()).limit(limit))).scalars())
+
+    async def reconcile(self, guild_id: int) -> list[str]:
+        """Check this server's ledger against its state; returns the problems found (empty: it reconciles).
+
+        - per player and currency, the ledger's money lines sum to the balance (to 0 for someone with no wallet);
+        - per copy, the ledger's ownership lines sum to +1 for its owner and 0 for everyone else, and to 0 for a
+          copy that no longer exists;
+        - a copy is in escrow exactly when one open listing holds it;
+        - an active Esprit is a copy its player owns that is not in escrow.
+        """
+        problems: list[str] = []
+        async with self.db.session(read_only=True) as s:
+            money = {
+                (user_id, currency): int(total)
+                for user_id, currency, total in await s.execute(
+                    select(LedgerEntry.user_id, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+                    .where(LedgerEntry.guild_id == guild_id, LedgerEntry.line > 0, LedgerEntry.currency.is_not(None))
+                    .group_by(LedgerEntry.user_id, LedgerEntry.currency)
+                )
+            }
+            owned = {
+                (user_id, copy_id): int(total)
+                for user_id, copy_id, total in await s.execute(
+                    select(LedgerEntry.user_id, LedgerEntry.user_esprit_id, func.sum(LedgerEntry.amount))
+                    .where(LedgerEntry.guild_id == guild_id, LedgerEntry.line > 0,
+                           LedgerEntry.user_esprit_id.is_not(None))
+                    .group_by(LedgerEntry.user_id, LedgerEntry.user_esprit_id)
+                )
+            }
+            players = (await s.execute(select(Player).where(Player.guild_id == guild_id))).scalars().all()
+            copies = {c.id: c for c in (await s.execute(
+                select(UserEsprit).where(UserEsprit.guild_id == guild_id))).scalars()}
+            open_listings: dict[int, int] = {}
+            for (copy_id,) in await s.execute(
+                select(AuctionListing.user_esprit_id).where(AuctionListing.guild_id == guild_id,
+                                                            AuctionListing.status == LISTING_OPEN)
+            ):
+                open_listings[copy_id] = open_listings.get(copy_id, 0) + 1
+
+        wallets = {p.user_id: p for p in players}
+        for user_id in sorted({u for u, _ in money} | set(wallets)):
+            for currency in WALLET:
+                have = getattr(wallets[user_id], currency) if user_id in wallets else 0
+                total = money.get((user_id, currency), 0)
+                if total != have:
+                    problems.append(f"user {user_id} {currency}: ledger says {total}, balance is {have}")
+        for (user_id, copy_id), total in sorted(owned.items()):
+            copy = copies.get(copy_id)
+            expected = 1 if copy is not None and copy.owner_id == user_id else 0
+            if total != expected:
+                problems.append(f"copy {copy_id} user {user_id}: ledger says {total}, expected {expected}")
+        for copy_id, copy in sorted(copies.items()):
+            if (copy.owner_id, copy_id) not in owned:
+                problems.append(f"copy {copy_id}: owned by {copy.owner_id} with no ledger line")
+            if copy.in_escrow != (open_listings.get(copy_id, 0) == 1) or open_listings.get(copy_id, 0) > 1:
+                problems.append(f"copy {copy_id}: in_escrow={copy.in_escrow} with {open_listings.get(copy_id, 0)} "
+                                "open listings")
+        for p in players:
+            if p.active_esprit_id is None:
+                continue
+            copy = copies.get(p.active_esprit_id)
+            if copy is None or copy.owner_id != p.user_id or copy.in_escrow:
+                problems.append(f"user {p.user_id}: active Esprit {p.active_esprit_id} is not an owned, usable copy")
+        return problems

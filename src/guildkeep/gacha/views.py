@@ -135,3 +135,4 @@ class ResetReport:
     esprits: int
     listings: int
     seed: SeedReport = field(default_factory=SeedReport)
+    replayed: bool = False  # a retried request: the first outcome, nothing done again

@@ -17,10 +17,10 @@ from discord.ext import commands
 
 import discord
 from discord import app_commands
-from guildkeep.db import ValidationError
+from guildkeep.db import PermissionDeniedError, ValidationError
 from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 from guildkeep.gacha import art
-from guildkeep.gacha.config import STAT_NAMES, GachaConfigError, load_config
+from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
 from guildkeep.gacha.views import Page as DataPage
@@ -31,6 +31,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 25  # pages fetched for one paged reply
+MAX_CHOICES = 25  # Discord's limit on autocomplete answers
+CHOICE_NAME = 100  # ... and on each choice's name
+CONTENT_MAX = 2000
+DESCRIPTION_MAX = 4096
+ID_MAX = 2**63 - 1  # ids are positive 64-bit integers
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 Esprit``, ``2 Esprits``, ``1,000 players``."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def interaction_key(interaction: discord.Interaction) -> str:
@@ -48,9 +63,10 @@ def timestamp(moment: datetime | None) -> str:
 
 
 def parse_copy_id(value: str) -> int:
-    digits = value.strip().lstrip("#")
-    if not digits.isdigit():
-        raise ValidationError("Pick an Esprit from the list (or give its number, e.g. 12).")
+    """An Esprit's number as a player typed it (``12`` or ``#12``): ASCII digits only, within a 64-bit id."""
+    digits = value.strip().removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(ID_MAX)) or not 0 < int(digits) <= ID_MAX:
+        raise ValidationError("Pick an Esprit from the list, or give its number (for example 12).")
     return int(digits)
 
 
@@ -98,8 +114,15 @@ class Gacha(commands.Cog):
 
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
-        self.config = load_config(bot.settings.gacha_config_dir)
-        self.service = GachaService(bot.db, self.config)
+        # The bus tells the other processes (shards) when an operator reseeds the shared catalogue.
+        self.service = GachaService(bot.db, config_dir=bot.settings.gacha_config_dir, bus=bot.cache_bus)
+
+    @property
+    def config(self) -> GachaConfig:
+        return self.service.config
+
+    async def cog_unload(self) -> None:
+        self.service.detach()
 
     async def cog_load(self) -> None:
         report = await self.service.seed_catalogue()
@@ -109,7 +132,7 @@ class Gacha(commands.Cog):
     # --- presentation helpers ----------------------------------------------------------------------
 
     def colour(self, rarity: str) -> discord.Colour:
-        return discord.Colour(int(self.config.visuals[rarity].color.lstrip("#"), 16))
+        return discord.Colour(int(self.config.visual(rarity).color.lstrip("#"), 16))
 
     def money(self, amount: int, currency: str) -> str:
         info = self.config.currency(currency)
@@ -118,16 +141,20 @@ class Gacha(commands.Cog):
     def wallet_line(self, balances: dict[str, int]) -> str:
         return " · ".join(self.money(amount, currency) for currency, amount in balances.items())
 
-    def rarity_label(self, rarity: str) -> str:
-        tier = self.config.tier(rarity)
-        return f"{self.config.visuals[rarity].emoji} {tier.name} {'★' * tier.stars}"
+    def rarity_label(self, rarity: str, *, short: bool = False) -> str:
+        name, stars = self.config.tier_label(rarity)
+        if short:
+            return clip(name, 16)
+        return f"{self.config.visual(rarity).emoji} {name} {'★' * stars}"
 
-    def esprit_line(self, e: EspritView) -> str:
+    def esprit_line(self, e: EspritView, *, name_max: int = 100, short: bool = False) -> str:
         flags = " · active" if e.is_active else (" · at auction" if e.in_escrow else "")
-        return f"`#{e.copy_id}` **{e.name}** · {self.rarity_label(e.rarity)} · Lv {e.level}{flags}"
+        return (f"`#{e.copy_id}` **{clip(e.name, name_max)}** · {self.rarity_label(e.rarity, short=short)} · "
+                f"Lv {e.level}{flags}")
 
     def esprit_embed(self, e: EspritView, *, title: str | None = None) -> discord.Embed:
-        embed = discord.Embed(title=title or e.name, description=e.description, colour=self.colour(e.rarity))
+        embed = discord.Embed(title=clip(title or e.name, 256), description=clip(e.description, DESCRIPTION_MAX),
+                              colour=self.colour(e.rarity))
         embed.add_field(name="Rarity", value=self.rarity_label(e.rarity))
         embed.add_field(name="Element", value=e.element.title())
         embed.add_field(name="Level", value=str(e.level))
@@ -148,10 +175,43 @@ class Gacha(commands.Cog):
     async def esprit_page(self, e: EspritView, *, title: str | None = None) -> Page:
         return Page(embed=self.esprit_embed(e, title=title), files=[(art.card_filename(e), await self.card_bytes(e))])
 
-    def listing_line(self, listing: ListingView) -> str:
+    def listing_line(self, listing: ListingView, *, name_max: int = 100, short: bool = False) -> str:
         e = listing.esprit
-        return (f"**#{listing.listing_id}** · {e.name} ({self.rarity_label(e.rarity)}, Lv {e.level}) · "
-                f"{self.money(listing.price, listing.currency)} · seller <@{listing.seller_id}>")
+        price = (f"{listing.price:,} {clip(self.config.currency(listing.currency).name, 12)}" if short
+                 else self.money(listing.price, listing.currency))
+        return (f"**#{listing.listing_id}** · {clip(e.name, name_max)} ({self.rarity_label(e.rarity, short=short)}, "
+                f"Lv {e.level}) · {price} · seller <@{listing.seller_id}>")
+
+    # From the full line to the most compact one, until a page of lines fits an embed's description.
+    FITTING = ((100, False), (60, False), (40, False), (40, True), (24, True), (12, True))
+
+    def fit_lines(self, items: list[Any], line: Callable[..., str], *, empty: str,
+                  limit: int = DESCRIPTION_MAX) -> str:
+        """One line per item in at most ``limit`` characters: long names and labels shrink until the page fits."""
+        text = empty
+        for name_max, short in self.FITTING:
+            text = "\n".join(line(item, name_max=name_max, short=short) for item in items) or empty
+            if len(text) <= limit:
+                return text
+        return clip(text, limit)
+
+    def inventory_embed(self, title: str, data: DataPage[EspritView]) -> discord.Embed:
+        description = self.fit_lines(data.items, self.esprit_line, empty="No Esprits here yet. Try /summon.")
+        embed = discord.Embed(title=clip(title, 256), description=description, colour=discord.Colour.blurple())
+        return embed.set_footer(text=f"Page {data.page}/{data.pages} · {plural(data.total, 'Esprit')}")
+
+    def auction_embed(self, data: DataPage[ListingView]) -> discord.Embed:
+        description = self.fit_lines(data.items, self.listing_line, empty="Nothing is for sale right now.")
+        embed = discord.Embed(title="Auction house", description=description, colour=discord.Colour.teal())
+        return embed.set_footer(
+            text=f"Page {data.page}/{data.pages} · {plural(data.total, 'listing')} · buy with /auction buy")
+
+    def leaderboard_embed(self, shown: str, data: DataPage[Any]) -> discord.Embed:
+        lines = [f"**{e.rank}.** <@{e.user_id}> · {shown} {e.value:,}" for e in data.items]
+        embed = discord.Embed(title=f"Leaderboard by {shown}",
+                              description="\n".join(lines) or "Nobody has started playing yet.",
+                              colour=discord.Colour.gold())
+        return embed.set_footer(text=f"Page {data.page}/{data.pages}")
 
     @staticmethod
     async def send_pages(interaction: discord.Interaction, pages: list[Page], *, start: int = 0,
@@ -176,10 +236,11 @@ class Gacha(commands.Cog):
         owned = await self.service.owned_choices(interaction.guild_id, interaction.user.id, current,
                                                  tradable_only=tradable_only)
         return [
-            app_commands.Choice(name=f"#{e.copy_id} {e.name} · {self.config.tier(e.rarity).name} · Lv {e.level}"[:100],
-                                value=str(e.copy_id))
+            app_commands.Choice(
+                name=clip(f"#{e.copy_id} {e.name} · {self.config.tier_label(e.rarity)[0]} · Lv {e.level}", CHOICE_NAME),
+                value=str(e.copy_id))
             for e in owned
-        ]
+        ][:MAX_CHOICES]
 
     async def owned_autocomplete(self, interaction: discord.Interaction, current: str
                                  ) -> list[app_commands.Choice[str]]:
@@ -199,12 +260,13 @@ class Gacha(commands.Cog):
         found = await self.service.browse(interaction.guild_id, seller_id=me if mine else None, page_size=100)
         typed = current.strip().lstrip("#").lower()
         return [
-            app_commands.Choice(name=f"#{item.listing_id} {item.esprit.name} · {item.price:,} "
-                                     f"{self.config.currency(item.currency).name}"[:100], value=item.listing_id)
+            app_commands.Choice(name=clip(f"#{item.listing_id} {item.esprit.name} · {item.price:,} "
+                                          f"{self.config.currency(item.currency).name}", CHOICE_NAME),
+                                value=item.listing_id)
             for item in found.items
             if (mine or item.seller_id != me)
             and (not typed or typed in str(item.listing_id) or typed in item.esprit.name.lower())
-        ][:25]
+        ][:MAX_CHOICES]
 
     async def buyable_autocomplete(self, interaction: discord.Interaction, current: str
                                    ) -> list[app_commands.Choice[int]]:
@@ -216,13 +278,15 @@ class Gacha(commands.Cog):
 
     async def rarity_autocomplete(self, _interaction: discord.Interaction, current: str
                                   ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=t.name, value=t.id) for t in self.config.tiers
-                if current.lower() in t.name.lower()]
+        typed = current.strip().casefold()
+        return [app_commands.Choice(name=clip(t.name, CHOICE_NAME), value=t.id) for t in self.config.tiers
+                if typed in t.name.casefold() or typed in t.id][:MAX_CHOICES]
 
     async def currency_autocomplete(self, _interaction: discord.Interaction, current: str
                                     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=c.name, value=c.id) for c in self.config.settings.currencies
-                if current.lower() in c.name.lower()]
+        typed = current.strip().casefold()
+        return [app_commands.Choice(name=clip(c.name, CHOICE_NAME), value=c.id) for c in self.config.settings.currencies
+                if typed in c.name.casefold() or typed in c.id][:MAX_CHOICES]
 
     # --- onboarding and wallet ------------------------------------------------------------------------
 
@@ -250,7 +314,8 @@ class Gacha(commands.Cog):
             info = self.config.currency(currency)
             embed.add_field(name=f"{info.emoji} {info.name}".strip(), value=f"{amount:,}")
         embed.add_field(name="Level", value=f"{p.level} ({p.xp:,} / {p.xp_next_level:,} XP)")
-        embed.add_field(name="Daily", value=f"streak {p.daily_streak} · next {timestamp(p.next_daily_at)}")
+        embed.add_field(name="Daily", value=f"Streak: {plural(p.daily_streak, 'day')} · next claim "
+                                            f"{timestamp(p.next_daily_at)}")
         pity = self.config.settings.pity
         embed.add_field(
             name="Pity",
@@ -275,7 +340,7 @@ class Gacha(commands.Cog):
         paid = "\n".join(self.money(amount, currency) for currency, amount in result.paid.items())
         embed = discord.Embed(title="Daily reward", description=paid or "Your wallet is full.",
                               colour=discord.Colour.green())
-        embed.add_field(name="Streak", value=f"{result.streak} day{'s' if result.streak != 1 else ''}")
+        embed.add_field(name="Streak", value=plural(result.streak, "day"))
         embed.add_field(name="Next claim", value=timestamp(result.next_daily_at))
         embed.add_field(name="Wallet", value=self.wallet_line(result.balances), inline=False)
         await interaction.response.send_message(embed=embed)
@@ -288,15 +353,17 @@ class Gacha(commands.Cog):
     @app_commands.guild_only()
     async def summon(self, interaction: discord.Interaction, count: int = 1) -> None:
         guild_id = guild_of(interaction)
+        # A refusal (not started, cannot afford) is answered privately before the public "thinking...".
+        await self.service.check_summon(guild_id, interaction.user.id, count)
         await interaction.response.defer(thinking=True)
         result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
         pages = []
         for number, pull in enumerate(result.pulls, start=1):
-            title = f"Summon {number}/{len(result.pulls)}: {pull.esprit.name}"
+            title = f"Summon {number}/{len(result.pulls)}: {clip(pull.esprit.name, 200)}"
             page = await self.esprit_page(pull.esprit, title=title)
             if pull.forced and page.embed is not None:
-                page.embed.add_field(name="Pity", value="guaranteed by pity" if pull.forced == "guaranteed"
-                                     else "hard pity reached", inline=False)
+                page.embed.add_field(name="Pity", value="Guaranteed by pity" if pull.forced == "guaranteed"
+                                     else "Hard pity reached", inline=False)
             if page.embed is not None:
                 page.embed.set_footer(text=f"Esprit #{pull.esprit.copy_id} · spent "
                                       f"{result.cost:,} {self.config.currency(result.currency).name} · "
@@ -316,16 +383,11 @@ class Gacha(commands.Cog):
     async def inventory(self, interaction: discord.Interaction, rarity: str | None = None,
                         page: app_commands.Range[int, 1, 1000] = 1) -> None:
         guild_id = guild_of(interaction)
-        title = f"{interaction.user.display_name}'s Esprits" + (f" ({self.config.tier(rarity).name})" if rarity else "")
-
-        def render(data: DataPage[Any]) -> discord.Embed:
-            lines = [self.esprit_line(e) for e in data.items] or ["No Esprits here yet. Try /summon."]
-            embed = discord.Embed(title=title, description="\n".join(lines), colour=discord.Colour.blurple())
-            return embed.set_footer(text=f"Page {data.page}/{data.pages} · {data.total} Esprits")
-
+        tier = self.service.resolve_rarity(rarity) if rarity is not None else None
+        title = f"{interaction.user.display_name}'s Esprits" + (f" ({self.config.tier_label(tier)[0]})" if tier else "")
         await self.send_listing_pages(
-            interaction, lambda n: self.service.inventory(guild_id, interaction.user.id, rarity=rarity, page=n),
-            render, start=page - 1)
+            interaction, lambda n: self.service.inventory(guild_id, interaction.user.id, rarity=tier, page=n),
+            lambda data: self.inventory_embed(title, data), start=page - 1)
 
     @esprit.command(name="show", description="One of your Esprits with its card (your active one by default)")
     @app_commands.describe(esprit="Which Esprit")
@@ -350,18 +412,11 @@ class Gacha(commands.Cog):
     async def leaderboard(self, interaction: discord.Interaction, by: str = "level",
                           currency: str | None = None) -> None:
         guild_id = guild_of(interaction)
-        shown = {"level": "Level", "xp": "XP"}.get(by) or self.config.currency(
-            currency or self.config.currency_ids[0]).name
-
-        def render(data: DataPage[Any]) -> discord.Embed:
-            lines = [f"**{e.rank}.** <@{e.user_id}> · {shown} {e.value:,}" for e in data.items]
-            embed = discord.Embed(title=f"Leaderboard by {shown}",
-                                  description="\n".join(lines) or "Nobody has started playing yet.",
-                                  colour=discord.Colour.gold())
-            return embed.set_footer(text=f"Page {data.page}/{data.pages}")
-
+        money = self.service.resolve_currency(currency)  # refuses an unknown currency even for by:level
+        shown = {"level": "Level", "xp": "XP"}.get(by) or self.config.currency(money).name
         await self.send_listing_pages(
-            interaction, lambda n: self.service.leaderboard(guild_id, by, currency=currency, page=n), render)
+            interaction, lambda n: self.service.leaderboard(guild_id, by, currency=money, page=n),
+            lambda data: self.leaderboard_embed(shown, data))
 
     # --- auction house -------------------------------------------------------------------------------------
 
@@ -373,7 +428,7 @@ class Gacha(commands.Cog):
         listing = await self.service.list_for_sale(guild_of(interaction), interaction.user.id, parse_copy_id(esprit),
                                                    price, currency, key=interaction_key(interaction))
         await interaction.response.send_message(
-            f"Listed as **#{listing.listing_id}**: {listing.esprit.name} for "
+            f"Listed as **#{listing.listing_id}**: {clip(listing.esprit.name, 100)} for "
             f"{self.money(listing.price, listing.currency)}. It is held in escrow until it sells or you "
             f"`/auction cancel listing:{listing.listing_id}`."
         )
@@ -384,15 +439,9 @@ class Gacha(commands.Cog):
     async def auction_browse(self, interaction: discord.Interaction, rarity: str | None = None,
                              page: app_commands.Range[int, 1, 1000] = 1) -> None:
         guild_id = guild_of(interaction)
-
-        def render(data: DataPage[Any]) -> discord.Embed:
-            lines = [self.listing_line(item) for item in data.items] or ["Nothing is for sale right now."]
-            embed = discord.Embed(title="Auction house", description="\n".join(lines), colour=discord.Colour.teal())
-            return embed.set_footer(
-                text=f"Page {data.page}/{data.pages} · {data.total} listings · buy with /auction buy")
-
-        await self.send_listing_pages(interaction, lambda n: self.service.browse(guild_id, rarity=rarity, page=n),
-                                      render, start=page - 1)
+        tier = self.service.resolve_rarity(rarity) if rarity is not None else None
+        await self.send_listing_pages(interaction, lambda n: self.service.browse(guild_id, rarity=tier, page=n),
+                                      self.auction_embed, start=page - 1)
 
     @auction.command(name="buy", description="Buy a listed Esprit")
     @app_commands.describe(listing="The listing number (from /auction browse)")
@@ -449,21 +498,28 @@ class Gacha(commands.Cog):
         if not await view.wait() and view.value and view.interaction is not None:
             report = await self.service.reset(guild_id, interaction.user.id, self.bot.settings.backup_dir,
                                               key=interaction_key(view.interaction))
+            done = "This reset was already done" if report.replayed else "The game was reset"
             await interaction.followup.send(
-                f"The game was reset: {report.players} players, {report.esprits} Esprits and {report.listings} "
-                f"listings removed. Backup: `{report.backup.name}`.", ephemeral=True)
+                f"{done}: {plural(report.players, 'player')}, {plural(report.esprits, 'Esprit')} and "
+                f"{plural(report.listings, 'listing')} removed. Backup: `{report.backup.name}`.", ephemeral=True)
 
-    @admin.command(name="reseed", description="Reload the game's JSON files and update the catalogue")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    async def is_operator(self, user: discord.abc.User) -> bool:
+        """The bot application's owner (or a member of its team), or a user listed in GUILDKEEP_OPERATOR_IDS."""
+        return user.id in self.bot.settings.operator_ids or await self.bot.is_owner(user)
+
+    @admin.command(name="reseed", description="(Bot operator) Reload the game's JSON files on every shard")
     async def admin_reseed(self, interaction: discord.Interaction) -> None:
+        if not await self.is_operator(interaction.user):
+            raise PermissionDeniedError(
+                "Only the bot's operator can reseed: the catalogue is shared by every server this bot is in.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            report = await self.service.reseed(self.bot.settings.gacha_config_dir)
+            report = await self.service.reseed()
         except GachaConfigError as exc:
-            raise ValidationError(f"The catalogue was not changed: {exc}") from exc
-        self.config = self.service.config
-        await interaction.response.send_message(
-            f"Catalogue updated: {report.inserted} new, {report.updated} changed, {report.unchanged} unchanged, "
-            f"{report.retired} retired.", ephemeral=True)
+            raise ValidationError(clip(f"The catalogue was not changed: {exc}", CONTENT_MAX)) from exc
+        await interaction.followup.send(
+            f"Catalogue updated on every shard: {report.inserted} new, {report.updated} changed, "
+            f"{report.unchanged} unchanged, {report.retired} retired.", ephemeral=True)
 
 
 async def setup(bot: GuildkeepBot) -> None:
