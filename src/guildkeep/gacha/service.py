@@ -66,6 +66,7 @@ from guildkeep.gacha.views import (
     SummonResult,
 )
 from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
+from guildkeep.text import clean_text
 
 PAGE_SIZE = 10
 LEADERBOARD_KINDS = ("level", "currency", "xp")
@@ -471,7 +472,7 @@ class GachaService:
                     reason: str, key: str | None = None) -> GrantResult:
         """An administrator adds (or, with a negative amount, removes) currency, with a reason."""
         currency = self._currency(currency)
-        reason = (reason or "").strip()
+        reason = clean_text(reason or "", "The reason", max_length=250, min_length=0)
         if not reason:
             raise ValidationError("Give a reason for the grant; it is written to the ledger.")
         if amount == 0 or abs(amount) > self._s.balance_max:

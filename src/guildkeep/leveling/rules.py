@@ -17,6 +17,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from guildkeep.db.errors import ValidationError
+from guildkeep.text import clean_text, echo
 
 MAX_LEVEL = 10_000
 MAX_XP = 2**62  # far above any real total; keeps BIGINT arithmetic safe
@@ -327,8 +328,7 @@ _FORMATTER = string.Formatter()
 
 def validate_template(template: str) -> str:
     """Reject unknown keys, attribute/index access and format specs; return the template unchanged."""
-    if not template or len(template) > 1000:
-        raise ValidationError("The message must be between 1 and 1000 characters.")
+    template = clean_text(template, "The level-up message", max_length=1000, multiline=True)
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
@@ -338,7 +338,7 @@ def validate_template(template: str) -> str:
             continue
         if name not in TEMPLATE_KEYS or spec or conversion:
             allowed = ", ".join("{" + k + "}" for k in sorted(TEMPLATE_KEYS))
-            raise ValidationError(f"Unknown placeholder {{{name}}}: use {allowed}.")
+            raise ValidationError(f"Unknown placeholder {{{echo(name, 40)}}}: use {allowed}.")
     return template
 
 
@@ -360,7 +360,7 @@ def normalize_hex_colour(value: str) -> str:
     """``#RRGGBB`` in lower case, or a ValidationError."""
     match = _HEX.match(value.strip())
     if not match:
-        raise ValidationError(f"{value!r} is not a colour; use a hex code like #5865f2.")
+        raise ValidationError(f"“{echo(value, 40)}” is not a colour; use a hex code like #5865f2.")
     return "#" + match.group(1).lower()
 
 
@@ -371,7 +371,7 @@ def hex_to_rgb(value: str) -> tuple[int, int, int]:
 
 def validate_url(value: str) -> str:
     """An absolute http(s) URL with a host, at most 500 characters."""
-    value = value.strip()
+    value = clean_text(value, "The image link", max_length=500)
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500 or " " in value:
         raise ValidationError("The image must be an http:// or https:// link.")

@@ -34,6 +34,7 @@ from guildkeep.leveling.models import (
     UserQuest,
 )
 from guildkeep.leveling.rules import Curve, LevelRole, XpSettings
+from guildkeep.text import clean_text, echo, strip_control
 
 COUNTERS = ("messages", "total_messages", "total_reactions", "commands_used", "voice_time_seconds")
 MAX_ADMIN_XP = 10**12
@@ -390,7 +391,7 @@ async def _ensure_users(session: AsyncSession, users: Mapping[int, str | None]) 
         return
     now = utcnow()
     rows = [
-        {"id": uid, "username": (name or "")[:255], "first_seen_at": now, "last_seen_at": now, "created_at": now,
+        {"id": uid, "username": strip_control(name)[:255], "first_seen_at": now, "last_seen_at": now, "created_at": now,
          "updated_at": now, "is_active": True}
         for uid, name in sorted(users.items())
     ]
@@ -431,7 +432,8 @@ class LevelingService:
     async def update_server_config_values(self, guild_id: int, changes: Mapping[str, Any]) -> ServerConfigView:
         unknown = set(changes) - CONFIG_FIELDS.keys()
         if unknown:
-            raise ValidationError(f"Unknown setting {sorted(unknown)[0]!r}; settings: {', '.join(CONFIG_FIELDS)}.")
+            raise ValidationError(
+                f"Unknown setting “{echo(sorted(unknown)[0])}”; settings: {', '.join(CONFIG_FIELDS)}.")
         values = {name: CONFIG_FIELDS[name](value) for name, value in changes.items()}
 
         async def work(s: AsyncSession) -> ServerConfigView:
@@ -512,7 +514,7 @@ class LevelingService:
                                          *, xp: int = 0) -> ActivityOutcome:
         """Add to one activity counter (and optional XP); quests and achievements advance with it."""
         if counter_type not in COUNTERS:
-            raise ValidationError(f"Unknown counter {counter_type!r}.")
+            raise ValidationError(f"Unknown counter “{echo(counter_type)}”.")
         if increment < 0:
             raise ValidationError("Counters only go up.")
         delta = ActivityDelta(user_id, xp=xp, **{counter_type: increment})
@@ -813,9 +815,9 @@ class LevelingService:
         template_key: str | None = None,
         period_start: datetime | None = None,
     ) -> QuestView:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise ValidationError("A quest name must be 1 to 100 characters.")
+        name = clean_text(name, "The quest name", max_length=100)
+        description = clean_text(description or "", "The description", max_length=1000, min_length=0,
+                                 multiline=True)
         _choice("The quest type", rules.QUEST_TYPES)(quest_type)
         _choice("The requirement", rules.QUEST_REQUIREMENTS)(requirement_type)
         _choice("The difficulty", rules.DIFFICULTIES)(difficulty)
@@ -833,7 +835,7 @@ class LevelingService:
 
         async def work(s: AsyncSession) -> QuestView:
             await ensure_guild(s, guild_id)
-            row = Quest(guild_id=guild_id, name=name, description=description[:1000], quest_type=quest_type,
+            row = Quest(guild_id=guild_id, name=name, description=description, quest_type=quest_type,
                         requirement_type=requirement_type, requirement_value=requirement_value, reward_xp=reward_xp,
                         reward_multiplier=reward_multiplier, multiplier_minutes=multiplier_minutes, active=True,
                         refresh_cycle=refresh_cycle, difficulty=difficulty, template_key=template_key,
@@ -1000,9 +1002,9 @@ class LevelingService:
         self, guild_id: int, name: str, description: str, requirement_type: str, requirement_value: int,
         reward_xp: int = 0, badge_url: str | None = None,
     ) -> AchievementView:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise ValidationError("An achievement name must be 1 to 100 characters.")
+        name = clean_text(name, "The achievement name", max_length=100)
+        description = clean_text(description or "", "The description", max_length=1000, min_length=0,
+                                 multiline=True)
         _choice("The requirement", rules.ACHIEVEMENT_REQUIREMENTS)(requirement_type)
         _int_in("The requirement", 1, 10**12)(requirement_value)
         _int_in("The reward", 0, 10**7)(reward_xp)
@@ -1010,7 +1012,7 @@ class LevelingService:
 
         async def work(s: AsyncSession) -> AchievementView:
             await ensure_guild(s, guild_id)
-            row = Achievement(guild_id=guild_id, name=name, description=description[:1000],
+            row = Achievement(guild_id=guild_id, name=name, description=description,
                               requirement_type=requirement_type, requirement_value=requirement_value,
                               reward_xp=reward_xp, badge_url=badge_url, created_at=utcnow())
             s.add(row)
@@ -1056,7 +1058,7 @@ class LevelingService:
         values: dict[str, str | None] = {}
         for name, value in changes.items():
             if name not in {f.name for f in fields(CardView)}:
-                raise ValidationError(f"Unknown card setting {name!r}.")
+                raise ValidationError(f"Unknown card setting “{echo(name)}”.")
             if value in (None, ""):
                 values[name] = "default" if name == "card_style" else None
             elif name in CARD_COLOURS:

@@ -18,6 +18,7 @@ from discord.ext import commands, tasks
 import discord
 from discord import app_commands
 from guildkeep.db.errors import ValidationError
+from guildkeep.discord.limits import respond, send
 from guildkeep.discord.views import ConfirmView, Paginator
 from guildkeep.leveling import rules
 from guildkeep.leveling.cards import RankCardData, fetch_image, render_rank_card_async
@@ -133,7 +134,7 @@ class Leveling(commands.Cog):
         if target is None:
             return
         try:
-            await target.send(text, allowed_mentions=discord.AllowedMentions(users=True))
+            await send(target, text, allowed_mentions=discord.AllowedMentions(users=True))
         except discord.HTTPException as exc:
             log.warning("could not send a leveling notification: %s", exc)
 
@@ -165,7 +166,7 @@ class Leveling(commands.Cog):
         if cfg.level_up_mode == "dm":
             if member is not None:
                 with contextlib.suppress(discord.HTTPException):
-                    await member.send(text)
+                    await send(member, text)
             return
         ids = (cfg.level_up_channel,) if cfg.level_up_mode == "channel" else ()
         await self._send(self._channel(guild, *ids, self.last_channel.get((guild.id, change.user_id))), text)
@@ -323,7 +324,8 @@ class Leveling(commands.Cog):
         png = await render_rank_card_async(RankCardData(
             target.display_name, view.level, view.xp_into_level, view.xp_for_level, view.xp, position, card,
             avatar, background))
-        await interaction.followup.send(
+        await respond(
+            interaction,
             f"**{target.display_name}** — level {view.level}, {view.xp} XP"
             + (f", rank #{position}" if position else ""),
             file=discord.File(fp=io.BytesIO(png), filename="rank.png"),
@@ -341,7 +343,7 @@ class Leveling(commands.Cog):
         await self._flush()
         first = await self.service.leaderboard(interaction.guild.id, 1, PER_PAGE)
         if not first.total:
-            await interaction.response.send_message("Nobody has earned XP here yet.", ephemeral=True)
+            await respond(interaction, "Nobody has earned XP here yet.", ephemeral=True)
             return
         embeds = []
         for number in range(1, min(first.pages, MAX_LEADERBOARD_PAGES) + 1):
@@ -360,11 +362,11 @@ class Leveling(commands.Cog):
         await self._flush()
         mine = await self.service.get_user_active_quests(interaction.guild.id, interaction.user.id)
         if not mine:
-            await interaction.response.send_message("There are no active quests right now.", ephemeral=True)
+            await respond(interaction, "There are no active quests right now.", ephemeral=True)
             return
         embed = discord.Embed(title="Your quests", color=COLOR, description="\n\n".join(
             _quest_line(q.quest, q.quest_specific_progress, q.completed) for q in mine)[:4000])
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await respond(interaction, embed=embed, ephemeral=True)
 
     @app_commands.command(name="achievements", description="Achievements earned and still to earn.")
     @app_commands.describe(member="Whose achievements to show (you by default)")
@@ -376,7 +378,7 @@ class Leveling(commands.Cog):
         earned = {a.id: a for a in await self.service.get_user_achievements(interaction.guild.id, target.id)}
         every = await self.service.list_achievements(interaction.guild.id)
         if not every:
-            await interaction.response.send_message("This server has no achievements yet.", ephemeral=True)
+            await respond(interaction, "This server has no achievements yet.", ephemeral=True)
             return
         lines = [
             f"{'🏆' if a.id in earned else '🔒'} **{a.name}** — {a.description or a.requirement_type} "
@@ -385,7 +387,7 @@ class Leveling(commands.Cog):
         ]
         embed = discord.Embed(title=f"{target.display_name}'s achievements ({len(earned)}/{len(every)})",
                               color=COLOR, description="\n".join(lines)[:4000])
-        await interaction.response.send_message(embed=embed)
+        await respond(interaction, embed=embed)
 
     @app_commands.command(name="rankcard", description="Customise your rank card (no options shows it).")
     @app_commands.describe(
@@ -410,7 +412,8 @@ class Leveling(commands.Cog):
                                      "border_color", "text_color", "card_style"), "")
         card = await self.service.update_card(interaction.guild.id, interaction.user.id, **changes)
         shown = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(card).items() if v)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             ("Saved your rank card." if changes else "Your rank card settings.") + (f"\n{shown}" if shown else ""),
             ephemeral=True)
 
@@ -480,7 +483,8 @@ class Leveling(commands.Cog):
             cfg = await self.service.update_server_config_values(interaction.guild.id, changes)
         else:
             cfg = await self.service.get_server_config(interaction.guild.id)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             ("Saved. " if changes else "") + "Leveling settings:", embed=self._config_embed(cfg), ephemeral=True)
 
     def _config_embed(self, cfg: ServerConfigView) -> discord.Embed:
@@ -526,7 +530,7 @@ class Leveling(commands.Cog):
         if role is not None:
             changes["no_xp_roles"] = self._toggle(cfg.no_xp_roles, role.id, remove)
         cfg = await self.service.update_server_config_values(interaction.guild.id, changes)
-        await interaction.response.send_message("Saved.", embed=self._config_embed(cfg), ephemeral=True)
+        await respond(interaction, "Saved.", embed=self._config_embed(cfg), ephemeral=True)
 
     @staticmethod
     def _toggle(current: Iterable[int], item: int, remove: bool) -> list[int]:
@@ -547,7 +551,7 @@ class Leveling(commands.Cog):
         if value != 1:
             updated[key] = value
         cfg = await self.service.update_server_config_values(interaction.guild.id, {name: updated})
-        await interaction.response.send_message("Saved.", embed=self._config_embed(cfg), ephemeral=True)
+        await respond(interaction, "Saved.", embed=self._config_embed(cfg), ephemeral=True)
 
     @levels.command(name="reset", description="Reset a member's XP, or the whole server's (asks first).")
     @app_commands.describe(member="The member to reset; leave empty to reset everyone")
@@ -557,7 +561,7 @@ class Leveling(commands.Cog):
         what = f"**{member.display_name}**'s XP, quests and achievements" if member else (
             "**everyone's** XP, quests and achievements on this server")
         view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting…", cancelled="Nothing was reset.")
-        await interaction.response.send_message(f"Reset {what}? This cannot be undone.", view=view, ephemeral=True)
+        await respond(interaction, f"Reset {what}? This cannot be undone.", view=view, ephemeral=True)
         view.message = await interaction.original_response()  # so a timeout greys the buttons out
         if await view.wait() or not view.value:
             return
@@ -570,7 +574,7 @@ class Leveling(commands.Cog):
             count = await self.service.reset_server(interaction.guild.id)
             await self._sync_roles(interaction.guild)
             done = f"Reset {count} member(s)."
-        await interaction.followup.send(done, ephemeral=True)
+        await respond(interaction, done, ephemeral=True)
 
     # ------------------------------------------------------------------------------- admin: roles
 
@@ -584,7 +588,8 @@ class Leveling(commands.Cog):
         if role.managed or role.is_default():
             raise ValidationError("That role cannot be given by a bot.")
         await self.service.add_level_role(interaction.guild.id, role.id, level, stacked=stacked)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}. "
             "Use `/levels roles sync` to apply it to everyone now.", ephemeral=True)
 
@@ -593,7 +598,7 @@ class Leveling(commands.Cog):
     async def roles_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         assert interaction.guild is not None
         await self.service.remove_level_role(interaction.guild.id, role.id)
-        await interaction.response.send_message(f"{role.mention} is no longer a level role.", ephemeral=True)
+        await respond(interaction, f"{role.mention} is no longer a level role.", ephemeral=True)
 
     @levels_roles.command(name="list", description="The level roles.")
     @admin_check
@@ -602,7 +607,7 @@ class Leveling(commands.Cog):
         roles = await self.service.list_level_roles(interaction.guild.id)
         text = "\n".join(f"Level {r.level}: <@&{r.role_id}>{'' if r.is_stacked else ' (highest only)'}"
                          for r in roles) or "No level roles yet. Add one with `/levels roles add`."
-        await interaction.response.send_message(text, ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
     @levels_roles.command(name="sync", description="Give and take level roles so everyone matches their level.")
     @admin_check
@@ -611,7 +616,7 @@ class Leveling(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._flush()
         added, removed = await self._sync_roles(interaction.guild)
-        await interaction.followup.send(f"Level roles synced: {added} given, {removed} taken.", ephemeral=True)
+        await respond(interaction, f"Level roles synced: {added} given, {removed} taken.", ephemeral=True)
 
     async def _sync_roles(self, guild: discord.Guild) -> tuple[int, int]:
         """Reconcile every member's level roles; (roles given, roles taken)."""
@@ -631,7 +636,8 @@ class Leveling(commands.Cog):
         await self._flush()
         result = await change(interaction.guild.id, member.id)
         await self.apply_level_roles(interaction.guild, member.id)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"{done} {member.mention}: now level {result.new_level} ({result.xp} XP).", ephemeral=True)
 
     @xp.command(name="add", description="Give a member XP.")
@@ -694,7 +700,7 @@ class Leveling(commands.Cog):
             interaction.guild.id, name, description, quest_type, requirement, amount, reward_xp,
             reward_multiplier, difficulty, refresh, multiplier_minutes=multiplier_minutes, expires_at=expires,
             created_by=interaction.user.id)
-        await interaction.response.send_message(f"Created quest #{created.id}:\n{_quest_line(created)}",
+        await respond(interaction, f"Created quest #{created.id}:\n{_quest_line(created)}",
                                                 ephemeral=True)
 
     @quest.command(name="list", description="Every active quest, with ids.")
@@ -703,7 +709,7 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         active = await self.service.get_guild_active_quests(interaction.guild.id)
         text = "\n".join(f"`#{q.id}` {_quest_line(q)}" for q in active) or "No active quests."
-        await interaction.response.send_message(text[:2000], ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
     @quest.command(name="end", description="End a quest now.")
     @app_commands.describe(quest_id="The quest's id (see /quest list)")
@@ -711,7 +717,7 @@ class Leveling(commands.Cog):
     async def quest_end(self, interaction: discord.Interaction, quest_id: int) -> None:
         assert interaction.guild is not None
         ended = await self.service.end_quest(interaction.guild.id, quest_id)
-        await interaction.response.send_message(f"Ended quest **{ended.name}**.", ephemeral=True)
+        await respond(interaction, f"Ended quest **{ended.name}**.", ephemeral=True)
 
     @quest_end.autocomplete("quest_id")
     async def quest_id_autocomplete(self, interaction: discord.Interaction,
@@ -739,7 +745,8 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         created = await self.service.create_achievement(interaction.guild.id, name, description, requirement, value,
                                                         reward_xp, badge_url)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"Created achievement **{created.name}** ({requirement} {value}, {reward_xp} XP).", ephemeral=True)
 
     @achievement.command(name="list", description="Every achievement of this server.")
@@ -749,7 +756,7 @@ class Leveling(commands.Cog):
         every = await self.service.list_achievements(interaction.guild.id)
         text = "\n".join(f"`#{a.id}` **{a.name}** — {a.requirement_type} {a.requirement_value}, {a.reward_xp} XP"
                          for a in every) or "No achievements yet."
-        await interaction.response.send_message(text[:2000], ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
 
 async def setup(bot: GuildkeepBot) -> None:
