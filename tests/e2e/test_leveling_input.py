@@ -21,3 +21,16 @@ async def test_a_quest_name_with_nul_is_refused(discord_env: SandboxEnv) -> None
                                            requirement="total_messages", amount=5, reward_xp=10)
     assert reply.ephemeral
     assert reply.content == "The quest name can't contain control characters (it has NUL)."
+
+
+@pytest.mark.parametrize("channel", ["welcome-thread", "Lounge", "Text Channels"])
+async def test_a_multiplier_on_a_thread_voice_channel_or_category_is_saved(discord_env: SandboxEnv,
+                                                                           channel: str) -> None:
+    d = discord_env.driver
+    reply = await d.slash("levels multiplier", as_="alice", value=2, options={"channel": channel})
+    assert reply.ephemeral
+    assert reply.content == "Saved."
+    assert f"<#{d.channel(channel).id}> ×2" in reply.text
+    stopped = await d.slash("levels noxp", as_="alice", options={"channel": channel})
+    assert stopped.content == "Saved."
+    assert f"<#{d.channel(channel).id}>" in stopped.embed["fields"][5]["value"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database, NotFoundError, ValidationError
 from guildkeep.identity.service import IdentityService
 from guildkeep.leveling.models import Achievement, Quest, ServerConfig
 from guildkeep.leveling.service import LevelingService
@@ -83,3 +83,9 @@ async def test_identity_names_from_discord_lose_control_characters(db: Database)
         await identity.set_custom_name(5, "Cap\x00tain")
     assert (await identity.get_user(5)).custom_name is None
     assert (await identity.set_custom_name(5, "  ")).custom_name is None
+
+
+@pytest.mark.parametrize("quest_id", [0, -5, 2**63, 10**30])
+async def test_ending_a_quest_id_out_of_any_range_is_not_found(svc: LevelingService, quest_id: int) -> None:
+    with pytest.raises(NotFoundError, match="no quest with that id"):
+        await svc.end_quest(G, quest_id)

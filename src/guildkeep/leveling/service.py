@@ -920,6 +920,8 @@ class LevelingService:
         return await self.db.run(work)
 
     async def end_quest(self, guild_id: int, quest_id: int) -> QuestView:
+        if not 0 < quest_id < 2**63:
+            raise NotFoundError("There is no quest with that id here.")
         async with self.db.session() as s:
             row = (await s.execute(select(Quest).where(Quest.guild_id == guild_id, Quest.id == quest_id))
                    ).scalar_one_or_none()

@@ -43,6 +43,9 @@ VOICE_CHECKPOINT_SECONDS = 60
 QUEST_RESET_MINUTES = 5
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ADMIN = discord.Permissions(manage_guild=True)
+# Where XP is earned: text, voice and stage channels, threads (their parent counts too) and categories.
+XpChannel = (discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread
+             | discord.CategoryChannel | discord.ForumChannel)
 admin_check = app_commands.checks.has_permissions(manage_guild=True)
 
 
@@ -518,7 +521,7 @@ class Leveling(commands.Cog):
                            remove="Give XP there again")
     @admin_check
     async def levels_noxp(self, interaction: discord.Interaction,
-                          channel: discord.TextChannel | discord.CategoryChannel | None = None,
+                          channel: XpChannel | None = None,
                           role: discord.Role | None = None, remove: bool = False) -> None:
         assert interaction.guild is not None
         if channel is None and role is None:
@@ -540,7 +543,7 @@ class Leveling(commands.Cog):
     @app_commands.describe(value="Multiplier, 0–10", role="Role", channel="Channel")
     @admin_check
     async def levels_multiplier(self, interaction: discord.Interaction, value: app_commands.Range[float, 0, 10],
-                                role: discord.Role | None = None, channel: discord.TextChannel | None = None) -> None:
+                                role: discord.Role | None = None, channel: XpChannel | None = None) -> None:
         assert interaction.guild is not None
         if (role is None) == (channel is None):
             raise ValidationError("Pick exactly one role or channel.")
