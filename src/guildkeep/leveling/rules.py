@@ -241,13 +241,20 @@ def desired_level_roles(level: int, roles: Iterable[LevelRole]) -> set[int]:
     return {r.role_id for r in earned if r.is_stacked or r.level == top}
 
 
-def reconcile_roles(current: Iterable[int], level: int, roles: Iterable[LevelRole]) -> tuple[set[int], set[int]]:
-    """(roles to add, roles to remove): only level roles are touched; applying twice changes nothing."""
+def reconcile_roles(current: Iterable[int], level: int, roles: Iterable[LevelRole], *,
+                    granted: Iterable[int] | None = None) -> tuple[set[int], set[int]]:
+    """(roles to add, roles to remove): only level roles are touched; applying twice changes nothing.
+
+    Only roles in ``granted`` (those the bot gave as level rewards) are ever removed: a member who held a
+    level role before it became one, or got it elsewhere, keeps it. ``None`` counts every held level role
+    as granted.
+    """
     roles = list(roles)
     managed = {r.role_id for r in roles}
     have = set(current) & managed
     want = desired_level_roles(level, roles)
-    return want - have, have - want
+    removable = have if granted is None else have & set(granted)
+    return want - have, removable - want
 
 
 # --------------------------------------------------------------------------------------------- quests

@@ -27,6 +27,7 @@ from guildkeep.leveling.models import (
     Achievement,
     Card,
     Level,
+    LevelRoleGrant,
     LevelRoleRow,
     Quest,
     ServerConfig,
@@ -773,11 +774,14 @@ class LevelingService:
         return await self.db.run(work)
 
     async def remove_level_role(self, guild_id: int, role_id: int) -> None:
+        """Stop granting a role; members keep it, and it is no longer counted as a level reward."""
         async with self.db.session() as s:
             gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
                                                               LevelRoleRow.role_id == role_id))
             if not gone.rowcount:
                 raise NotFoundError("That role is not a level role.")
+            await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
+                                                         LevelRoleGrant.role_id == role_id))
 
     async def list_level_roles(self, guild_id: int) -> list[LevelRole]:
         async with self.db.session(read_only=True) as s:
@@ -787,12 +791,51 @@ class LevelingService:
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
-        """(roles to add, roles to remove) so the member holds exactly the level roles their level earns."""
+        """(roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
+        this bot granted as level rewards are removed (see `record_level_roles`)."""
         roles = await self.list_level_roles(guild_id)
         if not roles:
             return set(), set()
         level = (await self.get_user_level(guild_id, user_id)).level
-        return rules.reconcile_roles(current_roles, level, roles)
+        return rules.reconcile_roles(current_roles, level, roles, granted=await self.granted_roles(guild_id, user_id))
+
+    async def granted_roles(self, guild_id: int, user_id: int) -> set[int]:
+        """The level roles this bot gave the member (and has not taken back)."""
+        async with self.db.session(read_only=True) as s:
+            return set((await s.execute(select(LevelRoleGrant.role_id).where(
+                LevelRoleGrant.guild_id == guild_id, LevelRoleGrant.user_id == user_id))).scalars())
+
+    async def record_level_roles(self, guild_id: int, user_id: int, *, given: Iterable[int],
+                                 held: Iterable[int]) -> None:
+        """Remember the level roles just given; forget grants of roles the member no longer holds (taken back
+        by the bot, or removed by hand: a role they get again elsewhere is then theirs)."""
+        given, held = set(given), set(held) | set(given)
+        now = utcnow()
+
+        async def work(s: AsyncSession) -> None:
+            await ensure_guild(s, guild_id)
+            if given:
+                rows = [{"guild_id": guild_id, "user_id": user_id, "role_id": r, "granted_at": now}
+                        for r in sorted(given)]
+                await s.execute(insert_for(s, LevelRoleGrant).on_conflict_do_nothing(
+                    index_elements=["guild_id", "user_id", "role_id"]), rows)
+            await s.execute(delete(LevelRoleGrant).where(
+                LevelRoleGrant.guild_id == guild_id, LevelRoleGrant.user_id == user_id,
+                LevelRoleGrant.role_id.not_in(sorted(held))))
+
+        await self.db.run(work)
+
+    async def levels_of(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, int]:
+        """Each member's level (0 for members with no XP yet)."""
+        wanted = sorted(set(user_ids))
+        found: dict[int, int] = {}
+        async with self.db.session(read_only=True) as s:
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start:start + 1000]
+                rows = await s.execute(select(Level.user_id, Level.level).where(
+                    Level.guild_id == guild_id, Level.user_id.in_(chunk)))
+                found.update((uid, level) for uid, level in rows)
+        return {uid: found.get(uid, 0) for uid in wanted}
 
     # ------------------------------------------------------------------------------------ quests
 

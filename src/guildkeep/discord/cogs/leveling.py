@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import io
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -71,6 +72,43 @@ def _role_ids(member: object) -> list[int]:
     return [r.id for r in getattr(member, "roles", ())]
 
 
+def unmanageable(role: discord.Role) -> str | None:
+    """Why the bot cannot give or take ``role``, or None when it can."""
+    if role.is_default():
+        return "everyone has @everyone"
+    if role.managed:
+        return "it belongs to an integration (a bot, a booster or a subscription role)"
+    me = role.guild.me
+    if not me.guild_permissions.manage_roles:
+        return "I need the Manage Roles permission"
+    if role >= me.top_role and me.id != role.guild.owner_id:
+        return f"it is not below my highest role ({me.top_role.name}); move my role above it in the server settings"
+    return None
+
+
+@dataclass
+class RoleSync:
+    """What one reconciliation did: roles given and taken (Discord accepted), and the ones that failed why."""
+
+    given: list[int] = field(default_factory=list)
+    taken: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    def merge(self, other: RoleSync) -> None:
+        self.given += other.given
+        self.taken += other.taken
+        self.failed += other.failed
+
+    def report(self) -> str:
+        text = f"Level roles synced: {len(self.given)} given, {len(self.taken)} taken."
+        if self.failed:
+            counts = Counter(self.failed)
+            lines = [f"• <@&{role_id}> ({n} member{'s' if n != 1 else ''}): {reason}"
+                     for (role_id, reason), n in counts.most_common()]
+            text += f"\n{len(self.failed)} change{'s' if len(self.failed) != 1 else ''} failed:\n" + "\n".join(lines)
+        return text
+
+
 def _quest_line(quest: QuestView, progress: int | None = None, completed: bool = False) -> str:
     reward = f"{quest.reward_xp} XP"
     if quest.reward_multiplier > 1 and quest.multiplier_minutes:
@@ -106,6 +144,7 @@ class Leveling(commands.Cog):
         self.voice = VoiceTracker()
         self.last_channel: dict[tuple[int, int], int] = {}
         self.http: aiohttp.ClientSession | None = None
+        self._role_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._loop_work = asyncio.Lock()  # held while a background loop touches the database
 
     async def cog_load(self) -> None:
@@ -174,22 +213,41 @@ class Leveling(commands.Cog):
         ids = (cfg.level_up_channel,) if cfg.level_up_mode == "channel" else ()
         await self._send(self._channel(guild, *ids, self.last_channel.get((guild.id, change.user_id))), text)
 
-    async def apply_level_roles(self, guild: discord.Guild, user_id: int) -> tuple[set[int], set[int]]:
-        """Make the member hold exactly the level roles their level earns (idempotent)."""
+    async def apply_level_roles(self, guild: discord.Guild, user_id: int) -> RoleSync:
+        """Give the member the level roles their level earns and take back the ones the bot gave that it no
+        longer earns (idempotent). Each role is one request, so the result counts only what Discord accepted."""
+        async with self._role_locks[guild.id]:  # one reconciliation at a time per server (events re-trigger it)
+            return await self._apply_level_roles(guild, user_id)
+
+    async def _apply_level_roles(self, guild: discord.Guild, user_id: int) -> RoleSync:
+        result = RoleSync()
         member = guild.get_member(user_id)
         if member is None:
-            return set(), set()
+            return result
         add, remove = await self.service.level_role_changes(guild.id, user_id, _role_ids(member))
-        try:
-            if add:
-                roles = [r for r in (guild.get_role(i) for i in add) if r is not None]
-                await member.add_roles(*roles, reason="level roles")
-            if remove:
-                roles = [r for r in (guild.get_role(i) for i in remove) if r is not None]
-                await member.remove_roles(*roles, reason="level roles")
-        except discord.HTTPException as exc:
-            log.warning("could not update level roles of %s in %s: %s", user_id, guild.id, exc)
-        return add, remove
+        for role_ids, giving in ((add, True), (remove, False)):
+            for role_id in sorted(role_ids):
+                role = guild.get_role(role_id)
+                reason = "the role no longer exists" if role is None else unmanageable(role)
+                if role is None or reason is not None:
+                    result.failed.append((role_id, reason or ""))
+                    continue
+                try:
+                    if giving:
+                        await member.add_roles(role, reason="level role")
+                    else:
+                        await member.remove_roles(role, reason="level role")
+                except discord.HTTPException as exc:
+                    log.warning("could not %s level role %s of %s in %s: %s", "give" if giving else "take",
+                                role_id, user_id, guild.id, exc)
+                    result.failed.append((role_id, "Discord refused the change" if exc.status != 403
+                                          else "I'm missing the permission to change it"))
+                    continue
+                (result.given if giving else result.taken).append(role_id)
+        if add or remove or result.given:
+            held = (set(_role_ids(member)) | set(result.given)) - set(result.taken)
+            await self.service.record_level_roles(guild.id, user_id, given=result.given, held=held)
+        return result
 
     # ---------------------------------------------------------------------------------- listeners
 
@@ -588,12 +646,17 @@ class Leveling(commands.Cog):
     async def roles_add(self, interaction: discord.Interaction, role: discord.Role,
                         level: app_commands.Range[int, 0, 1000], stacked: bool = True) -> None:
         assert interaction.guild is not None
-        if role.managed or role.is_default():
-            raise ValidationError("That role cannot be given by a bot.")
+        reason = unmanageable(role)
+        if reason is not None:
+            raise ValidationError(f"I can't use {role.mention} as a level role: {reason}.")
         await self.service.add_level_role(interaction.guild.id, role.id, level, stacked=stacked)
+        holders = [m.id for m in role.members if not m.bot]
+        below = sum(1 for lvl in (await self.service.levels_of(interaction.guild.id, holders)).values() if lvl < level)
+        keep = (f" {below} member{' already has' if below == 1 else 's already have'} it below level {level} and "
+                f"keep{'s' if below == 1 else ''} it: I only take back roles I gave.") if below else ""
         await respond(
             interaction,
-            f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}. "
+            f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}.{keep} "
             "Use `/levels roles sync` to apply it to everyone now.", ephemeral=True)
 
     @levels_roles.command(name="remove", description="Stop granting a role from a level.")
@@ -618,17 +681,16 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._flush()
-        added, removed = await self._sync_roles(interaction.guild)
-        await respond(interaction, f"Level roles synced: {added} given, {removed} taken.", ephemeral=True)
+        result = await self._sync_roles(interaction.guild)
+        await respond(interaction, result.report(), ephemeral=True)
 
-    async def _sync_roles(self, guild: discord.Guild) -> tuple[int, int]:
-        """Reconcile every member's level roles; (roles given, roles taken)."""
-        added = removed = 0
+    async def _sync_roles(self, guild: discord.Guild) -> RoleSync:
+        """Reconcile every member's level roles."""
+        total = RoleSync()
         for member in list(guild.members):
             if not member.bot:
-                add, remove = await self.apply_level_roles(guild, member.id)
-                added, removed = added + len(add), removed + len(remove)
-        return added, removed
+                total.merge(await self.apply_level_roles(guild, member.id))
+        return total
 
     # ------------------------------------------------------------------------------ admin: xp, level
 
