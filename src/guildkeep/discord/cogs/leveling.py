@@ -180,8 +180,17 @@ class Leveling(commands.Cog):
         except discord.HTTPException as exc:
             log.warning("could not send a leveling notification: %s", exc)
 
-    async def handle_outcome(self, outcome: ActivityOutcome) -> None:
-        """Announce level-ups, quests and achievements as the server configured, and fix level roles."""
+    def remember_channel(self, guild_id: int, user_id: int, channel_id: int | None) -> None:
+        """Where the member was last active (a message or a command): "same channel" announcements go there."""
+        if channel_id is not None:
+            self.last_channel[(guild_id, user_id)] = channel_id
+
+    def _same_channel(self, guild: discord.Guild, user_id: int, fallback: int | None) -> list[int | None]:
+        return [self.last_channel.get((guild.id, user_id)), fallback]
+
+    async def handle_outcome(self, outcome: ActivityOutcome, *, channel_id: int | None = None) -> None:
+        """Announce level-ups, quests and achievements as the server configured, and fix level roles.
+        ``channel_id`` (where a command caused the outcome) is used when the member has no last channel."""
         guild = self.bot.get_guild(outcome.guild_id)
         if guild is None:
             return
@@ -189,16 +198,17 @@ class Leveling(commands.Cog):
         for change in outcome.level_changes:
             await self.apply_level_roles(guild, change.user_id)
             if change.leveled_up:
-                await self.announce_level_up(guild, cfg, change)
+                await self.announce_level_up(guild, cfg, change, channel_id=channel_id)
         for user_id, quest in outcome.quests_completed:
-            target = self._channel(guild, cfg.quest_channel, self.last_channel.get((guild.id, user_id)))
+            target = self._channel(guild, cfg.quest_channel, *self._same_channel(guild, user_id, channel_id))
             await self._send(target, f"🎯 <@{user_id}> completed the quest **{quest.name}** (+{quest.reward_xp} XP)!")
         for user_id, achievement in outcome.achievements_earned:
-            target = self._channel(guild, cfg.achievement_channel, self.last_channel.get((guild.id, user_id)))
+            target = self._channel(guild, cfg.achievement_channel, *self._same_channel(guild, user_id, channel_id))
             await self._send(target, f"🏆 <@{user_id}> earned the achievement **{achievement.name}**"
                                      f"{f' (+{achievement.reward_xp} XP)' if achievement.reward_xp else ''}!")
 
-    async def announce_level_up(self, guild: discord.Guild, cfg: ServerConfigView, change: LevelChange) -> None:
+    async def announce_level_up(self, guild: discord.Guild, cfg: ServerConfigView, change: LevelChange, *,
+                                channel_id: int | None = None) -> None:
         if cfg.level_up_mode == "off":
             return
         member = guild.get_member(change.user_id)
@@ -211,7 +221,7 @@ class Leveling(commands.Cog):
                     await send(member, text)
             return
         ids = (cfg.level_up_channel,) if cfg.level_up_mode == "channel" else ()
-        await self._send(self._channel(guild, *ids, self.last_channel.get((guild.id, change.user_id))), text)
+        await self._send(self._channel(guild, *ids, *self._same_channel(guild, change.user_id, channel_id)), text)
 
     async def apply_level_roles(self, guild: discord.Guild, user_id: int) -> RoleSync:
         """Give the member the level roles their level earns and take back the ones the bot gave that it no
@@ -255,7 +265,7 @@ class Leveling(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
-        self.last_channel[(message.guild.id, message.author.id)] = message.channel.id
+        self.remember_channel(message.guild.id, message.author.id, message.channel.id)
         await self.ingestor.message(
             message.guild.id, message.author.id, channel_id=message.channel.id,
             parent_channel_id=_parent_id(message.channel), role_ids=_role_ids(message.author),
@@ -276,6 +286,7 @@ class Leveling(commands.Cog):
                                         _command: app_commands.Command | app_commands.ContextMenu) -> None:
         if interaction.guild_id is None or interaction.user.bot:
             return
+        self.remember_channel(interaction.guild_id, interaction.user.id, interaction.channel_id)
         await self.ingestor.command(interaction.guild_id, interaction.user.id, channel_id=interaction.channel_id,
                                     parent_channel_id=_parent_id(interaction.channel),
                                     role_ids=_role_ids(interaction.user))
@@ -711,7 +722,7 @@ class Leveling(commands.Cog):
                      amount: app_commands.Range[int, 1, 10**9]) -> None:
         async def add(guild_id: int, user_id: int) -> LevelChange:
             outcome = await self.service.add_xp(guild_id, user_id, amount)
-            await self.handle_outcome(outcome)
+            await self.handle_outcome(outcome, channel_id=interaction.channel_id)
             view = await self.service.get_user_level(guild_id, user_id)
             return LevelChange(user_id, view.level, view.level, view.xp)
 
