@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from guildkeep.leveling.models import ServerConfig
 from guildkeep.sandbox.harness import SandboxEnv
 from tests.e2e.test_leveling import cog
 
@@ -45,3 +47,21 @@ async def test_admin_xp_is_announced_where_the_command_was_used(discord_env: San
     await d.slash("xp add", as_="alice", member="bob", amount=100, channel="bot-commands")
     sent = await d.wait_for_bot_message("bot-commands", after=before[-1] if before else None)
     assert sent.content == f"GG <@{bob}>, you just reached level 1!"
+
+
+async def test_a_template_that_could_overflow_is_refused_and_an_old_one_still_announces(
+        discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    refused = await d.slash("levels config", as_="alice", level_up_message="{server}" * 125)
+    assert refused.ephemeral
+    assert "could be 12,500 characters" in refused.content
+    # a template saved before the check existed: the announcement is cut to fit rather than lost
+    await d.slash("levels config", as_="alice", level_up_message="GG {mention}")
+    async with discord_env.db.session() as s:
+        await s.execute(update(ServerConfig).values(level_up_message="{server}" * 125))
+    cog(discord_env).service.cache.invalidate_guild(d.channel("general").guild_id)
+    before = list(d.world.channel_messages(d.channel("bot-commands").id))
+    await d.slash("xp add", as_="alice", member="bob", amount=100, channel="bot-commands")
+    sent = await d.wait_for_bot_message("bot-commands", after=before[-1] if before else None)
+    assert len(sent.content) == 2000
+    assert sent.content.startswith("Guildkeep Sandbox" * 3)

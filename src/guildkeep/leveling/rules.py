@@ -333,9 +333,15 @@ QUEST_TEMPLATES: tuple[QuestTemplate, ...] = (
 _FORMATTER = string.Formatter()
 
 
-def validate_template(template: str) -> str:
-    """Reject unknown keys, attribute/index access and format specs; return the template unchanged."""
-    template = clean_text(template, "The level-up message", max_length=1000, multiline=True)
+MESSAGE_MAX = 2000  # Discord's limit on a message's content
+# The longest each placeholder can render: a server name (100), a display name or username (32), a mention of
+# the largest snowflake, and the largest level and total XP.
+LONGEST_VALUES = {"server": 100, "user": 32, "mention": len(f"<@{2**64 - 1}>"), "level": len(str(MAX_LEVEL)),
+                  "xp": len(str(MAX_XP))}
+
+
+def _placeholders(template: str) -> list[tuple[str, str | None]]:
+    """(literal text, placeholder name) pairs; unknown keys, attribute/index access and format specs refused."""
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
@@ -346,12 +352,30 @@ def validate_template(template: str) -> str:
         if name not in TEMPLATE_KEYS or spec or conversion:
             allowed = ", ".join("{" + k + "}" for k in sorted(TEMPLATE_KEYS))
             raise ValidationError(f"Unknown placeholder {{{echo(name, 40)}}}: use {allowed}.")
+    return [(literal, name) for literal, name, _spec, _conversion in parsed]
+
+
+def longest_rendering(template: str) -> int:
+    """How long ``template`` can get once filled in, with the longest possible value of every placeholder."""
+    return sum(len(literal) + (LONGEST_VALUES[name] if name else 0) for literal, name in _placeholders(template))
+
+
+def validate_template(template: str) -> str:
+    """The template stripped, refused when it has control characters, unknown placeholders or format specs, or
+    when the longest values (a 100-character server name, ...) would make it longer than a Discord message."""
+    template = clean_text(template, "The level-up message", max_length=1000, multiline=True)
+    longest = longest_rendering(template)
+    if longest > MESSAGE_MAX:
+        raise ValidationError(
+            f"Filled in with the longest names and numbers (a server name can be 100 characters, a member's name "
+            f"32), this message could be {longest:,} characters, and Discord allows {MESSAGE_MAX:,}. "
+            "Shorten it or use fewer placeholders.")
     return template
 
 
 def render_template(template: str, **values: object) -> str:
-    """Fill a validated level-up template."""
-    validate_template(template)
+    """Fill a level-up template (the caller fits the result to Discord's limits)."""
+    _placeholders(template)
     missing = TEMPLATE_KEYS - values.keys()
     if missing:
         raise ValueError(f"missing template values: {sorted(missing)}")
