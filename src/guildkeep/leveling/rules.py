@@ -382,6 +382,32 @@ def render_template(template: str, **values: object) -> str:
     return template.format_map({k: values[k] for k in TEMPLATE_KEYS})
 
 
+# --------------------------------------------------------------------------------------------- numbers
+
+_UNITS = ((3, "K"), (6, "M"), (9, "B"), (12, "T"), (15, "Qa"), (18, "Qi"))
+
+
+def compact_number(value: int) -> str:
+    """One format for XP on cards and embeds: ``9,999`` below 10,000, then three significant digits with a
+    unit (``12.3K``, ``123K``, ``1.69B``), rounded half up; a value that rounds to 1000 of a unit moves to the
+    next (``999,950`` is ``1M``, never ``1000K``)."""
+    value = int(value)
+    if value < 0:
+        return "-" + compact_number(-value)
+    if value < 10_000:
+        return f"{value:,}"
+    for exp, unit in _UNITS:
+        size = 10**exp
+        decimals = max(0, 3 - len(str(value // size)))
+        scaled = (value * 10**decimals * 2 + size) // (2 * size)  # value / size, rounded half up
+        if scaled >= 1000 * 10**decimals and unit != _UNITS[-1][1]:
+            continue
+        whole, fraction = divmod(scaled, 10**decimals)
+        digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
+        return f"{whole}.{digits}{unit}" if digits else f"{whole}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover - the last unit always returns
+
+
 # ------------------------------------------------------------------------------------------- validation
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")

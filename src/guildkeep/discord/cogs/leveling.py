@@ -398,7 +398,7 @@ class Leveling(commands.Cog):
             avatar, background))
         await respond(
             interaction,
-            f"**{target.display_name}** — level {view.level}, {view.xp} XP"
+            f"**{target.display_name}** — level {view.level}, {rules.compact_number(view.xp)} XP"
             + (f", rank #{position}" if position else ""),
             file=discord.File(fp=io.BytesIO(png), filename="rank.png"),
         )
@@ -421,7 +421,8 @@ class Leveling(commands.Cog):
         for number in range(1, min(first.pages, MAX_LEADERBOARD_PAGES) + 1):
             lb = first if number == 1 else await self.service.leaderboard(interaction.guild.id, number, PER_PAGE)
             embed = discord.Embed(title=f"{interaction.guild.name} leaderboard", color=COLOR, description="\n".join(
-                f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {e.xp:,} XP" for e in lb.entries))
+                f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {rules.compact_number(e.xp)} XP"
+                for e in lb.entries))
             embed.set_footer(text=f"Page {number}/{first.pages} · {first.total} members")
             embeds.append(embed)
         paginator = Paginator(embeds, owner_id=interaction.user.id, start=page - 1)
