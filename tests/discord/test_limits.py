@@ -73,3 +73,4 @@ def test_empty_field_names_and_values_are_filled_in() -> None:
     embed = discord.Embed(title="t")
     embed._fields = [{"name": "", "value": "", "inline": False}]
     assert embed_problems(fit_embed(embed).to_dict()) == []
+

@@ -41,3 +41,8 @@ async def test_a_template_that_could_overflow_is_not_saved(db: Database) -> None
     assert (await svc.get_server_config(G)).level_up_message is None
     saved = await svc.update_server_config(G, "level_up_message", "GG {mention} in {server}!")
     assert saved.level_up_message == "GG {mention} in {server}!"
+
+
+def test_a_lone_brace_is_explained() -> None:
+    with pytest.raises(ValidationError, match=r"a \{ or \} without its pair; write \{\{ or \}\}"):
+        rules.validate_template("GG {mention")

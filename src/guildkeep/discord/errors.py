@@ -74,7 +74,8 @@ def player_message(error: BaseException) -> str | None:
         plural = "permission" if len(error.missing_permissions) == 1 else "permissions"
         return f"You need the {_names(error.missing_permissions)} {plural} to use this command."
     if isinstance(error, app_commands.BotMissingPermissions):
-        return f"I'm missing the {_names(error.missing_permissions)} permission to do that here."
+        plural = "permission" if len(error.missing_permissions) == 1 else "permissions"
+        return f"I'm missing the {_names(error.missing_permissions)} {plural} to do that here."
     if isinstance(error, app_commands.MissingRole | app_commands.MissingAnyRole):
         return "You don't have the role this command needs."
     if isinstance(error, app_commands.NoPrivateMessage):

@@ -345,7 +345,8 @@ def _placeholders(template: str) -> list[tuple[str, str | None]]:
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
-        raise ValidationError(f"The message has a stray brace: {exc}.") from exc
+        raise ValidationError("The message has a { or } without its pair; write {{ or }} for a brace itself.") \
+            from exc
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue

@@ -297,7 +297,7 @@ def _int_in(name: str, lo: int, hi: int) -> Any:
         except (TypeError, ValueError):
             raise ValidationError(f"{name} must be a whole number.") from None
         if not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo} and {hi}.")
+            raise ValidationError(f"{name} must be between {lo:,} and {hi:,}.")
         return number
 
     return check
@@ -310,7 +310,7 @@ def _float_in(name: str, lo: float, hi: float) -> Any:
         except (TypeError, ValueError):
             raise ValidationError(f"{name} must be a number.") from None
         if not math.isfinite(number) or not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo:g} and {hi:g}.")
+            raise ValidationError(f"{name} must be between {lo:,g} and {hi:,g}.")
         return number
 
     return check

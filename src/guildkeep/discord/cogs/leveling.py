@@ -72,6 +72,17 @@ def _role_ids(member: object) -> list[int]:
     return [r.id for r in getattr(member, "roles", ())]
 
 
+def requirement_text(kind: str, value: int) -> str:
+    """What an achievement asks for, in words: "level 5", "100 messages", "1 reaction", "60 minutes in voice"."""
+    if kind == "level":
+        return f"level {value:,}"
+    if kind == "voice":  # counted in seconds
+        count, unit = (value // 60, "minute") if value % 60 == 0 else (value, "second")
+        return f"{count:,} {unit}{'' if count == 1 else 's'} in voice"
+    noun = {"messages": "message", "reactions": "reaction", "commands": "command"}.get(kind, kind)
+    return f"{value:,} {noun}{'' if value == 1 else 's'}"
+
+
 def unmanageable(role: discord.Role) -> str | None:
     """Why the bot cannot give or take ``role``, or None when it can."""
     if role.is_default():
@@ -455,14 +466,15 @@ class Leveling(commands.Cog):
             return
         lines = [
             f"{'🏆' if a.id in earned else '🔒'} **{a.name}** — {a.description or a.requirement_type} "
-            f"({a.requirement_type} {a.requirement_value}{f', {a.reward_xp} XP' if a.reward_xp else ''})"
+            f"({requirement_text(a.requirement_type, a.requirement_value)}"
+            f"{f', {a.reward_xp:,} XP' if a.reward_xp else ''})"
             for a in every
         ]
         embed = discord.Embed(title=f"{target.display_name}'s achievements ({len(earned)}/{len(every)})",
                               color=COLOR, description="\n".join(lines)[:4000])
         await respond(interaction, embed=embed)
 
-    @app_commands.command(name="rankcard", description="Customise your rank card (no options shows it).")
+    @app_commands.command(name="rankcard", description="Customise your rank card (with no options, shows it).")
     @app_commands.describe(
         background_url="An http(s) image link for the background", background_color="Hex colour, e.g. #23272a",
         primary_color="XP bar colour", secondary_color="XP bar track colour", border_color="Border colour",
@@ -498,7 +510,7 @@ class Leveling(commands.Cog):
         level_up_message="Template with {user} {mention} {level} {xp} {server}",
         level_up_channel="Channel for level-ups (mode 'channel')", quest_channel="Channel for quest news",
         achievement_channel="Channel for achievement news", quest_reset_hour="Hour (UTC) quests reset",
-        quest_reset_day="Weekday weekly quests reset", message_cooldown="Seconds between XP-earning messages",
+        quest_reset_day="Weekday on which weekly quests reset", message_cooldown="Seconds between XP-earning messages",
         reaction_cooldown="Seconds between XP-earning reactions",
         command_cooldown="Seconds between XP-earning commands",
         message_xp_min="Least XP per message", message_xp_max="Most XP per message",
@@ -646,14 +658,14 @@ class Leveling(commands.Cog):
         else:
             count = await self.service.reset_server(interaction.guild.id)
             await self._sync_roles(interaction.guild)
-            done = f"Reset {count} member(s)."
+            done = f"Reset {count} member{'' if count == 1 else 's'}."
         await respond(interaction, done, ephemeral=True)
 
     # ------------------------------------------------------------------------------- admin: roles
 
-    @levels_roles.command(name="add", description="Grant a role from a level.")
+    @levels_roles.command(name="add", description="Give a role to members who reach a level.")
     @app_commands.describe(role="The role", level="Level that earns it",
-                           stacked="Keep it after earning a higher level role (default yes)")
+                           stacked="Keep it after earning a higher-level role (default yes)")
     @admin_check
     async def roles_add(self, interaction: discord.Interaction, role: discord.Role,
                         level: app_commands.Range[int, 0, 1000], stacked: bool = True) -> None:
@@ -671,7 +683,7 @@ class Leveling(commands.Cog):
             f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}.{keep} "
             "Use `/levels roles sync` to apply it to everyone now.", ephemeral=True)
 
-    @levels_roles.command(name="remove", description="Stop granting a role from a level.")
+    @levels_roles.command(name="remove", description="Stop giving a role for a level.")
     @admin_check
     async def roles_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         assert interaction.guild is not None
@@ -824,14 +836,16 @@ class Leveling(commands.Cog):
                                                         reward_xp, badge_url)
         await respond(
             interaction,
-            f"Created achievement **{created.name}** ({requirement} {value}, {reward_xp} XP).", ephemeral=True)
+            f"Created achievement **{created.name}** ({requirement_text(requirement, value)}, {reward_xp:,} XP).",
+            ephemeral=True)
 
     @achievement.command(name="list", description="Every achievement of this server.")
     @admin_check
     async def achievement_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
         every = await self.service.list_achievements(interaction.guild.id)
-        text = "\n".join(f"`#{a.id}` **{a.name}** — {a.requirement_type} {a.requirement_value}, {a.reward_xp} XP"
+        text = "\n".join(f"`#{a.id}` **{a.name}** — {requirement_text(a.requirement_type, a.requirement_value)}, "
+                         f"{a.reward_xp:,} XP"
                          for a in every) or "No achievements yet."
         await respond(interaction, text, ephemeral=True)
 
