@@ -19,7 +19,7 @@ from discord.ext import commands, tasks
 import discord
 from discord import app_commands
 from guildkeep.db.errors import ValidationError
-from guildkeep.discord.limits import respond, send
+from guildkeep.discord.limits import clip, respond, send
 from guildkeep.discord.views import ConfirmView, Paginator
 from guildkeep.leveling import rules
 from guildkeep.leveling.cards import RankCardData, fetch_image, render_rank_card_async
@@ -586,7 +586,7 @@ class Leveling(commands.Cog):
                  "power": f"power ({cfg.curve_base:g}·L^{cfg.curve_exponent:g})"}[cfg.curve]
         embed.add_field(name="Curve", value=curve, inline=False)
         embed.add_field(name="Level-ups", value=f"{cfg.level_up_mode} · {channel(cfg.level_up_channel)}\n"
-                                                f"`{cfg.template}`", inline=False)
+                                                f"`{clip(cfg.template, 900)}`", inline=False)
         embed.add_field(name="Quests", value=(
             f"{'on' if cfg.quests_enabled else 'off'} · reset {cfg.quest_reset_hour:02d}:00 UTC, weekly on "
             f"{WEEKDAYS[cfg.quest_reset_day]} · {channel(cfg.quest_channel)}"), inline=False)
