@@ -45,8 +45,7 @@ QUEST_RESET_MINUTES = 5
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ADMIN = discord.Permissions(manage_guild=True)
 # Where XP is earned: text, voice and stage channels, threads (their parent counts too) and categories.
-XpChannel = (discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread
-             | discord.CategoryChannel | discord.ForumChannel)
+XpChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread | discord.CategoryChannel
 admin_check = app_commands.checks.has_permissions(manage_guild=True)
 
 
