@@ -34,3 +34,17 @@ async def test_a_multiplier_on_a_thread_voice_channel_or_category_is_saved(disco
     stopped = await d.slash("levels noxp", as_="alice", options={"channel": channel})
     assert stopped.content == "Saved."
     assert f"<#{d.channel(channel).id}>" in stopped.embed["fields"][5]["value"]
+
+
+async def test_autocompletes_offer_at_most_25_choices(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    leveling = discord_env.bot.get_cog("Leveling")
+    assert leveling is not None
+    for number in range(30):
+        await leveling.service.create_quest(  # type: ignore[attr-defined]
+            d.channel("general").guild_id, f"Quest {number}", "", "special", "total_messages", 5, 10)
+    quests = await d.autocomplete("quest end", "quest_id", "", as_="alice")
+    assert len(quests) == 25
+    commands = await d.autocomplete("help", "command", "", as_="bob")
+    assert len(commands) == 25
+    assert await d.autocomplete("help", "command", "\x00" * 100, as_="bob") == []
