@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from guildkeep.db import ConflictError, Database, DomainError, DuplicateError, ForeignKeyError, NotFoundError
+from guildkeep.db import (
+    ConflictError,
+    Database,
+    DomainError,
+    DuplicateError,
+    ForeignKeyError,
+    NotFoundError,
+    ValidationError,
+)
 from guildkeep.identity.models import Guild, GuildMember, User
 
 
@@ -141,3 +149,14 @@ async def test_in_memory_database_works() -> None:
         await migrate.check(memory)
     finally:
         await memory.dispose()
+
+
+async def test_text_postgresql_cannot_store_is_a_validation_error(db: Database) -> None:
+    """A NUL that reaches PostgreSQL (services refuse it first) is a player-readable error, not a crash."""
+    if db.backend != "postgresql":
+        async with db.session() as s:
+            s.add(User(id=6, username="nul\x00ok"))  # SQLite stores it; the services' checks keep it out
+        return
+    with pytest.raises(ValidationError, match="can't be stored"):
+        async with db.session() as s:
+            s.add(User(id=6, username="nul\x00no"))

@@ -55,3 +55,8 @@ def test_unexpected_errors_have_no_player_message() -> None:
 def test_permission_names_follow_discord() -> None:
     assert permission_name("manage_guild") == "Manage Server"
     assert permission_name("manage_webhooks") == "Manage Webhooks"
+
+
+def test_several_missing_bot_permissions_are_plural() -> None:
+    error = app_commands.BotMissingPermissions(["manage_roles", "embed_links"])
+    assert player_message(error) == "I'm missing the Manage Roles and Embed Links permissions to do that here."

@@ -15,7 +15,8 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep.db.errors import ValidationError
-from guildkeep.discord.views import BaseView, ConfirmView
+from guildkeep.discord.limits import respond, send
+from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -84,6 +85,19 @@ class Probe(commands.Cog):
     @app_commands.command(name="probe-long", description="Sends a message over Discord's limit.")
     async def long(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message("x" * 2001)
+
+    @app_commands.command(name="probe-oversize", description="Sends everything over Discord's limits, fitted.")
+    async def oversize(self, interaction: discord.Interaction, paged: bool = False) -> None:
+        embed = discord.Embed(title="T" * 300, description="D" * 5000)
+        for i in range(30):
+            embed.add_field(name=f"{i}" + "n" * 300, value="v" * 1100)
+        embed.set_footer(text="F" * 2100).set_author(name="A" * 300)
+        if paged:
+            await Paginator([Page(content="c" * 2500, embed=embed), embed], owner_id=interaction.user.id).send(
+                interaction, ephemeral=True)
+            return
+        await respond(interaction, "x" * 2500, embed=embed)
+        await send(interaction.channel, "y" * 3000, embeds=[embed, embed])  # type: ignore[arg-type]
 
     @app_commands.command(name="probe-file", description="Sends a picture.")
     async def file(self, interaction: discord.Interaction) -> None:

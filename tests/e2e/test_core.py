@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+import discord
 from guildkeep.config import Settings
 from guildkeep.db import Database
+from guildkeep.discord.cogs.core import leaf_commands
+from guildkeep.discord.limits import embed_problems
 from guildkeep.sandbox.gateway import shard_for
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import Webhook
@@ -52,6 +55,26 @@ async def test_help_pages_turn_with_the_buttons(discord_env: SandboxEnv) -> None
     assert [b.get("disabled", False) for b in turned.buttons] == [False, True, pages == 2]
     back = await turned.click("Previous")
     assert back.embed["title"] == "guildkeep help"
+
+
+async def test_help_for_every_command_fits_discord_limits(discord_env: SandboxEnv) -> None:
+    """Every command of the bot's tree explained by /help arrives (no 50035) within every embed limit."""
+    driver, bot = discord_env.driver, discord_env.bot
+    names = sorted(leaf.qualified_name for command in bot.tree.get_commands(type=discord.AppCommandType.chat_input)
+                   for leaf in leaf_commands(command))  # type: ignore[arg-type]
+    assert "levels config" in names
+    for name in names:
+        reply = await driver.slash("help", as_="carol", command=name)
+        assert reply.ephemeral, name
+        assert reply.embed["title"] == f"/{name}"
+        assert embed_problems(reply.embed) == [], name
+    pages = await driver.slash("help", as_="alice")
+    total = int(pages.buttons[1]["label"].split("/")[1])
+    for _ in range(total - 1):
+        assert embed_problems(pages.embed) == []
+        pages = await pages.click("Next")
+    assert embed_problems(pages.embed) == []
+    assert not [r for r in driver.server.requests if r.status == 400]
 
 
 # -- through the test-only probe extension ----------------------------------------------------
@@ -155,12 +178,39 @@ async def test_domain_errors_are_shown_and_unexpected_ones_get_an_id(discord_env
 
 
 @probe
+async def test_an_error_that_echoes_a_long_input_still_reaches_the_player(discord_env: SandboxEnv) -> None:
+    taken = await discord_env.driver.slash("probe-domain", as_="bob", name="N" * 2500)
+    assert taken.ephemeral
+    assert taken.content.startswith("The name 'NNN")
+    assert len(taken.content) == 2000
+    assert taken.content.endswith("…")
+
+
+@probe
 async def test_discord_limits_reach_the_bot_as_errors(discord_env: SandboxEnv) -> None:
     driver = discord_env.driver
     reply = await driver.slash("probe-long", as_="bob")
     assert reply.content.startswith("Sorry, something went wrong")
     rejected = [r for r in driver.server.requests if r.status == 400]
     assert rejected, "the 2001-character message was refused with 400"
+
+
+@probe
+async def test_oversize_messages_and_embeds_are_fitted_before_they_are_sent(discord_env: SandboxEnv) -> None:
+    driver = discord_env.driver
+    reply = await driver.slash("probe-oversize", as_="bob", channel="general")
+    assert reply.content == "x" * 1999 + "…"
+    assert embed_problems(reply.embed) == []
+    assert reply.embed["title"].endswith("…")
+    sent = await driver.wait_for_bot_message("general", after=reply.message)
+    assert sent.content == "y" * 1999 + "…"
+    assert all(embed_problems(e) == [] for e in sent.embeds)
+    paged = await driver.slash("probe-oversize", as_="bob", paged=True)
+    assert len(paged.content) == 2000
+    assert embed_problems(paged.embed) == []
+    turned = await paged.click("Next")
+    assert embed_problems(turned.embed) == []
+    assert not [r for r in driver.server.requests if r.status == 400]
 
 
 @probe

@@ -340,5 +340,5 @@ async def test_server_reset_takes_level_roles_back(discord_env: SandboxEnv) -> N
     assert "**everyone's** XP" in ask.content
     await ask.click("Confirm")
     await d.wait_for(lambda: ask.followups, "the reset to be reported")
-    assert ask.followups[-1].content == "Reset 2 member(s)."  # bob, and alice (XP from her commands)
+    assert ask.followups[-1].content == "Reset 2 members."  # bob, and alice (XP from her commands)
     await d.wait_for(lambda: role.id not in d.member("bob").roles, "Regular to be taken back")

@@ -6,7 +6,14 @@ from aiohttp import web
 from PIL import Image
 
 from guildkeep.leveling import cards
-from guildkeep.leveling.cards import BAR_BOX, RankCardData, fetch_image, render_rank_card, render_rank_card_async
+from guildkeep.leveling.cards import (
+    BAR_BOX,
+    RankCardData,
+    fetch_image,
+    render_rank_card,
+    render_rank_card_async,
+    xp_labels,
+)
 from guildkeep.leveling.service import CardView
 
 BAR_Y = (BAR_BOX[1] + BAR_BOX[3]) // 2
@@ -77,3 +84,9 @@ async def test_fetch_image_falls_back_when_unreachable() -> None:
         assert await fetch_image(None) is None
     finally:
         await runner.cleanup()
+
+
+def test_card_xp_labels_use_the_compact_format() -> None:
+    data = RankCardData("Ann", 80, 0, 5_050_100, 1_689_200_000)
+    assert xp_labels(data) == ("0 / 5.05M XP", "1.69B XP total")
+    assert xp_labels(RankCardData("Bo", 1, 1_234, 9_999, 5_000)) == ("1,234 / 9,999 XP", "5,000 XP total")

@@ -203,3 +203,23 @@ def test_achievement_met() -> None:
     assert rules.achievement_met("level", 5, stats)
     assert rules.achievement_met("messages", 100, stats)
     assert not rules.achievement_met("voice", 1, stats)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (0, "0"), (999, "999"), (1_234, "1,234"), (9_999, "9,999"),
+    (10_000, "10K"), (12_345, "12.3K"), (99_949, "99.9K"), (99_950, "100K"), (123_456, "123K"),
+    (999_499, "999K"), (999_500, "1M"), (999_950, "1M"), (1_000_000, "1M"), (1_234_567, "1.23M"),
+    (5_050_100, "5.05M"), (9_995_000, "10M"), (12_345_678, "12.3M"), (1_689_200_000, "1.69B"),
+    (1_005_000_000, "1.01B"), (999_999_999_999, "1T"), (2**62, "4.61Qi"), (-12_345, "-12.3K"),
+])
+def test_compact_numbers(value: int, shown: str) -> None:
+    assert rules.compact_number(value) == shown
+
+
+@given(st.integers(0, 2**62))
+def test_compact_numbers_have_at_most_three_significant_digits(value: int) -> None:
+    shown = rules.compact_number(value)
+    if value >= 10_000:
+        digits = shown.rstrip("KMBTQai").replace(".", "")
+        assert 1 <= len(digits.lstrip("0") or "0") <= 3
+        assert not shown.startswith("1000")

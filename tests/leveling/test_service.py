@@ -153,7 +153,10 @@ async def test_level_roles_reconcile(svc: LevelingService) -> None:
     await svc.add_level_role(G, 502, 5, stacked=False)  # idempotent
     assert await svc.list_level_roles(G) == [LevelRole(501, 1), LevelRole(502, 5, False), LevelRole(503, 10, False)]
     await svc.set_level(G, A, 12)
+    assert await svc.level_role_changes(G, A, [502, 999]) == ({501, 503}, set())  # 502 was not ours to take
+    await svc.record_level_roles(G, A, given={502}, held={502, 999})  # had the bot given it, it would go
     assert await svc.level_role_changes(G, A, [502, 999]) == ({501, 503}, {502})
+    await svc.record_level_roles(G, A, given={501, 503}, held={501, 503, 999})
     assert await svc.level_role_changes(G, A, [501, 503, 999]) == (set(), set())
     await svc.set_level(G, A, 6)  # demoted by an admin
     assert await svc.level_role_changes(G, A, [501, 503]) == ({502}, {503})

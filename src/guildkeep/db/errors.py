@@ -59,6 +59,8 @@ _PG_UNIQUE = "23505"
 _PG_FOREIGN_KEY = "23503"
 _PG_NOT_NULL = "23502"
 _PG_CHECK = "23514"
+_PG_TOO_LONG = "22001"  # string data right truncation
+_PG_BAD_CHARACTER = {"22021", "22P05"}  # a NUL (or a character the encoding lacks) in text
 _PG_CONFLICT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
 
@@ -94,6 +96,10 @@ def translate_db_error(exc: BaseException) -> DomainError | None:
             return ConflictError()
         if code in (_PG_NOT_NULL, _PG_CHECK):
             return ValidationError()
+        if code == _PG_TOO_LONG:
+            return ValidationError("That text is too long.")
+        if code in _PG_BAD_CHARACTER:
+            return ValidationError("That text contains a character that can't be stored (such as NUL).")
         return None
     lowered = text.lower()
     if isinstance(exc, IntegrityError):

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import discord
 from discord import app_commands
 from guildkeep.db.errors import DomainError
+from guildkeep.discord.limits import CONTENT, clip
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,23 @@ def _names(perms: Iterable[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _transformer_message(error: app_commands.TransformerError) -> str:
+    """An option value discord.py could not turn into what the command takes (a thread for a text channel,
+    a user who is not a member of the server, ...)."""
+    kind = error.type
+    if kind in (discord.AppCommandOptionType.user, discord.AppCommandOptionType.mentionable):
+        return "That user isn't a member of this server; pick someone who is."
+    if kind is discord.AppCommandOptionType.channel:
+        return "That kind of channel can't be used for this option; pick another channel."
+    if kind is discord.AppCommandOptionType.role:
+        return "That role can't be used for this option; pick another role."
+    return "That value can't be used for this option; check it and try again."
+
+
 def player_message(error: BaseException) -> str | None:
     """The text for the player, or None when the error is unexpected (to be logged with an id)."""
+    if isinstance(error, app_commands.TransformerError) and not isinstance(error.__cause__, DomainError):
+        return _transformer_message(error)
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         error = error.__cause__ or getattr(error, "original", error)
     if isinstance(error, DomainError):
@@ -58,7 +74,8 @@ def player_message(error: BaseException) -> str | None:
         plural = "permission" if len(error.missing_permissions) == 1 else "permissions"
         return f"You need the {_names(error.missing_permissions)} {plural} to use this command."
     if isinstance(error, app_commands.BotMissingPermissions):
-        return f"I'm missing the {_names(error.missing_permissions)} permission to do that here."
+        plural = "permission" if len(error.missing_permissions) == 1 else "permissions"
+        return f"I'm missing the {_names(error.missing_permissions)} {plural} to do that here."
     if isinstance(error, app_commands.MissingRole | app_commands.MissingAnyRole):
         return "You don't have the role this command needs."
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -73,7 +90,9 @@ def player_message(error: BaseException) -> str | None:
 
 
 async def tell(interaction: discord.Interaction, message: str) -> None:
-    """Answer ephemerally, whether or not the interaction was already answered."""
+    """Answer ephemerally, whether or not the interaction was already answered. A message that echoes a long
+    input is cut to Discord's 2,000 characters (with an ellipsis) rather than refused."""
+    message = clip(message, CONTENT)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import discord
 from guildkeep.discord.errors import handle_interaction_error
+from guildkeep.discord.limits import fit_content, fit_embed
 
 
 class BaseView(discord.ui.View):
@@ -65,11 +66,13 @@ class Paginator(BaseView):
 
     @staticmethod
     def _page(page: Page | discord.Embed | str) -> Page:
-        if isinstance(page, Page):
-            return page
+        """The page, with its text and embed fitted to Discord's limits."""
         if isinstance(page, discord.Embed):
-            return Page(embed=page)
-        return Page(content=page)
+            page = Page(embed=page)
+        elif not isinstance(page, Page):
+            page = Page(content=page)
+        return Page(content=fit_content(page.content), embed=fit_embed(page.embed) if page.embed else None,
+                    files=page.files)
 
     @property
     def current(self) -> Page:
@@ -131,8 +134,8 @@ class ConfirmView(BaseView):
         for item in self.children:
             if isinstance(item, discord.ui.Button):
                 item.disabled = True
-        await interaction.response.edit_message(content=self.confirmed_text if value else self.cancelled_text,
-                                                view=self)
+        await interaction.response.edit_message(
+            content=fit_content(self.confirmed_text if value else self.cancelled_text), view=self)
         self.stop()
 
     @discord.ui.button(label="Confirm", style=discord.ButtonStyle.success)

@@ -77,6 +77,7 @@ from guildkeep.gacha.views import (
     SummonResult,
 )
 from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
+from guildkeep.text import clean_text, strip_control
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,6 @@ def echo(text: str, limit: int = ECHO_MAX) -> str:
     """Player input quoted in a message: repr-quoted (control characters escaped), at most ``limit`` characters."""
     shown = text if len(text) <= limit else text[: limit - 1] + "…"
     return repr(shown)
-
-
-def clean_text(text: str) -> str:
-    """``text`` without control characters other than newlines and tabs (NUL cannot be stored in PostgreSQL)."""
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
 def _pages(total: int, page_size: int) -> int:
@@ -560,9 +556,7 @@ class GachaService:
                     reason: str, key: str | None = None) -> GrantResult:
         """An administrator adds (or, with a negative amount, removes) currency, with a reason."""
         currency = self._currency(currency)
-        reason = (reason or "").strip()
-        if reason != clean_text(reason):
-            raise ValidationError("The reason contains control characters (such as NUL); please type it again.")
+        reason = clean_text(reason or "", "The reason", max_length=250, min_length=0)
         if not any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in reason):
             raise ValidationError("Give a reason for the grant; it is written to the ledger.")
         if amount == 0 or abs(amount) > self._s.balance_max:
@@ -772,7 +766,7 @@ class GachaService:
                 select(Player.active_esprit_id).where(Player.guild_id == guild_id, Player.user_id == user_id)
             )).scalar_one_or_none()
             stmt = self._owned(guild_id, user_id)
-            query = clean_text(query or "").strip()[:100]
+            query = strip_control(query).strip()[:100]
             if query:
                 stmt = stmt.where(func.lower(Esprit.name).contains(query.lower(), autoescape=True))
             if tradable_only:

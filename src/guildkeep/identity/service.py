@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildkeep.db import Database, NotFoundError, ValidationError, utcnow
+from guildkeep.db import Database, NotFoundError, utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.identity.models import Guild, GuildMember, User
+from guildkeep.text import clean_text, strip_control
 
 MAX_NAME = 255
 
@@ -51,13 +52,13 @@ class UserView:
 
 async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:
     """Insert the guild row if missing (inside the caller's unit of work)."""
-    stmt = insert_for(session, Guild).values(id=guild_id, name=(name or "")[:100])
+    stmt = insert_for(session, Guild).values(id=guild_id, name=strip_control(name)[:100])
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
 
 async def ensure_user(session: AsyncSession, user_id: int, username: str | None = None) -> None:
     """Insert the user row if missing (inside the caller's unit of work)."""
-    stmt = insert_for(session, User).values(id=user_id, username=(username or "")[:MAX_NAME])
+    stmt = insert_for(session, User).values(id=user_id, username=strip_control(username)[:MAX_NAME])
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
 
@@ -74,6 +75,7 @@ class IdentityService:
         self.db = db
 
     async def get_or_create_guild(self, guild_id: int, name: str | None = None) -> Guild:
+        name = strip_control(name) or None
         async with self.db.session() as s:
             await ensure_guild(s, guild_id, name)
             guild = (await s.execute(select(Guild).where(Guild.id == guild_id))).scalar_one()
@@ -108,6 +110,7 @@ class IdentityService:
     ) -> UserView:
         """Create the user on first sight; afterwards refresh names and `last_seen_at`."""
         now = utcnow()
+        username, display_name = strip_control(username) or None, strip_control(display_name) or None
         async with self.db.session() as s:
             await ensure_user(s, user_id, username)
             values: dict[str, Any] = {"last_seen_at": now, "is_active": True}
@@ -128,11 +131,7 @@ class IdentityService:
 
     async def set_custom_name(self, user_id: int, name: str | None) -> UserView:
         if name is not None:
-            name = name.strip()
-            if not name:
-                name = None
-            elif len(name) > 32:
-                raise ValidationError("A custom name can be at most 32 characters.")
+            name = clean_text(name, "A custom name", max_length=32, min_length=0) or None
         async with self.db.session() as s:
             await ensure_user(s, user_id)
             await s.execute(update(User).where(User.id == user_id).values(custom_name=name))
@@ -153,8 +152,8 @@ class IdentityService:
             await ensure_guild(s, guild_id)
             await ensure_user(s, user_id, username)
             ins = insert_for(s, GuildMember).values(
-                guild_id=guild_id, user_id=user_id, nickname=nickname, roles=sorted(set(roles)),
-                joined_at=joined_at, created_at=utcnow(), updated_at=utcnow(),
+                guild_id=guild_id, user_id=user_id, nickname=strip_control(nickname) or None,
+                roles=sorted(set(roles)), joined_at=joined_at, created_at=utcnow(), updated_at=utcnow(),
             )
             ins = ins.on_conflict_do_update(
                 index_elements=["guild_id", "user_id"],

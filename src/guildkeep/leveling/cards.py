@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from guildkeep.leveling.rules import hex_to_rgb
+from guildkeep.leveling.rules import compact_number, hex_to_rgb
 from guildkeep.leveling.service import CardView
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,10 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _short(value: int) -> str:
-    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= 10 * size:
-            return f"{value / size:.1f}{unit}".replace(".0", "")
-    return str(value)
+def xp_labels(data: RankCardData) -> tuple[str, str]:
+    """The card's two XP lines: progress through the level, and the total (one compact number format)."""
+    return (f"{compact_number(data.xp_into_level)} / {compact_number(data.xp_for_level)} XP",
+            f"{compact_number(data.total_xp)} XP total")
 
 
 def render_rank_card(data: RankCardData) -> bytes:
@@ -104,9 +103,9 @@ def render_rank_card(data: RankCardData) -> bytes:
     draw.text((left, 95), name, font=_font(42), fill=text, anchor="ls")
     rank = f"RANK #{data.rank}" if data.rank else "UNRANKED"
     draw.text((right, 70), f"{rank}   LEVEL {data.level}", font=_font(34), fill=text, anchor="rs")
-    draw.text((right, top - 14), f"{_short(data.xp_into_level)} / {_short(data.xp_for_level)} XP",
-              font=_font(26), fill=text, anchor="rs")
-    draw.text((left, top - 14), f"{_short(data.total_xp)} XP total", font=_font(22), fill=text, anchor="ls")
+    progress, total = xp_labels(data)
+    draw.text((right, top - 14), progress, font=_font(26), fill=text, anchor="rs")
+    draw.text((left, top - 14), total, font=_font(22), fill=text, anchor="ls")
 
     radius = (bottom - top) // 2 if card.card_style == "rounded" else 0
     draw.rounded_rectangle(BAR_BOX, radius=radius, fill=colour(card, "secondary_color"))

@@ -231,3 +231,17 @@ class LevelRoleRow(Base):
     role_id: Mapped[int] = mapped_column(Snowflake(), nullable=False)
     level: Mapped[int] = mapped_column(Integer, nullable=False)
     is_stacked: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class LevelRoleGrant(Base):
+    """A level role guildkeep gave a member. Only these are ever taken away again: a role the member held
+    before (or got elsewhere) is theirs, even when it is also a level role."""
+
+    __tablename__ = "leveling_role_grants"
+
+    guild_id: Mapped[int] = mapped_column(
+        Snowflake(), ForeignKey(_GUILD_FK, ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
+    role_id: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

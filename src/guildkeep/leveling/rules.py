@@ -17,6 +17,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from guildkeep.db.errors import ValidationError
+from guildkeep.text import clean_text, echo
 
 MAX_LEVEL = 10_000
 MAX_XP = 2**62  # far above any real total; keeps BIGINT arithmetic safe
@@ -240,13 +241,20 @@ def desired_level_roles(level: int, roles: Iterable[LevelRole]) -> set[int]:
     return {r.role_id for r in earned if r.is_stacked or r.level == top}
 
 
-def reconcile_roles(current: Iterable[int], level: int, roles: Iterable[LevelRole]) -> tuple[set[int], set[int]]:
-    """(roles to add, roles to remove): only level roles are touched; applying twice changes nothing."""
+def reconcile_roles(current: Iterable[int], level: int, roles: Iterable[LevelRole], *,
+                    granted: Iterable[int] | None = None) -> tuple[set[int], set[int]]:
+    """(roles to add, roles to remove): only level roles are touched; applying twice changes nothing.
+
+    Only roles in ``granted`` (those the bot gave as level rewards) are ever removed: a member who held a
+    level role before it became one, or got it elsewhere, keeps it. ``None`` counts every held level role
+    as granted.
+    """
     roles = list(roles)
     managed = {r.role_id for r in roles}
     have = set(current) & managed
     want = desired_level_roles(level, roles)
-    return want - have, have - want
+    removable = have if granted is None else have & set(granted)
+    return want - have, removable - want
 
 
 # --------------------------------------------------------------------------------------------- quests
@@ -325,30 +333,80 @@ QUEST_TEMPLATES: tuple[QuestTemplate, ...] = (
 _FORMATTER = string.Formatter()
 
 
-def validate_template(template: str) -> str:
-    """Reject unknown keys, attribute/index access and format specs; return the template unchanged."""
-    if not template or len(template) > 1000:
-        raise ValidationError("The message must be between 1 and 1000 characters.")
+MESSAGE_MAX = 2000  # Discord's limit on a message's content
+# The longest each placeholder can render: a server name (100), a display name or username (32), a mention of
+# the largest snowflake, and the largest level and total XP.
+LONGEST_VALUES = {"server": 100, "user": 32, "mention": len(f"<@{2**64 - 1}>"), "level": len(str(MAX_LEVEL)),
+                  "xp": len(str(MAX_XP))}
+
+
+def _placeholders(template: str) -> list[tuple[str, str | None]]:
+    """(literal text, placeholder name) pairs; unknown keys, attribute/index access and format specs refused."""
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
-        raise ValidationError(f"The message has a stray brace: {exc}.") from exc
+        raise ValidationError("The message has a { or } without its pair; write {{ or }} for a brace itself.") \
+            from exc
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if name not in TEMPLATE_KEYS or spec or conversion:
             allowed = ", ".join("{" + k + "}" for k in sorted(TEMPLATE_KEYS))
-            raise ValidationError(f"Unknown placeholder {{{name}}}: use {allowed}.")
+            raise ValidationError(f"Unknown placeholder {{{echo(name, 40)}}}: use {allowed}.")
+    return [(literal, name) for literal, name, _spec, _conversion in parsed]
+
+
+def longest_rendering(template: str) -> int:
+    """How long ``template`` can get once filled in, with the longest possible value of every placeholder."""
+    return sum(len(literal) + (LONGEST_VALUES[name] if name else 0) for literal, name in _placeholders(template))
+
+
+def validate_template(template: str) -> str:
+    """The template stripped, refused when it has control characters, unknown placeholders or format specs, or
+    when the longest values (a 100-character server name, ...) would make it longer than a Discord message."""
+    template = clean_text(template, "The level-up message", max_length=1000, multiline=True)
+    longest = longest_rendering(template)
+    if longest > MESSAGE_MAX:
+        raise ValidationError(
+            f"Filled in with the longest names and numbers (a server name can be 100 characters, a member's name "
+            f"32), this message could be {longest:,} characters, and Discord allows {MESSAGE_MAX:,}. "
+            "Shorten it or use fewer placeholders.")
     return template
 
 
 def render_template(template: str, **values: object) -> str:
-    """Fill a validated level-up template."""
-    validate_template(template)
+    """Fill a level-up template (the caller fits the result to Discord's limits)."""
+    _placeholders(template)
     missing = TEMPLATE_KEYS - values.keys()
     if missing:
         raise ValueError(f"missing template values: {sorted(missing)}")
     return template.format_map({k: values[k] for k in TEMPLATE_KEYS})
+
+
+# --------------------------------------------------------------------------------------------- numbers
+
+_UNITS = ((3, "K"), (6, "M"), (9, "B"), (12, "T"), (15, "Qa"), (18, "Qi"))
+
+
+def compact_number(value: int) -> str:
+    """One format for XP on cards and embeds: ``9,999`` below 10,000, then three significant digits with a
+    unit (``12.3K``, ``123K``, ``1.69B``), rounded half up; a value that rounds to 1000 of a unit moves to the
+    next (``999,950`` is ``1M``, never ``1000K``)."""
+    value = int(value)
+    if value < 0:
+        return "-" + compact_number(-value)
+    if value < 10_000:
+        return f"{value:,}"
+    for exp, unit in _UNITS:
+        size = 10**exp
+        decimals = max(0, 3 - len(str(value // size)))
+        scaled = (value * 10**decimals * 2 + size) // (2 * size)  # value / size, rounded half up
+        if scaled >= 1000 * 10**decimals and unit != _UNITS[-1][1]:
+            continue
+        whole, fraction = divmod(scaled, 10**decimals)
+        digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
+        return f"{whole}.{digits}{unit}" if digits else f"{whole}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover - the last unit always returns
 
 
 # ------------------------------------------------------------------------------------------- validation
@@ -360,7 +418,7 @@ def normalize_hex_colour(value: str) -> str:
     """``#RRGGBB`` in lower case, or a ValidationError."""
     match = _HEX.match(value.strip())
     if not match:
-        raise ValidationError(f"{value!r} is not a colour; use a hex code like #5865f2.")
+        raise ValidationError(f"“{echo(value, 40)}” is not a colour; use a hex code like #5865f2.")
     return "#" + match.group(1).lower()
 
 
@@ -371,7 +429,7 @@ def hex_to_rgb(value: str) -> tuple[int, int, int]:
 
 def validate_url(value: str) -> str:
     """An absolute http(s) URL with a host, at most 500 characters."""
-    value = value.strip()
+    value = clean_text(value, "The image link", max_length=500)
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500 or " " in value:
         raise ValidationError("The image must be an http:// or https:// link.")

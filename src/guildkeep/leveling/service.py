@@ -27,6 +27,7 @@ from guildkeep.leveling.models import (
     Achievement,
     Card,
     Level,
+    LevelRoleGrant,
     LevelRoleRow,
     Quest,
     ServerConfig,
@@ -34,6 +35,7 @@ from guildkeep.leveling.models import (
     UserQuest,
 )
 from guildkeep.leveling.rules import Curve, LevelRole, XpSettings
+from guildkeep.text import clean_text, echo, strip_control
 
 COUNTERS = ("messages", "total_messages", "total_reactions", "commands_used", "voice_time_seconds")
 MAX_ADMIN_XP = 10**12
@@ -295,7 +297,7 @@ def _int_in(name: str, lo: int, hi: int) -> Any:
         except (TypeError, ValueError):
             raise ValidationError(f"{name} must be a whole number.") from None
         if not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo} and {hi}.")
+            raise ValidationError(f"{name} must be between {lo:,} and {hi:,}.")
         return number
 
     return check
@@ -308,7 +310,7 @@ def _float_in(name: str, lo: float, hi: float) -> Any:
         except (TypeError, ValueError):
             raise ValidationError(f"{name} must be a number.") from None
         if not math.isfinite(number) or not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo:g} and {hi:g}.")
+            raise ValidationError(f"{name} must be between {lo:,g} and {hi:,g}.")
         return number
 
     return check
@@ -390,7 +392,7 @@ async def _ensure_users(session: AsyncSession, users: Mapping[int, str | None]) 
         return
     now = utcnow()
     rows = [
-        {"id": uid, "username": (name or "")[:255], "first_seen_at": now, "last_seen_at": now, "created_at": now,
+        {"id": uid, "username": strip_control(name)[:255], "first_seen_at": now, "last_seen_at": now, "created_at": now,
          "updated_at": now, "is_active": True}
         for uid, name in sorted(users.items())
     ]
@@ -431,7 +433,8 @@ class LevelingService:
     async def update_server_config_values(self, guild_id: int, changes: Mapping[str, Any]) -> ServerConfigView:
         unknown = set(changes) - CONFIG_FIELDS.keys()
         if unknown:
-            raise ValidationError(f"Unknown setting {sorted(unknown)[0]!r}; settings: {', '.join(CONFIG_FIELDS)}.")
+            raise ValidationError(
+                f"Unknown setting “{echo(sorted(unknown)[0])}”; settings: {', '.join(CONFIG_FIELDS)}.")
         values = {name: CONFIG_FIELDS[name](value) for name, value in changes.items()}
 
         async def work(s: AsyncSession) -> ServerConfigView:
@@ -512,7 +515,7 @@ class LevelingService:
                                          *, xp: int = 0) -> ActivityOutcome:
         """Add to one activity counter (and optional XP); quests and achievements advance with it."""
         if counter_type not in COUNTERS:
-            raise ValidationError(f"Unknown counter {counter_type!r}.")
+            raise ValidationError(f"Unknown counter “{echo(counter_type)}”.")
         if increment < 0:
             raise ValidationError("Counters only go up.")
         delta = ActivityDelta(user_id, xp=xp, **{counter_type: increment})
@@ -771,11 +774,14 @@ class LevelingService:
         return await self.db.run(work)
 
     async def remove_level_role(self, guild_id: int, role_id: int) -> None:
+        """Stop granting a role; members keep it, and it is no longer counted as a level reward."""
         async with self.db.session() as s:
             gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
                                                               LevelRoleRow.role_id == role_id))
             if not gone.rowcount:
                 raise NotFoundError("That role is not a level role.")
+            await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
+                                                         LevelRoleGrant.role_id == role_id))
 
     async def list_level_roles(self, guild_id: int) -> list[LevelRole]:
         async with self.db.session(read_only=True) as s:
@@ -785,12 +791,51 @@ class LevelingService:
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
-        """(roles to add, roles to remove) so the member holds exactly the level roles their level earns."""
+        """(roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
+        this bot granted as level rewards are removed (see `record_level_roles`)."""
         roles = await self.list_level_roles(guild_id)
         if not roles:
             return set(), set()
         level = (await self.get_user_level(guild_id, user_id)).level
-        return rules.reconcile_roles(current_roles, level, roles)
+        return rules.reconcile_roles(current_roles, level, roles, granted=await self.granted_roles(guild_id, user_id))
+
+    async def granted_roles(self, guild_id: int, user_id: int) -> set[int]:
+        """The level roles this bot gave the member (and has not taken back)."""
+        async with self.db.session(read_only=True) as s:
+            return set((await s.execute(select(LevelRoleGrant.role_id).where(
+                LevelRoleGrant.guild_id == guild_id, LevelRoleGrant.user_id == user_id))).scalars())
+
+    async def record_level_roles(self, guild_id: int, user_id: int, *, given: Iterable[int],
+                                 held: Iterable[int]) -> None:
+        """Remember the level roles just given; forget grants of roles the member no longer holds (taken back
+        by the bot, or removed by hand: a role they get again elsewhere is then theirs)."""
+        given, held = set(given), set(held) | set(given)
+        now = utcnow()
+
+        async def work(s: AsyncSession) -> None:
+            await ensure_guild(s, guild_id)
+            if given:
+                rows = [{"guild_id": guild_id, "user_id": user_id, "role_id": r, "granted_at": now}
+                        for r in sorted(given)]
+                await s.execute(insert_for(s, LevelRoleGrant).on_conflict_do_nothing(
+                    index_elements=["guild_id", "user_id", "role_id"]), rows)
+            await s.execute(delete(LevelRoleGrant).where(
+                LevelRoleGrant.guild_id == guild_id, LevelRoleGrant.user_id == user_id,
+                LevelRoleGrant.role_id.not_in(sorted(held))))
+
+        await self.db.run(work)
+
+    async def levels_of(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, int]:
+        """Each member's level (0 for members with no XP yet)."""
+        wanted = sorted(set(user_ids))
+        found: dict[int, int] = {}
+        async with self.db.session(read_only=True) as s:
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start:start + 1000]
+                rows = await s.execute(select(Level.user_id, Level.level).where(
+                    Level.guild_id == guild_id, Level.user_id.in_(chunk)))
+                found.update((uid, level) for uid, level in rows)
+        return {uid: found.get(uid, 0) for uid in wanted}
 
     # ------------------------------------------------------------------------------------ quests
 
@@ -813,9 +858,9 @@ class LevelingService:
         template_key: str | None = None,
         period_start: datetime | None = None,
     ) -> QuestView:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise ValidationError("A quest name must be 1 to 100 characters.")
+        name = clean_text(name, "The quest name", max_length=100)
+        description = clean_text(description or "", "The description", max_length=1000, min_length=0,
+                                 multiline=True)
         _choice("The quest type", rules.QUEST_TYPES)(quest_type)
         _choice("The requirement", rules.QUEST_REQUIREMENTS)(requirement_type)
         _choice("The difficulty", rules.DIFFICULTIES)(difficulty)
@@ -833,7 +878,7 @@ class LevelingService:
 
         async def work(s: AsyncSession) -> QuestView:
             await ensure_guild(s, guild_id)
-            row = Quest(guild_id=guild_id, name=name, description=description[:1000], quest_type=quest_type,
+            row = Quest(guild_id=guild_id, name=name, description=description, quest_type=quest_type,
                         requirement_type=requirement_type, requirement_value=requirement_value, reward_xp=reward_xp,
                         reward_multiplier=reward_multiplier, multiplier_minutes=multiplier_minutes, active=True,
                         refresh_cycle=refresh_cycle, difficulty=difficulty, template_key=template_key,
@@ -918,6 +963,8 @@ class LevelingService:
         return await self.db.run(work)
 
     async def end_quest(self, guild_id: int, quest_id: int) -> QuestView:
+        if not 0 < quest_id < 2**63:
+            raise NotFoundError("There is no quest with that id here.")
         async with self.db.session() as s:
             row = (await s.execute(select(Quest).where(Quest.guild_id == guild_id, Quest.id == quest_id))
                    ).scalar_one_or_none()
@@ -1000,9 +1047,9 @@ class LevelingService:
         self, guild_id: int, name: str, description: str, requirement_type: str, requirement_value: int,
         reward_xp: int = 0, badge_url: str | None = None,
     ) -> AchievementView:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise ValidationError("An achievement name must be 1 to 100 characters.")
+        name = clean_text(name, "The achievement name", max_length=100)
+        description = clean_text(description or "", "The description", max_length=1000, min_length=0,
+                                 multiline=True)
         _choice("The requirement", rules.ACHIEVEMENT_REQUIREMENTS)(requirement_type)
         _int_in("The requirement", 1, 10**12)(requirement_value)
         _int_in("The reward", 0, 10**7)(reward_xp)
@@ -1010,7 +1057,7 @@ class LevelingService:
 
         async def work(s: AsyncSession) -> AchievementView:
             await ensure_guild(s, guild_id)
-            row = Achievement(guild_id=guild_id, name=name, description=description[:1000],
+            row = Achievement(guild_id=guild_id, name=name, description=description,
                               requirement_type=requirement_type, requirement_value=requirement_value,
                               reward_xp=reward_xp, badge_url=badge_url, created_at=utcnow())
             s.add(row)
@@ -1056,7 +1103,7 @@ class LevelingService:
         values: dict[str, str | None] = {}
         for name, value in changes.items():
             if name not in {f.name for f in fields(CardView)}:
-                raise ValidationError(f"Unknown card setting {name!r}.")
+                raise ValidationError(f"Unknown card setting “{echo(name)}”.")
             if value in (None, ""):
                 values[name] = "default" if name == "card_style" else None
             elif name in CARD_COLOURS:

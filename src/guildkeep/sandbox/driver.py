@@ -677,6 +677,10 @@ class Driver:
             is_role = isinstance(value, Role) or (isinstance(value, str) and g is not None and any(
                 r.name in (value, value.lstrip("@")) for r in g.roles.values()))
             kind = 8 if is_role else 6
+        if kind == 6 and isinstance(value, User) and (g is None or value.id not in g.members):
+            # a user who is not a member (left, or never joined): Discord resolves the user alone
+            resolved.setdefault("users", {})[str(value.id)] = value.payload()
+            return str(value.id)
         if kind == 6:
             member = self.member(value, g)
             resolved.setdefault("users", {})[str(member.user.id)] = member.user.payload()

@@ -14,7 +14,9 @@ import discord
 from discord import app_commands
 from guildkeep import __version__
 from guildkeep.db.errors import NotFoundError
+from guildkeep.discord.limits import FIELD_VALUE, clip, respond
 from guildkeep.discord.views import Paginator
+from guildkeep.text import echo
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -69,13 +71,14 @@ class Core(commands.Cog):
             color=COLOR,
         )
         for name, cmds in modules.items():
-            overview.add_field(name=name, value=", ".join(f"`/{c.qualified_name}`" for c in cmds)[:1024], inline=False)
+            overview.add_field(name=name, value=clip(", ".join(f"`/{c.qualified_name}`" for c in cmds), FIELD_VALUE),
+                               inline=False)
         pages = [overview]
         for name, cmds in modules.items():
             for start in range(0, len(cmds), FIELDS_PER_PAGE):
                 page = discord.Embed(title=f"{name} commands", color=COLOR)
                 for cmd in cmds[start:start + FIELDS_PER_PAGE]:
-                    page.add_field(name=describe(cmd)[:256], value=cmd.description or "-", inline=False)
+                    page.add_field(name=describe(cmd), value=cmd.description or "-", inline=False)
                 pages.append(page)
         for number, page in enumerate(pages, 1):
             page.set_footer(text=f"Page {number}/{len(pages)}")
@@ -87,21 +90,25 @@ class Core(commands.Cog):
             for cmd in cmds:
                 if cmd.qualified_name == wanted:
                     return cmd
-        raise NotFoundError(f"There is no command called /{wanted}. Try /help to see them all.")
+        raise NotFoundError(f"There is no command called /{echo(wanted)}. Try /help to see them all.")
 
     @app_commands.command(name="help", description="List the bot's commands, or explain one.")
     @app_commands.describe(command="A command to explain, e.g. ping")
     async def help_command(self, interaction: discord.Interaction, command: str | None = None) -> None:
         if command:
-            cmd = self.find(command)
-            embed = discord.Embed(title=describe(cmd), description=cmd.description, color=COLOR)
-            for param in cmd.parameters:
-                req = "required" if param.required else "optional"
-                embed.add_field(name=param.display_name, value=f"{param.description or '-'} ({req})", inline=False)
-            embed.set_footer(text=f"Module: {module_name(cmd, self.bot.cogs.values())}")
-            await interaction.response.send_message(embed=embed, ephemeral=True)
+            await respond(interaction, embed=self.command_help(self.find(command)), ephemeral=True)
             return
         await Paginator(self.help_pages(), owner_id=interaction.user.id).send(interaction, ephemeral=True)
+
+    def command_help(self, cmd: app_commands.Command) -> discord.Embed:
+        """One command explained: its name as the title, the usage line under its description, one field per option."""
+        embed = discord.Embed(title=f"/{cmd.qualified_name}",
+                              description=f"{cmd.description}\n\nUsage: `{describe(cmd)}`", color=COLOR)
+        for param in cmd.parameters:
+            req = "required" if param.required else "optional"
+            embed.add_field(name=param.display_name, value=f"{param.description or '-'} ({req})", inline=False)
+        embed.set_footer(text=f"Module: {module_name(cmd, self.bot.cogs.values())}")
+        return embed
 
     @help_command.autocomplete("command")
     async def help_autocomplete(
@@ -115,7 +122,7 @@ class Core(commands.Cog):
     async def ping(self, interaction: discord.Interaction) -> None:
         latency = self.bot.latency
         gateway = "unknown yet" if math.isnan(latency) or math.isinf(latency) else f"{latency * 1000:.0f} ms"
-        await interaction.response.send_message(f"Pong! Gateway latency: {gateway}.")
+        await respond(interaction, f"Pong! Gateway latency: {gateway}.")
 
     @app_commands.command(name="about", description="What this bot is and how it is running.")
     async def about(self, interaction: discord.Interaction) -> None:
@@ -131,7 +138,7 @@ class Core(commands.Cog):
         embed.add_field(name="Servers", value=str(len(self.bot.guilds)))
         embed.add_field(name="Uptime", value=f"{uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s")
         embed.add_field(name="Modules", value=", ".join(sorted(self.bot.cogs)) or "-", inline=False)
-        await interaction.response.send_message(embed=embed)
+        await respond(interaction, embed=embed)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

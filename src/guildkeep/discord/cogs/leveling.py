@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import io
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +19,7 @@ from discord.ext import commands, tasks
 import discord
 from discord import app_commands
 from guildkeep.db.errors import ValidationError
+from guildkeep.discord.limits import clip, respond, send
 from guildkeep.discord.views import ConfirmView, Paginator
 from guildkeep.leveling import rules
 from guildkeep.leveling.cards import RankCardData, fetch_image, render_rank_card_async
@@ -42,6 +44,8 @@ VOICE_CHECKPOINT_SECONDS = 60
 QUEST_RESET_MINUTES = 5
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ADMIN = discord.Permissions(manage_guild=True)
+# Where XP is earned: text, voice and stage channels, threads (their parent counts too) and categories.
+XpChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread | discord.CategoryChannel
 admin_check = app_commands.checks.has_permissions(manage_guild=True)
 
 
@@ -65,6 +69,54 @@ def _parent_id(channel: object) -> int | None:
 
 def _role_ids(member: object) -> list[int]:
     return [r.id for r in getattr(member, "roles", ())]
+
+
+def requirement_text(kind: str, value: int) -> str:
+    """What an achievement asks for, in words: "level 5", "100 messages", "1 reaction", "60 minutes in voice"."""
+    if kind == "level":
+        return f"level {value:,}"
+    if kind == "voice":  # counted in seconds
+        count, unit = (value // 60, "minute") if value % 60 == 0 else (value, "second")
+        return f"{count:,} {unit}{'' if count == 1 else 's'} in voice"
+    noun = {"messages": "message", "reactions": "reaction", "commands": "command"}.get(kind, kind)
+    return f"{value:,} {noun}{'' if value == 1 else 's'}"
+
+
+def unmanageable(role: discord.Role) -> str | None:
+    """Why the bot cannot give or take ``role``, or None when it can."""
+    if role.is_default():
+        return "everyone has @everyone"
+    if role.managed:
+        return "it belongs to an integration (a bot, a booster or a subscription role)"
+    me = role.guild.me
+    if not me.guild_permissions.manage_roles:
+        return "I need the Manage Roles permission"
+    if role >= me.top_role and me.id != role.guild.owner_id:
+        return f"it is not below my highest role ({me.top_role.name}); move my role above it in the server settings"
+    return None
+
+
+@dataclass
+class RoleSync:
+    """What one reconciliation did: roles given and taken (Discord accepted), and the ones that failed why."""
+
+    given: list[int] = field(default_factory=list)
+    taken: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    def merge(self, other: RoleSync) -> None:
+        self.given += other.given
+        self.taken += other.taken
+        self.failed += other.failed
+
+    def report(self) -> str:
+        text = f"Level roles synced: {len(self.given)} given, {len(self.taken)} taken."
+        if self.failed:
+            counts = Counter(self.failed)
+            lines = [f"• <@&{role_id}> ({n} member{'s' if n != 1 else ''}): {reason}"
+                     for (role_id, reason), n in counts.most_common()]
+            text += f"\n{len(self.failed)} change{'s' if len(self.failed) != 1 else ''} failed:\n" + "\n".join(lines)
+        return text
 
 
 def _quest_line(quest: QuestView, progress: int | None = None, completed: bool = False) -> str:
@@ -102,6 +154,7 @@ class Leveling(commands.Cog):
         self.voice = VoiceTracker()
         self.last_channel: dict[tuple[int, int], int] = {}
         self.http: aiohttp.ClientSession | None = None
+        self._role_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._loop_work = asyncio.Lock()  # held while a background loop touches the database
 
     async def cog_load(self) -> None:
@@ -133,12 +186,21 @@ class Leveling(commands.Cog):
         if target is None:
             return
         try:
-            await target.send(text, allowed_mentions=discord.AllowedMentions(users=True))
+            await send(target, text, allowed_mentions=discord.AllowedMentions(users=True))
         except discord.HTTPException as exc:
             log.warning("could not send a leveling notification: %s", exc)
 
-    async def handle_outcome(self, outcome: ActivityOutcome) -> None:
-        """Announce level-ups, quests and achievements as the server configured, and fix level roles."""
+    def remember_channel(self, guild_id: int, user_id: int, channel_id: int | None) -> None:
+        """Where the member was last active (a message or a command): "same channel" announcements go there."""
+        if channel_id is not None:
+            self.last_channel[(guild_id, user_id)] = channel_id
+
+    def _same_channel(self, guild: discord.Guild, user_id: int, fallback: int | None) -> list[int | None]:
+        return [self.last_channel.get((guild.id, user_id)), fallback]
+
+    async def handle_outcome(self, outcome: ActivityOutcome, *, channel_id: int | None = None) -> None:
+        """Announce level-ups, quests and achievements as the server configured, and fix level roles.
+        ``channel_id`` (where a command caused the outcome) is used when the member has no last channel."""
         guild = self.bot.get_guild(outcome.guild_id)
         if guild is None:
             return
@@ -146,16 +208,17 @@ class Leveling(commands.Cog):
         for change in outcome.level_changes:
             await self.apply_level_roles(guild, change.user_id)
             if change.leveled_up:
-                await self.announce_level_up(guild, cfg, change)
+                await self.announce_level_up(guild, cfg, change, channel_id=channel_id)
         for user_id, quest in outcome.quests_completed:
-            target = self._channel(guild, cfg.quest_channel, self.last_channel.get((guild.id, user_id)))
+            target = self._channel(guild, cfg.quest_channel, *self._same_channel(guild, user_id, channel_id))
             await self._send(target, f"🎯 <@{user_id}> completed the quest **{quest.name}** (+{quest.reward_xp} XP)!")
         for user_id, achievement in outcome.achievements_earned:
-            target = self._channel(guild, cfg.achievement_channel, self.last_channel.get((guild.id, user_id)))
+            target = self._channel(guild, cfg.achievement_channel, *self._same_channel(guild, user_id, channel_id))
             await self._send(target, f"🏆 <@{user_id}> earned the achievement **{achievement.name}**"
                                      f"{f' (+{achievement.reward_xp} XP)' if achievement.reward_xp else ''}!")
 
-    async def announce_level_up(self, guild: discord.Guild, cfg: ServerConfigView, change: LevelChange) -> None:
+    async def announce_level_up(self, guild: discord.Guild, cfg: ServerConfigView, change: LevelChange, *,
+                                channel_id: int | None = None) -> None:
         if cfg.level_up_mode == "off":
             return
         member = guild.get_member(change.user_id)
@@ -165,27 +228,46 @@ class Leveling(commands.Cog):
         if cfg.level_up_mode == "dm":
             if member is not None:
                 with contextlib.suppress(discord.HTTPException):
-                    await member.send(text)
+                    await send(member, text)
             return
         ids = (cfg.level_up_channel,) if cfg.level_up_mode == "channel" else ()
-        await self._send(self._channel(guild, *ids, self.last_channel.get((guild.id, change.user_id))), text)
+        await self._send(self._channel(guild, *ids, *self._same_channel(guild, change.user_id, channel_id)), text)
 
-    async def apply_level_roles(self, guild: discord.Guild, user_id: int) -> tuple[set[int], set[int]]:
-        """Make the member hold exactly the level roles their level earns (idempotent)."""
+    async def apply_level_roles(self, guild: discord.Guild, user_id: int) -> RoleSync:
+        """Give the member the level roles their level earns and take back the ones the bot gave that it no
+        longer earns (idempotent). Each role is one request, so the result counts only what Discord accepted."""
+        async with self._role_locks[guild.id]:  # one reconciliation at a time per server (events re-trigger it)
+            return await self._apply_level_roles(guild, user_id)
+
+    async def _apply_level_roles(self, guild: discord.Guild, user_id: int) -> RoleSync:
+        result = RoleSync()
         member = guild.get_member(user_id)
         if member is None:
-            return set(), set()
+            return result
         add, remove = await self.service.level_role_changes(guild.id, user_id, _role_ids(member))
-        try:
-            if add:
-                roles = [r for r in (guild.get_role(i) for i in add) if r is not None]
-                await member.add_roles(*roles, reason="level roles")
-            if remove:
-                roles = [r for r in (guild.get_role(i) for i in remove) if r is not None]
-                await member.remove_roles(*roles, reason="level roles")
-        except discord.HTTPException as exc:
-            log.warning("could not update level roles of %s in %s: %s", user_id, guild.id, exc)
-        return add, remove
+        for role_ids, giving in ((add, True), (remove, False)):
+            for role_id in sorted(role_ids):
+                role = guild.get_role(role_id)
+                reason = "the role no longer exists" if role is None else unmanageable(role)
+                if role is None or reason is not None:
+                    result.failed.append((role_id, reason or ""))
+                    continue
+                try:
+                    if giving:
+                        await member.add_roles(role, reason="level role")
+                    else:
+                        await member.remove_roles(role, reason="level role")
+                except discord.HTTPException as exc:
+                    log.warning("could not %s level role %s of %s in %s: %s", "give" if giving else "take",
+                                role_id, user_id, guild.id, exc)
+                    result.failed.append((role_id, "Discord refused the change" if exc.status != 403
+                                          else "I'm missing the permission to change it"))
+                    continue
+                (result.given if giving else result.taken).append(role_id)
+        if add or remove or result.given:
+            held = (set(_role_ids(member)) | set(result.given)) - set(result.taken)
+            await self.service.record_level_roles(guild.id, user_id, given=result.given, held=held)
+        return result
 
     # ---------------------------------------------------------------------------------- listeners
 
@@ -193,7 +275,7 @@ class Leveling(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
-        self.last_channel[(message.guild.id, message.author.id)] = message.channel.id
+        self.remember_channel(message.guild.id, message.author.id, message.channel.id)
         await self.ingestor.message(
             message.guild.id, message.author.id, channel_id=message.channel.id,
             parent_channel_id=_parent_id(message.channel), role_ids=_role_ids(message.author),
@@ -214,6 +296,7 @@ class Leveling(commands.Cog):
                                         _command: app_commands.Command | app_commands.ContextMenu) -> None:
         if interaction.guild_id is None or interaction.user.bot:
             return
+        self.remember_channel(interaction.guild_id, interaction.user.id, interaction.channel_id)
         await self.ingestor.command(interaction.guild_id, interaction.user.id, channel_id=interaction.channel_id,
                                     parent_channel_id=_parent_id(interaction.channel),
                                     role_ids=_role_ids(interaction.user))
@@ -323,8 +406,9 @@ class Leveling(commands.Cog):
         png = await render_rank_card_async(RankCardData(
             target.display_name, view.level, view.xp_into_level, view.xp_for_level, view.xp, position, card,
             avatar, background))
-        await interaction.followup.send(
-            f"**{target.display_name}** — level {view.level}, {view.xp} XP"
+        await respond(
+            interaction,
+            f"**{target.display_name}** — level {view.level}, {rules.compact_number(view.xp)} XP"
             + (f", rank #{position}" if position else ""),
             file=discord.File(fp=io.BytesIO(png), filename="rank.png"),
         )
@@ -341,13 +425,14 @@ class Leveling(commands.Cog):
         await self._flush()
         first = await self.service.leaderboard(interaction.guild.id, 1, PER_PAGE)
         if not first.total:
-            await interaction.response.send_message("Nobody has earned XP here yet.", ephemeral=True)
+            await respond(interaction, "Nobody has earned XP here yet.", ephemeral=True)
             return
         embeds = []
         for number in range(1, min(first.pages, MAX_LEADERBOARD_PAGES) + 1):
             lb = first if number == 1 else await self.service.leaderboard(interaction.guild.id, number, PER_PAGE)
             embed = discord.Embed(title=f"{interaction.guild.name} leaderboard", color=COLOR, description="\n".join(
-                f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {e.xp:,} XP" for e in lb.entries))
+                f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {rules.compact_number(e.xp)} XP"
+                for e in lb.entries))
             embed.set_footer(text=f"Page {number}/{first.pages} · {first.total} members")
             embeds.append(embed)
         paginator = Paginator(embeds, owner_id=interaction.user.id, start=page - 1)
@@ -360,11 +445,11 @@ class Leveling(commands.Cog):
         await self._flush()
         mine = await self.service.get_user_active_quests(interaction.guild.id, interaction.user.id)
         if not mine:
-            await interaction.response.send_message("There are no active quests right now.", ephemeral=True)
+            await respond(interaction, "There are no active quests right now.", ephemeral=True)
             return
         embed = discord.Embed(title="Your quests", color=COLOR, description="\n\n".join(
             _quest_line(q.quest, q.quest_specific_progress, q.completed) for q in mine)[:4000])
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await respond(interaction, embed=embed, ephemeral=True)
 
     @app_commands.command(name="achievements", description="Achievements earned and still to earn.")
     @app_commands.describe(member="Whose achievements to show (you by default)")
@@ -376,18 +461,19 @@ class Leveling(commands.Cog):
         earned = {a.id: a for a in await self.service.get_user_achievements(interaction.guild.id, target.id)}
         every = await self.service.list_achievements(interaction.guild.id)
         if not every:
-            await interaction.response.send_message("This server has no achievements yet.", ephemeral=True)
+            await respond(interaction, "This server has no achievements yet.", ephemeral=True)
             return
         lines = [
             f"{'🏆' if a.id in earned else '🔒'} **{a.name}** — {a.description or a.requirement_type} "
-            f"({a.requirement_type} {a.requirement_value}{f', {a.reward_xp} XP' if a.reward_xp else ''})"
+            f"({requirement_text(a.requirement_type, a.requirement_value)}"
+            f"{f', {a.reward_xp:,} XP' if a.reward_xp else ''})"
             for a in every
         ]
         embed = discord.Embed(title=f"{target.display_name}'s achievements ({len(earned)}/{len(every)})",
                               color=COLOR, description="\n".join(lines)[:4000])
-        await interaction.response.send_message(embed=embed)
+        await respond(interaction, embed=embed)
 
-    @app_commands.command(name="rankcard", description="Customise your rank card (no options shows it).")
+    @app_commands.command(name="rankcard", description="Customise your rank card (with no options, shows it).")
     @app_commands.describe(
         background_url="An http(s) image link for the background", background_color="Hex colour, e.g. #23272a",
         primary_color="XP bar colour", secondary_color="XP bar track colour", border_color="Border colour",
@@ -410,7 +496,8 @@ class Leveling(commands.Cog):
                                      "border_color", "text_color", "card_style"), "")
         card = await self.service.update_card(interaction.guild.id, interaction.user.id, **changes)
         shown = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(card).items() if v)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             ("Saved your rank card." if changes else "Your rank card settings.") + (f"\n{shown}" if shown else ""),
             ephemeral=True)
 
@@ -422,7 +509,7 @@ class Leveling(commands.Cog):
         level_up_message="Template with {user} {mention} {level} {xp} {server}",
         level_up_channel="Channel for level-ups (mode 'channel')", quest_channel="Channel for quest news",
         achievement_channel="Channel for achievement news", quest_reset_hour="Hour (UTC) quests reset",
-        quest_reset_day="Weekday weekly quests reset", message_cooldown="Seconds between XP-earning messages",
+        quest_reset_day="Weekday on which weekly quests reset", message_cooldown="Seconds between XP-earning messages",
         reaction_cooldown="Seconds between XP-earning reactions",
         command_cooldown="Seconds between XP-earning commands",
         message_xp_min="Least XP per message", message_xp_max="Most XP per message",
@@ -480,7 +567,8 @@ class Leveling(commands.Cog):
             cfg = await self.service.update_server_config_values(interaction.guild.id, changes)
         else:
             cfg = await self.service.get_server_config(interaction.guild.id)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             ("Saved. " if changes else "") + "Leveling settings:", embed=self._config_embed(cfg), ephemeral=True)
 
     def _config_embed(self, cfg: ServerConfigView) -> discord.Embed:
@@ -497,7 +585,7 @@ class Leveling(commands.Cog):
                  "power": f"power ({cfg.curve_base:g}·L^{cfg.curve_exponent:g})"}[cfg.curve]
         embed.add_field(name="Curve", value=curve, inline=False)
         embed.add_field(name="Level-ups", value=f"{cfg.level_up_mode} · {channel(cfg.level_up_channel)}\n"
-                                                f"`{cfg.template}`", inline=False)
+                                                f"`{clip(cfg.template, 900)}`", inline=False)
         embed.add_field(name="Quests", value=(
             f"{'on' if cfg.quests_enabled else 'off'} · reset {cfg.quest_reset_hour:02d}:00 UTC, weekly on "
             f"{WEEKDAYS[cfg.quest_reset_day]} · {channel(cfg.quest_channel)}"), inline=False)
@@ -514,7 +602,7 @@ class Leveling(commands.Cog):
                            remove="Give XP there again")
     @admin_check
     async def levels_noxp(self, interaction: discord.Interaction,
-                          channel: discord.TextChannel | discord.CategoryChannel | None = None,
+                          channel: XpChannel | None = None,
                           role: discord.Role | None = None, remove: bool = False) -> None:
         assert interaction.guild is not None
         if channel is None and role is None:
@@ -526,7 +614,7 @@ class Leveling(commands.Cog):
         if role is not None:
             changes["no_xp_roles"] = self._toggle(cfg.no_xp_roles, role.id, remove)
         cfg = await self.service.update_server_config_values(interaction.guild.id, changes)
-        await interaction.response.send_message("Saved.", embed=self._config_embed(cfg), ephemeral=True)
+        await respond(interaction, "Saved.", embed=self._config_embed(cfg), ephemeral=True)
 
     @staticmethod
     def _toggle(current: Iterable[int], item: int, remove: bool) -> list[int]:
@@ -536,7 +624,7 @@ class Leveling(commands.Cog):
     @app_commands.describe(value="Multiplier, 0–10", role="Role", channel="Channel")
     @admin_check
     async def levels_multiplier(self, interaction: discord.Interaction, value: app_commands.Range[float, 0, 10],
-                                role: discord.Role | None = None, channel: discord.TextChannel | None = None) -> None:
+                                role: discord.Role | None = None, channel: XpChannel | None = None) -> None:
         assert interaction.guild is not None
         if (role is None) == (channel is None):
             raise ValidationError("Pick exactly one role or channel.")
@@ -547,7 +635,7 @@ class Leveling(commands.Cog):
         if value != 1:
             updated[key] = value
         cfg = await self.service.update_server_config_values(interaction.guild.id, {name: updated})
-        await interaction.response.send_message("Saved.", embed=self._config_embed(cfg), ephemeral=True)
+        await respond(interaction, "Saved.", embed=self._config_embed(cfg), ephemeral=True)
 
     @levels.command(name="reset", description="Reset a member's XP, or the whole server's (asks first).")
     @app_commands.describe(member="The member to reset; leave empty to reset everyone")
@@ -557,7 +645,7 @@ class Leveling(commands.Cog):
         what = f"**{member.display_name}**'s XP, quests and achievements" if member else (
             "**everyone's** XP, quests and achievements on this server")
         view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting…", cancelled="Nothing was reset.")
-        await interaction.response.send_message(f"Reset {what}? This cannot be undone.", view=view, ephemeral=True)
+        await respond(interaction, f"Reset {what}? This cannot be undone.", view=view, ephemeral=True)
         view.message = await interaction.original_response()  # so a timeout greys the buttons out
         if await view.wait() or not view.value:
             return
@@ -569,31 +657,37 @@ class Leveling(commands.Cog):
         else:
             count = await self.service.reset_server(interaction.guild.id)
             await self._sync_roles(interaction.guild)
-            done = f"Reset {count} member(s)."
-        await interaction.followup.send(done, ephemeral=True)
+            done = f"Reset {count} member{'' if count == 1 else 's'}."
+        await respond(interaction, done, ephemeral=True)
 
     # ------------------------------------------------------------------------------- admin: roles
 
-    @levels_roles.command(name="add", description="Grant a role from a level.")
+    @levels_roles.command(name="add", description="Give a role to members who reach a level.")
     @app_commands.describe(role="The role", level="Level that earns it",
-                           stacked="Keep it after earning a higher level role (default yes)")
+                           stacked="Keep it after earning a higher-level role (default yes)")
     @admin_check
     async def roles_add(self, interaction: discord.Interaction, role: discord.Role,
                         level: app_commands.Range[int, 0, 1000], stacked: bool = True) -> None:
         assert interaction.guild is not None
-        if role.managed or role.is_default():
-            raise ValidationError("That role cannot be given by a bot.")
+        reason = unmanageable(role)
+        if reason is not None:
+            raise ValidationError(f"I can't use {role.mention} as a level role: {reason}.")
         await self.service.add_level_role(interaction.guild.id, role.id, level, stacked=stacked)
-        await interaction.response.send_message(
-            f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}. "
+        holders = [m.id for m in role.members if not m.bot]
+        below = sum(1 for lvl in (await self.service.levels_of(interaction.guild.id, holders)).values() if lvl < level)
+        keep = (f" {below} member{' already has' if below == 1 else 's already have'} it below level {level} and "
+                f"keep{'s' if below == 1 else ''} it: I only take back roles I gave.") if below else ""
+        await respond(
+            interaction,
+            f"{role.mention} is now earned at level {level}{'' if stacked else ' (highest only)'}.{keep} "
             "Use `/levels roles sync` to apply it to everyone now.", ephemeral=True)
 
-    @levels_roles.command(name="remove", description="Stop granting a role from a level.")
+    @levels_roles.command(name="remove", description="Stop giving a role for a level.")
     @admin_check
     async def roles_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         assert interaction.guild is not None
         await self.service.remove_level_role(interaction.guild.id, role.id)
-        await interaction.response.send_message(f"{role.mention} is no longer a level role.", ephemeral=True)
+        await respond(interaction, f"{role.mention} is no longer a level role.", ephemeral=True)
 
     @levels_roles.command(name="list", description="The level roles.")
     @admin_check
@@ -602,7 +696,7 @@ class Leveling(commands.Cog):
         roles = await self.service.list_level_roles(interaction.guild.id)
         text = "\n".join(f"Level {r.level}: <@&{r.role_id}>{'' if r.is_stacked else ' (highest only)'}"
                          for r in roles) or "No level roles yet. Add one with `/levels roles add`."
-        await interaction.response.send_message(text, ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
     @levels_roles.command(name="sync", description="Give and take level roles so everyone matches their level.")
     @admin_check
@@ -610,17 +704,16 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._flush()
-        added, removed = await self._sync_roles(interaction.guild)
-        await interaction.followup.send(f"Level roles synced: {added} given, {removed} taken.", ephemeral=True)
+        result = await self._sync_roles(interaction.guild)
+        await respond(interaction, result.report(), ephemeral=True)
 
-    async def _sync_roles(self, guild: discord.Guild) -> tuple[int, int]:
-        """Reconcile every member's level roles; (roles given, roles taken)."""
-        added = removed = 0
+    async def _sync_roles(self, guild: discord.Guild) -> RoleSync:
+        """Reconcile every member's level roles."""
+        total = RoleSync()
         for member in list(guild.members):
             if not member.bot:
-                add, remove = await self.apply_level_roles(guild, member.id)
-                added, removed = added + len(add), removed + len(remove)
-        return added, removed
+                total.merge(await self.apply_level_roles(guild, member.id))
+        return total
 
     # ------------------------------------------------------------------------------ admin: xp, level
 
@@ -631,7 +724,8 @@ class Leveling(commands.Cog):
         await self._flush()
         result = await change(interaction.guild.id, member.id)
         await self.apply_level_roles(interaction.guild, member.id)
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"{done} {member.mention}: now level {result.new_level} ({result.xp} XP).", ephemeral=True)
 
     @xp.command(name="add", description="Give a member XP.")
@@ -640,7 +734,7 @@ class Leveling(commands.Cog):
                      amount: app_commands.Range[int, 1, 10**9]) -> None:
         async def add(guild_id: int, user_id: int) -> LevelChange:
             outcome = await self.service.add_xp(guild_id, user_id, amount)
-            await self.handle_outcome(outcome)
+            await self.handle_outcome(outcome, channel_id=interaction.channel_id)
             view = await self.service.get_user_level(guild_id, user_id)
             return LevelChange(user_id, view.level, view.level, view.xp)
 
@@ -694,7 +788,7 @@ class Leveling(commands.Cog):
             interaction.guild.id, name, description, quest_type, requirement, amount, reward_xp,
             reward_multiplier, difficulty, refresh, multiplier_minutes=multiplier_minutes, expires_at=expires,
             created_by=interaction.user.id)
-        await interaction.response.send_message(f"Created quest #{created.id}:\n{_quest_line(created)}",
+        await respond(interaction, f"Created quest #{created.id}:\n{_quest_line(created)}",
                                                 ephemeral=True)
 
     @quest.command(name="list", description="Every active quest, with ids.")
@@ -703,7 +797,7 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         active = await self.service.get_guild_active_quests(interaction.guild.id)
         text = "\n".join(f"`#{q.id}` {_quest_line(q)}" for q in active) or "No active quests."
-        await interaction.response.send_message(text[:2000], ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
     @quest.command(name="end", description="End a quest now.")
     @app_commands.describe(quest_id="The quest's id (see /quest list)")
@@ -711,7 +805,7 @@ class Leveling(commands.Cog):
     async def quest_end(self, interaction: discord.Interaction, quest_id: int) -> None:
         assert interaction.guild is not None
         ended = await self.service.end_quest(interaction.guild.id, quest_id)
-        await interaction.response.send_message(f"Ended quest **{ended.name}**.", ephemeral=True)
+        await respond(interaction, f"Ended quest **{ended.name}**.", ephemeral=True)
 
     @quest_end.autocomplete("quest_id")
     async def quest_id_autocomplete(self, interaction: discord.Interaction,
@@ -739,17 +833,20 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         created = await self.service.create_achievement(interaction.guild.id, name, description, requirement, value,
                                                         reward_xp, badge_url)
-        await interaction.response.send_message(
-            f"Created achievement **{created.name}** ({requirement} {value}, {reward_xp} XP).", ephemeral=True)
+        await respond(
+            interaction,
+            f"Created achievement **{created.name}** ({requirement_text(requirement, value)}, {reward_xp:,} XP).",
+            ephemeral=True)
 
     @achievement.command(name="list", description="Every achievement of this server.")
     @admin_check
     async def achievement_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
         every = await self.service.list_achievements(interaction.guild.id)
-        text = "\n".join(f"`#{a.id}` **{a.name}** — {a.requirement_type} {a.requirement_value}, {a.reward_xp} XP"
+        text = "\n".join(f"`#{a.id}` **{a.name}** — {requirement_text(a.requirement_type, a.requirement_value)}, "
+                         f"{a.reward_xp:,} XP"
                          for a in every) or "No achievements yet."
-        await interaction.response.send_message(text[:2000], ephemeral=True)
+        await respond(interaction, text, ephemeral=True)
 
 
 async def setup(bot: GuildkeepBot) -> None:

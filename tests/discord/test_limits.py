@@ -1,0 +1,76 @@
+"""Everything the bot sends is fitted to Discord's limits: text cut with an ellipsis, fields dropped, totals kept."""
+
+from __future__ import annotations
+
+import discord
+from guildkeep.discord import limits
+from guildkeep.discord.limits import clip, embed_problems, fit, fit_embed, fit_embeds
+
+
+def oversize_embed(fields: int = 30) -> discord.Embed:
+    embed = discord.Embed(title="T" * 300, description="D" * 5000)
+    for i in range(fields):
+        embed.add_field(name=f"{i}" + "n" * 300, value="v" * 1100)
+    return embed.set_footer(text="F" * 2100).set_author(name="A" * 300)
+
+
+def test_clip_keeps_short_text_and_ends_cut_text_with_an_ellipsis() -> None:
+    assert clip("hello", 5) == "hello"
+    assert clip("hello!", 5) == "hell…"
+    assert len(clip("x" * 2500, 2000)) == 2000
+    assert clip("x" * 2500, 2000).endswith("…")
+
+
+def test_an_oversize_embed_is_fitted_within_every_limit() -> None:
+    embed = oversize_embed()
+    assert embed_problems(embed.to_dict())  # the helper sees what Discord would refuse
+    fitted = fit_embed(embed)
+    data = fitted.to_dict()
+    assert embed_problems(data) == []
+    assert len(fitted) <= limits.EMBED_TOTAL
+    assert data["title"] == "T" * 255 + "…"
+    assert len(data["fields"]) <= limits.FIELDS
+    assert data["footer"]["text"].endswith("…")
+    assert data["author"]["name"] == "A" * 255 + "…"
+
+
+def test_fitting_leaves_the_original_embed_alone() -> None:
+    embed = oversize_embed()
+    fit_embed(embed)
+    assert len(embed.fields) == 30
+    assert len(embed.fields[0].value or "") == 1100
+
+
+def test_a_small_embed_is_unchanged() -> None:
+    embed = discord.Embed(title="Leveling settings", description="All good").add_field(name="XP", value="×1")
+    assert fit_embed(embed).to_dict() == embed.to_dict()
+
+
+def test_more_than_25_fields_says_how_many_were_left_out() -> None:
+    embed = discord.Embed(title="many")
+    for i in range(40):
+        embed.add_field(name=str(i), value="v")
+    data = fit_embed(embed).to_dict()
+    assert len(data["fields"]) == 25
+    assert data["fields"][-1]["value"] == "16 more not shown"
+
+
+def test_embeds_of_one_message_share_the_6000_total() -> None:
+    embeds = fit_embeds([oversize_embed(5)] * 12)
+    assert len(embeds) <= limits.EMBEDS
+    assert sum(len(e) for e in embeds) <= limits.EMBED_TOTAL
+
+
+def test_fit_cuts_content_and_keeps_other_arguments() -> None:
+    out = fit({"content": "x" * 2001, "ephemeral": True, "embed": oversize_embed(1)})
+    assert len(out["content"]) == 2000
+    assert out["ephemeral"] is True
+    assert embed_problems(out["embed"].to_dict()) == []
+    assert fit({"content": None})["content"] is None
+
+
+def test_empty_field_names_and_values_are_filled_in() -> None:
+    embed = discord.Embed(title="t")
+    embed._fields = [{"name": "", "value": "", "inline": False}]
+    assert embed_problems(fit_embed(embed).to_dict()) == []
+
