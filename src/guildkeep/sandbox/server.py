@@ -550,11 +550,11 @@ class SandboxServer:
                 raise APIError(400, 50035, "Invalid Form Body",
                                {"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID",
                                                       "message": "Invalid interaction response type"}]}})
-            limits.check_autocomplete(body)
+            limits.check_autocomplete(data)
             inter.choices = list(data.get("choices") or [])
             inter.completed = True
         elif cb_type == 9:
-            limits.check_modal(body)
+            limits.check_modal(data)
             inter.modal = data
             inter.completed = True
         else:
