@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
+
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.server import SandboxServer
 from guildkeep.sandbox.state import Interaction
@@ -68,3 +70,68 @@ async def test_modal_title_over_45_characters(api: Api, sandbox: SandboxServer, 
     status, _ = await callback(api, inter, {"type": 9, "data": {"title": "t" * 45, "custom_id": "m",
                                                                 "components": [field]}})
     assert status == 204
+
+
+# -- embeds ---------------------------------------------------------------------------------------
+
+NONE_SCHEME = {"code": "URL_TYPE_INVALID_SCHEME",
+               "message": "Scheme \"none\" is not supported. Scheme must be one of ('http', 'https')."}
+
+
+@pytest.mark.parametrize(("embed", "path"), [
+    ({"title": "t", "url": "None"}, ("url",)),
+    ({"image": {"url": "None"}}, ("image", "url")),
+    ({"thumbnail": {"url": "None"}}, ("thumbnail", "url")),
+    ({"author": {"name": "a", "url": "None"}}, ("author", "url")),
+    ({"author": {"name": "a", "icon_url": "None"}}, ("author", "icon_url")),
+    ({"footer": {"text": "f", "icon_url": "None"}}, ("footer", "icon_url")),
+])
+async def test_embed_url_that_is_not_a_url(api: Api, sdriver: Driver, embed: dict[str, Any],
+                                           path: tuple[str, ...]) -> None:
+    general = sdriver.channel("general").id
+    status, data = await api.call("POST", f"/channels/{general}/messages", {"embeds": [{"description": "d"}, embed]})
+    assert status == 400
+    assert form_errors(data, "embeds", 1, *path) == [NONE_SCHEME]
+
+
+async def test_embed_urls_discord_accepts_and_refuses(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general").id
+    good = {"title": "t", "url": "https://example.org/x", "image": {"url": "attachment://card.png"},
+            "thumbnail": {"url": "http://example.org/t.png"}, "footer": {"text": "f", "icon_url": "https://e.org/i"}}
+    status, _ = await api.call("POST", f"/channels/{general}/messages", {"embeds": [good]})
+    assert status == 200
+    status, data = await api.call("POST", f"/channels/{general}/messages",
+                                  {"embeds": [{"title": "t", "url": "attachment://card.png"}]})
+    assert form_error(data, "embeds", 0, "url") == "URL_TYPE_INVALID_SCHEME"
+    status, data = await api.call("POST", f"/channels/{general}/messages",
+                                  {"embeds": [{"image": {"url": "ftp://example.org/a.png"}}]})
+    assert form_errors(data, "embeds", 0, "image", "url")[0]["message"].startswith('Scheme "ftp" is not supported.')
+    status, data = await api.call("POST", f"/channels/{general}/messages",
+                                  {"embeds": [{"image": {"url": "https://"}}]})
+    assert form_errors(data, "embeds", 0, "image", "url") == [
+        {"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]
+
+
+@pytest.mark.parametrize(("color", "code", "message"), [
+    (0x1000000, "NUMBER_TYPE_MAX", "int value should be less than or equal to 16777215."),
+    (-1, "NUMBER_TYPE_MIN", "int value should be greater than or equal to 0."),
+])
+async def test_embed_colour_out_of_range(api: Api, sdriver: Driver, color: int, code: str, message: str) -> None:
+    general = sdriver.channel("general").id
+    status, data = await api.call("POST", f"/channels/{general}/messages", {"embeds": [{"title": "t", "color": color}]})
+    assert status == 400
+    assert form_errors(data, "embeds", 0, "color") == [{"code": code, "message": message}]
+    status, _ = await api.call("POST", f"/channels/{general}/messages", {"embeds": [{"title": "t", "color": 0xFFFFFF}]})
+    assert status == 200
+
+
+async def test_embed_checks_apply_to_webhooks_and_edits(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general").id
+    _, hook = await api.call("POST", f"/channels/{general}/webhooks", {"name": "h"})
+    status, data = await api.call("POST", f"/webhooks/{hook['id']}/{hook['token']}?wait=1",
+                                  {"embeds": [{"thumbnail": {"url": "None"}}]}, auth=False)
+    assert (status, form_errors(data, "embeds", 0, "thumbnail", "url")) == (400, [NONE_SCHEME])
+    _, sent = await api.call("POST", f"/channels/{general}/messages", {"content": "hi"})
+    status, data = await api.call("PATCH", f"/channels/{general}/messages/{sent['id']}",
+                                  {"embeds": [{"title": "t", "color": 1 << 24}]})
+    assert (status, form_error(data, "embeds", 0, "color")) == (400, "NUMBER_TYPE_MAX")

@@ -34,6 +34,16 @@ COMMAND_OPTIONS_MAX = 25
 COMMAND_CHOICES_MAX = 25
 GLOBAL_CHAT_COMMANDS_MAX = 100
 MODAL_TITLE_MAX = 45
+COLOR_MAX = 0xFFFFFF
+# Embed URLs: which schemes each accepts (images may point at a file of the same message).
+EMBED_URL_FIELDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("url",), ("http", "https")),
+    (("image", "url"), ("http", "https", "attachment")),
+    (("thumbnail", "url"), ("http", "https", "attachment")),
+    (("author", "url"), ("http", "https")),
+    (("author", "icon_url"), ("http", "https", "attachment")),
+    (("footer", "icon_url"), ("http", "https", "attachment")),
+)
 
 FORBIDDEN_WEBHOOK_NAMES = ("clyde", "discord")
 
@@ -44,6 +54,35 @@ def _embed_length(embed: dict[str, Any]) -> int:
     for fld in embed.get("fields") or []:
         total += len(fld.get("name") or "") + len(fld.get("value") or "")
     return total
+
+
+def check_url(errors: FormErrors, path: tuple[str | int, ...], value: Any, schemes: tuple[str, ...]) -> None:
+    """A URL Discord will fetch or link: its scheme must be allowed and, for http(s), it needs a host."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        errors.add(path, "BASE_TYPE_STRING", "Must be a string.")
+        return
+    # Discord reads everything before the first ":" as the scheme, lowercased ("None" -> "none").
+    scheme = value.split(":", 1)[0].lower()
+    if scheme not in schemes:
+        errors.add(path, "URL_TYPE_INVALID_SCHEME",
+                   f'Scheme "{scheme}" is not supported. Scheme must be one of (\'http\', \'https\').')
+        return
+    rest = value.split(":", 1)[1] if ":" in value else ""
+    if not rest.startswith("//") or len(rest) <= 2 or rest[2] in "/?#" or any(c.isspace() for c in value):
+        errors.add(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+
+
+def check_color(errors: FormErrors, path: tuple[str | int, ...], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(path, "NUMBER_TYPE_COERCE", f"Value \"{value}\" is not int.")
+    elif value > COLOR_MAX:
+        errors.add(path, "NUMBER_TYPE_MAX", f"int value should be less than or equal to {COLOR_MAX}.")
+    elif value < 0:
+        errors.add(path, "NUMBER_TYPE_MIN", "int value should be greater than or equal to 0.")
 
 
 def check_embeds(errors: FormErrors, embeds: list[dict[str, Any]] | None, root: str = "embeds") -> None:
@@ -61,6 +100,11 @@ def check_embeds(errors: FormErrors, embeds: list[dict[str, Any]] | None, root: 
         for j, fld in enumerate(fields):
             errors.max_length((root, i, "fields", j, "name"), fld.get("name"), EMBED_FIELD_NAME_MAX, 1)
             errors.max_length((root, i, "fields", j, "value"), fld.get("value"), EMBED_FIELD_VALUE_MAX, 1)
+        for keys, schemes in EMBED_URL_FIELDS:
+            parent = embed if len(keys) == 1 else embed.get(keys[0])
+            if isinstance(parent, dict):
+                check_url(errors, (root, i, *keys), parent.get(keys[-1]), schemes)
+        check_color(errors, (root, i, "color"), embed.get("color"))
         total += _embed_length(embed)
     if total > EMBED_TOTAL_MAX:
         errors.add((root,), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}")
