@@ -135,3 +135,103 @@ async def test_embed_checks_apply_to_webhooks_and_edits(api: Api, sdriver: Drive
     status, data = await api.call("PATCH", f"/channels/{general}/messages/{sent['id']}",
                                   {"embeds": [{"title": "t", "color": 1 << 24}]})
     assert (status, form_error(data, "embeds", 0, "color")) == (400, "NUMBER_TYPE_MAX")
+
+
+# -- component structure --------------------------------------------------------------------------
+
+BUTTON = {"type": 2, "style": 1, "label": "ok", "custom_id": "ok"}
+
+
+def row(*children: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(children)}
+
+
+def select(options: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
+    return {"type": 3, "custom_id": "menu", "options": options, **more}
+
+
+OPTIONS = [{"label": "A", "value": "a"}, {"label": "B", "value": "b"}]
+
+
+@pytest.mark.parametrize(("components", "path", "expected"), [
+    ([row(select([]))], (0, "components", 0, "options"),
+     {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 25 in length."}),
+    ([row(select([{"label": "A", "value": "a"}, {"label": "A again", "value": "a"}]))],
+     (0, "components", 0, "options", 1, "value"),
+     {"code": "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "message": "Select component option values must be unique"}),
+    ([row(select(OPTIONS, min_values=2, max_values=1))], (0, "components", 0, "min_values"),
+     {"code": "SELECT_COMPONENT_MIN_VALUES_GREATER_THAN_MAX",
+      "message": "min_values must be less than or equal to max_values"}),
+    ([row()], (0, "components"), {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 5 in length."}),
+    ([row(BUTTON), row({**BUTTON, "label": "again"})], (1, "components", 0, "custom_id"),
+     {"code": "COMPONENT_CUSTOM_ID_DUPLICATED", "message": "Component custom id cannot be duplicated"}),
+    ([row(BUTTON, select(OPTIONS, custom_id="ok"))], (0, "components", 1, "custom_id"),
+     {"code": "COMPONENT_CUSTOM_ID_DUPLICATED", "message": "Component custom id cannot be duplicated"}),
+    ([row({"type": 2, "style": 5, "label": "web", "url": "https://example.org", "custom_id": "x"})],
+     (0, "components", 0, "custom_id"),
+     {"code": "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED", "message": "A custom id cannot be used with a link button"}),
+    ([row({"type": 2, "style": 5, "label": "web"})], (0, "components", 0, "url"),
+     {"code": "BUTTON_COMPONENT_URL_REQUIRED", "message": "A url is required"}),
+    ([row({"type": 2, "style": 1, "label": "no id"})], (0, "components", 0, "custom_id"),
+     {"code": "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "message": "A custom id required"}),
+    ([BUTTON], (0,), {"code": "UNION_TYPE_CHOICES", "message": 'Value of field "type" must be one of (1,).'}),
+])
+async def test_component_structure(api: Api, sdriver: Driver, components: list[dict[str, Any]],
+                                   path: tuple[str | int, ...], expected: dict[str, str]) -> None:
+    general = sdriver.channel("general").id
+    status, data = await api.call("POST", f"/channels/{general}/messages", {"content": "hi", "components": components})
+    assert status == 400
+    assert expected in form_errors(data, "components", *path)
+
+
+async def test_well_formed_components_pass(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general").id
+    components = [row(BUTTON, {"type": 2, "style": 5, "label": "web", "url": "https://example.org"},
+                      {**BUTTON, "custom_id": "two", "disabled": True}),
+                  row(select(OPTIONS, min_values=1, max_values=2))]
+    status, sent = await api.call("POST", f"/channels/{general}/messages", {"content": "hi", "components": components})
+    assert status == 200, sent
+    status, sent = await api.call("POST", f"/channels/{general}/messages",
+                                  {"flags": 1 << 15, "components": [{"type": 10, "content": "v2 text"}]})
+    assert status == 200, sent
+
+
+async def test_components_are_checked_on_interaction_replies(api: Api, sandbox: SandboxServer,
+                                                             sdriver: Driver) -> None:
+    inter = pending_interaction(sandbox, sdriver, 2)
+    body = {"type": 4, "data": {"content": "x", "components": [row(BUTTON, BUTTON)]}}
+    status, data = await callback(api, inter, body)
+    assert (status, form_error(data, "data", "components", 0, "components", 1, "custom_id")) == (
+        400, "COMPONENT_CUSTOM_ID_DUPLICATED")
+    status, data = await callback(api, inter, {"type": 4, "data": {"content": "x" * 2001}})
+    assert (status, form_error(data, "data", "content")) == (400, "BASE_TYPE_MAX_LENGTH")
+
+
+FIELD = {"type": 4, "custom_id": "name", "label": "Name", "style": 1}
+
+
+async def test_a_modal_needs_components(api: Api, sandbox: SandboxServer, sdriver: Driver) -> None:
+    inter = pending_interaction(sandbox, sdriver, 2)
+    status, data = await callback(api, inter, {"type": 9, "data": {"title": "T", "custom_id": "m", "components": []}})
+    assert status == 400
+    assert form_errors(data, "data", "components") == [
+        {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 5 in length."}]
+    status, data = await callback(api, inter, {"type": 9, "data": {"title": "T", "custom_id": "m",
+                                                                   "components": [row(BUTTON)]}})
+    assert form_errors(data, "data", "components", 0, "components", 0) == [
+        {"code": "UNION_TYPE_CHOICES", "message": 'Value of field "type" must be one of (4,).'}]
+    status, _ = await callback(api, inter, {"type": 9, "data": {"title": "T", "custom_id": "m",
+                                                                "components": [row(FIELD)]}})
+    assert status == 204
+
+
+async def test_a_modal_submit_cannot_be_answered_with_a_modal(api: Api, sandbox: SandboxServer,
+                                                               sdriver: Driver) -> None:
+    opener = pending_interaction(sandbox, sdriver, 2)
+    submit = pending_interaction(sandbox, sdriver, 5, data={"custom_id": "m", "components": []}, opened_by=opener)
+    status, data = await callback(api, submit, {"type": 9, "data": {"title": "T", "custom_id": "m2",
+                                                                    "components": [row(FIELD)]}})
+    assert (status, data) == (400, {"message": "Invalid Form Body", "code": 50035, "errors": {"type": {"_errors": [
+        {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}}})
+    status, _ = await callback(api, submit, {"type": 4, "data": {"content": "thanks"}})
+    assert status == 204

@@ -110,40 +110,116 @@ def check_embeds(errors: FormErrors, embeds: list[dict[str, Any]] | None, root: 
         errors.add((root,), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}")
 
 
-def check_components(errors: FormErrors, rows: list[dict[str, Any]] | None, root: str = "components") -> None:
+IS_COMPONENTS_V2 = 1 << 15
+SELECT_TYPES = (3, 5, 6, 7, 8)
+LINK_STYLE = 5
+PREMIUM_STYLE = 6
+
+
+def _type_choices(errors: FormErrors, path: tuple[str | int, ...], allowed: tuple[int, ...]) -> None:
+    listed = ", ".join(map(str, allowed)) + ("," if len(allowed) == 1 else "")
+    errors.add(path, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({listed}).')
+
+
+def _bad_length(errors: FormErrors, path: tuple[str | int, ...], items: Any, low: int, high: int) -> None:
+    """Discord's low..high list rule: too few is BASE_TYPE_BAD_LENGTH, too many BASE_TYPE_MAX_LENGTH."""
+    count = len(items) if isinstance(items, list) else 0
+    if count < low:
+        errors.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
+    elif count > high:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer in length.")
+
+
+def _check_custom_id(errors: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
+    custom_id = comp.get("custom_id")
+    errors.max_length((*path, "custom_id"), custom_id, CUSTOM_ID_MAX, 1)
+    if isinstance(custom_id, str) and custom_id:
+        if custom_id in seen:
+            errors.add((*path, "custom_id"), "COMPONENT_CUSTOM_ID_DUPLICATED",
+                       "Component custom id cannot be duplicated")
+        seen.add(custom_id)
+
+
+def _check_button(errors: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
+    errors.max_length((*path, "label"), comp.get("label"), BUTTON_LABEL_MAX)
+    style = comp.get("style")
+    if style == LINK_STYLE:
+        if comp.get("custom_id") is not None:
+            errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED",
+                       "A custom id cannot be used with a link button")
+        if not comp.get("url"):
+            errors.add((*path, "url"), "BUTTON_COMPONENT_URL_REQUIRED", "A url is required")
+        else:
+            check_url(errors, (*path, "url"), comp.get("url"), ("http", "https", "discord"))
+        return
+    if style == PREMIUM_STYLE:
+        return
+    if comp.get("url") is not None:
+        errors.add((*path, "url"), "BUTTON_COMPONENT_URL_NOT_ALLOWED", "Only link buttons can have a url")
+    if not comp.get("custom_id"):
+        errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id required")
+    _check_custom_id(errors, path, comp, seen)
+
+
+def _check_select(errors: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
+    _check_custom_id(errors, path, comp, seen)
+    if not comp.get("custom_id"):
+        errors.add((*path, "custom_id"), "BASE_TYPE_REQUIRED", "This field is required")
+    errors.max_length((*path, "placeholder"), comp.get("placeholder"), SELECT_PLACEHOLDER_MAX)
+    low, high = comp.get("min_values", 1), comp.get("max_values", 1)
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        errors.add((*path, "min_values"), "SELECT_COMPONENT_MIN_VALUES_GREATER_THAN_MAX",
+                   "min_values must be less than or equal to max_values")
+    if comp.get("type") != 3:
+        return
+    options = comp.get("options")
+    _bad_length(errors, (*path, "options"), options, 1, SELECT_OPTIONS_MAX)
+    values: set[Any] = set()
+    for k, option in enumerate(options or []):
+        errors.max_length((*path, "options", k, "label"), option.get("label"), SELECT_OPTION_TEXT_MAX, 1)
+        errors.max_length((*path, "options", k, "value"), option.get("value"), SELECT_OPTION_TEXT_MAX, 1)
+        if option.get("value") in values:
+            errors.add((*path, "options", k, "value"), "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+                       "Select component option values must be unique")
+        values.add(option.get("value"))
+
+
+def check_components(errors: FormErrors, rows: list[dict[str, Any]] | None, root: str = "components", *,
+                     flags: int = 0) -> None:
+    """Message components: action rows (unless the message uses the v2 layout flag) of 1..5 buttons or one
+    select; custom ids unique in the message; link buttons carry a url and no custom id, others a custom id."""
     if not rows:
         return
     errors.max_items((root,), rows, ACTION_ROWS_MAX)
+    seen: set[str] = set()
     for i, row in enumerate(rows):
         if row.get("type") != 1:
+            if not flags & IS_COMPONENTS_V2:
+                _type_choices(errors, (root, i), (1,))
             continue  # components v2 layouts are not validated further
         children = row.get("components") or []
-        selects = [c for c in children if c.get("type") in (3, 5, 6, 7, 8)]
+        _bad_length(errors, (root, i, "components"), children, 1, ROW_BUTTONS_MAX)
+        selects = [c for c in children if c.get("type") in SELECT_TYPES]
         if selects and len(children) > 1:
             errors.add((root, i, "components"), "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
                        "The specified component exceeds the maximum width")
-        errors.max_items((root, i, "components"), children, ROW_BUTTONS_MAX)
         for j, comp in enumerate(children):
             path = (root, i, "components", j)
-            errors.max_length((*path, "custom_id"), comp.get("custom_id"), CUSTOM_ID_MAX, 1)
             if comp.get("type") == 2:
-                errors.max_length((*path, "label"), comp.get("label"), BUTTON_LABEL_MAX)
-            if comp.get("type") == 3:
-                errors.max_length((*path, "placeholder"), comp.get("placeholder"), SELECT_PLACEHOLDER_MAX)
-                options = comp.get("options") or []
-                errors.max_items((*path, "options"), options, SELECT_OPTIONS_MAX)
-                for k, option in enumerate(options):
-                    errors.max_length((*path, "options", k, "label"), option.get("label"), SELECT_OPTION_TEXT_MAX, 1)
-                    errors.max_length((*path, "options", k, "value"), option.get("value"), SELECT_OPTION_TEXT_MAX, 1)
+                _check_button(errors, path, comp, seen)
+            elif comp.get("type") in SELECT_TYPES:
+                _check_select(errors, path, comp, seen)
+            else:
+                _type_choices(errors, path, (2, *SELECT_TYPES))
 
 
 def check_message(body: dict[str, Any], *, files: int = 0, require_content: bool = True,
-                  webhook: bool = False) -> None:
-    """A message create/edit body (channel message, webhook execute, interaction response)."""
-    errors = FormErrors()
+                  webhook: bool = False, root: tuple[str | int, ...] = ()) -> None:
+    """A message create/edit body (channel message, webhook execute, interaction response: ``root=("data",)``)."""
+    errors = FormErrors(root)
     errors.max_length(("content",), body.get("content"), CONTENT_MAX)
     check_embeds(errors, body.get("embeds"))
-    check_components(errors, body.get("components"))
+    check_components(errors, body.get("components"), flags=int(body.get("flags") or 0))
     if webhook:
         check_webhook_username(errors, body.get("username"), "username")
     if files > FILES_MAX:
@@ -221,8 +297,33 @@ def check_autocomplete(data: dict[str, Any]) -> None:
 
 
 def check_modal(data: dict[str, Any]) -> None:
+    """A modal: title 1..45, custom id, 1..5 rows, each an action row holding one text input or a label."""
     errors = FormErrors()
     errors.max_length(("data", "title"), data.get("title"), MODAL_TITLE_MAX, 1)
     errors.max_length(("data", "custom_id"), data.get("custom_id"), CUSTOM_ID_MAX, 1)
-    errors.max_items(("data", "components"), data.get("components"), ACTION_ROWS_MAX)
+    for key in ("title", "custom_id"):
+        if data.get(key) is None:
+            errors.add(("data", key), "BASE_TYPE_REQUIRED", "This field is required")
+    rows = data.get("components")
+    _bad_length(errors, ("data", "components"), rows, 1, ACTION_ROWS_MAX)
+    seen: set[str] = set()
+    for i, row in enumerate(rows or []):
+        path = ("data", "components", i)
+        if row.get("type") == 1:
+            children = row.get("components") or []
+            _bad_length(errors, (*path, "components"), children, 1, 1)
+            inner = [(j, c) for j, c in enumerate(children)]
+        elif row.get("type") == 18:
+            inner = [("component", row.get("component") or {})]
+        elif row.get("type") == 10:
+            continue  # text display
+        else:
+            _type_choices(errors, path, (1, 10, 18))
+            continue
+        for key, comp in inner:
+            cpath = (*path, "components", key) if row.get("type") == 1 else (*path, "component")
+            if row.get("type") == 1 and comp.get("type") != 4:
+                _type_choices(errors, cpath, (4,))
+                continue
+            _check_custom_id(errors, cpath, comp, seen)
     errors.raise_if_any()

@@ -77,6 +77,11 @@ def _snowflake(value: str) -> int:
                        ) from None
 
 
+def _invalid_response_type() -> APIError:
+    return APIError(400, 50035, "Invalid Form Body", {"type": {"_errors": [
+        {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+
+
 class SandboxServer:
     """One local Discord: a world, one bot application, the REST routes and the gateway."""
 
@@ -324,9 +329,11 @@ class SandboxServer:
         interaction: Interaction | None = None,
         message_type: int = 0,
         flags: int = 0,
+        form_root: tuple[str | int, ...] = (),
     ) -> Message:
         flags |= int(body.get("flags") or 0) & (EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15))
-        limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None)
+        limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None,
+                             root=form_root)
         message = Message(
             id=self.world.snowflake(),
             channel_id=channel.id,
@@ -359,9 +366,10 @@ class SandboxServer:
         return message
 
     async def apply_edit(
-        self, message: Message, body: dict[str, Any], files: list[tuple[str, bytes, str | None]]
+        self, message: Message, body: dict[str, Any], files: list[tuple[str, bytes, str | None]],
+        form_root: tuple[str | int, ...] = (),
     ) -> None:
-        limits.check_message(body, files=len(files), require_content=False)
+        limits.check_message(body, files=len(files), require_content=False, root=form_root)
         if "content" in body:
             message.content = body["content"] or ""
             self.world.resolve_mentions(message)
@@ -530,7 +538,7 @@ class SandboxServer:
         message: Message | None = None
         if cb_type == 4:
             message = await self.post_message(channel, self.bot_user, data, files, interaction=inter,
-                                              message_type=20 if inter.type == 2 else 0)
+                                              message_type=20 if inter.type == 2 else 0, form_root=("data",))
             inter.completed = True
         elif cb_type == 5:
             flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
@@ -543,17 +551,17 @@ class SandboxServer:
             if message is None:
                 raise unknown("Message")
             if cb_type == 7:
-                await self.apply_edit(message, data, files)
+                await self.apply_edit(message, data, files, form_root=("data",))
                 inter.completed = True
         elif cb_type == 8:
             if inter.type != 4:
-                raise APIError(400, 50035, "Invalid Form Body",
-                               {"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID",
-                                                      "message": "Invalid interaction response type"}]}})
+                raise _invalid_response_type()
             limits.check_autocomplete(data)
             inter.choices = list(data.get("choices") or [])
             inter.completed = True
         elif cb_type == 9:
+            if inter.type == 5:  # a modal submit cannot be answered with another modal
+                raise _invalid_response_type()
             limits.check_modal(data)
             inter.modal = data
             inter.completed = True
