@@ -235,3 +235,25 @@ async def test_a_modal_submit_cannot_be_answered_with_a_modal(api: Api, sandbox:
         {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}}})
     status, _ = await callback(api, submit, {"type": 4, "data": {"content": "thanks"}})
     assert status == 204
+
+
+# -- interaction tokens ---------------------------------------------------------------------------
+
+
+async def test_interaction_tokens_expire_after_15_minutes(api: Api, sandbox: SandboxServer, sdriver: Driver) -> None:
+    inter = pending_interaction(sandbox, sdriver, 2)
+    assert (await callback(api, inter, {"type": 4, "data": {"content": "first"}}))[0] == 204
+    app, token = sandbox.application_id, inter.token
+    status, followup = await api.call("POST", f"/webhooks/{app}/{token}", {"content": "more"}, auth=False)
+    assert status == 200
+    sandbox.clock.advance(14 * 60)
+    status, _ = await api.call("PATCH", f"/webhooks/{app}/{token}/messages/@original", {"content": "edited"},
+                               auth=False)
+    assert status == 200
+    sandbox.clock.advance(60 + 1)
+    expired = (401, {"message": "Invalid Webhook Token", "code": 50027})
+    assert await api.call("POST", f"/webhooks/{app}/{token}", {"content": "late"}, auth=False) == expired
+    assert await api.call("PATCH", f"/webhooks/{app}/{token}/messages/@original", {"content": "late"},
+                          auth=False) == expired
+    assert await api.call("GET", f"/webhooks/{app}/{token}/messages/@original", auth=False) == expired
+    assert await api.call("DELETE", f"/webhooks/{app}/{token}/messages/{followup['id']}", auth=False) == expired

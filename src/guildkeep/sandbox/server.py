@@ -82,6 +82,20 @@ def _invalid_response_type() -> APIError:
         {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
 
 
+class SandboxClock:
+    """The sandbox's own sense of time (monotonic seconds) for Discord's deadlines and windows; tests move it
+    forward with ``advance`` instead of sleeping (e.g. past an interaction token's 15 minutes)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 class SandboxServer:
     """One local Discord: a world, one bot application, the REST routes and the gateway."""
 
@@ -98,6 +112,7 @@ class SandboxServer:
         # A very slow machine may raise the deadline with GUILDKEEP_SANDBOX_INTERACTION_DEADLINE (seconds).
         self.interaction_deadline = float(os.environ.get("GUILDKEEP_SANDBOX_INTERACTION_DEADLINE", "3"))
         self.interaction_token_lifetime = 15 * 60.0
+        self.clock = SandboxClock()
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -517,17 +532,25 @@ class SandboxServer:
 
     # -- interactions -------------------------------------------------------------------------
 
+    def interaction_age(self, inter: Interaction) -> float:
+        # ``created`` is monotonic time when the interaction was made; the clock adds what tests advanced since.
+        return self.clock() - inter.created
+
     def interaction_by_token(self, token: str) -> Interaction:
+        """The interaction a followup or ``@original`` call names; its token works for 15 minutes, then it is
+        401 Invalid Webhook Token (50027), as for any webhook token Discord no longer accepts."""
         for inter in self.world.interactions.values():
-            if inter.token == token and time.monotonic() - inter.created <= self.interaction_token_lifetime:
+            if inter.token == token:
+                if self.interaction_age(inter) > self.interaction_token_lifetime:
+                    break
                 return inter
-        raise unknown("Webhook")
+        raise APIError(401, 50027, "Invalid Webhook Token")
 
     async def interaction_callback(self, request: web.Request) -> web.Response:
         inter = self.world.interactions.get(_snowflake(request.match_info["interaction_id"]))
         if inter is None or inter.token != request.match_info["token"]:
             raise unknown("Interaction")
-        if inter.response_type is None and time.monotonic() - inter.created > self.interaction_deadline:
+        if inter.response_type is None and self.interaction_age(inter) > self.interaction_deadline:
             raise unknown("Interaction")  # answered too late: the player saw "The application did not respond"
         body, files = await self._body(request)
         if inter.response_type is not None:
@@ -1065,4 +1088,4 @@ BOT_DEFAULT_PERMISSIONS = (
     | Perm.MANAGE_MESSAGES | Perm.USE_EXTERNAL_EMOJIS | Perm.CONNECT
 )
 
-__all__ = ["BOT_DEFAULT_PERMISSIONS", "Intent", "RecordedRequest", "SandboxServer"]
+__all__ = ["BOT_DEFAULT_PERMISSIONS", "Intent", "RecordedRequest", "SandboxClock", "SandboxServer"]
