@@ -9,7 +9,7 @@ import pytest
 
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.server import SandboxServer
-from guildkeep.sandbox.state import Interaction
+from guildkeep.sandbox.state import Interaction, Perm
 from tests.sandbox.conftest import Api
 
 
@@ -257,3 +257,53 @@ async def test_interaction_tokens_expire_after_15_minutes(api: Api, sandbox: San
                           auth=False) == expired
     assert await api.call("GET", f"/webhooks/{app}/{token}/messages/@original", auth=False) == expired
     assert await api.call("DELETE", f"/webhooks/{app}/{token}/messages/{followup['id']}", auth=False) == expired
+
+
+# -- permissions ----------------------------------------------------------------------------------
+
+MISSING_PERMISSIONS = (403, {"message": "Missing Permissions", "code": 50013})
+
+
+async def test_a_reply_needs_read_message_history(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general")
+    sent = await sdriver.send(general, "question?", as_="bob")
+    await sdriver.set_permissions(general, "guildkeep", deny=["read_message_history"])
+    reply = {"content": "answer", "message_reference": {"message_id": str(sent.id)}}
+    assert await api.call("POST", f"/channels/{general.id}/messages", reply) == MISSING_PERMISSIONS
+    status, _ = await api.call("POST", f"/channels/{general.id}/messages", {"content": "not a reply"})
+    assert status == 200
+    await sdriver.set_permissions(general, "guildkeep", allow=["read_message_history"])
+    status, answer = await api.call("POST", f"/channels/{general.id}/messages", reply)
+    assert (status, answer["message_reference"]["message_id"]) == (200, str(sent.id))
+
+
+async def test_history_without_read_message_history_is_empty(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general")
+    await sdriver.send(general, "hello", as_="bob")
+    status, page = await api.call("GET", f"/channels/{general.id}/messages")
+    assert (status, [m["content"] for m in page]) == (200, ["hello"])
+    await sdriver.set_permissions(general, "guildkeep", deny=["read_message_history"])
+    assert await api.call("GET", f"/channels/{general.id}/messages") == (200, [])
+    await sdriver.set_permissions(general, "guildkeep", deny=["view_channel"])
+    assert await api.call("GET", f"/channels/{general.id}/messages") == (403, {"message": "Missing Access",
+                                                                               "code": 50001})
+
+
+async def test_member_timeout_needs_moderate_members(api: Api, sdriver: Driver) -> None:
+    guild = sdriver.guild
+    assert guild is not None
+    bob, alice = sdriver.member("bob"), sdriver.member("alice")
+    until = "2099-01-01T00:00:00+00:00"
+    path = f"/guilds/{guild.id}/members/{bob.user.id}"
+    assert await api.call("PATCH", path, {"communication_disabled_until": until}) == MISSING_PERMISSIONS
+    assert bob.communication_disabled_until is None
+    bot_role = next(r for r in guild.roles.values() if r.managed)
+    bot_role.permissions |= Perm.MODERATE_MEMBERS
+    status, member = await api.call("PATCH", path, {"communication_disabled_until": until})
+    assert (status, member["communication_disabled_until"]) == (200, until)
+    status, fetched = await api.call("GET", path)
+    assert fetched["communication_disabled_until"] == until
+    status, member = await api.call("PATCH", path, {"communication_disabled_until": None})
+    assert (status, member["communication_disabled_until"]) == (200, None)
+    owner_path = f"/guilds/{guild.id}/members/{alice.user.id}"
+    assert await api.call("PATCH", owner_path, {"communication_disabled_until": until}) == MISSING_PERMISSIONS

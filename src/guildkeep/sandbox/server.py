@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -712,6 +713,8 @@ class SandboxServer:
             for role_id in set(wanted) ^ set(member.roles):
                 self.require_above(guild, self._role(guild, str(role_id)))
             member.roles = wanted
+        if "communication_disabled_until" in body:
+            self._timeout(guild, member, body["communication_disabled_until"])
         if "nick" in body:
             if member.user.id == guild.owner_id or guild.top_position(member) >= guild.top_position(
                     self.bot_member(guild)):
@@ -720,6 +723,25 @@ class SandboxServer:
             member.nick = body["nick"]
         await self.member_updated(guild, member)
         return _json(member.payload())
+
+    def _timeout(self, guild: Guild, member: Member, until: Any) -> None:
+        """A timeout needs Moderate Members, and the bot above the member; owners and administrators are exempt."""
+        self.require_guild(guild, Perm.MODERATE_MEMBERS)
+        if (member.user.id == guild.owner_id or guild.base_permissions(member) & Perm.ADMINISTRATOR
+                or guild.top_position(member) >= guild.top_position(self.bot_member(guild))):
+            raise missing_permissions()
+        if until is None:
+            member.communication_disabled_until = None
+            return
+        try:
+            moment = datetime.fromisoformat(str(until))
+        except ValueError:
+            raise APIError(400, 50035, "Invalid Form Body", {"communication_disabled_until": {"_errors": [
+                {"code": "DATE_TIME_TYPE_PARSE", "message": f"Could not parse {until}. Should be ISO8601."}]}},
+                ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        member.communication_disabled_until = moment
 
     async def _member_role(self, request: web.Request, *, add: bool) -> web.Response:
         guild = self.guild(_snowflake(request.match_info["guild_id"]))
@@ -756,7 +778,9 @@ class SandboxServer:
 
     async def history(self, request: web.Request) -> web.Response:
         channel = self.channel(_snowflake(request.match_info["channel_id"]))
-        self.require(channel, Perm.READ_MESSAGE_HISTORY)
+        self.require(channel)
+        if not self.bot_permissions(channel) & Perm.READ_MESSAGE_HISTORY:
+            return _json([])  # Discord: without Read Message History, no messages are returned
         q = request.query
         limit = max(1, min(int(q.get("limit", "50")), 100))
         messages = self.visible(channel.id)
@@ -786,6 +810,8 @@ class SandboxServer:
         else:
             self._send_perms(channel, files)
         ref = body.get("message_reference")
+        if isinstance(ref, dict) and channel.guild_id:
+            self.require(channel, Perm.READ_MESSAGE_HISTORY)  # a reply needs to read what it replies to
         if (isinstance(ref, dict) and ref.get("message_id")
                 and self.world.find_message(channel.id, int(ref["message_id"])) is None
                 and ref.get("fail_if_not_exists", True)):
