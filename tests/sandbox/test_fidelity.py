@@ -307,3 +307,56 @@ async def test_member_timeout_needs_moderate_members(api: Api, sdriver: Driver) 
     assert (status, member["communication_disabled_until"]) == (200, None)
     owner_path = f"/guilds/{guild.id}/members/{alice.user.id}"
     assert await api.call("PATCH", owner_path, {"communication_disabled_until": until}) == MISSING_PERMISSIONS
+
+
+# -- application commands -------------------------------------------------------------------------
+
+STRING = {"type": 3, "name": "text", "description": "d"}
+SUB = {"type": 1, "name": "sub", "description": "d"}
+
+
+@pytest.mark.parametrize(("options", "path", "expected"), [
+    ([{**STRING, "name": "Text"}], ("options", 0, "name"),
+     {"code": "APPLICATION_COMMAND_INVALID_NAME", "message": "Command name is invalid"}),
+    ([STRING, {**STRING, "type": 4}], ("options", 1, "name"),
+     {"code": "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "message": "Option names must be unique"}),
+    ([{**STRING, "autocomplete": True, "choices": [{"name": "a", "value": "a"}]}], ("options", 0, "autocomplete"),
+     {"code": "APPLICATION_COMMAND_OPTION_CHOICES_AUTOCOMPLETE",
+      "message": "Autocomplete and choices are mutually exclusive"}),
+    ([SUB, STRING], ("options",),
+     {"code": "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
+      "message": "Sub-command and sub-command group option types are mutually exclusive to all other types"}),
+    ([{**SUB, "options": [{**STRING, "name": "Loud"}]}], ("options", 0, "options", 0, "name"),
+     {"code": "APPLICATION_COMMAND_INVALID_NAME", "message": "Command name is invalid"}),
+])
+async def test_command_option_rules(api: Api, sandbox: SandboxServer, options: list[dict[str, Any]],
+                                    path: tuple[str | int, ...], expected: dict[str, str]) -> None:
+    app = sandbox.application_id
+    command = {"name": "cmd", "description": "d", "options": options}
+    status, data = await api.call("PUT", f"/applications/{app}/commands", [command])
+    assert status == 400
+    assert expected in form_errors(data, 0, *path)
+    status, data = await api.call("POST", f"/applications/{app}/commands", command)
+    assert status == 400
+    assert expected in form_errors(data, *path)
+    assert sandbox.world.commands == {}
+
+
+async def test_single_command_create_and_overwrite(api: Api, sandbox: SandboxServer) -> None:
+    app = sandbox.application_id
+    status, created = await api.call("POST", f"/applications/{app}/commands", {"name": "one", "description": "d"})
+    assert status == 201
+    status, again = await api.call("POST", f"/applications/{app}/commands", {"name": "one", "description": "new"})
+    assert (status, again["id"], again["description"]) == (200, created["id"], "new")
+
+
+async def test_more_than_100_global_commands(api: Api, sandbox: SandboxServer) -> None:
+    app = sandbox.application_id
+    commands = [{"name": f"c{i}", "description": "d"} for i in range(101)]
+    too_many = (400, {"message": "Maximum number of application commands reached", "code": 30032})
+    assert await api.call("PUT", f"/applications/{app}/commands", commands) == too_many
+    status, _ = await api.call("PUT", f"/applications/{app}/commands", commands[:100])
+    assert status == 200
+    assert await api.call("POST", f"/applications/{app}/commands", commands[100]) == too_many
+    status, _ = await api.call("POST", f"/applications/{app}/commands", {"name": "c0", "description": "edit"})
+    assert status == 200

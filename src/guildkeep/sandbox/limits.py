@@ -241,44 +241,74 @@ def check_webhook_username(errors: FormErrors, name: str | None, key: str) -> No
             errors.add((key,), "USERNAME_INVALID_CONTAINS", f'Username cannot contain "{word}"')
 
 
+def too_many_commands() -> APIError:
+    return APIError(400, 30032, "Maximum number of application commands reached")
+
+
 def check_commands(commands: list[dict[str, Any]]) -> None:
     """A bulk overwrite of application commands."""
+    if sum(1 for c in commands if c.get("type", 1) == 1) > GLOBAL_CHAT_COMMANDS_MAX:
+        raise too_many_commands()
     errors = FormErrors()
-    chat = [c for c in commands if c.get("type", 1) == 1]
-    if len(chat) > GLOBAL_CHAT_COMMANDS_MAX:
-        errors.add((), "BASE_TYPE_MAX_LENGTH", f"Must be {GLOBAL_CHAT_COMMANDS_MAX} or fewer in length.")
     seen: set[tuple[int, str]] = set()
     for i, cmd in enumerate(commands):
         key = (cmd.get("type", 1), cmd.get("name", ""))
         if key in seen:
             errors.add((i, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique")
         seen.add(key)
-        _check_command(errors, (i,), cmd, chat_input=cmd.get("type", 1) == 1)
-        dmp = cmd.get("default_member_permissions")
-        # Requests may send an integer (the spec's request schema) or a digit string; answers are strings.
-        if dmp is not None and not (isinstance(dmp, int) or (isinstance(dmp, str) and dmp.isdigit())):
-            errors.add((i, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not int.")
+        _check_one(errors, (i,), cmd)
     errors.raise_if_any()
 
 
+def check_command(cmd: dict[str, Any]) -> None:
+    """One application command (create or edit)."""
+    errors = FormErrors()
+    _check_one(errors, (), cmd)
+    errors.raise_if_any()
+
+
+def _check_one(errors: FormErrors, path: tuple[str | int, ...], cmd: dict[str, Any]) -> None:
+    _check_command(errors, path, cmd, chat_input=cmd.get("type", 1) == 1)
+    dmp = cmd.get("default_member_permissions")
+    # Requests may send an integer (the spec's request schema) or a digit string; answers are strings.
+    if dmp is not None and not (isinstance(dmp, int) or (isinstance(dmp, str) and dmp.isdigit())):
+        errors.add((*path, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not int.")
+
+
+def _valid_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(COMMAND_NAME_RE.match(name)) and name == name.lower()
+
+
 def _check_command(errors: FormErrors, path: tuple[str | int, ...], cmd: dict[str, Any], *, chat_input: bool) -> None:
-    name = cmd.get("name") or ""
-    if chat_input and (not COMMAND_NAME_RE.match(name) or name != name.lower()):
+    if chat_input and not _valid_name(cmd.get("name") or ""):
         errors.add((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
     if chat_input:
         errors.max_length((*path, "description"), cmd.get("description"), COMMAND_DESCRIPTION_MAX, 1)
     options = cmd.get("options") or []
     errors.max_items((*path, "options"), options, COMMAND_OPTIONS_MAX)
+    kinds = {o.get("type") in (1, 2) for o in options}
+    if len(kinds) > 1:  # sub-commands (or groups) and plain options side by side
+        errors.add((*path, "options"), "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
+                   "Sub-command and sub-command group option types are mutually exclusive to all other types")
+    names: set[str] = set()
     seen_optional = False
     for j, option in enumerate(options):
         opath = (*path, "options", j)
+        name = option.get("name")
+        if name in names:
+            errors.add((*opath, "name"), "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                       "Option names must be unique")
+        names.add(name)
         if option.get("type") in (1, 2):
             _check_command(errors, opath, option, chat_input=True)
             continue
-        if not COMMAND_NAME_RE.match(option.get("name") or ""):
+        if not _valid_name(name or ""):
             errors.add((*opath, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
         errors.max_length((*opath, "description"), option.get("description"), COMMAND_DESCRIPTION_MAX, 1)
         errors.max_items((*opath, "choices"), option.get("choices"), COMMAND_CHOICES_MAX)
+        if option.get("autocomplete") and option.get("choices"):
+            errors.add((*opath, "autocomplete"), "APPLICATION_COMMAND_OPTION_CHOICES_AUTOCOMPLETE",
+                       "Autocomplete and choices are mutually exclusive")
         if option.get("required"):
             if seen_optional:
                 errors.add((*opath, "required"), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",

@@ -222,8 +222,10 @@ class SandboxServer:
             ("GET", "/applications/@me", self.get_application),
             ("GET", "/applications/{application_id}/commands", self.get_commands),
             ("PUT", "/applications/{application_id}/commands", self.put_commands),
+            ("POST", "/applications/{application_id}/commands", self.create_command),
             ("GET", "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
             ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            ("POST", "/applications/{application_id}/guilds/{guild_id}/commands", self.create_command),
             ("POST", "/interactions/{interaction_id}/{token}/callback", self.interaction_callback),
             ("GET", "/guilds/{guild_id}", self.get_guild),
             ("GET", "/guilds/{guild_id}/channels", self.get_guild_channels),
@@ -490,6 +492,29 @@ class SandboxServer:
         guild_id = request.match_info.get("guild_id")
         return _json([c for c in self.world.commands.values() if c.get("guild_id") == guild_id])
 
+    def _command_payload(self, cmd: dict[str, Any], cmd_id: int, guild_id: str | None) -> dict[str, Any]:
+        dmp = cmd.get("default_member_permissions")
+        payload = {
+            "id": str(cmd_id),
+            "application_id": str(self.application_id),
+            "version": str(self.world.snowflake()),
+            "type": cmd.get("type", 1),
+            "name": cmd["name"],
+            "name_localizations": cmd.get("name_localizations"),
+            "description": cmd.get("description", ""),
+            "description_localizations": cmd.get("description_localizations"),
+            "options": cmd.get("options") or [],
+            # The spec says string: Discord answers "8", never 8.
+            "default_member_permissions": None if dmp is None else str(dmp),
+            "dm_permission": cmd.get("dm_permission", True),
+            "nsfw": cmd.get("nsfw", False),
+            "integration_types": cmd.get("integration_types") or [0],
+            "contexts": cmd.get("contexts"),
+        }
+        if guild_id is not None:
+            payload["guild_id"] = guild_id
+        return payload
+
     async def put_commands(self, request: web.Request) -> web.Response:
         self._check_app(request)
         guild_id = request.match_info.get("guild_id")
@@ -507,29 +532,29 @@ class SandboxServer:
         for cmd in body:
             key = (cmd.get("type", 1), cmd["name"])
             cmd_id = int(old[key]["id"]) if key in old else self.world.snowflake()
-            dmp = cmd.get("default_member_permissions")
-            payload = {
-                "id": str(cmd_id),
-                "application_id": str(self.application_id),
-                "version": str(self.world.snowflake()),
-                "type": cmd.get("type", 1),
-                "name": cmd["name"],
-                "name_localizations": cmd.get("name_localizations"),
-                "description": cmd.get("description", ""),
-                "description_localizations": cmd.get("description_localizations"),
-                "options": cmd.get("options") or [],
-                # The spec says string: Discord answers "8", never 8.
-                "default_member_permissions": None if dmp is None else str(dmp),
-                "dm_permission": cmd.get("dm_permission", True),
-                "nsfw": cmd.get("nsfw", False),
-                "integration_types": cmd.get("integration_types") or [0],
-                "contexts": cmd.get("contexts"),
-            }
-            if guild_id is not None:
-                payload["guild_id"] = guild_id
+            payload = self._command_payload(cmd, cmd_id, guild_id)
             self.world.commands[cmd_id] = payload
             stored.append(payload)
         return _json(stored)
+
+    async def create_command(self, request: web.Request) -> web.Response:
+        """One command: a new name is created (201), an existing name of the same type is overwritten (200)."""
+        self._check_app(request)
+        guild_id = request.match_info.get("guild_id")
+        if guild_id is not None:
+            self.guild(_snowflake(guild_id))
+        body, _ = await self._body(request)
+        limits.check_command(body)
+        mine = [c for c in self.world.commands.values() if c.get("guild_id") == guild_id]
+        existing = next((c for c in mine if (c.get("type", 1), c["name"]) == (body.get("type", 1), body["name"])),
+                        None)
+        if existing is None and body.get("type", 1) == 1 and sum(
+                1 for c in mine if c.get("type", 1) == 1) >= limits.GLOBAL_CHAT_COMMANDS_MAX:
+            raise limits.too_many_commands()
+        cmd_id = int(existing["id"]) if existing else self.world.snowflake()
+        payload = self._command_payload(body, cmd_id, guild_id)
+        self.world.commands[cmd_id] = payload
+        return _json(payload, 200 if existing else 201)
 
     # -- interactions -------------------------------------------------------------------------
 
