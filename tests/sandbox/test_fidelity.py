@@ -9,7 +9,7 @@ import pytest
 
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.server import SandboxServer
-from guildkeep.sandbox.state import Interaction, Perm
+from guildkeep.sandbox.state import Interaction, Perm, Webhook
 from tests.sandbox.conftest import Api
 
 
@@ -360,3 +360,50 @@ async def test_more_than_100_global_commands(api: Api, sandbox: SandboxServer) -
     assert await api.call("POST", f"/applications/{app}/commands", commands[100]) == too_many
     status, _ = await api.call("POST", f"/applications/{app}/commands", {"name": "c0", "description": "edit"})
     assert status == 200
+
+
+# -- messages: flags, webhook components, application_id ---------------------------------------
+
+
+async def test_ephemeral_flag_is_ignored_on_channel_messages(api: Api, sdriver: Driver) -> None:
+    general = sdriver.channel("general").id
+    status, sent = await api.call("POST", f"/channels/{general}/messages", {"content": "for all", "flags": 64})
+    assert (status, sent["flags"]) == (200, 0)
+    assert [m.content for m in sdriver.read("general", as_="carol")] == ["for all"]
+    status, sent = await api.call("POST", f"/channels/{general}/messages", {"content": "quiet", "flags": 64 | 4096})
+    assert (status, sent["flags"]) == (200, 4096)
+
+
+async def test_webhook_components_need_with_components_unless_app_owned(api: Api, sandbox: SandboxServer,
+                                                                        sdriver: Driver) -> None:
+    general = sdriver.channel("general")
+    link = [row({"type": 2, "style": 5, "label": "web", "url": "https://example.org"})]
+    user_hook = Webhook(sandbox.world.snowflake(), "tok", general.guild_id or 0, general.id, "Captain",
+                        sdriver.member("alice").user)
+    sandbox.world.webhooks[user_hook.id] = user_hook
+    path = f"/webhooks/{user_hook.id}/{user_hook.token}?wait=1"
+    status, sent = await api.call("POST", path, {"content": "x", "components": link}, auth=False)
+    assert (status, sent["components"]) == (200, [])
+    assert "application_id" not in sent
+    status, sent = await api.call("POST", path + "&with_components=true", {"content": "x", "components": link},
+                                  auth=False)
+    assert (status, sent["components"][0]["components"][0]["url"]) == (200, "https://example.org")
+    _, hook = await api.call("POST", f"/channels/{general.id}/webhooks", {"name": "mine"})
+    status, sent = await api.call("POST", f"/webhooks/{hook['id']}/{hook['token']}?wait=1&with_components=0",
+                                  {"content": "x", "components": [row(BUTTON)]}, auth=False)
+    assert (status, len(sent["components"])) == (200, 1)
+    assert sent["application_id"] == str(sandbox.application_id)
+
+
+async def test_interaction_replies_carry_the_application_id(api: Api, sandbox: SandboxServer, sdriver: Driver) -> None:
+    inter = pending_interaction(sandbox, sdriver, 2)
+    status, answer = await api.call("POST", f"/interactions/{inter.id}/{inter.token}/callback?with_response=true",
+                                    {"type": 4, "data": {"content": "hi", "flags": 64}}, auth=False)
+    assert status == 200
+    message = answer["resource"]["message"]
+    assert (message["application_id"], message["flags"]) == (str(sandbox.application_id), 64)
+    status, followup = await api.call("POST", f"/webhooks/{sandbox.application_id}/{inter.token}",
+                                      {"content": "more"}, auth=False)
+    assert (status, followup["application_id"]) == (200, str(sandbox.application_id))
+    _, plain = await api.call("POST", f"/channels/{sdriver.channel('general').id}/messages", {"content": "x"})
+    assert "application_id" not in plain

@@ -45,8 +45,16 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 GATEWAY_PATH = "/gateway-ws"
+SUPPRESS_EMBEDS = 1 << 2
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_VOICE_MESSAGE = 1 << 13
+IS_COMPONENTS_V2 = 1 << 15
+# The flags a sender may set; Discord silently drops any other bit (e.g. EPHEMERAL on a channel message).
+SETTABLE_FLAGS_CHANNEL = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE | IS_COMPONENTS_V2
+SETTABLE_FLAGS_WEBHOOK = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+SETTABLE_FLAGS_INTERACTION = SETTABLE_FLAGS_WEBHOOK | EPHEMERAL
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -317,7 +325,15 @@ class SandboxServer:
     def message_payload(self, message: Message, viewer_id: int | None = None) -> dict[str, Any]:
         guild = self.world.guilds.get(message.guild_id) if message.guild_id else None
         member = guild.members.get(message.author.id) if guild else None
-        return message.payload(viewer_id=viewer_id, member=member)
+        data = message.payload(viewer_id=viewer_id, member=member)
+        # Interaction replies and messages of application-owned webhooks name the application.
+        if message.interaction_id is not None:
+            data["application_id"] = str(self.application_id)
+        elif message.webhook_id is not None:
+            hook = self.world.webhooks.get(message.webhook_id)
+            if hook is not None and hook.application_id:
+                data["application_id"] = str(hook.application_id)
+        return data
 
     async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
         await self.gateway.dispatch(event, data, guild_id)
@@ -349,7 +365,9 @@ class SandboxServer:
         flags: int = 0,
         form_root: tuple[str | int, ...] = (),
     ) -> Message:
-        flags |= int(body.get("flags") or 0) & (EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15))
+        settable = (SETTABLE_FLAGS_INTERACTION if interaction is not None
+                    else SETTABLE_FLAGS_WEBHOOK if webhook is not None else SETTABLE_FLAGS_CHANNEL)
+        flags |= int(body.get("flags") or 0) & settable
         limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None,
                              root=form_root)
         message = Message(
@@ -1055,6 +1073,8 @@ class SandboxServer:
         hook = self._webhook(request)
         body, files = await self._body(request)
         channel = self._webhook_channel(hook, request)
+        if not hook.application_id and request.query.get("with_components") not in ("1", "true", "True"):
+            body = {k: v for k, v in body.items() if k != "components"}  # ignored, as Discord does
         message = await self.post_message(channel, self.bot_user, body, files, webhook=hook)
         if request.query.get("wait") in ("1", "true", "True"):
             return _json(self.message_payload(message))
