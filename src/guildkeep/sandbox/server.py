@@ -86,6 +86,11 @@ def _snowflake(value: str) -> int:
                        ) from None
 
 
+def _stored_embeds(embeds: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Embeds as Discord stores them: every embed a sender makes is of type "rich"."""
+    return [{**embed, "type": "rich"} for embed in embeds or []]
+
+
 def _invalid_response_type() -> APIError:
     return APIError(400, 50035, "Invalid Form Body", {"type": {"_errors": [
         {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
@@ -220,7 +225,12 @@ class SandboxServer:
         r = self.app.router
         r.add_get(GATEWAY_PATH, self.gateway.handle)
         r.add_get("/attachments/{attachment_id}/{filename}", self.get_attachment)
-        routes: list[tuple[str, str, Handler]] = [
+        for method, path, handler in self.api_routes():
+            r.add_route(method, API_PREFIX + path, handler)
+
+    def api_routes(self) -> list[tuple[str, str, Handler]]:
+        """Every REST route the sandbox serves: (method, path under /api/v10, handler)."""
+        return [
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
             ("GET", "/users/@me", self.get_me),
@@ -275,8 +285,6 @@ class SandboxServer:
             ("PATCH", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.edit_webhook_message),
             ("DELETE", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.delete_webhook_message),
         ]
-        for method, path, handler in routes:
-            r.add_route(method, API_PREFIX + path, handler)
 
     # -- lookups and permission checks --------------------------------------------------------
 
@@ -376,7 +384,7 @@ class SandboxServer:
             guild_id=channel.guild_id,
             author=author,
             content=body.get("content") or "",
-            embeds=list(body.get("embeds") or []),
+            embeds=_stored_embeds(body.get("embeds")),
             components=number_components(list(body.get("components") or [])),
             attachments=self._attachments(body, files),
             type=message_type,
@@ -410,7 +418,7 @@ class SandboxServer:
             message.content = body["content"] or ""
             self.world.resolve_mentions(message)
         if "embeds" in body:
-            message.embeds = list(body["embeds"] or [])
+            message.embeds = _stored_embeds(body["embeds"])
         if "components" in body:
             message.components = number_components(list(body["components"] or []))
         if "attachments" in body:
@@ -657,6 +665,12 @@ class SandboxServer:
         for key in ("members", "channels", "threads", "voice_states", "presences", "joined_at", "large",
                     "member_count", "unavailable"):
             payload.pop(key, None)
+        # Fields GET /guilds/{id} always carries (the spec marks them required), beyond the gateway's guild.
+        payload.update(home_header=None, region="deprecated", widget_enabled=False, widget_channel_id=None,
+                       max_presences=None, max_stage_video_channel_users=50, max_video_channel_users=25,
+                       safety_alerts_channel_id=None, nsfw=False, incidents_data=None)
+        if request.query.get("with_counts") in ("1", "true", "True"):
+            payload.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
         return _json(payload)
 
     async def get_guild_channels(self, request: web.Request) -> web.Response:
@@ -924,7 +938,7 @@ class SandboxServer:
         guild.channels[thread.id] = thread
         self.world.channels[thread.id] = thread
         await self.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True}, guild.id)
-        return _json(thread.payload())
+        return _json(thread.payload(), 201)
 
     # -- reactions ----------------------------------------------------------------------------
 

@@ -196,6 +196,7 @@ class Member:
             "pending": False,
             "flags": 0,
             "avatar": None,
+            "banner": None,
             "communication_disabled_until": iso(self.communication_disabled_until)
             if self.communication_disabled_until else None,
         }
