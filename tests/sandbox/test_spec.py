@@ -10,6 +10,7 @@ import pytest
 from guildkeep.sandbox import spec
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.sandbox.limits import RateLimits
 from guildkeep.sandbox.server import RecordedRequest, SandboxServer
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_fidelity import pending_interaction
@@ -113,6 +114,7 @@ async def test_every_route_the_sandbox_serves_answers_as_the_spec_says(api: Api,
     assert guild is not None
     general, bob, carol = sdriver.channel("general").id, sdriver.member("bob").user.id, sdriver.member("carol").user.id
     moderator = sdriver.role("Moderator").id
+    sandbox.rate_limits = RateLimits(routes={"reaction": (10, 1.0)})  # this client does not wait between calls
     calls: list[tuple[str, str, Any]] = [
         ("GET", "/gateway", None), ("GET", "/gateway/bot", None), ("GET", "/users/@me", None),
         ("GET", f"/users/{bob}", None), ("POST", "/users/@me/channels", {"recipient_id": str(bob)}),
@@ -174,6 +176,9 @@ async def test_every_route_the_sandbox_serves_answers_as_the_spec_says(api: Api,
     assert (await api.call("POST", f"/channels/{general}/messages", {"content": "x" * 2001}))[0] == 400
     assert (await api.call("GET", f"/channels/{general}/messages/1"))[0] == 404
     assert (await api.call("POST", f"/applications/{app}/commands", {"name": "Bad", "description": "d"}))[0] == 400
+    sandbox.rate_limits = RateLimits(routes={"message-create": (1, 60.0)})
+    assert [(await api.call("POST", f"/channels/{general}/messages", {"content": "x"}))[0] for _ in range(2)] == [
+        200, 429]
 
     failures, answered = [], set()
     for req in sandbox.requests:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from guildkeep.sandbox.errors import APIError, FormErrors
@@ -357,3 +362,114 @@ def check_modal(data: dict[str, Any]) -> None:
                 continue
             _check_custom_id(errors, cpath, comp, seen)
     errors.raise_if_any()
+
+
+# -- rate limits ------------------------------------------------------------------------------------
+
+GLOBAL_LIMIT = (50, 1.0)  # requests per second per bot (per IP without a token); interactions are exempt
+DEFAULT_ROUTE_LIMIT = (50, 1.0)
+# Per-route buckets as Discord answers them (requests, seconds), per top-level resource of the path
+# (channel, guild, or webhook id + token). Routes sharing a name share a bucket.
+ROUTE_LIMITS: dict[str, tuple[str, tuple[int, float]]] = {
+    "POST /channels/{channel_id}/messages": ("message-create", (5, 5.0)),
+    "PATCH /channels/{channel_id}/messages/{message_id}": ("message-edit", (5, 5.0)),
+    "DELETE /channels/{channel_id}/messages/{message_id}": ("message-delete", (5, 1.0)),
+    "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me": ("reaction", (1, 0.25)),
+    "DELETE /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me": ("reaction", (1, 0.25)),
+    "DELETE /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}": ("reaction", (1, 0.25)),
+    "POST /channels/{channel_id}/typing": ("typing", (5, 5.0)),
+    "POST /webhooks/{webhook_id}/{token}": ("webhook-execute", (5, 2.0)),
+    "PUT /guilds/{guild_id}/members/{user_id}/roles/{role_id}": ("member-role", (10, 10.0)),
+    "DELETE /guilds/{guild_id}/members/{user_id}/roles/{role_id}": ("member-role", (10, 10.0)),
+    "PATCH /guilds/{guild_id}/members/{user_id}": ("member-edit", (10, 10.0)),
+}
+MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
+
+
+@dataclass
+class _Window:
+    reset_at: float
+    remaining: int
+
+
+@dataclass
+class RateLimited(Exception):
+    """A 429: how long to wait, and whether the global limit (not the route's bucket) was hit."""
+
+    retry_after: float
+    is_global: bool
+    headers: dict[str, str]
+
+    def payload(self) -> dict[str, Any]:
+        # Discord's OpenAPI description requires a code on every error body (0: general error).
+        return {"message": "You are being rate limited.", "retry_after": round(self.retry_after, 3),
+                "global": self.is_global, "code": 0}
+
+
+class RateLimits:
+    """Discord's rate limits: per-route buckets per top-level resource (fixed windows from the first request),
+    and the global limit per token. ``hit`` counts a request and returns the ``X-RateLimit-*`` headers for its
+    answer, or raises ``RateLimited``. Bucket sizes are configurable: ``RateLimits(routes={"message-create":
+    (5, 0.1)}, global_limit=(20, 1.0))``; ``scale`` shortens every window (0.01: Discord's limits 100x faster)."""
+
+    def __init__(self, routes: dict[str, tuple[int, float]] | None = None, *,
+                 global_limit: tuple[int, float] | None = GLOBAL_LIMIT,
+                 default: tuple[int, float] = DEFAULT_ROUTE_LIMIT, scale: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, enabled: bool = True) -> None:
+        self.sizes = dict(ROUTE_LIMITS.values())
+        self.sizes.update(routes or {})
+        self.global_limit = global_limit
+        self.default = default
+        self.scale = scale
+        self.clock = clock
+        self.enabled = enabled
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self.served_429 = 0
+
+    def bucket(self, method: str, route: str) -> tuple[str, tuple[int, float]]:
+        name, _size = ROUTE_LIMITS.get(f"{method} {route}", (f"{method} {route}", self.default))
+        limit, window = self.sizes.get(name, self.default)
+        return name, (limit, window * self.scale)
+
+    def _take(self, key: tuple[str, str], size: tuple[int, float], now: float) -> tuple[_Window, bool]:
+        limit, window = size
+        state = self._windows.get(key)
+        if state is None or now >= state.reset_at:
+            state = self._windows[key] = _Window(now + window, limit)
+        if state.remaining <= 0:
+            return state, False
+        state.remaining -= 1
+        return state, True
+
+    def hit(self, method: str, route: str, params: dict[str, str], auth: str | None, *,
+            interaction: bool = False) -> dict[str, str]:
+        if not self.enabled:
+            return {}
+        now = self.clock()
+        wall = time.time()
+        if self.global_limit is not None and not interaction:
+            limit, window = self.global_limit
+            state, ok = self._take(("global", auth or "ip"), (limit, window * self.scale), now)
+            if not ok:
+                self.served_429 += 1
+                retry = state.reset_at - now
+                raise RateLimited(retry, True, {"Retry-After": str(math.ceil(retry)), "X-RateLimit-Global": "true",
+                                                "X-RateLimit-Scope": "global"})
+        name, (limit, window) = self.bucket(method, route)
+        major = ":".join(params.get(p, "") for p in MAJOR_PARAMETERS)
+        if "webhook_id" in params:
+            major += ":" + params.get("token", "")
+        state, ok = self._take((name, major), (limit, window), now)
+        after = max(state.reset_at - now, 0.0)
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(state.remaining),
+            "X-RateLimit-Reset": f"{wall + after:.3f}",
+            "X-RateLimit-Reset-After": f"{after:.3f}",
+            "X-RateLimit-Bucket": hashlib.sha1(name.encode()).hexdigest()[:32],
+        }
+        if not ok:
+            self.served_429 += 1
+            raise RateLimited(after, False, {**headers, "Retry-After": str(math.ceil(after)),
+                                             "X-RateLimit-Scope": "user"})
+        return headers

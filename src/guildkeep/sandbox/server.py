@@ -127,6 +127,8 @@ class SandboxServer:
         self.interaction_deadline = float(os.environ.get("GUILDKEEP_SANDBOX_INTERACTION_DEADLINE", "3"))
         self.interaction_token_lifetime = 15 * 60.0
         self.clock = SandboxClock()
+        # Discord's per-route buckets and global limit; tests may swap in tighter or looser ones.
+        self.rate_limits = limits.RateLimits(clock=self.clock)
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -182,10 +184,17 @@ class SandboxServer:
         info = request.match_info.route.resource
         record = RecordedRequest(request.method, sub, info.canonical[len(API_PREFIX):] if info else "", None)
         self.requests.append(record)
+        limit_headers: dict[str, str] = {}
         try:
+            if info is not None:
+                limit_headers = self._rate_limit(request, record.route)
             if not self._public(sub) and request.headers.get("Authorization") != f"Bot {self.bot_token}":
                 raise APIError(401, 0, "401: Unauthorized")
             response = await handler(request)
+        except limits.RateLimited as exc:
+            log.debug("sandbox %s %s -> 429 (retry after %.3fs)", request.method, sub, exc.retry_after)
+            response = _json(exc.payload(), 429)
+            limit_headers = exc.headers
         except APIError as exc:
             log.debug("sandbox %s %s -> %s", request.method, sub, exc)
             response = _json(exc.payload(), exc.status)
@@ -193,11 +202,21 @@ class SandboxServer:
             response = _json(not_found().payload(), 404)
         except web.HTTPMethodNotAllowed:
             response = _json({"message": "405: Method Not Allowed", "code": 0}, 405)
+        response.headers.update(limit_headers)
+        response.headers["Via"] = "1.1 google"  # discord.py takes a 429 without it for a Cloudflare ban
         record.status = response.status
         if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
             record.response = json.loads(response.body)  # type: ignore[arg-type]
         self.world.changed()
         return response
+
+    def _rate_limit(self, request: web.Request, route: str) -> dict[str, str]:
+        """Count the request against its route bucket and the global limit (interaction callbacks, followups and
+        ``@original`` edits are not bound by the global limit)."""
+        params = dict(request.match_info)
+        interaction = route.startswith("/interactions/") or params.get("webhook_id") == str(self.application_id)
+        return self.rate_limits.hit(request.method, route, params, request.headers.get("Authorization"),
+                                    interaction=interaction)
 
     @staticmethod
     def _public(sub: str) -> bool:
