@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -407,3 +408,16 @@ async def test_interaction_replies_carry_the_application_id(api: Api, sandbox: S
     assert (status, followup["application_id"]) == (200, str(sandbox.application_id))
     _, plain = await api.call("POST", f"/channels/{sdriver.channel('general').id}/messages", {"content": "x"})
     assert "application_id" not in plain
+
+
+async def test_an_interaction_sent_after_the_clock_moved_is_fresh(api: Api, sandbox: SandboxServer,
+                                                                  sdriver: Driver) -> None:
+    await api.call("PUT", f"/applications/{sandbox.application_id}/commands", [{"name": "x", "description": "d"}])
+    sandbox.clock.advance(3600)
+    pending = asyncio.create_task(sdriver.slash("x", as_="bob", timeout=5))
+    inter = await sdriver.wait_for(lambda: next(iter(sandbox.world.interactions.values()), None), "the interaction")
+    assert (await callback(api, inter, {"type": 4, "data": {"content": "in time"}}))[0] == 204
+    status, _ = await api.call("POST", f"/webhooks/{sandbox.application_id}/{inter.token}", {"content": "more"},
+                               auth=False)
+    assert status == 200
+    assert (await pending).content == "in time"

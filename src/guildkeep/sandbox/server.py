@@ -363,6 +363,8 @@ class SandboxServer:
         return data
 
     async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
+        if event == "INTERACTION_CREATE" and (inter := self.world.interactions.get(int(data["id"]))) is not None:
+            inter.created = self.clock()  # its 3 s and 15 min run on the sandbox's clock from now
         await self.gateway.dispatch(event, data, guild_id)
         self.world.changed()
 
@@ -604,7 +606,7 @@ class SandboxServer:
     # -- interactions -------------------------------------------------------------------------
 
     def interaction_age(self, inter: Interaction) -> float:
-        # ``created`` is monotonic time when the interaction was made; the clock adds what tests advanced since.
+        # ``created`` is the sandbox clock's time when the interaction was sent (monotonic time if it never was).
         return self.clock() - inter.created
 
     def interaction_by_token(self, token: str) -> Interaction:
