@@ -12,6 +12,7 @@ import pytest
 
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.gateway import Intent, shard_for
+from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.server import SandboxServer
 
 ALL_INTENTS = Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT | Intent.GUILD_MEMBERS
@@ -209,3 +210,16 @@ async def test_a_client_that_stops_heartbeating_is_disconnected(sandbox: Sandbox
     again = await connect(sandbox, http)  # the session survives: the client may resume
     await again.send(6, {"token": sandbox.bot_token, "session_id": ready["d"]["session_id"], "seq": 0})
     assert (await again.until("RESUMED"))["t"] == "RESUMED"
+
+
+@pytest.mark.e2e
+async def test_the_real_bot_heartbeats_in_time_and_is_not_taken_for_a_zombie(discord_env: SandboxEnv) -> None:
+    gateway = discord_env.server.gateway
+    gateway.heartbeat_interval_ms, gateway.heartbeat_grace = 300, 0.3
+    before = gateway.connections
+    await discord_env.driver.drop_connection()  # the bot resumes, and HELLO now asks for a beat every 300 ms
+    await discord_env.driver.wait_for(lambda: gateway.connections > before, "the bot to connect again")
+    await discord_env.wait_ready()
+    connections, start = gateway.connections, gateway.heartbeats
+    await discord_env.driver.wait_for(lambda: gateway.heartbeats >= start + 6, "six heartbeats from the bot", 10)
+    assert gateway.connections == connections, "the sandbox closed a healthy connection"

@@ -124,6 +124,7 @@ class Gateway:
         self.sockets: set[web.WebSocketResponse] = set()
         self.shard_count = 1
         self.connections = 0  # websocket connections accepted, ever
+        self.heartbeats = 0  # heartbeats received, ever
         # Heartbeats: a connection that sends none for heartbeat_interval + heartbeat_grace is closed (4009);
         # tests shrink both. The send limit is Discord's 120 frames per 60 s.
         self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
@@ -155,6 +156,7 @@ class Gateway:
                 frame = self._decode(msg.data)
                 if frame.get("op") == Op.HEARTBEAT:
                     beat["last"] = time.monotonic()
+                    self.heartbeats += 1
                 session = await self._on_frame(ws, frame, session)
         except GatewayClose as exc:
             await ws.close(code=exc.code, message=exc.reason.encode())
