@@ -156,25 +156,30 @@ OPTIONS = [{"label": "A", "value": "a"}, {"label": "B", "value": "b"}]
 
 @pytest.mark.parametrize(("components", "path", "expected"), [
     ([row(select([]))], (0, "components", 0, "options"),
-     {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 25 in length."}),
+     {"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}),
     ([row(select([{"label": "A", "value": "a"}, {"label": "A again", "value": "a"}]))],
-     (0, "components", 0, "options", 1, "value"),
-     {"code": "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "message": "Select component option values must be unique"}),
+     (0, "components", 0, "options", 1),
+     {"code": "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "message": "The specified option value is already used"}),
     ([row(select(OPTIONS, min_values=2, max_values=1))], (0, "components", 0, "min_values"),
-     {"code": "SELECT_COMPONENT_MIN_VALUES_GREATER_THAN_MAX",
-      "message": "min_values must be less than or equal to max_values"}),
-    ([row()], (0, "components"), {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 5 in length."}),
+     {"code": "NUMBER_TYPE_MAX", "message": "min_values value should be less than or equal to 1."}),
+    ([row(select(OPTIONS, max_values=3))], (0, "components", 0, "options"),
+     {"code": "BASE_TYPE_MIN_LENGTH", "message": "Must be 3 or more in length."}),
+    ([row()], (0, "components"), {"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}),
     ([row(BUTTON), row({**BUTTON, "label": "again"})], (1, "components", 0, "custom_id"),
      {"code": "COMPONENT_CUSTOM_ID_DUPLICATED", "message": "Component custom id cannot be duplicated"}),
     ([row(BUTTON, select(OPTIONS, custom_id="ok"))], (0, "components", 1, "custom_id"),
      {"code": "COMPONENT_CUSTOM_ID_DUPLICATED", "message": "Component custom id cannot be duplicated"}),
     ([row({"type": 2, "style": 5, "label": "web", "url": "https://example.org", "custom_id": "x"})],
      (0, "components", 0, "custom_id"),
-     {"code": "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED", "message": "A custom id cannot be used with a link button"}),
+     {"code": "BUTTON_COMPONENT_CUSTOM_ID_URL_MUTUALLY_EXCLUSIVE",
+      "message": "A custom id and url cannot both be specified"}),
     ([row({"type": 2, "style": 5, "label": "web"})], (0, "components", 0, "url"),
-     {"code": "BUTTON_COMPONENT_URL_REQUIRED", "message": "A url is required"}),
+     {"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}),
+    ([row({"type": 2, "style": 5, "label": "web", "url": "None"})], (0, "components", 0, "url"),
+     {"code": "URL_TYPE_INVALID_SCHEME",
+      "message": "Scheme \"none\" is not supported. Scheme must be one of ('http', 'https', 'discord')."}),
     ([row({"type": 2, "style": 1, "label": "no id"})], (0, "components", 0, "custom_id"),
-     {"code": "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "message": "A custom id required"}),
+     {"code": "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "message": "A custom id is required"}),
     ([BUTTON], (0,), {"code": "UNION_TYPE_CHOICES", "message": 'Value of field "type" must be one of (1,).'}),
 ])
 async def test_component_structure(api: Api, sdriver: Driver, components: list[dict[str, Any]],
@@ -216,7 +221,7 @@ async def test_a_modal_needs_components(api: Api, sandbox: SandboxServer, sdrive
     status, data = await callback(api, inter, {"type": 9, "data": {"title": "T", "custom_id": "m", "components": []}})
     assert status == 400
     assert form_errors(data, "data", "components") == [
-        {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 5 in length."}]
+        {"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]
     status, data = await callback(api, inter, {"type": 9, "data": {"title": "T", "custom_id": "m",
                                                                    "components": [row(BUTTON)]}})
     assert form_errors(data, "data", "components", 0, "components", 0) == [

@@ -71,8 +71,10 @@ def check_url(errors: FormErrors, path: tuple[str | int, ...], value: Any, schem
     # Discord reads everything before the first ":" as the scheme, lowercased ("None" -> "none").
     scheme = value.split(":", 1)[0].lower()
     if scheme not in schemes:
-        errors.add(path, "URL_TYPE_INVALID_SCHEME",
-                   f'Scheme "{scheme}" is not supported. Scheme must be one of (\'http\', \'https\').')
+        # The message lists the web schemes (and discord: for link buttons), not attachment:.
+        listed = ", ".join(repr(s) for s in schemes if s != "attachment")
+        errors.add(path, "URL_TYPE_INVALID_SCHEME", f'Scheme "{scheme}" is not supported. Scheme must be one of '
+                   f"({listed}).")
         return
     rest = value.split(":", 1)[1] if ":" in value else ""
     if not rest.startswith("//") or len(rest) <= 2 or rest[2] in "/?#" or any(c.isspace() for c in value):
@@ -127,9 +129,11 @@ def _type_choices(errors: FormErrors, path: tuple[str | int, ...], allowed: tupl
 
 
 def _bad_length(errors: FormErrors, path: tuple[str | int, ...], items: Any, low: int, high: int) -> None:
-    """Discord's low..high list rule: too few is BASE_TYPE_BAD_LENGTH, too many BASE_TYPE_MAX_LENGTH."""
+    """Discord's list rule: an empty (or missing) list is BASE_TYPE_REQUIRED, too many BASE_TYPE_MAX_LENGTH."""
     count = len(items) if isinstance(items, list) else 0
-    if count < low:
+    if count == 0 and low > 0:
+        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+    elif count < low:
         errors.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
     elif count > high:
         errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer in length.")
@@ -148,21 +152,24 @@ def _check_custom_id(errors: FormErrors, path: tuple[str | int, ...], comp: dict
 def _check_button(errors: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
     errors.max_length((*path, "label"), comp.get("label"), BUTTON_LABEL_MAX)
     style = comp.get("style")
+    both = comp.get("custom_id") is not None and comp.get("url") is not None
+    if both:
+        for key in ("custom_id", "url"):
+            errors.add((*path, key), "BUTTON_COMPONENT_CUSTOM_ID_URL_MUTUALLY_EXCLUSIVE",
+                       "A custom id and url cannot both be specified")
     if style == LINK_STYLE:
-        if comp.get("custom_id") is not None:
-            errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED",
-                       "A custom id cannot be used with a link button")
+        if comp.get("custom_id") is not None and not both:
+            errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_URL_MUTUALLY_EXCLUSIVE",
+                       "A custom id and url cannot both be specified")
         if not comp.get("url"):
-            errors.add((*path, "url"), "BUTTON_COMPONENT_URL_REQUIRED", "A url is required")
+            errors.add((*path, "url"), "BASE_TYPE_REQUIRED", "This field is required")
         else:
             check_url(errors, (*path, "url"), comp.get("url"), ("http", "https", "discord"))
         return
-    if style == PREMIUM_STYLE:
+    if style == PREMIUM_STYLE or both:
         return
-    if comp.get("url") is not None:
-        errors.add((*path, "url"), "BUTTON_COMPONENT_URL_NOT_ALLOWED", "Only link buttons can have a url")
     if not comp.get("custom_id"):
-        errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id required")
+        errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id is required")
     _check_custom_id(errors, path, comp, seen)
 
 
@@ -173,19 +180,23 @@ def _check_select(errors: FormErrors, path: tuple[str | int, ...], comp: dict[st
     errors.max_length((*path, "placeholder"), comp.get("placeholder"), SELECT_PLACEHOLDER_MAX)
     low, high = comp.get("min_values", 1), comp.get("max_values", 1)
     if isinstance(low, int) and isinstance(high, int) and low > high:
-        errors.add((*path, "min_values"), "SELECT_COMPONENT_MIN_VALUES_GREATER_THAN_MAX",
-                   "min_values must be less than or equal to max_values")
+        errors.add((*path, "min_values"), "NUMBER_TYPE_MAX",
+                   f"min_values value should be less than or equal to {high}.")
     if comp.get("type") != 3:
         return
     options = comp.get("options")
     _bad_length(errors, (*path, "options"), options, 1, SELECT_OPTIONS_MAX)
+    if not options:
+        return
+    if isinstance(high, int) and high > len(options):  # more picks allowed than there are options
+        errors.add((*path, "options"), "BASE_TYPE_MIN_LENGTH", f"Must be {high} or more in length.")
     values: set[Any] = set()
-    for k, option in enumerate(options or []):
+    for k, option in enumerate(options):
         errors.max_length((*path, "options", k, "label"), option.get("label"), SELECT_OPTION_TEXT_MAX, 1)
         errors.max_length((*path, "options", k, "value"), option.get("value"), SELECT_OPTION_TEXT_MAX, 1)
         if option.get("value") in values:
-            errors.add((*path, "options", k, "value"), "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
-                       "Select component option values must be unique")
+            errors.add((*path, "options", k), "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+                       "The specified option value is already used")
         values.add(option.get("value"))
 
 
