@@ -325,7 +325,7 @@ SUB = {"type": 1, "name": "sub", "description": "d"}
     ([{**STRING, "name": "Text"}], ("options", 0, "name"),
      {"code": "APPLICATION_COMMAND_INVALID_NAME", "message": "Command name is invalid"}),
     ([STRING, {**STRING, "type": 4}], ("options", 1, "name"),
-     {"code": "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "message": "Option names must be unique"}),
+     {"code": "APPLICATION_COMMAND_OPTIONS_NAME_INVALID", "message": "Option name text is already used"}),
     ([{**STRING, "autocomplete": True, "choices": [{"name": "a", "value": "a"}]}], ("options", 0, "autocomplete"),
      {"code": "APPLICATION_COMMAND_OPTION_CHOICES_AUTOCOMPLETE",
       "message": "Autocomplete and choices are mutually exclusive"}),

@@ -312,8 +312,8 @@ def _check_command(errors: FormErrors, path: tuple[str | int, ...], cmd: dict[st
         opath = (*path, "options", j)
         name = option.get("name")
         if name in names:
-            errors.add((*opath, "name"), "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                       "Option names must be unique")
+            errors.add((*opath, "name"), "APPLICATION_COMMAND_OPTIONS_NAME_INVALID",
+                       f"Option name {name} is already used")
         names.add(name)
         if option.get("type") in (1, 2):
             _check_command(errors, opath, option, chat_input=True)
