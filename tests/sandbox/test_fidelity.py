@@ -303,6 +303,10 @@ async def test_member_timeout_needs_moderate_members(api: Api, sdriver: Driver) 
     path = f"/guilds/{guild.id}/members/{bob.user.id}"
     assert await api.call("PATCH", path, {"communication_disabled_until": until}) == MISSING_PERMISSIONS
     assert bob.communication_disabled_until is None
+    moderator = sdriver.role("Moderator").id
+    assert await api.call("PATCH", path, {"roles": [str(moderator)], "communication_disabled_until": until}) == (
+        MISSING_PERMISSIONS)
+    assert moderator not in bob.roles, "a refused edit changes nothing"
     bot_role = next(r for r in guild.roles.values() if r.managed)
     bot_role.permissions |= Perm.MODERATE_MEMBERS
     status, member = await api.call("PATCH", path, {"communication_disabled_until": until})

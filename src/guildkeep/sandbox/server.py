@@ -785,6 +785,8 @@ class SandboxServer:
         guild = self.guild(_snowflake(request.match_info["guild_id"]))
         member = self._member(guild, request.match_info["user_id"])
         body, _ = await self._body(request)
+        timeout = self._timeout(guild, member, body["communication_disabled_until"]) \
+            if "communication_disabled_until" in body else None  # checked before anything changes
         if "roles" in body:
             self.require_guild(guild, Perm.MANAGE_ROLES)
             wanted = [_snowflake(str(r)) for r in body["roles"] or []]
@@ -792,7 +794,7 @@ class SandboxServer:
                 self.require_above(guild, self._role(guild, str(role_id)))
             member.roles = wanted
         if "communication_disabled_until" in body:
-            self._timeout(guild, member, body["communication_disabled_until"])
+            member.communication_disabled_until = timeout
         if "nick" in body:
             if member.user.id == guild.owner_id or guild.top_position(member) >= guild.top_position(
                     self.bot_member(guild)):
@@ -802,24 +804,22 @@ class SandboxServer:
         await self.member_updated(guild, member)
         return _json(member.payload())
 
-    def _timeout(self, guild: Guild, member: Member, until: Any) -> None:
-        """A timeout needs Moderate Members, and the bot above the member; owners and administrators are exempt."""
+    def _timeout(self, guild: Guild, member: Member, until: Any) -> datetime | None:
+        """A timeout's end: it needs Moderate Members and the bot above the member; owners and administrators
+        are exempt. ``None`` lifts it."""
         self.require_guild(guild, Perm.MODERATE_MEMBERS)
         if (member.user.id == guild.owner_id or guild.base_permissions(member) & Perm.ADMINISTRATOR
                 or guild.top_position(member) >= guild.top_position(self.bot_member(guild))):
             raise missing_permissions()
         if until is None:
-            member.communication_disabled_until = None
-            return
+            return None
         try:
             moment = datetime.fromisoformat(str(until))
         except ValueError:
             raise APIError(400, 50035, "Invalid Form Body", {"communication_disabled_until": {"_errors": [
                 {"code": "DATE_TIME_TYPE_PARSE", "message": f"Could not parse {until}. Should be ISO8601."}]}},
                 ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        member.communication_disabled_until = moment
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     async def _member_role(self, request: web.Request, *, add: bool) -> web.Response:
         guild = self.guild(_snowflake(request.match_info["guild_id"]))
