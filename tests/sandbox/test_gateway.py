@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.gateway import Intent, shard_for
+from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.server import SandboxServer
 
 ALL_INTENTS = Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT | Intent.GUILD_MEMBERS
@@ -32,6 +34,12 @@ class Client:
         while True:
             frame = await self.recv()
             if frame.get("t") == event:
+                return frame
+
+    async def until_op(self, op: int) -> dict[str, Any]:
+        while True:
+            frame = await self.recv()
+            if frame.get("op") == op:
                 return frame
 
 
@@ -139,3 +147,79 @@ async def test_unknown_session_must_identify_again(sandbox: SandboxServer, http:
     client = await connect(sandbox, http)
     await client.send(6, {"token": sandbox.bot_token, "session_id": "gone", "seq": 3})
     assert await client.recv() == {"op": 9, "d": False}
+
+
+async def closed_with(client: Client) -> tuple[int | None, str]:
+    while True:
+        msg = await client.ws.receive(timeout=5)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            return client.ws.close_code, str(msg.extra or "")
+
+
+async def test_invalid_json_closes_with_4002(sandbox: SandboxServer, http: aiohttp.ClientSession) -> None:
+    client = await connect(sandbox, http)
+    await client.ws.send_str('{"op": 1, "d": ')
+    assert await closed_with(client) == (4002, "Error while decoding payload.")
+
+
+async def test_a_payload_over_4096_bytes_closes_with_4002(sandbox: SandboxServer,
+                                                          http: aiohttp.ClientSession) -> None:
+    client, _ready = await identify(sandbox, http)
+    frame = {"op": 3, "d": {"since": None, "activities": [], "status": "online", "afk": False, "pad": ""}}
+    frame["d"]["pad"] = "x" * (4096 - len(json.dumps(frame)))
+    await client.ws.send_str(json.dumps(frame))  # exactly 4096 bytes: accepted
+    await client.send(1, None)
+    assert (await client.until_op(11))["op"] == 11
+    frame["d"]["pad"] += "x"
+    await client.ws.send_str(json.dumps(frame))
+    assert (await closed_with(client))[0] == 4002
+
+
+async def test_more_than_120_frames_a_minute_closes_with_4008(sandbox: SandboxServer,
+                                                              http: aiohttp.ClientSession) -> None:
+    client = await connect(sandbox, http)
+    for _ in range(120):
+        await client.send(1, None)
+    for _ in range(120):
+        assert (await client.recv())["op"] == 11
+    await client.send(1, None)
+    assert await closed_with(client) == (4008, "Rate limited.")
+
+
+@pytest.mark.parametrize("intents", [-1, 1 << 17, 1 << 30, "513"])
+async def test_undefined_or_negative_intents_close_with_4013(sandbox: SandboxServer, http: aiohttp.ClientSession,
+                                                             intents: Any) -> None:
+    client = await connect(sandbox, http)
+    await client.send(2, {"token": sandbox.bot_token, "intents": intents, "properties": {}})
+    assert await closed_with(client) == (4013, "Invalid intent(s).")
+
+
+async def test_a_client_that_stops_heartbeating_is_disconnected(sandbox: SandboxServer,
+                                                                http: aiohttp.ClientSession) -> None:
+    sandbox.gateway.heartbeat_interval_ms = 300
+    sandbox.gateway.heartbeat_grace = 0.2
+    client, ready = await identify(sandbox, http)
+    hello_interval = sandbox.gateway.heartbeat_interval_ms
+    assert hello_interval == 300
+    for _ in range(4):  # heartbeating in time keeps the connection open past the deadline
+        await asyncio.sleep(0.2)
+        await client.send(1, None)
+        assert (await client.until_op(11))["op"] == 11
+    code, reason = await closed_with(client)
+    assert (code, reason) == (4009, "Session timed out.")
+    again = await connect(sandbox, http)  # the session survives: the client may resume
+    await again.send(6, {"token": sandbox.bot_token, "session_id": ready["d"]["session_id"], "seq": 0})
+    assert (await again.until("RESUMED"))["t"] == "RESUMED"
+
+
+@pytest.mark.e2e
+async def test_the_real_bot_heartbeats_in_time_and_is_not_taken_for_a_zombie(discord_env: SandboxEnv) -> None:
+    gateway = discord_env.server.gateway
+    gateway.heartbeat_interval_ms, gateway.heartbeat_grace = 300, 0.3
+    before = gateway.connections
+    await discord_env.driver.drop_connection()  # the bot resumes, and HELLO now asks for a beat every 300 ms
+    await discord_env.driver.wait_for(lambda: gateway.connections > before, "the bot to connect again")
+    await discord_env.wait_ready()
+    connections, start = gateway.connections, gateway.heartbeats
+    await discord_env.driver.wait_for(lambda: gateway.heartbeats >= start + 6, "six heartbeats from the bot", 10)
+    assert gateway.connections == connections, "the sandbox closed a healthy connection"

@@ -250,11 +250,11 @@ async def test_an_interaction_answered_too_late_is_unknown(api: Api, sandbox: Sa
 async def test_the_bot_creates_threads(api: Api, sdriver: Driver) -> None:
     general = sdriver.channel("general")
     status, thread = await api.call("POST", f"/channels/{general.id}/threads", {"name": "quest log", "type": 11})
-    assert (status, thread["type"], thread["parent_id"]) == (200, 11, str(general.id))
+    assert (status, thread["type"], thread["parent_id"]) == (201, 11, str(general.id))
     sent = await sdriver.send(general, "start here", as_="bob")
     status, from_message = await api.call("POST", f"/channels/{general.id}/messages/{sent.id}/threads",
                                           {"name": "replies"})
-    assert (status, from_message["id"]) == (200, str(sent.id))
+    assert (status, from_message["id"]) == (201, str(sent.id))
     status, data = await api.call("POST", f"/channels/{general.id}/messages/{sent.id}/threads", {"name": "again"})
     assert (status, data["code"]) == (400, 160004)
     await sdriver.set_permissions(general, "@everyone", deny=["create_public_threads"])

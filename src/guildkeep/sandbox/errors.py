@@ -54,12 +54,13 @@ def not_found() -> APIError:
 class FormErrors:
     """Collects field errors into Discord's nested ``errors`` tree for a 50035 Invalid Form Body."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: tuple[str | int, ...] = ()) -> None:
         self.tree: dict[str, Any] = {}
+        self.root = root  # e.g. ("data",) for the message inside an interaction callback
 
     def add(self, path: tuple[str | int, ...], code: str, message: str) -> None:
         node = self.tree
-        for part in path:
+        for part in (*self.root, *path):
             node = node.setdefault(str(part), {})
         node.setdefault("_errors", []).append({"code": code, "message": message})
 

@@ -8,10 +8,12 @@ client missed; an unknown session is told to re-identify (op 9, not resumable).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_MS = 41_250
+PAYLOAD_MAX_BYTES = 4096  # a larger frame from the client closes the connection with 4002
+SEND_LIMIT = 120  # frames a client may send ...
+SEND_WINDOW = 60.0  # ... per this many seconds on one connection, else 4008
+# Intent bits Discord defines (0-16, 20, 21, 24, 25); any other bit, or a negative value, closes with 4013.
+DEFINED_INTENTS = sum(1 << bit for bit in (*range(17), 20, 21, 24, 25))
 
 
 class Op:
@@ -117,6 +124,13 @@ class Gateway:
         self.sockets: set[web.WebSocketResponse] = set()
         self.shard_count = 1
         self.connections = 0  # websocket connections accepted, ever
+        self.heartbeats = 0  # heartbeats received, ever
+        # Heartbeats: a connection that sends none for heartbeat_interval + heartbeat_grace is closed (4009);
+        # tests shrink both. The send limit is Discord's 120 frames per 60 s.
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
+        self.heartbeat_grace = 10.0
+        self.send_limit = SEND_LIMIT
+        self.send_window = SEND_WINDOW
 
     @property
     def world(self) -> World:
@@ -130,22 +144,63 @@ class Gateway:
         self.sockets.add(ws)
         self.connections += 1
         session: Session | None = None
+        sent: collections.deque[float] = collections.deque()
+        beat = {"last": time.monotonic()}
+        watchdog = asyncio.create_task(self._watch_heartbeats(ws, beat), name="sandbox-gateway-heartbeat-watchdog")
         try:
-            await self._send(ws, {"op": Op.HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+            await self._send(ws, {"op": Op.HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                frame = json.loads(msg.data)
+                self._rate_limit(sent)
+                frame = self._decode(msg.data)
+                if frame.get("op") == Op.HEARTBEAT:
+                    beat["last"] = time.monotonic()
+                    self.heartbeats += 1
                 session = await self._on_frame(ws, frame, session)
         except GatewayClose as exc:
             await ws.close(code=exc.code, message=exc.reason.encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            watchdog.cancel()
             self.sockets.discard(ws)
             if session is not None and session.ws is ws:
                 session.ws = None
         return ws
+
+    def _rate_limit(self, sent: collections.deque[float]) -> None:
+        moment = time.monotonic()
+        sent.append(moment)
+        while sent and sent[0] <= moment - self.send_window:
+            sent.popleft()
+        if len(sent) > self.send_limit:
+            raise GatewayClose(4008, "Rate limited.")
+
+    @staticmethod
+    def _decode(data: str | bytes) -> dict[str, Any]:
+        raw = data.encode() if isinstance(data, str) else data
+        if len(raw) > PAYLOAD_MAX_BYTES:
+            raise GatewayClose(4002, "Error while decoding payload.")
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            raise GatewayClose(4002, "Error while decoding payload.") from None
+        if not isinstance(frame, dict):
+            raise GatewayClose(4002, "Error while decoding payload.")
+        return frame
+
+    async def _watch_heartbeats(self, ws: web.WebSocketResponse, beat: dict[str, float]) -> None:
+        """Close a connection whose client stopped heartbeating (a zombie); its session may still RESUME."""
+        while not ws.closed:
+            allowed = self.heartbeat_interval_ms / 1000 + self.heartbeat_grace
+            left = beat["last"] + allowed - time.monotonic()
+            if left <= 0:
+                log.debug("sandbox gateway: no heartbeat for %.1fs, closing", allowed)
+                with contextlib.suppress(ConnectionResetError, RuntimeError):
+                    await ws.close(code=4009, message=b"Session timed out.")
+                return
+            await asyncio.sleep(left)
 
     async def _on_frame(
         self, ws: web.WebSocketResponse, frame: dict[str, Any], session: Session | None
@@ -177,7 +232,9 @@ class Gateway:
         shard_id, shard_count = data.get("shard") or [0, 1]
         if not (0 <= shard_id < shard_count):
             raise GatewayClose(4010, "Invalid shard.")
-        intents = int(data.get("intents", 0))
+        intents = data.get("intents", 0)
+        if isinstance(intents, bool) or not isinstance(intents, int) or intents < 0 or intents & ~DEFINED_INTENTS:
+            raise GatewayClose(4013, "Invalid intent(s).")
         if intents & ~self.server.allowed_intents:
             raise GatewayClose(4014, "Disallowed intent(s).")
         session = Session(secrets.token_hex(16), shard_id, shard_count, intents, ws=ws)

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -44,8 +45,16 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 GATEWAY_PATH = "/gateway-ws"
+SUPPRESS_EMBEDS = 1 << 2
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_VOICE_MESSAGE = 1 << 13
+IS_COMPONENTS_V2 = 1 << 15
+# The flags a sender may set; Discord silently drops any other bit (e.g. EPHEMERAL on a channel message).
+SETTABLE_FLAGS_CHANNEL = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE | IS_COMPONENTS_V2
+SETTABLE_FLAGS_WEBHOOK = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+SETTABLE_FLAGS_INTERACTION = SETTABLE_FLAGS_WEBHOOK | EPHEMERAL
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -77,6 +86,30 @@ def _snowflake(value: str) -> int:
                        ) from None
 
 
+def _stored_embeds(embeds: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Embeds as Discord stores them: every embed a sender makes is of type "rich"."""
+    return [{**embed, "type": "rich"} for embed in embeds or []]
+
+
+def _invalid_response_type() -> APIError:
+    return APIError(400, 50035, "Invalid Form Body", {"type": {"_errors": [
+        {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+
+
+class SandboxClock:
+    """The sandbox's own sense of time (monotonic seconds) for Discord's deadlines and windows; tests move it
+    forward with ``advance`` instead of sleeping (e.g. past an interaction token's 15 minutes)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 class SandboxServer:
     """One local Discord: a world, one bot application, the REST routes and the gateway."""
 
@@ -93,6 +126,9 @@ class SandboxServer:
         # A very slow machine may raise the deadline with GUILDKEEP_SANDBOX_INTERACTION_DEADLINE (seconds).
         self.interaction_deadline = float(os.environ.get("GUILDKEEP_SANDBOX_INTERACTION_DEADLINE", "3"))
         self.interaction_token_lifetime = 15 * 60.0
+        self.clock = SandboxClock()
+        # Discord's per-route buckets and global limit; tests may swap in tighter or looser ones.
+        self.rate_limits = limits.RateLimits(clock=self.clock)
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -148,10 +184,17 @@ class SandboxServer:
         info = request.match_info.route.resource
         record = RecordedRequest(request.method, sub, info.canonical[len(API_PREFIX):] if info else "", None)
         self.requests.append(record)
+        limit_headers: dict[str, str] = {}
         try:
+            if info is not None:
+                limit_headers = self._rate_limit(request, record.route)
             if not self._public(sub) and request.headers.get("Authorization") != f"Bot {self.bot_token}":
                 raise APIError(401, 0, "401: Unauthorized")
             response = await handler(request)
+        except limits.RateLimited as exc:
+            log.debug("sandbox %s %s -> 429 (retry after %.3fs)", request.method, sub, exc.retry_after)
+            response = _json(exc.payload(), 429)
+            limit_headers = exc.headers
         except APIError as exc:
             log.debug("sandbox %s %s -> %s", request.method, sub, exc)
             response = _json(exc.payload(), exc.status)
@@ -159,11 +202,21 @@ class SandboxServer:
             response = _json(not_found().payload(), 404)
         except web.HTTPMethodNotAllowed:
             response = _json({"message": "405: Method Not Allowed", "code": 0}, 405)
+        response.headers.update(limit_headers)
+        response.headers["Via"] = "1.1 google"  # discord.py takes a 429 without it for a Cloudflare ban
         record.status = response.status
         if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
             record.response = json.loads(response.body)  # type: ignore[arg-type]
         self.world.changed()
         return response
+
+    def _rate_limit(self, request: web.Request, route: str) -> dict[str, str]:
+        """Count the request against its route bucket and the global limit (interaction callbacks, followups and
+        ``@original`` edits are not bound by the global limit)."""
+        params = dict(request.match_info)
+        interaction = route.startswith("/interactions/") or params.get("webhook_id") == str(self.application_id)
+        return self.rate_limits.hit(request.method, route, params, request.headers.get("Authorization"),
+                                    interaction=interaction)
 
     @staticmethod
     def _public(sub: str) -> bool:
@@ -191,7 +244,12 @@ class SandboxServer:
         r = self.app.router
         r.add_get(GATEWAY_PATH, self.gateway.handle)
         r.add_get("/attachments/{attachment_id}/{filename}", self.get_attachment)
-        routes: list[tuple[str, str, Handler]] = [
+        for method, path, handler in self.api_routes():
+            r.add_route(method, API_PREFIX + path, handler)
+
+    def api_routes(self) -> list[tuple[str, str, Handler]]:
+        """Every REST route the sandbox serves: (method, path under /api/v10, handler)."""
+        return [
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
             ("GET", "/users/@me", self.get_me),
@@ -201,8 +259,10 @@ class SandboxServer:
             ("GET", "/applications/@me", self.get_application),
             ("GET", "/applications/{application_id}/commands", self.get_commands),
             ("PUT", "/applications/{application_id}/commands", self.put_commands),
+            ("POST", "/applications/{application_id}/commands", self.create_command),
             ("GET", "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
             ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            ("POST", "/applications/{application_id}/guilds/{guild_id}/commands", self.create_command),
             ("POST", "/interactions/{interaction_id}/{token}/callback", self.interaction_callback),
             ("GET", "/guilds/{guild_id}", self.get_guild),
             ("GET", "/guilds/{guild_id}/channels", self.get_guild_channels),
@@ -244,8 +304,6 @@ class SandboxServer:
             ("PATCH", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.edit_webhook_message),
             ("DELETE", "/webhooks/{webhook_id}/{token}/messages/{message_id}", self.delete_webhook_message),
         ]
-        for method, path, handler in routes:
-            r.add_route(method, API_PREFIX + path, handler)
 
     # -- lookups and permission checks --------------------------------------------------------
 
@@ -294,9 +352,19 @@ class SandboxServer:
     def message_payload(self, message: Message, viewer_id: int | None = None) -> dict[str, Any]:
         guild = self.world.guilds.get(message.guild_id) if message.guild_id else None
         member = guild.members.get(message.author.id) if guild else None
-        return message.payload(viewer_id=viewer_id, member=member)
+        data = message.payload(viewer_id=viewer_id, member=member)
+        # Interaction replies and messages of application-owned webhooks name the application.
+        if message.interaction_id is not None:
+            data["application_id"] = str(self.application_id)
+        elif message.webhook_id is not None:
+            hook = self.world.webhooks.get(message.webhook_id)
+            if hook is not None and hook.application_id:
+                data["application_id"] = str(hook.application_id)
+        return data
 
     async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
+        if event == "INTERACTION_CREATE" and (inter := self.world.interactions.get(int(data["id"]))) is not None:
+            inter.created = self.clock()  # its 3 s and 15 min run on the sandbox's clock from now
         await self.gateway.dispatch(event, data, guild_id)
         self.world.changed()
 
@@ -324,16 +392,20 @@ class SandboxServer:
         interaction: Interaction | None = None,
         message_type: int = 0,
         flags: int = 0,
+        form_root: tuple[str | int, ...] = (),
     ) -> Message:
-        flags |= int(body.get("flags") or 0) & (EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15))
-        limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None)
+        settable = (SETTABLE_FLAGS_INTERACTION if interaction is not None
+                    else SETTABLE_FLAGS_WEBHOOK if webhook is not None else SETTABLE_FLAGS_CHANNEL)
+        flags |= int(body.get("flags") or 0) & settable
+        limits.check_message(body, files=len(files), require_content=not flags & LOADING, webhook=webhook is not None,
+                             root=form_root)
         message = Message(
             id=self.world.snowflake(),
             channel_id=channel.id,
             guild_id=channel.guild_id,
             author=author,
             content=body.get("content") or "",
-            embeds=list(body.get("embeds") or []),
+            embeds=_stored_embeds(body.get("embeds")),
             components=number_components(list(body.get("components") or [])),
             attachments=self._attachments(body, files),
             type=message_type,
@@ -359,14 +431,15 @@ class SandboxServer:
         return message
 
     async def apply_edit(
-        self, message: Message, body: dict[str, Any], files: list[tuple[str, bytes, str | None]]
+        self, message: Message, body: dict[str, Any], files: list[tuple[str, bytes, str | None]],
+        form_root: tuple[str | int, ...] = (),
     ) -> None:
-        limits.check_message(body, files=len(files), require_content=False)
+        limits.check_message(body, files=len(files), require_content=False, root=form_root)
         if "content" in body:
             message.content = body["content"] or ""
             self.world.resolve_mentions(message)
         if "embeds" in body:
-            message.embeds = list(body["embeds"] or [])
+            message.embeds = _stored_embeds(body["embeds"])
         if "components" in body:
             message.components = number_components(list(body["components"] or []))
         if "attachments" in body:
@@ -466,6 +539,29 @@ class SandboxServer:
         guild_id = request.match_info.get("guild_id")
         return _json([c for c in self.world.commands.values() if c.get("guild_id") == guild_id])
 
+    def _command_payload(self, cmd: dict[str, Any], cmd_id: int, guild_id: str | None) -> dict[str, Any]:
+        dmp = cmd.get("default_member_permissions")
+        payload = {
+            "id": str(cmd_id),
+            "application_id": str(self.application_id),
+            "version": str(self.world.snowflake()),
+            "type": cmd.get("type", 1),
+            "name": cmd["name"],
+            "name_localizations": cmd.get("name_localizations"),
+            "description": cmd.get("description", ""),
+            "description_localizations": cmd.get("description_localizations"),
+            "options": cmd.get("options") or [],
+            # The spec says string: Discord answers "8", never 8.
+            "default_member_permissions": None if dmp is None else str(dmp),
+            "dm_permission": cmd.get("dm_permission", True),
+            "nsfw": cmd.get("nsfw", False),
+            "integration_types": cmd.get("integration_types") or [0],
+            "contexts": cmd.get("contexts"),
+        }
+        if guild_id is not None:
+            payload["guild_id"] = guild_id
+        return payload
+
     async def put_commands(self, request: web.Request) -> web.Response:
         self._check_app(request)
         guild_id = request.match_info.get("guild_id")
@@ -483,43 +579,51 @@ class SandboxServer:
         for cmd in body:
             key = (cmd.get("type", 1), cmd["name"])
             cmd_id = int(old[key]["id"]) if key in old else self.world.snowflake()
-            dmp = cmd.get("default_member_permissions")
-            payload = {
-                "id": str(cmd_id),
-                "application_id": str(self.application_id),
-                "version": str(self.world.snowflake()),
-                "type": cmd.get("type", 1),
-                "name": cmd["name"],
-                "name_localizations": cmd.get("name_localizations"),
-                "description": cmd.get("description", ""),
-                "description_localizations": cmd.get("description_localizations"),
-                "options": cmd.get("options") or [],
-                # The spec says string: Discord answers "8", never 8.
-                "default_member_permissions": None if dmp is None else str(dmp),
-                "dm_permission": cmd.get("dm_permission", True),
-                "nsfw": cmd.get("nsfw", False),
-                "integration_types": cmd.get("integration_types") or [0],
-                "contexts": cmd.get("contexts"),
-            }
-            if guild_id is not None:
-                payload["guild_id"] = guild_id
+            payload = self._command_payload(cmd, cmd_id, guild_id)
             self.world.commands[cmd_id] = payload
             stored.append(payload)
         return _json(stored)
 
+    async def create_command(self, request: web.Request) -> web.Response:
+        """One command: a new name is created (201), an existing name of the same type is overwritten (200)."""
+        self._check_app(request)
+        guild_id = request.match_info.get("guild_id")
+        if guild_id is not None:
+            self.guild(_snowflake(guild_id))
+        body, _ = await self._body(request)
+        limits.check_command(body)
+        mine = [c for c in self.world.commands.values() if c.get("guild_id") == guild_id]
+        existing = next((c for c in mine if (c.get("type", 1), c["name"]) == (body.get("type", 1), body["name"])),
+                        None)
+        if existing is None and body.get("type", 1) == 1 and sum(
+                1 for c in mine if c.get("type", 1) == 1) >= limits.GLOBAL_CHAT_COMMANDS_MAX:
+            raise limits.too_many_commands()
+        cmd_id = int(existing["id"]) if existing else self.world.snowflake()
+        payload = self._command_payload(body, cmd_id, guild_id)
+        self.world.commands[cmd_id] = payload
+        return _json(payload, 200 if existing else 201)
+
     # -- interactions -------------------------------------------------------------------------
 
+    def interaction_age(self, inter: Interaction) -> float:
+        # ``created`` is the sandbox clock's time when the interaction was sent (monotonic time if it never was).
+        return self.clock() - inter.created
+
     def interaction_by_token(self, token: str) -> Interaction:
+        """The interaction a followup or ``@original`` call names; its token works for 15 minutes, then it is
+        401 Invalid Webhook Token (50027), as for any webhook token Discord no longer accepts."""
         for inter in self.world.interactions.values():
-            if inter.token == token and time.monotonic() - inter.created <= self.interaction_token_lifetime:
+            if inter.token == token:
+                if self.interaction_age(inter) > self.interaction_token_lifetime:
+                    break
                 return inter
-        raise unknown("Webhook")
+        raise APIError(401, 50027, "Invalid Webhook Token")
 
     async def interaction_callback(self, request: web.Request) -> web.Response:
         inter = self.world.interactions.get(_snowflake(request.match_info["interaction_id"]))
         if inter is None or inter.token != request.match_info["token"]:
             raise unknown("Interaction")
-        if inter.response_type is None and time.monotonic() - inter.created > self.interaction_deadline:
+        if inter.response_type is None and self.interaction_age(inter) > self.interaction_deadline:
             raise unknown("Interaction")  # answered too late: the player saw "The application did not respond"
         body, files = await self._body(request)
         if inter.response_type is not None:
@@ -530,7 +634,7 @@ class SandboxServer:
         message: Message | None = None
         if cb_type == 4:
             message = await self.post_message(channel, self.bot_user, data, files, interaction=inter,
-                                              message_type=20 if inter.type == 2 else 0)
+                                              message_type=20 if inter.type == 2 else 0, form_root=("data",))
             inter.completed = True
         elif cb_type == 5:
             flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
@@ -543,18 +647,18 @@ class SandboxServer:
             if message is None:
                 raise unknown("Message")
             if cb_type == 7:
-                await self.apply_edit(message, data, files)
+                await self.apply_edit(message, data, files, form_root=("data",))
                 inter.completed = True
         elif cb_type == 8:
             if inter.type != 4:
-                raise APIError(400, 50035, "Invalid Form Body",
-                               {"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID",
-                                                      "message": "Invalid interaction response type"}]}})
-            limits.check_autocomplete(body)
+                raise _invalid_response_type()
+            limits.check_autocomplete(data)
             inter.choices = list(data.get("choices") or [])
             inter.completed = True
         elif cb_type == 9:
-            limits.check_modal(body)
+            if inter.type == 5:  # a modal submit cannot be answered with another modal
+                raise _invalid_response_type()
+            limits.check_modal(data)
             inter.modal = data
             inter.completed = True
         else:
@@ -582,6 +686,12 @@ class SandboxServer:
         for key in ("members", "channels", "threads", "voice_states", "presences", "joined_at", "large",
                     "member_count", "unavailable"):
             payload.pop(key, None)
+        # Fields GET /guilds/{id} always carries (the spec marks them required), beyond the gateway's guild.
+        payload.update(home_header=None, region="deprecated", widget_enabled=False, widget_channel_id=None,
+                       max_presences=None, max_stage_video_channel_users=50, max_video_channel_users=25,
+                       safety_alerts_channel_id=None, nsfw=False, incidents_data=None)
+        if request.query.get("with_counts") in ("1", "true", "True"):
+            payload.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
         return _json(payload)
 
     async def get_guild_channels(self, request: web.Request) -> web.Response:
@@ -675,12 +785,16 @@ class SandboxServer:
         guild = self.guild(_snowflake(request.match_info["guild_id"]))
         member = self._member(guild, request.match_info["user_id"])
         body, _ = await self._body(request)
+        timeout = self._timeout(guild, member, body["communication_disabled_until"]) \
+            if "communication_disabled_until" in body else None  # checked before anything changes
         if "roles" in body:
             self.require_guild(guild, Perm.MANAGE_ROLES)
             wanted = [_snowflake(str(r)) for r in body["roles"] or []]
             for role_id in set(wanted) ^ set(member.roles):
                 self.require_above(guild, self._role(guild, str(role_id)))
             member.roles = wanted
+        if "communication_disabled_until" in body:
+            member.communication_disabled_until = timeout
         if "nick" in body:
             if member.user.id == guild.owner_id or guild.top_position(member) >= guild.top_position(
                     self.bot_member(guild)):
@@ -689,6 +803,23 @@ class SandboxServer:
             member.nick = body["nick"]
         await self.member_updated(guild, member)
         return _json(member.payload())
+
+    def _timeout(self, guild: Guild, member: Member, until: Any) -> datetime | None:
+        """A timeout's end: it needs Moderate Members and the bot above the member; owners and administrators
+        are exempt. ``None`` lifts it."""
+        self.require_guild(guild, Perm.MODERATE_MEMBERS)
+        if (member.user.id == guild.owner_id or guild.base_permissions(member) & Perm.ADMINISTRATOR
+                or guild.top_position(member) >= guild.top_position(self.bot_member(guild))):
+            raise missing_permissions()
+        if until is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(until))
+        except ValueError:
+            raise APIError(400, 50035, "Invalid Form Body", {"communication_disabled_until": {"_errors": [
+                {"code": "DATE_TIME_TYPE_PARSE", "message": f"Could not parse {until}. Should be ISO8601."}]}},
+                ) from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     async def _member_role(self, request: web.Request, *, add: bool) -> web.Response:
         guild = self.guild(_snowflake(request.match_info["guild_id"]))
@@ -725,7 +856,9 @@ class SandboxServer:
 
     async def history(self, request: web.Request) -> web.Response:
         channel = self.channel(_snowflake(request.match_info["channel_id"]))
-        self.require(channel, Perm.READ_MESSAGE_HISTORY)
+        self.require(channel)
+        if not self.bot_permissions(channel) & Perm.READ_MESSAGE_HISTORY:
+            return _json([])  # Discord: without Read Message History, no messages are returned
         q = request.query
         limit = max(1, min(int(q.get("limit", "50")), 100))
         messages = self.visible(channel.id)
@@ -755,6 +888,8 @@ class SandboxServer:
         else:
             self._send_perms(channel, files)
         ref = body.get("message_reference")
+        if isinstance(ref, dict) and channel.guild_id:
+            self.require(channel, Perm.READ_MESSAGE_HISTORY)  # a reply needs to read what it replies to
         if (isinstance(ref, dict) and ref.get("message_id")
                 and self.world.find_message(channel.id, int(ref["message_id"])) is None
                 and ref.get("fail_if_not_exists", True)):
@@ -824,7 +959,7 @@ class SandboxServer:
         guild.channels[thread.id] = thread
         self.world.channels[thread.id] = thread
         await self.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True}, guild.id)
-        return _json(thread.payload())
+        return _json(thread.payload(), 201)
 
     # -- reactions ----------------------------------------------------------------------------
 
@@ -973,6 +1108,8 @@ class SandboxServer:
         hook = self._webhook(request)
         body, files = await self._body(request)
         channel = self._webhook_channel(hook, request)
+        if not hook.application_id and request.query.get("with_components") not in ("1", "true", "True"):
+            body = {k: v for k, v in body.items() if k != "components"}  # ignored, as Discord does
         message = await self.post_message(channel, self.bot_user, body, files, webhook=hook)
         if request.query.get("wait") in ("1", "true", "True"):
             return _json(self.message_payload(message))
@@ -1057,4 +1194,4 @@ BOT_DEFAULT_PERMISSIONS = (
     | Perm.MANAGE_MESSAGES | Perm.USE_EXTERNAL_EMOJIS | Perm.CONNECT
 )
 
-__all__ = ["BOT_DEFAULT_PERMISSIONS", "Intent", "RecordedRequest", "SandboxServer"]
+__all__ = ["BOT_DEFAULT_PERMISSIONS", "Intent", "RecordedRequest", "SandboxClock", "SandboxServer"]

@@ -69,7 +69,10 @@ class Operation:
         return None
 
     def response_schema(self, status: int) -> dict[str, Any] | None:
-        response = (self.body.get("responses") or {}).get(str(status)) or {}
+        responses = self.body.get("responses") or {}
+        response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or {}
+        if "$ref" in response:  # e.g. #/components/responses/ClientErrorResponse
+            response = load_spec()["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
         content = response.get("content") or {}
         return (content.get("application/json") or {}).get("schema")
 

@@ -50,6 +50,7 @@ class Perm:
     MANAGE_WEBHOOKS = 1 << 29
     USE_APPLICATION_COMMANDS = 1 << 31
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    MODERATE_MEMBERS = 1 << 40
     ALL = (1 << 51) - 1
 
     @classmethod
@@ -178,6 +179,7 @@ class Member:
     nick: str | None = None
     joined_at: datetime = field(default_factory=now)
     voice: VoiceState | None = None
+    communication_disabled_until: datetime | None = None  # a timeout
 
     @property
     def display_name(self) -> str:
@@ -194,7 +196,9 @@ class Member:
             "pending": False,
             "flags": 0,
             "avatar": None,
-            "communication_disabled_until": None,
+            "banner": None,
+            "communication_disabled_until": iso(self.communication_disabled_until)
+            if self.communication_disabled_until else None,
         }
         if with_user:
             data["user"] = self.user.payload()
