@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from guildkeep.clock import CLOCK, describe, parse_shift
 from guildkeep.sandbox.driver import DriverError, Reply, components_of
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.server import LOADING
@@ -32,6 +33,7 @@ HELP = """\
   :voice join [CHANNEL] [mute] [deaf] | :voice leave
   :read [N]                    show the last N messages of the channel (default 10)
   :who | :channels             members and their roles | channels
+  :clock [+1d|+2h|+30m|reset]  show or move the bot's clock (daily rewards, streaks, quest resets, cooldowns)
   :drop                        drop the bot's gateway connection (it resumes)
   :help | :quit"""
 
@@ -147,7 +149,7 @@ class Playground:
             "help": self._help, "as": self._as, "channel": self._channel, "click": self._click,
             "select": self._select, "modal": self._modal, "complete": self._complete, "react": self._react,
             "voice": self._voice, "read": self._read, "who": self._who, "channels": self._channels,
-            "drop": self._drop,
+            "drop": self._drop, "clock": self._clock,
         }
         if word not in handler:
             raise ValueError(f"unknown :{word}; try :help")
@@ -255,6 +257,14 @@ class Playground:
         kinds = {0: "text", 2: "voice", 4: "category", 11: "thread", 12: "thread"}
         for channel in self.driver._guild().channels.values():
             self.out(f"  #{channel.name} ({kinds.get(channel.type, channel.type)})")
+
+    async def _clock(self, rest: str) -> None:
+        """``:clock`` shows the bot's time; ``:clock +1d`` moves it; ``:clock reset`` goes back to real time."""
+        if rest == "reset":
+            CLOCK.reset()
+        elif rest:
+            CLOCK.advance(parse_shift(rest))
+        self.out(f"  bot time: {CLOCK.now():%a %Y-%m-%d %H:%M} UTC ({describe(CLOCK.offset)})")
 
     async def _drop(self, _rest: str) -> None:
         await self.driver.drop_connection()
