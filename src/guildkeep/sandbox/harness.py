@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,12 @@ async def build_demo_guild(driver: Driver) -> DemoGuild:
     return DemoGuild(guild, {"admin": admin.id, "moderator": moderator.id, "member": member.id})
 
 
+def demo_of(guild: Guild) -> DemoGuild:
+    """The demo server's record for a guild restored from a saved world (its roles found by name)."""
+    names = {role.name.lower(): role.id for role in guild.roles.values() if not role.managed and role.id != guild.id}
+    return DemoGuild(guild, {k: v for k, v in names.items() if k in ("admin", "moderator", "member")})
+
+
 class SandboxEnv:
     """A running sandbox with the real bot connected: ``env.driver`` acts, ``env.bot`` is the bot.
 
@@ -92,14 +98,21 @@ class SandboxEnv:
         ready_timeout: float = READY_TIMEOUT,
         own_db: bool = False,
         shards: int = 1,
+        restore: Callable[[SandboxServer], None] | None = None,
     ) -> SandboxEnv:
+        """``restore`` replaces the new server's world with a saved one (the playground's) instead of
+        building the demo server."""
         server = await SandboxServer().start()
         server.gateway.shard_count = shards
         env = cls(server, Driver(server), settings, db)
         env.driver.component_listened = env._listens
         env._own_db = own_db
         try:
-            if demo:
+            if restore is not None:
+                restore(server)
+                env.driver.guild = next(iter(server.world.guilds.values()), None)
+                env.demo = demo_of(env.driver.guild) if env.driver.guild is not None else None
+            elif demo:
                 env.demo = await build_demo_guild(env.driver)
             env._stack.enter_context(pointed_at(server.api_url, server.gateway_url))
             for shard_id in range(shards):
@@ -206,4 +219,4 @@ def _task_name(task: asyncio.Task[Any]) -> str:
     return f"{task.get_name()} ({getattr(coro, '__qualname__', coro)})"
 
 
-__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild"]
+__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild", "demo_of"]

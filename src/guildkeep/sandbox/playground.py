@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from guildkeep.clock import CLOCK, describe, parse_shift
-from guildkeep.sandbox.driver import DriverError, Reply, components_of
+from guildkeep.sandbox.driver import Driver, DriverError, Reply, components_of
 from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.sandbox.persist import WorldFile, forget
 from guildkeep.sandbox.server import LOADING
 from guildkeep.sandbox.state import MENTION_RE, ChannelType, Message
 
@@ -34,17 +35,28 @@ HELP = """\
   :read [N]                    show the last N messages of the channel (default 10)
   :who | :channels             members and their roles | channels
   :clock [+1d|+2h|+30m|reset]  show or move the bot's clock (daily rewards, streaks, quest resets, cooldowns)
+  :reset                       start over: a new server, the bot's data about the old one deleted (asks first)
   :drop                        drop the bot's gateway connection (it resumes)
   :help | :quit"""
 
 
-class Playground:
-    """One terminal session: who is speaking, where, and what has been shown already."""
+StartEnv = Callable[[], Awaitable[SandboxEnv]]
 
-    def __init__(self, env: SandboxEnv, out: Callable[[str], None], out_dir: Path = Path("playground-out")) -> None:
+
+class Playground:
+    """One terminal session: who is speaking, where, and what has been shown already.
+
+    With ``store`` the world is saved after every line (and the clock's offset with it); with ``start``
+    (which starts a fresh sandbox and bot) ``:reset`` can start over.
+    """
+
+    def __init__(self, env: SandboxEnv, out: Callable[[str], None], out_dir: Path = Path("playground-out"), *,
+                 store: WorldFile | None = None, start: StartEnv | None = None) -> None:
         self.env = env
-        self.driver = env.driver
         self.out = out
+        self.store = store
+        self._start = start
+        self._confirm: Callable[[], Awaitable[None]] | None = None
         self.out_dir = out_dir
         self.member = "alice"
         self.channel = "general"
@@ -52,6 +64,17 @@ class Playground:
         self._last_with_components: Message | None = None
         self._last_reply: Reply | None = None
         self._saved = 0
+        self._mark_seen()
+
+    def _mark_seen(self) -> None:
+        """What the world already holds (a restored one) is history: shown by :read, not as new."""
+        for messages in self.driver.world.messages.values():
+            for message in messages:
+                self._shown[message.id] = (message.edited_at, message.flags, len(message.reactions))
+
+    @property
+    def driver(self) -> Driver:
+        return self.env.driver
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -80,7 +103,24 @@ class Playground:
                 return
 
     async def handle(self, line: str) -> bool:
-        """Run one line; False means quit."""
+        """Run one line; False means quit. The world is saved afterwards (when there is a store)."""
+        try:
+            return await self._handle(line)
+        finally:
+            self.save()
+
+    def save(self) -> None:
+        if self.store is not None:
+            self.store.save(self.env.server, clock_offset=CLOCK.offset.total_seconds())
+
+    async def _handle(self, line: str) -> bool:
+        if self._confirm is not None:
+            action, self._confirm = self._confirm, None
+            if line.strip().lower() in ("y", "yes"):
+                await action()
+            else:
+                self.out("  cancelled")
+            return True
         try:
             if line.startswith(":"):
                 return await self._meta(line[1:])
@@ -149,7 +189,7 @@ class Playground:
             "help": self._help, "as": self._as, "channel": self._channel, "click": self._click,
             "select": self._select, "modal": self._modal, "complete": self._complete, "react": self._react,
             "voice": self._voice, "read": self._read, "who": self._who, "channels": self._channels,
-            "drop": self._drop, "clock": self._clock,
+            "drop": self._drop, "clock": self._clock, "reset": self._reset,
         }
         if word not in handler:
             raise ValueError(f"unknown :{word}; try :help")
@@ -265,6 +305,35 @@ class Playground:
         elif rest:
             CLOCK.advance(parse_shift(rest))
         self.out(f"  bot time: {CLOCK.now():%a %Y-%m-%d %H:%M} UTC ({describe(CLOCK.offset)})")
+
+    async def _reset(self, _rest: str) -> None:
+        if self._start is None:
+            raise ValueError(":reset is not available in this session")
+        guild = self.driver._guild()
+        self.out(f"  :reset deletes the server '{guild.name}' (id {guild.id}) with its channels, members and "
+                 "messages, and everything the bot stored about them (XP, quests, wallets, ...), then starts a "
+                 "new server. Type yes to go on, anything else to keep it.")
+        self._confirm = self._do_reset
+
+    async def _do_reset(self) -> None:
+        assert self._start is not None
+        world = self.driver.world
+        guild_ids, user_ids = set(world.guilds), set(world.users)
+        db = self.env.db
+        await self.env.stop()
+        removed = await forget(db, guild_ids, user_ids)
+        CLOCK.reset()
+        if self.store is not None:
+            self.store.remove()
+        self.env = await self._start()
+        self.member, self.channel = "alice", "general"
+        self._shown.clear()
+        self._mark_seen()
+        self._last_with_components = None
+        self._last_reply = None
+        guild = self.driver._guild()
+        self.out(f"  deleted {removed} row(s) of the bot's data; new server '{guild.name}' (id {guild.id}), "
+                 "the clock is back to real time")
 
     async def _drop(self, _rest: str) -> None:
         await self.driver.drop_connection()
