@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
 
 from guildkeep.clock import CLOCK
 from guildkeep.sandbox.harness import SandboxEnv
-from guildkeep.sandbox.playground import Playground
+from guildkeep.sandbox.playground import Playground, console_writer
 
 pytestmark = pytest.mark.e2e
 
@@ -21,14 +22,14 @@ def real_time() -> Iterator[None]:
 
 class Session:
     def __init__(self, env: SandboxEnv) -> None:
-        self.lines: list[str] = []
-        self.playground = Playground(env, self.lines.append)
+        self.stream = io.StringIO()
+        self.playground = Playground(env, console_writer(self.stream, width=100))
 
     async def run(self, *lines: str) -> str:
         """Run lines; return only what they printed."""
-        start = len(self.lines)
+        start = len(self.stream.getvalue())
         await self.playground.run_lines(lines)
-        return "\n".join(self.lines[start:])
+        return self.stream.getvalue()[start:]
 
 
 @pytest.fixture
@@ -57,3 +58,13 @@ async def test_clock_refuses_a_bad_shift(session: Session) -> None:
     out = await session.run(":clock tomorrow")
     assert "! 'tomorrow' is not a time shift" in out
     assert CLOCK.offset.total_seconds() == 0
+
+
+async def test_mentions_and_times_read_as_names(session: Session, discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    bob, member, general = d.member("bob"), d.role("Member"), d.channel("general")
+    out = await session.run(f"hi <@{bob.user.id}> and <@&{member.id}>, see <#{general.id}> <t:4102444800:D>")
+    assert "[#general] Alice: hi @Bob and @Member, see #general 1 January 2100" in out
+    await session.run("/start", ":click Accept", "/daily")
+    refused = await session.run("/daily")
+    assert "The next one is ready in a day." in refused  # <t:…:R> from the bot, relative to the bot's clock

@@ -14,12 +14,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.console import Console, RenderableType
+from rich.constrain import Constrain
+from rich.padding import Padding
+from rich.style import Style
+from rich.text import Text
+
 from guildkeep.clock import CLOCK, describe, parse_shift
 from guildkeep.sandbox.driver import Driver, DriverError, Reply, components_of
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.persist import WorldFile, forget
+from guildkeep.sandbox.render import Names, embed_panel, render_text
 from guildkeep.sandbox.server import LOADING
-from guildkeep.sandbox.state import MENTION_RE, ChannelType, Message
+from guildkeep.sandbox.state import Channel, ChannelType, Message
 
 HELP = """\
   text                         post a message as the current member (use @guildkeep to mention the bot)
@@ -41,6 +48,8 @@ HELP = """\
 
 
 StartEnv = Callable[[], Awaitable[SandboxEnv]]
+Out = Callable[[RenderableType], None]
+EMBED_WIDTH = 80
 
 
 class Playground:
@@ -50,7 +59,7 @@ class Playground:
     (which starts a fresh sandbox and bot) ``:reset`` can start over.
     """
 
-    def __init__(self, env: SandboxEnv, out: Callable[[str], None], out_dir: Path = Path("playground-out"), *,
+    def __init__(self, env: SandboxEnv, out: Out, out_dir: Path = Path("playground-out"), *,
                  store: WorldFile | None = None, start: StartEnv | None = None) -> None:
         self.env = env
         self.out = out
@@ -353,6 +362,9 @@ class Playground:
             for message in driver.server.visible(channel.id, member.user.id):
                 self._print(message)
 
+    def _names(self, channel: Channel) -> Names:
+        return Names(self.driver.world, self.driver.world.channel_guild(channel) or self.driver.guild, CLOCK.now)
+
     def _print(self, message: Message, *, force: bool = False) -> None:
         state = (message.edited_at, message.flags, len(message.reactions))
         if not force and self._shown.get(message.id) == state:
@@ -360,6 +372,7 @@ class Playground:
         edited = message.id in self._shown and not force
         self._shown[message.id] = state
         channel = self.driver.world.channels[message.channel_id]
+        names = self._names(channel)
         seen = next((s for s in self.driver.read(channel, as_=self.member) if s.id == message.id), None) \
             if channel.guild_id else None
         author = seen.author if seen else message.author.username
@@ -371,14 +384,23 @@ class Playground:
             tags.append("only you can see this")
         if edited:
             tags.append("edited")
-        label = f"[{where}] {author}" + (f" ({', '.join(tags)})" if tags else "") + ":"
-        text = f"{self.driver.bot_user.username} is thinking..." if message.flags & LOADING else message.content
-        text = MENTION_RE.sub(lambda m: "@" + self._name(int(m.group(1))), text)
-        self.out(f"{label} {text}".rstrip())
+        line = Text()
+        line.append(f"[{where}] ", style="dim")
+        colour = None if seen and seen.is_webhook else names.member_colour(message.author.id)
+        line.append(author, style=Style(bold=True) + colour if colour else "bold")
+        if tags:
+            line.append(f" ({', '.join(tags)})", style="dim")
+        line.append(":")
+        if message.flags & LOADING:
+            line.append(f" {self.driver.bot_user.username} is thinking...", style="italic dim")
+        elif message.content:
+            line.append(" ")
+            line.append_text(render_text(message.content, names))
+        self.out(line)
         if seen and seen.is_webhook and seen.avatar_url:
             self.out(f"  avatar: {seen.avatar_url}")
         for embed in message.embeds:
-            self._print_embed(embed)
+            self.out(Padding(Constrain(embed_panel(embed, names), EMBED_WIDTH), (0, 0, 0, 2), expand=False))
         self._print_components(message)
         for attachment in message.attachments:
             self._saved += 1
@@ -389,29 +411,6 @@ class Playground:
         reactions = [f"{emoji} {len(users)}" for emoji, users in message.reactions.items() if users]
         if reactions:
             self.out("  reactions: " + "  ".join(reactions))
-
-    def _name(self, user_id: int) -> str:
-        guild = self.driver.guild
-        member = guild.members.get(user_id) if guild else None
-        if member is not None:
-            return member.display_name
-        user = self.driver.world.users.get(user_id)
-        return user.username if user else str(user_id)
-
-    def _print_embed(self, embed: dict[str, Any]) -> None:
-        bar = "  |"
-        if embed.get("author", {}).get("name"):
-            self.out(f"{bar} {embed['author']['name']}")
-        if embed.get("title"):
-            self.out(f"{bar} ** {embed['title']} **")
-        for line in (embed.get("description") or "").splitlines():
-            self.out(f"{bar} {line}")
-        for fld in embed.get("fields") or []:
-            self.out(f"{bar} {fld.get('name')}: {fld.get('value')}")
-        if embed.get("image", {}).get("url"):
-            self.out(f"{bar} [image {embed['image']['url']}]")
-        if embed.get("footer", {}).get("text"):
-            self.out(f"{bar} -- {embed['footer']['text']}")
 
     def _print_components(self, message: Message) -> None:
         comps = list(components_of(message.components))
@@ -431,11 +430,14 @@ class Playground:
             self.out(f"  menu '{menu.get('placeholder') or menu.get('custom_id')}': {options}   -> :select VALUE")
 
 
-def console_writer(stream: TextIO | None = None) -> Callable[[str], None]:
-    target = stream or sys.stdout
+def console_writer(stream: TextIO | None = None, *, color: bool | None = None, width: int | None = None) -> Out:
+    """Print lines and renderables on ``stream`` (stdout). Colour only on a terminal and without NO_COLOR
+    (rich decides), unless ``color`` forces it on or off."""
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True, emoji=False, width=width,
+                      force_terminal=color, no_color=None if color is None else not color)
 
-    def write(line: str) -> None:
-        target.write(line + "\n")
-        target.flush()
+    def write(item: RenderableType) -> None:
+        # Lines flow as the terminal wraps them; boxes wrap their text inside.
+        console.print(item, markup=False, soft_wrap=isinstance(item, str | Text))
 
     return write
