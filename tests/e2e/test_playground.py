@@ -26,7 +26,7 @@ hello @guildkeep
 :as bob
 /help command:ping
 :complete /help command pi
-:voice join Lounge mute
+:join voice Lounge mute
 :who
 :channel bot-commands
 :nonsense

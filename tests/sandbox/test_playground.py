@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -68,3 +69,54 @@ async def test_mentions_and_times_read_as_names(session: Session, discord_env: S
     await session.run("/start", ":click Accept", "/daily")
     refused = await session.run("/daily")
     assert "The next one is ready in a day." in refused  # <t:…:R> from the bot, relative to the bot's clock
+
+
+async def test_members_roles_and_channels_can_be_added_and_the_bot_sees_them(
+        session: Session, discord_env: SandboxEnv) -> None:
+    bot_guild = discord_env.bot.get_guild(discord_env.driver._guild().id)
+    assert bot_guild is not None
+    out = await session.run(":add role Artists", ":add member Dave Artists Moderator", ":who")
+    assert "role @Artists created" in out
+    assert "Dave joined the server with Artists, Moderator; :as dave to speak as them" in out
+    assert re.search(r"dave +Moderator, Artists", out)
+    dave = discord_env.driver.member("dave")
+    seen = bot_guild.get_member(dave.user.id)
+    assert seen is not None
+    assert sorted(r.name for r in seen.roles) == ["@everyone", "Artists", "Moderator"]
+
+    out = await session.run(":add channel \"Art Corner\"", ":add channel Stage voice", ":channels")
+    assert "text channel #art-corner created" in out
+    assert "voice channel #Stage created" in out
+    assert "#art-corner (text)" in out
+    assert {c.name for c in bot_guild.channels} >= {"art-corner", "Stage"}
+
+    out = await session.run(":as DAVE", ":channel art-corner", "hello art")
+    assert "now speaking as dave" in out
+    assert "[#art-corner] Dave: hello art" in out
+
+    out = await session.run(":join voice Stage mute")
+    assert "dave joined voice #Stage (mute)" in out
+    await discord_env.driver.wait_for(lambda: seen.voice is not None and seen.voice.channel is not None,
+                                      "the bot to see dave in voice")
+    assert seen.voice.channel.name == "Stage"
+    assert seen.voice.self_mute
+    out = await session.run(":leave voice")
+    assert "dave left voice" in out
+    await discord_env.driver.wait_for(lambda: seen.voice is None, "the bot to see dave leave voice")
+
+
+async def test_adding_refuses_what_discord_or_the_server_would(session: Session) -> None:
+    out = await session.run(":add member bob", ":add member x", ":add member erin Wizards", ":add role Member",
+                            ":add channel general", ":add channel pit lava", ":add thing", ":as nobody",
+                            ":join voice general", ":leave voice", ":channel Lounge")
+    assert "! bob is already a member; :as bob to speak as them" in out
+    assert "! a member name is 2-32 letters" in out
+    assert "! no role 'Wizards' (roles: Member, Moderator, Admin); add one with :add role NAME" in out
+    assert "! there is already a role 'Member'" in out
+    assert "! there is already a channel #general" in out
+    assert "! :add channel NAME [text|voice]" in out
+    assert "! :add member NAME [ROLE ...] | :add role NAME | :add channel NAME [text|voice]" in out
+    assert "! no member 'nobody' (members: alice, bob, carol); add one with :add member NAME" in out
+    assert "! #general is not a voice channel" in out
+    assert "! alice is not in a voice channel" in out
+    assert "! #Lounge is not a text channel or thread" in out

@@ -8,6 +8,7 @@ bot sends are saved under ``playground-out/`` and their paths printed.
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,19 +27,22 @@ from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.persist import WorldFile, forget
 from guildkeep.sandbox.render import Names, embed_panel, render_text
 from guildkeep.sandbox.server import LOADING
-from guildkeep.sandbox.state import Channel, ChannelType, Message
+from guildkeep.sandbox.state import Channel, ChannelType, Member, Message, Role
 
 HELP = """\
   text                         post a message as the current member (use @guildkeep to mention the bot)
   /command [sub] opt:value     run a slash command; quote values with spaces: name:"Big Bob"
-  :as NAME                     speak as another member (alice, bob, carol)
-  :channel NAME                switch channel (general, bot-commands, welcome-thread, Lounge)
+  :as NAME                     speak as another member ({members})
+  :channel NAME                switch channel ({channels})
   :click N|LABEL               click a button on the last message that has buttons
   :select [MENU] VALUE[,VALUE] pick option(s) in the last select menu
   :modal FIELD=VALUE ...       fill and submit the modal the bot opened
   :complete /command OPTION TEXT   what the bot suggests while typing OPTION
   :react EMOJI                 react to the last message in the channel
-  :voice join [CHANNEL] [mute] [deaf] | :voice leave
+  :join voice [CHANNEL] [mute] [deaf] | :leave voice   join or leave a voice channel (the bot sees it)
+  :add member NAME [ROLE ...]  a new member joins the server (with those roles)
+  :add role NAME               a new role (placed just above @everyone)
+  :add channel NAME [text|voice]   a new channel
   :read [N]                    show the last N messages of the channel (default 10)
   :who | :channels             members and their roles | channels
   :clock [+1d|+2h|+30m|reset]  show or move the bot's clock (daily rewards, streaks, quest resets, cooldowns)
@@ -50,6 +54,7 @@ HELP = """\
 StartEnv = Callable[[], Awaitable[SandboxEnv]]
 Out = Callable[[RenderableType], None]
 EMBED_WIDTH = 80
+USERNAME_RE = re.compile(r"[a-z0-9_.]{2,32}")
 
 
 class Playground:
@@ -198,7 +203,8 @@ class Playground:
             "help": self._help, "as": self._as, "channel": self._channel, "click": self._click,
             "select": self._select, "modal": self._modal, "complete": self._complete, "react": self._react,
             "voice": self._voice, "read": self._read, "who": self._who, "channels": self._channels,
-            "drop": self._drop, "clock": self._clock, "reset": self._reset,
+            "drop": self._drop, "clock": self._clock, "reset": self._reset, "add": self._add,
+            "join": self._join, "leave": self._leave,
         }
         if word not in handler:
             raise ValueError(f"unknown :{word}; try :help")
@@ -209,14 +215,116 @@ class Playground:
         return True
 
     async def _help(self, _rest: str) -> None:
-        self.out(HELP)
+        channels = ", ".join(c.name or "" for c in self.driver._guild().channels.values()
+                             if c.type != ChannelType.CATEGORY)
+        self.out(HELP.format(members=self._member_names(), channels=channels))
 
     async def _as(self, rest: str) -> None:
-        self.member = self.driver.member(rest).user.username
+        if not rest:
+            raise ValueError(f":as NAME: one of {self._member_names()}")
+        self.member = self._find_member(rest).user.username
         self.out(f"  now speaking as {self.member}")
 
+    def _find_member(self, name: str) -> Member:
+        wanted = name.strip().lstrip("@").lower()
+        for member in self.driver._guild().members.values():
+            if wanted in {n.lower() for n in (member.user.username, member.nick, member.user.global_name) if n}:
+                return member
+        raise ValueError(f"no member {name!r} (members: {self._member_names()}); add one with :add member NAME")
+
+    def _member_names(self) -> str:
+        return ", ".join(m.user.username for m in self.driver._guild().members.values() if not m.user.bot)
+
+    def _find_role(self, name: str) -> Role:
+        guild = self.driver._guild()
+        wanted = name.strip().lstrip("@").lower()
+        found = next((r for r in guild.roles.values() if r.name.lower() == wanted and r.id != guild.id), None)
+        if found is None:
+            names = ", ".join(r.name for r in guild.sorted_roles() if r.id != guild.id and not r.managed)
+            raise ValueError(f"no role {name!r} (roles: {names}); add one with :add role NAME")
+        return found
+
+    def _find_channel(self, name: str) -> Channel:
+        guild = self.driver._guild()
+        wanted = name.strip().lstrip("#").lower()
+        found = next((c for c in guild.channels.values() if (c.name or "").lower() == wanted), None)
+        if found is None:
+            names = ", ".join(c.name or "" for c in guild.channels.values() if c.type != ChannelType.CATEGORY)
+            raise ValueError(f"no channel {name!r} (channels: {names}); add one with :add channel NAME")
+        return found
+
+    # -- building the server ------------------------------------------------------------------
+
+    async def _add(self, rest: str) -> None:
+        words = shlex.split(rest)
+        kind, args = (words[0], words[1:]) if words else ("", [])
+        if kind == "member" and args:
+            await self._add_member(args[0], args[1:])
+        elif kind == "role" and len(args) == 1:
+            await self._add_role(args[0])
+        elif kind == "channel" and args and len(args) <= 2:
+            await self._add_channel(args[0], args[1] if len(args) > 1 else "text")
+        else:
+            raise ValueError(":add member NAME [ROLE ...] | :add role NAME | :add channel NAME [text|voice]")
+        await self._settle()
+
+    async def _add_member(self, name: str, role_names: list[str]) -> None:
+        username = name.lower()
+        if not USERNAME_RE.fullmatch(username):
+            raise ValueError("a member name is 2-32 letters, digits, '_' or '.', e.g. dave")
+        guild = self.driver._guild()
+        if any(username == m.user.username for m in guild.members.values()):
+            raise ValueError(f"{username} is already a member; :as {username} to speak as them")
+        roles = [self._find_role(r) for r in role_names]
+        if any(r.managed for r in roles):
+            raise ValueError("a bot's own role cannot be given to a member")
+        member = await self.driver.add_member(username, roles=roles, global_name=name if name != username else None)
+        shown = f" with {', '.join(r.name for r in roles)}" if roles else ""
+        self.out(f"  {member.display_name} joined the server{shown}; :as {username} to speak as them")
+
+    async def _add_role(self, name: str) -> None:
+        guild = self.driver._guild()
+        if not 1 <= len(name) <= 100:
+            raise ValueError("a role name is 1-100 characters")
+        if any(r.name.lower() == name.lower() for r in guild.roles.values()):
+            raise ValueError(f"there is already a role {name!r}")
+        # Discord puts a new role just above @everyone; the bot can manage it.
+        role = await self.driver.create_role(name, position=1)
+        self.out(f"  role @{role.name} created; give it with :add member NAME {shlex.quote(role.name)}")
+
+    async def _add_channel(self, name: str, kind: str) -> None:
+        if kind not in ("text", "voice"):
+            raise ValueError(":add channel NAME [text|voice]")
+        guild = self.driver._guild()
+        if kind == "text":  # Discord's rule for text channel names: lower case, no spaces
+            name = re.sub(r"\s+", "-", name.strip().lower())
+        if not 1 <= len(name) <= 100:
+            raise ValueError("a channel name is 1-100 characters")
+        if any((c.name or "").lower() == name.lower() for c in guild.channels.values()):
+            raise ValueError(f"there is already a channel #{name}")
+        parent = next((c for c in guild.channels.values()
+                       if c.type == ChannelType.CATEGORY and kind == "text"), None)
+        channel = await self.driver.create_channel(
+            name, kind=ChannelType.TEXT if kind == "text" else ChannelType.VOICE, parent=parent)
+        hint = f":channel {channel.name}" if kind == "text" else f":join voice {channel.name}"
+        self.out(f"  {kind} channel #{channel.name} created; {hint}")
+
+    async def _join(self, rest: str) -> None:
+        words = rest.split()
+        if not words or words[0] != "voice":
+            raise ValueError(":join voice [CHANNEL] [mute] [deaf]")
+        await self._voice("join " + " ".join(words[1:]))
+
+    async def _leave(self, rest: str) -> None:
+        if rest.strip() != "voice":
+            raise ValueError(":leave voice")
+        await self._voice("leave")
+
     async def _channel(self, rest: str) -> None:
-        self.channel = self.driver.channel(rest).name or rest
+        channel = self._find_channel(rest)
+        if channel.type not in (ChannelType.TEXT, *ChannelType.THREADS):
+            raise ValueError(f"#{channel.name} is not a text channel or thread")
+        self.channel = channel.name or rest
         self.out(f"  now in #{self.channel}")
 
     def _need_components(self) -> Message:
@@ -272,19 +380,32 @@ class Playground:
         self.show_new()
 
     async def _voice(self, rest: str) -> None:
-        words = rest.split()
+        words = shlex.split(rest)
         if not words or words[0] not in ("join", "leave"):
-            raise ValueError(":voice join [CHANNEL] [mute] [deaf] | :voice leave")
+            raise ValueError(":join voice [CHANNEL] [mute] [deaf] | :leave voice")
+        member = self._find_member(self.member)
         if words[0] == "leave":
-            await self.driver.leave_voice(self.member)
+            if member.voice is None or member.voice.channel_id is None:
+                raise ValueError(f"{self.member} is not in a voice channel")
+            await self.driver.leave_voice(member)
             self.out(f"  {self.member} left voice")
         else:
             flags = {w for w in words[1:] if w in ("mute", "deaf")}
             names = [w for w in words[1:] if w not in flags]
-            channel = names[0] if names else next(
-                c.name for c in self.driver._guild().channels.values() if c.type == ChannelType.VOICE)
-            await self.driver.join_voice(self.member, channel or "", mute="mute" in flags, deaf="deaf" in flags)
-            self.out(f"  {self.member} joined voice #{channel}" + (f" ({', '.join(sorted(flags))})" if flags else ""))
+            if len(names) > 1:
+                raise ValueError(":join voice [CHANNEL] [mute] [deaf] (quote a name with spaces)")
+            voice = [c for c in self.driver._guild().channels.values() if c.type == ChannelType.VOICE]
+            if names:
+                channel = self._find_channel(names[0])
+                if channel.type != ChannelType.VOICE:
+                    raise ValueError(f"#{channel.name} is not a voice channel")
+            elif voice:
+                channel = voice[0]
+            else:
+                raise ValueError("there is no voice channel; add one with :add channel NAME voice")
+            await self.driver.join_voice(member, channel, mute="mute" in flags, deaf="deaf" in flags)
+            self.out(f"  {self.member} joined voice #{channel.name}"
+                     + (f" ({', '.join(sorted(flags))})" if flags else ""))
         await self._settle()
         self.show_new()
 
