@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from guildkeep.clock import CLOCK
+from guildkeep.sandbox.driver import DriverError
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.playground import Playground, console_writer
 
@@ -120,3 +121,32 @@ async def test_adding_refuses_what_discord_or_the_server_would(session: Session)
     assert "! #general is not a voice channel" in out
     assert "! alice is not in a voice channel" in out
     assert "! #Lounge is not a text channel or thread" in out
+
+
+async def test_react_targets_a_visible_message_not_an_ephemeral_reply(session: Session,
+                                                                       discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await session.run("first post", "second post", "/help")  # /help answers ephemerally, last in the channel
+    general = d.channel("general")
+    messages = d.world.channel_messages(general.id)
+    first, second, ephemeral = messages[0], messages[1], messages[-1]
+    assert ephemeral.ephemeral
+    out = await session.run(":react 👍")
+    assert list(second.reactions) == ["👍"]
+    assert not ephemeral.reactions
+    assert "[#general] Alice: second post" in out
+    assert "reactions: 👍 1" in out
+    await session.run(":react 🎉 2")
+    assert list(first.reactions) == ["🎉"]
+    read = await session.run(":read 3")
+    assert "(2) [#general] Alice: first post" in read
+    assert "(1) [#general] Alice: second post" in read
+    await session.run(f":react 🔥 {first.id}")
+    assert list(first.reactions) == ["🎉", "🔥"]
+    out = await session.run(f":react 👀 {ephemeral.id}", ":react 👀 9", ":react")
+    assert "! that reply is ephemeral (only you can see it): it takes no reactions" in out
+    assert "! #general has 2 message(s) everyone can see" in out
+    assert "! :react EMOJI [N|MESSAGE_ID]" in out
+    assert not ephemeral.reactions
+    with pytest.raises(DriverError, match="ephemeral messages take no reactions"):
+        await d.react(ephemeral, "👀", as_="alice")

@@ -38,7 +38,8 @@ HELP = """\
   :select [MENU] VALUE[,VALUE] pick option(s) in the last select menu
   :modal FIELD=VALUE ...       fill and submit the modal the bot opened
   :complete /command OPTION TEXT   what the bot suggests while typing OPTION
-  :react EMOJI                 react to the last message in the channel
+  :react EMOJI [N|ID]          react to the latest message everyone sees (not an ephemeral reply),
+                               or the N-th latest (:read numbers them), or a message by id
   :join voice [CHANNEL] [mute] [deaf] | :leave voice   join or leave a voice channel (the bot sees it)
   :add member NAME [ROLE ...]  a new member joins the server (with those roles)
   :add role NAME               a new role (placed just above @everyone)
@@ -372,10 +373,30 @@ class Playground:
         self.out("  suggestions: " + (", ".join(f"{c['name']}" for c in choices) or "(none)"))
 
     async def _react(self, rest: str) -> None:
-        visible = self.driver.read(self.channel, as_=self.member)
-        if not visible:
-            raise ValueError("nothing to react to here")
-        await self.driver.react(visible[-1].message, rest or "👍", as_=self.member)
+        """``:react EMOJI [N|MESSAGE_ID]``: the latest message everyone can see (not an ephemeral reply),
+        the N-th latest (as ``:read`` numbers them), or a message by id."""
+        words = rest.split()
+        if not words or len(words) > 2:
+            raise ValueError(":react EMOJI [N|MESSAGE_ID]  (N=1 is the latest message, as :read numbers them)")
+        emoji, target = words[0], words[1] if len(words) > 1 else "1"
+        if not target.isdigit() or int(target) == 0:
+            raise ValueError(f"{target!r}: give N (1 is the latest message) or a message id")
+        seen = self.driver.read(self.channel, as_=self.member)
+        visible = [s.message for s in seen if not s.ephemeral]
+        number = int(target)
+        if number >= 1_000_000:  # a message id
+            found = next((s for s in seen if s.id == number), None)
+            if found is None:
+                raise ValueError(f"no message {number} in #{self.channel}")
+            if found.ephemeral:
+                raise ValueError("that reply is ephemeral (only you can see it): it takes no reactions")
+            message = found.message
+        elif number <= len(visible):
+            message = visible[-number]
+        else:
+            raise ValueError(f"#{self.channel} has {len(visible)} message(s) everyone can see" if visible
+                             else f"nothing to react to in #{self.channel}")
+        await self.driver.react(message, emoji, as_=self.member)
         await self._settle()
         self.show_new()
 
@@ -410,9 +431,13 @@ class Playground:
         self.show_new()
 
     async def _read(self, rest: str) -> None:
+        """The last N messages; each everyone can see is numbered (1 = latest) for ``:react EMOJI N``."""
         count = int(rest) if rest.isdigit() else 10
-        for seen in self.driver.read(self.channel, as_=self.member, limit=count):
-            self._print(seen.message, force=True)
+        seen = self.driver.read(self.channel, as_=self.member)
+        public = [s.id for s in seen if not s.ephemeral]
+        for item in seen[-count:]:
+            number = len(public) - public.index(item.id) if item.id in public else None
+            self._print(item.message, force=True, number=number)
 
     async def _who(self, _rest: str) -> None:
         guild = self.driver._guild()
@@ -486,11 +511,12 @@ class Playground:
     def _names(self, channel: Channel) -> Names:
         return Names(self.driver.world, self.driver.world.channel_guild(channel) or self.driver.guild, CLOCK.now)
 
-    def _print(self, message: Message, *, force: bool = False) -> None:
+    def _print(self, message: Message, *, force: bool = False, number: int | None = None) -> None:
         state = (message.edited_at, message.flags, len(message.reactions))
         if not force and self._shown.get(message.id) == state:
             return
-        edited = message.id in self._shown and not force
+        before = self._shown.get(message.id)
+        edited = before is not None and before[:2] != state[:2] and not force  # not just new reactions
         self._shown[message.id] = state
         channel = self.driver.world.channels[message.channel_id]
         names = self._names(channel)
@@ -506,6 +532,8 @@ class Playground:
         if edited:
             tags.append("edited")
         line = Text()
+        if number is not None:
+            line.append(f"({number}) ", style="dim")
         line.append(f"[{where}] ", style="dim")
         colour = None if seen and seen.is_webhook else names.member_colour(message.author.id)
         line.append(author, style=Style(bold=True) + colour if colour else "bold")
