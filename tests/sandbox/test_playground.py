@@ -150,3 +150,33 @@ async def test_react_targets_a_visible_message_not_an_ephemeral_reply(session: S
     assert not ephemeral.reactions
     with pytest.raises(DriverError, match="ephemeral messages take no reactions"):
         await d.react(ephemeral, "👀", as_="alice")
+
+
+async def test_complete_takes_subcommands_without_quotes(session: Session) -> None:
+    await session.run('/quest create name:Chatter requirement:total_messages amount:3 reward_xp:50 quest_type:daily')
+    out = await session.run(":complete quest end quest_id", ":complete /quest end quest_id:Chat",
+                            ':complete "/quest end" quest_id chat', ":complete help command pi",
+                            ":complete help command:ra")
+    lines = [line for line in out.splitlines() if "suggestions:" in line]
+    assert len(lines) == 5, out
+    assert all("Chatter" in line for line in lines[:3])
+    assert lines[3] == "  suggestions: /ping"
+    assert "/rank" in lines[4]
+
+
+async def test_complete_explains_what_it_cannot_do(session: Session) -> None:
+    out = await session.run(":complete", ":complete nosuch x", ":complete quest", ":complete quest end",
+                            ":complete quest end nosuch", ":complete levels config curve", ":complete ping x")
+    assert "! :complete COMMAND [SUBCOMMAND ...] OPTION [TEXT]" in out
+    assert "! no slash command /nosuch (try /help)" in out
+    assert "! /quest needs a subcommand: one of create, list, end" in out
+    assert "! which option? /quest end has quest_id" in out
+    assert "! /quest end has no option 'nosuch' (options: quest_id)" in out
+    assert "! option 'curve' of /levels config has no suggestions from the bot (choices: " in out
+    assert "! /ping has no options" in out
+
+
+async def test_help_points_to_the_bots_help(session: Session) -> None:
+    out = await session.run(":help")
+    assert "The bot's own commands: /help lists them" in out
+    assert ":as NAME                     speak as another member (alice, bob, carol)" in out

@@ -30,6 +30,7 @@ from guildkeep.sandbox.server import LOADING
 from guildkeep.sandbox.state import Channel, ChannelType, Member, Message, Role
 
 HELP = """\
+  The bot's own commands: /help lists them, /help command:NAME explains one.
   text                         post a message as the current member (use @guildkeep to mention the bot)
   /command [sub] opt:value     run a slash command; quote values with spaces: name:"Big Bob"
   :as NAME                     speak as another member ({members})
@@ -37,7 +38,7 @@ HELP = """\
   :click N|LABEL               click a button on the last message that has buttons
   :select [MENU] VALUE[,VALUE] pick option(s) in the last select menu
   :modal FIELD=VALUE ...       fill and submit the modal the bot opened
-  :complete /command OPTION TEXT   what the bot suggests while typing OPTION
+  :complete COMMAND [SUB ...] OPTION [TEXT]   what the bot suggests while you type TEXT in OPTION
   :react EMOJI [N|ID]          react to the latest message everyone sees (not an ephemeral reply),
                                or the N-th latest (:read numbers them), or a message by id
   :join voice [CHANNEL] [mute] [deaf] | :leave voice   join or leave a voice channel (the bot sees it)
@@ -365,12 +366,60 @@ class Playground:
         self.show_new()
 
     async def _complete(self, rest: str) -> None:
-        parts = shlex.split(rest)
-        if len(parts) < 2:
-            raise ValueError(":complete /command OPTION [TEXT]")
-        command, option, typed = parts[0].lstrip("/"), parts[1], " ".join(parts[2:])
-        choices = await self.driver.autocomplete(command, option, typed, as_=self.member, channel=self.channel)
+        """``:complete levels config setting [TEXT]`` (or ``/levels config setting:TEXT``): what the bot
+        suggests while the member types TEXT into that option."""
+        usage = ":complete COMMAND [SUBCOMMAND ...] OPTION [TEXT]  e.g. :complete levels config setting xp"
+        words = [w for part in shlex.split(rest) for w in (part.split() if part.startswith("/") else [part])]
+        if not words:
+            raise ValueError(usage)
+        path, options, used = self.command_path(words)
+        known = {o["name"]: o for o in options if o.get("type") not in (1, 2)}
+        if not known:
+            subs = ", ".join(o["name"] for o in options)
+            raise ValueError(f"/{' '.join(path)} needs a subcommand: one of {subs}" if subs
+                             else f"/{' '.join(path)} has no options")
+        filled: dict[str, str] = {}
+        focused: tuple[str, str] | None = None
+        rest_words = words[used:]
+        for n, word in enumerate(rest_words):
+            name, sep, value = word.partition(":")
+            if name in known and not sep:
+                focused = (name, " ".join(rest_words[n + 1:]))
+                break
+            if name in known and sep:
+                filled[name] = value
+                continue
+            raise ValueError(f"/{' '.join(path)} has no option {word!r} (options: {', '.join(known)})")
+        if focused is None:
+            if not filled:
+                raise ValueError(f"which option? /{' '.join(path)} has {', '.join(known)}")
+            name = list(filled)[-1]
+            focused = (name, filled.pop(name))
+        if not known[focused[0]].get("autocomplete"):
+            raise ValueError(f"option {focused[0]!r} of /{' '.join(path)} has no suggestions from the bot"
+                             + (f" (choices: {', '.join(c['name'] for c in known[focused[0]]['choices'])})"
+                                if known[focused[0]].get("choices") else ""))
+        choices = await self.driver.autocomplete(" ".join(path), focused[0], focused[1], as_=self.member,
+                                                 channel=self.channel, options=filled)
         self.out("  suggestions: " + (", ".join(f"{c['name']}" for c in choices) or "(none)"))
+
+    def command_path(self, words: list[str]) -> tuple[list[str], list[dict[str, Any]], int]:
+        """Walk the bot's synced commands along ``words`` (``/levels config ...``): the command and
+        subcommand names found, the options at that level, and how many words they took."""
+        name = words[0].lstrip("/")
+        commands = {c["name"]: c for c in self.driver.world.commands_for(self.driver._guild().id)
+                    if c.get("type", 1) == 1}
+        if name not in commands:
+            raise ValueError(f"no slash command /{name} (try /help)")
+        path, options, used = [name], commands[name].get("options") or [], 1
+        for word in words[1:]:
+            sub = next((o for o in options if o["name"] == word and o.get("type") in (1, 2)), None)
+            if sub is None:
+                break
+            path.append(word)
+            options = sub.get("options") or []
+            used += 1
+        return path, options, used
 
     async def _react(self, rest: str) -> None:
         """``:react EMOJI [N|MESSAGE_ID]``: the latest message everyone can see (not an ephemeral reply),
