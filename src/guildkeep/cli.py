@@ -158,7 +158,9 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 elif not sys.stdin.isatty():
                     await session.run_lines(sys.stdin.read().splitlines())
                 else:
-                    await session.interactive()
+                    from guildkeep.sandbox.editor import history_for
+
+                    await session.interactive(history_for(path))
             finally:
                 session.save()
                 await session.env.stop()

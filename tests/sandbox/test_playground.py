@@ -180,3 +180,13 @@ async def test_help_points_to_the_bots_help(session: Session) -> None:
     out = await session.run(":help")
     assert "The bot's own commands: /help lists them" in out
     assert ":as NAME                     speak as another member (alice, bob, carol)" in out
+
+
+async def test_typed_names_become_mentions(session: Session, discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    out = await session.run("hi @bob and @Carol, see #general; @nobody #nowhere mail a@b.c")
+    sent = d.world.channel_messages(d.channel("general").id)[0]
+    bob, carol, general = d.member("bob").user.id, d.member("carol").user.id, d.channel("general").id
+    assert sent.content == f"hi <@{bob}> and <@{carol}>, see <#{general}>; @nobody #nowhere mail a@b.c"
+    assert [u.id for u in sent.mentions] == [bob, carol]
+    assert "[#general] Alice: hi @Bob and @Carol, see #general; @nobody #nowhere mail a@b.c" in out

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from prompt_toolkit.history import History, InMemoryHistory
 from rich.console import Console, RenderableType
 from rich.constrain import Constrain
 from rich.padding import Padding
@@ -31,7 +32,7 @@ from guildkeep.sandbox.state import Channel, ChannelType, Member, Message, Role
 
 HELP = """\
   The bot's own commands: /help lists them, /help command:NAME explains one.
-  text                         post a message as the current member (use @guildkeep to mention the bot)
+  text                         post a message as the current member; @name and #channel become mentions
   /command [sub] opt:value     run a slash command; quote values with spaces: name:"Big Bob"
   :as NAME                     speak as another member ({members})
   :channel NAME                switch channel ({channels})
@@ -57,6 +58,8 @@ StartEnv = Callable[[], Awaitable[SandboxEnv]]
 Out = Callable[[RenderableType], None]
 EMBED_WIDTH = 80
 USERNAME_RE = re.compile(r"[a-z0-9_.]{2,32}")
+MEMBER_WORD = re.compile(r"(?<![\w<@&!])@([\w.]+\w)")
+CHANNEL_WORD = re.compile(r"(?<![\w<&])#([\w-]+)")
 
 
 class Playground:
@@ -108,8 +111,15 @@ class Playground:
             if not await self.handle(line):
                 return
 
-    async def interactive(self) -> None:
-        self.out("Type :help for the commands, :quit to leave.")
+    async def interactive(self, history: History | None = None) -> None:
+        """Prompt on the terminal: the line editor (history, arrows, Tab completion) when stdin and stdout
+        are terminals, a plain line reader otherwise."""
+        self.out("Type :help for the commands, Tab to complete, :quit or Ctrl-D to leave.")
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from guildkeep.sandbox.editor import edit_lines
+
+            await edit_lines(self, history or InMemoryHistory())
+            return
         while True:
             try:
                 line = await asyncio.to_thread(input, self.prompt)
@@ -143,13 +153,30 @@ class Playground:
             if line.startswith("/"):
                 await self._slash(line[1:])
             else:
-                text = line.replace("@guildkeep", self.driver.bot_mention)
-                await self.driver.send(self.channel, text, as_=self.member)
+                await self.driver.send(self.channel, self.with_mentions(line), as_=self.member)
             await self._settle()
             self.show_new()
         except (DriverError, ValueError) as exc:
             self.out(f"! {exc}")
         return True
+
+    def with_mentions(self, text: str) -> str:
+        """``@bob`` and ``#general`` typed in a message become the mentions a client would send."""
+        guild = self.driver._guild()
+
+        def member(match: re.Match[str]) -> str:
+            name = match.group(1).lower()
+            for m in guild.members.values():
+                if name in {n.lower() for n in (m.user.username, m.nick, m.user.global_name) if n}:
+                    return f"<@{m.user.id}>"
+            return match.group(0)
+
+        def channel(match: re.Match[str]) -> str:
+            found = next((c for c in guild.channels.values() if (c.name or "").lower() == match.group(1).lower()),
+                         None)
+            return f"<#{found.id}>" if found else match.group(0)
+
+        return CHANNEL_WORD.sub(channel, MEMBER_WORD.sub(member, text))
 
     async def _settle(self, quiet: float = 0.3, limit: float = 5.0) -> None:
         """Let the bot finish reacting: wait until nothing changed for ``quiet`` seconds (at most ``limit``)."""
