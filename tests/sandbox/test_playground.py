@@ -190,3 +190,17 @@ async def test_typed_names_become_mentions(session: Session, discord_env: Sandbo
     assert sent.content == f"hi <@{bob}> and <@{carol}>, see <#{general}>; @nobody #nowhere mail a@b.c"
     assert [u.id for u in sent.mentions] == [bob, carol]
     assert "[#general] Alice: hi @Bob and @Carol, see #general; @nobody #nowhere mail a@b.c" in out
+
+
+async def test_moving_the_clock_runs_the_bots_periodic_jobs(session: Session, discord_env: SandboxEnv) -> None:
+    leveling = discord_env.bot.get_cog("Leveling").service  # type: ignore[union-attr]
+    guild_id = discord_env.driver._guild().id
+
+    async def dailies() -> list:  # type: ignore[type-arg]
+        return await leveling.get_guild_active_quests(guild_id, "daily")
+
+    first = await discord_env.driver.wait_for(dailies, "the day's generated quests")
+    await session.run(":clock +1d")
+    assert not [q for q in first if q.expires_at > CLOCK.now()]  # yesterday's are over ...
+    fresh = await discord_env.driver.wait_for(dailies, "the new day's quests", timeout=10)  # ... today's are up
+    assert {q.id for q in fresh}.isdisjoint(q.id for q in first)

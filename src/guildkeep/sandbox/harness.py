@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from discord.ext import tasks
+
 from guildkeep.config import Settings
 from guildkeep.db import Database
 from guildkeep.discord.bot import GuildkeepBot
@@ -151,6 +153,21 @@ class SandboxEnv:
             if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
                 return True
         return False
+
+    def run_periodic_jobs(self) -> int:
+        """Restart every running ``tasks.loop`` of the bots' cogs so each runs an iteration now (after the
+        clock moved: quest resets and voice checkpoints see the new time at once, as they would have while
+        that time passed). Returns how many loops were restarted."""
+        restarted = 0
+        for bot in self.bots:
+            for cog in list(bot.cogs.values()):
+                for name in dir(type(cog)):
+                    if isinstance(getattr(type(cog), name, None), tasks.Loop):
+                        loop = getattr(cog, name)
+                        if loop.is_running():
+                            loop.restart()
+                            restarted += 1
+        return restarted
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """After a drop: wait until every bot is connected again (resumed or re-identified)."""
