@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -129,3 +130,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     out = written()
     assert not COLOUR.search(out)  # NO_COLOR: no colours (bold may stay, as the convention allows)
     assert re.sub(r"\x1b\[[0-9;]*m", "", out) == "bold words\n"
+
+
+def test_the_docs_describe_every_playground_command() -> None:
+    from guildkeep.sandbox.playground import HELP
+
+    root = Path(__file__).resolve().parents[2]
+    commands = set(re.findall(r"(?<![\w:]):(?:add \w+|join voice|leave voice|clock reset|[a-z]+)", HELP))
+    assert len(commands) >= 20
+    for doc in ("docs/sandbox.md", "README.md"):
+        text = (root / doc).read_text(encoding="utf-8")
+        missing = sorted(c for c in commands if f"`{c}" not in text and f"{c} " not in text)
+        assert not missing, f"{doc} does not describe {missing}"
