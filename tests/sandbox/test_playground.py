@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from guildkeep.clock import CLOCK
 from guildkeep.sandbox.driver import DriverError
 from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.sandbox.persist import WorldFile
 from guildkeep.sandbox.playground import Playground, console_writer
 
 pytestmark = pytest.mark.e2e
@@ -204,3 +206,14 @@ async def test_moving_the_clock_runs_the_bots_periodic_jobs(session: Session, di
     assert not [q for q in first if q.expires_at > CLOCK.now()]  # yesterday's are over ...
     fresh = await discord_env.driver.wait_for(dailies, "the new day's quests", timeout=10)  # ... today's are up
     assert {q.id for q in fresh}.isdisjoint(q.id for q in first)
+
+
+async def test_a_world_that_cannot_be_saved_is_said_once_per_line(discord_env: SandboxEnv, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    stream = io.StringIO()
+    playground = Playground(discord_env, console_writer(stream, width=100),
+                            store=WorldFile(blocker / "guildkeep.playground.json"))
+    await playground.run_lines(["hello"])
+    assert "[#general] Alice: hello" in stream.getvalue()
+    assert stream.getvalue().count("! the world could not be saved to") == 1

@@ -136,8 +136,12 @@ class Playground:
             self.save()
 
     def save(self) -> None:
-        if self.store is not None:
+        if self.store is None:
+            return
+        try:
             self.store.save(self.env.server, clock_offset=CLOCK.offset.total_seconds())
+        except OSError as exc:
+            self.out(f"! the world could not be saved to {self.store.path}: {exc}")
 
     async def _handle(self, line: str) -> bool:
         if self._confirm is not None:
