@@ -114,12 +114,13 @@ class Playground:
     async def interactive(self, history: History | None = None) -> None:
         """Prompt on the terminal: the line editor (history, arrows, Tab completion) when stdin and stdout
         are terminals, a plain line reader otherwise."""
-        self.out("Type :help for the commands, Tab to complete, :quit or Ctrl-D to leave.")
         if sys.stdin.isatty() and sys.stdout.isatty():
             from guildkeep.sandbox.editor import edit_lines
 
+            self.out("Type :help for the commands, Tab to complete, :quit or Ctrl-D to leave.")
             await edit_lines(self, history or InMemoryHistory())
             return
+        self.out("Type :help for the commands, :quit to leave.")
         while True:
             try:
                 line = await asyncio.to_thread(input, self.prompt)
@@ -144,14 +145,14 @@ class Playground:
             self.out(f"! the world could not be saved to {self.store.path}: {exc}")
 
     async def _handle(self, line: str) -> bool:
-        if self._confirm is not None:
-            action, self._confirm = self._confirm, None
-            if line.strip().lower() in ("y", "yes"):
-                await action()
-            else:
-                self.out("  cancelled")
-            return True
         try:
+            if self._confirm is not None:
+                action, self._confirm = self._confirm, None
+                if line.strip().lower() in ("y", "yes"):
+                    await action()
+                else:
+                    self.out("  cancelled")
+                return True
             if line.startswith(":"):
                 return await self._meta(line[1:])
             if line.startswith("/"):
