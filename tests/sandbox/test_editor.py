@@ -3,11 +3,13 @@ thing through a pseudo-terminal (history, Ctrl-C, Ctrl-D)."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -19,7 +21,7 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from guildkeep.sandbox.editor import PlaygroundCompleter
+from guildkeep.sandbox.editor import PlaygroundCompleter, run_interruptible
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.playground import Playground
 
@@ -164,3 +166,24 @@ def test_the_line_editor_on_a_terminal(terminal_env: dict[str, str], isolated_en
     world = next(isolated_env.rglob("*.playground.json")).read_text(encoding="utf-8")
     assert "posted" in world
     assert "never sent" not in world
+
+
+async def test_ctrl_c_while_a_line_runs_stops_only_that_line(discord_env: SandboxEnv,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    printed: list[str] = []
+    playground = Playground(discord_env, lambda item: printed.append(str(item)))
+    started = asyncio.Event()
+
+    async def slow_send(*_args: object, **_kw: object) -> None:
+        started.set()
+        await asyncio.sleep(30)  # a bot that takes its time
+
+    monkeypatch.setattr(discord_env.driver, "send", slow_send)
+    running = asyncio.ensure_future(run_interruptible(playground, "hello"))
+    await asyncio.wait_for(started.wait(), 5)
+    os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends while no prompt is reading the keys
+    assert await asyncio.wait_for(running, 5) is True  # the playground goes on
+    assert printed[-1] == "! stopped (Ctrl-C)"
+    monkeypatch.undo()
+    await run_interruptible(playground, "and on")
+    assert any("Alice: and on" in line for line in printed)

@@ -6,7 +6,9 @@ Ctrl-C cancels the line, Ctrl-D leaves.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
+import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,8 +192,28 @@ async def edit_lines(playground: Playground, history: History) -> None:
             continue
         except EOFError:
             return
-        if line.strip() and not await playground.handle(line.strip()):
+        if line.strip() and not await run_interruptible(playground, line.strip()):
             return
 
 
-__all__ = ["META_WORDS", "PlaygroundCompleter", "edit_lines", "history_for"]
+async def run_interruptible(playground: Playground, line: str) -> bool:
+    """Run one line; Ctrl-C while it runs (the bot is slow to answer) stops that line, not the playground."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(playground.handle(line))
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    except (NotImplementedError, RuntimeError):  # no signal handlers here (not the main thread, Windows)
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        playground.out("! stopped (Ctrl-C)")
+        return True
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+__all__ = ["META_WORDS", "PlaygroundCompleter", "edit_lines", "history_for", "run_interruptible"]
