@@ -187,3 +187,22 @@ async def test_ctrl_c_while_a_line_runs_stops_only_that_line(discord_env: Sandbo
     monkeypatch.undo()
     await run_interruptible(playground, "and on")
     assert any("Alice: and on" in line for line in printed)
+
+
+@pytest.mark.discord_extensions("tests.e2e.probe")
+async def test_tab_completes_what_the_bot_just_showed(discord_env: SandboxEnv) -> None:
+    playground = Playground(discord_env, lambda _item: None)
+    c = PlaygroundCompleter(playground)
+    assert completions(c, ":click ") == []
+    await playground.run_lines(["/help"])
+    assert completions(c, ":click ") == ["Next"]  # the disabled buttons are not offered
+    await playground.run_lines(["/probe-select"])
+    assert completions(c, ":select ") == ["v", "c", "m"]
+    await playground.run_lines(["/probe-modal"])
+    fields = completions(c, ":modal ")
+    assert len(fields) == 2  # Name and Story, by custom_id
+    assert all(f.endswith("=") for f in fields)
+    out: list[str] = []
+    playground.out = lambda item: out.append(str(item))
+    await playground.run_lines([f":modal {fields[0]}Ava {fields[1]}'A wanderer'"])
+    assert any("Ava" in line for line in out), out

@@ -18,6 +18,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
+from guildkeep.sandbox.driver import components_of
 from guildkeep.sandbox.state import ChannelType
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class PlaygroundCompleter(Completer):
             return self.members() if not args else []
         if word == "channel":
             return self.channels(ChannelType.TEXT, *ChannelType.THREADS) if not args else []
+        if word in ("click", "select", "modal"):
+            return self._components(word) if not args or word == "modal" else []
         if word == "complete":
             return self._slash(["/" + args[0].lstrip("/"), *args[1:]] if args else [], partial, bare=True)
         if word == "add":
@@ -109,6 +112,22 @@ class PlaygroundCompleter(Completer):
         if not args:
             return META_WORDS.get(word, ())
         return []
+
+    def _components(self, word: str) -> list[str]:
+        """Button labels, select option values or modal fields of what the bot showed last."""
+        if word == "modal":
+            reply = self.playground.last_reply
+            modal = reply.modal if reply is not None else None
+            fields = [c for c in components_of((modal or {}).get("components") or []) if c.get("type") == 4]
+            return [f"{c['custom_id']}=" for c in fields]
+        message = self.playground.last_with_components
+        if message is None:
+            return []
+        comps = list(components_of(message.components))
+        if word == "click":
+            return [str(c.get("label")) for c in comps if c.get("type") == 2 and c.get("label")
+                    and c.get("custom_id") and not c.get("disabled")]
+        return [str(o.get("value")) for c in comps if c.get("type") == 3 for o in c.get("options") or []]
 
     def _slash(self, words: list[str], partial: str, *, bare: bool = False) -> Iterable[str]:
         commands = self.commands()

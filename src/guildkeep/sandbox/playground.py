@@ -95,6 +95,16 @@ class Playground:
     def driver(self) -> Driver:
         return self.env.driver
 
+    @property
+    def last_with_components(self) -> Message | None:
+        """The last message shown that has buttons or menus (what :click and :select act on)."""
+        return self._last_with_components
+
+    @property
+    def last_reply(self) -> Reply | None:
+        """The bot's last answer to an interaction (a modal it opened is here)."""
+        return self._last_reply
+
     # -- the loop -----------------------------------------------------------------------------
 
     @property
