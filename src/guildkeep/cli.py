@@ -114,7 +114,11 @@ def playground(
 
 
 def _playground(settings: Settings, script: Path | None) -> None:
+    from datetime import timedelta
+
+    from guildkeep.clock import CLOCK, describe
     from guildkeep.sandbox.harness import SandboxEnv
+    from guildkeep.sandbox.persist import StateError, WorldFile, state_path
     from guildkeep.sandbox.playground import Playground, console_writer
 
     if script is not None and not script.is_file():
@@ -127,29 +131,50 @@ def _playground(settings: Settings, script: Path | None) -> None:
 
     async def start() -> None:
         db = Database.from_settings(settings)
+        path = state_path(db.url)
+        store = WorldFile(path) if path is not None else None
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(db)
-            env = await SandboxEnv.start(db, settings)
+            saved = store.load() if store is not None else None
+            if saved is not None:
+                CLOCK.offset = timedelta(seconds=float(saved.get("clock_offset") or 0))
+
+            async def fresh() -> SandboxEnv:
+                return await SandboxEnv.start(db, settings)
+
+            if saved is not None and store is not None:
+                env = await SandboxEnv.start(db, settings, restore=lambda server: store.restore(server, saved))
+            else:
+                env = await fresh()
+            session = Playground(env, console_writer(), store=store, start=fresh)
             try:
-                write = console_writer()
-                write(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
-                      "server 'Guildkeep Sandbox' with alice (owner, Admin), bob and carol.")
-                session = Playground(env, write)
+                guild = env.driver._guild()
+                members = ", ".join(m.user.username for m in guild.members.values() if not m.user.bot)
+                where = ("restored from" if saved is not None else "saved in") + f" {path}" if path else "not saved"
+                session.out(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
+                            f"server '{guild.name}' (id {guild.id}, {where}) with {members}.")
+                if CLOCK.offset:
+                    session.out(f"the bot's clock is at {describe(CLOCK.offset)} (:clock reset for real time)")
+                session.save()
                 if lines is not None:
                     await session.run_lines(lines)
                 elif not sys.stdin.isatty():
                     await session.run_lines(sys.stdin.read().splitlines())
                 else:
-                    await session.interactive()
+                    from guildkeep.sandbox.editor import history_for
+
+                    await session.interactive(history_for(path))
             finally:
-                await env.stop()
+                session.save()
+                await session.env.stop()
         finally:
+            CLOCK.reset()
             await db.dispose()
 
     try:
         asyncio.run(start())
-    except (DomainError, migrate.MigrationError) as exc:
+    except (DomainError, migrate.MigrationError, StateError) as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from guildkeep.cli import app
+from guildkeep.db import Database
+from guildkeep.leveling.models import Level
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +26,7 @@ hello @guildkeep
 :as bob
 /help command:ping
 :complete /help command pi
-:voice join Lounge mute
+:join voice Lounge mute
 :who
 :channel bot-commands
 :nonsense
@@ -48,11 +52,11 @@ def test_playground_script(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert "[#general] guildkeep (bot): Pong!" in out
     # 1/N: the overview plus one page per module's commands, so N grows as modules are added.
     assert re.search(r"buttons: \[1 Previous \(disabled\)\] \[2 1/\d+ \(disabled\)\] \[3 Next\]", out)
-    assert "** Core commands **" in out
+    assert re.search(r"│ Core commands +│", out)
     assert "[#general] Alice: hello @guildkeep" in out
     assert "Hi Alice! Type `/help`" in out
     assert "bob in #general> /help command:ping" in out
-    assert "** /ping **" in out
+    assert re.search(r"│ /ping +│", out)
     assert "suggestions: /ping" in out
     assert "bob joined voice #Lounge (mute)" in out
     assert "bob        Member  [voice #Lounge]" in out
@@ -66,8 +70,8 @@ def test_run_without_a_token_opens_the_playground(cli_env: dict[str, str]) -> No
     assert result.exit_code == 0, (result.output, result.exception)
     assert "no Discord token configured" in result.output
     assert "opening the playground" in result.output
-    assert "** guildkeep **" in result.output
-    assert "Database: sqlite" in result.output or "Database: postgresql" in result.output
+    assert re.search(r"│ guildkeep +│", result.output)
+    assert re.search(r"│ .*Database.*\n.*│ .*(sqlite|postgresql)", result.output)  # an inline field
 
 
 def test_playground_saves_attachments(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -80,3 +84,63 @@ def test_playground_saves_attachments(cli_env: dict[str, str], tmp_path: Path, m
     path = tmp_path / saved.split("attachment saved: ")[1].split(" (")[0]
     assert path.read_bytes().startswith(b"\x89PNG")
     assert path.parent.name == "playground-out"
+
+
+def _play(cli_env: dict[str, str], tmp_path: Path, *lines: str) -> str:
+    script = tmp_path / "script.txt"
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["playground", "--script", str(script)], env=cli_env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def _guild_id(out: str) -> int:
+    found = re.search(r"server 'Guildkeep Sandbox' \(id (\d+), (saved in|restored from) ", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def _xp(out: str) -> int:
+    found = re.search(r"Alice — level \d+, (\d+) XP", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def _stored_xp(database_url: str, guild_id: int) -> int:
+    """All the XP the bot stored in a server."""
+    async def read() -> int:
+        db = Database(database_url)
+        try:
+            async with db.session(read_only=True) as s:
+                return int(await s.scalar(select(func.coalesce(func.sum(Level.xp), 0))
+                                          .where(Level.guild_id == guild_id)) or 0)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_the_world_and_the_bots_data_survive_a_restart_and_reset_starts_over(
+        cli_env: dict[str, str], tmp_path: Path, database_url: str) -> None:
+    first = _play(cli_env, tmp_path, "hello everyone", "/rank", ":clock +1d")
+    guild_id = _guild_id(first)
+    assert "saved in" in first
+    xp = _xp(first)
+    assert xp > 0
+    assert _stored_xp(database_url, guild_id) >= xp
+
+    second = _play(cli_env, tmp_path, "/rank", ":read 3", ":who")
+    assert _guild_id(second) == guild_id
+    assert "restored from" in second
+    assert "the bot's clock is at +1d" in second
+    assert _xp(second) >= xp  # the same member, with the XP stored under the same ids
+    assert "[#general] Alice: hello everyone" in second  # history is there (shown by :read, not as new)
+    assert second.count("hello everyone") == 1
+
+    third = _play(cli_env, tmp_path, ":reset", "no", "/rank", ":reset", "yes", "/rank")
+    assert "cancelled" in third
+    assert re.search(r"deleted \d+ row\(s\) of the bot's data; new server 'Guildkeep Sandbox' \(id (\d+)\)", third)
+    new_id = int(re.search(r"new server 'Guildkeep Sandbox' \(id (\d+)\)", third).group(1))  # type: ignore[union-attr]
+    assert new_id != guild_id
+    assert _guild_id(_play(cli_env, tmp_path, ":who")) == new_id
+    assert _stored_xp(database_url, guild_id) == 0

@@ -10,6 +10,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from guildkeep.clock import CLOCK
+
 SNOWFLAKE_MAX = 2**63 - 1
 
 
@@ -77,7 +79,8 @@ class PortableJSON(TypeDecorator[Any]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, timezone-aware UTC, from the process-wide clock (``guildkeep.clock``), which the playground can move."""
+    return CLOCK.now()
 
 
 # Surrogate primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite.

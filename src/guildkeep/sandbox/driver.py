@@ -420,6 +420,8 @@ class Driver:
 
     async def react(self, message: Message, emoji: str, *, as_: MemberRef) -> None:
         member = self.member(as_)
+        if message.ephemeral:
+            raise DriverError("ephemeral messages take no reactions (Discord's client offers none)")
         chan = self.world.channels[message.channel_id]
         if not message.reactions.get(emoji):
             self._can(member, chan, Perm.ADD_REACTIONS, "add reactions")

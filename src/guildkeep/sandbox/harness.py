@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from discord.ext import tasks
 
 from guildkeep.config import Settings
 from guildkeep.db import Database
@@ -57,6 +59,12 @@ async def build_demo_guild(driver: Driver) -> DemoGuild:
     return DemoGuild(guild, {"admin": admin.id, "moderator": moderator.id, "member": member.id})
 
 
+def demo_of(guild: Guild) -> DemoGuild:
+    """The demo server's record for a guild restored from a saved world (its roles found by name)."""
+    names = {role.name.lower(): role.id for role in guild.roles.values() if not role.managed and role.id != guild.id}
+    return DemoGuild(guild, {k: v for k, v in names.items() if k in ("admin", "moderator", "member")})
+
+
 class SandboxEnv:
     """A running sandbox with the real bot connected: ``env.driver`` acts, ``env.bot`` is the bot.
 
@@ -92,14 +100,21 @@ class SandboxEnv:
         ready_timeout: float = READY_TIMEOUT,
         own_db: bool = False,
         shards: int = 1,
+        restore: Callable[[SandboxServer], None] | None = None,
     ) -> SandboxEnv:
+        """``restore`` replaces the new server's world with a saved one (the playground's) instead of
+        building the demo server."""
         server = await SandboxServer().start()
         server.gateway.shard_count = shards
         env = cls(server, Driver(server), settings, db)
         env.driver.component_listened = env._listens
         env._own_db = own_db
         try:
-            if demo:
+            if restore is not None:
+                restore(server)
+                env.driver.guild = next(iter(server.world.guilds.values()), None)
+                env.demo = demo_of(env.driver.guild) if env.driver.guild is not None else None
+            elif demo:
                 env.demo = await build_demo_guild(env.driver)
             env._stack.enter_context(pointed_at(server.api_url, server.gateway_url))
             for shard_id in range(shards):
@@ -138,6 +153,21 @@ class SandboxEnv:
             if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
                 return True
         return False
+
+    def run_periodic_jobs(self) -> int:
+        """Restart every running ``tasks.loop`` of the bots' cogs so each runs an iteration now (after the
+        clock moved: quest resets and voice checkpoints see the new time at once, as they would have while
+        that time passed). Returns how many loops were restarted."""
+        restarted = 0
+        for bot in self.bots:
+            for cog in list(bot.cogs.values()):
+                for name in dir(type(cog)):
+                    if isinstance(getattr(type(cog), name, None), tasks.Loop):
+                        loop = getattr(cog, name)
+                        if loop.is_running():
+                            loop.restart()
+                            restarted += 1
+        return restarted
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """After a drop: wait until every bot is connected again (resumed or re-identified)."""
@@ -206,4 +236,4 @@ def _task_name(task: asyncio.Task[Any]) -> str:
     return f"{task.get_name()} ({getattr(coro, '__qualname__', coro)})"
 
 
-__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild"]
+__all__ = ["DemoGuild", "SandboxEnv", "build_demo_guild", "demo_of"]

@@ -15,8 +15,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from guildkeep.clock import CLOCK
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MENTION_RE = re.compile(r"<@!?(\d+)>")
@@ -92,7 +94,8 @@ def iso(moment: datetime) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The sandbox's time is the bot's clock (``guildkeep.clock``), so both move together in the playground."""
+    return CLOCK.now()
 
 
 class SnowflakeFactory:
@@ -103,7 +106,7 @@ class SnowflakeFactory:
         self._last = 0
 
     def __call__(self) -> int:
-        candidate = ((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(self._counter) & 0xFFF)
+        candidate = ((int(CLOCK.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(self._counter) & 0xFFF)
         self._last = max(candidate, self._last + 1)
         return self._last
 

@@ -18,6 +18,7 @@ from discord.ext import commands, tasks
 
 import discord
 from discord import app_commands
+from guildkeep.db import utcnow
 from guildkeep.db.errors import ValidationError
 from guildkeep.discord.limits import clip, respond, send
 from guildkeep.discord.views import ConfirmView, Paginator
@@ -783,7 +784,7 @@ class Leveling(commands.Cog):
         duration_hours: app_commands.Range[int, 1, 8760] | None = None,
     ) -> None:
         assert interaction.guild is not None
-        expires = discord.utils.utcnow() + timedelta(hours=duration_hours) if duration_hours else None
+        expires = utcnow() + timedelta(hours=duration_hours) if duration_hours else None
         created = await self.service.create_quest(
             interaction.guild.id, name, description, quest_type, requirement, amount, reward_xp,
             reward_multiplier, difficulty, refresh, multiplier_minutes=multiplier_minutes, expires_at=expires,
