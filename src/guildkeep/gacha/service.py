@@ -372,7 +372,10 @@ class GachaService:
 
         try:
             return await self.db.run(attempt)
-        except DuplicateError:
+        except (DuplicateError, DomainError):
+            # The same key may have been committed by a concurrent request between our look-up and our
+            # checks (a refusal such as "already claimed" then describes that request's own effect): its
+            # outcome is the answer to this one too.
             async with self.db.session(read_only=True) as s:
                 done = await prior(s)
             if done is None:
