@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from guildkeep import __version__
 from guildkeep.cli import app
+from guildkeep.db import Database
+from guildkeep.db import backup as bk
+from guildkeep.identity.service import IdentityService
+
+T = TypeVar("T")
 
 runner = CliRunner()
 
@@ -45,7 +57,7 @@ def test_db_commands_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None
     assert backup_path.name in _ok(["db", "backups"], cli_env)
     assert "restored" in _ok(["db", "restore", str(backup_path), "--yes"], cli_env)
     assert "removed 0 backup(s)" in _ok(["db", "prune"], cli_env)
-    _ok(["db", "downgrade", "base"], cli_env)
+    _ok(["db", "downgrade", "base", "--yes"], cli_env)
     result = runner.invoke(app, ["db", "check"], env=cli_env)
     assert result.exit_code == 1
     assert "run `guildkeep db upgrade`" in result.output
@@ -61,3 +73,117 @@ def test_verify_missing_file_is_clear(cli_env: dict[str, str]) -> None:
     result = runner.invoke(app, ["db", "verify", "nope.tar.gz"], env=cli_env)
     assert result.exit_code == 1
     assert "No backup file" in result.output
+
+
+# --- shared helpers for operator-command tests ------------------------------------------------
+
+
+def _fails(args: list[str], env: dict[str, str], input: str | None = None) -> str:
+    """The command fails with a non-zero code and a message, never a traceback."""
+    result = runner.invoke(app, args, env=env, input=input)
+    assert result.exit_code != 0, (args, result.output)
+    assert isinstance(result.exception, SystemExit), (args, result.output, result.exception)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def _run_async(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def go() -> T:
+        db = Database(url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _seed_guild(url: str, guild_id: int = 7, name: str = "Kept Guild") -> None:
+    async def work(db: Database) -> None:
+        await IdentityService(db).get_or_create_guild(guild_id, name)
+
+    _run_async(url, work)
+
+
+def _tables(url: str) -> set[str]:
+    async def work(db: Database) -> set[str]:
+        async with db.engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+    return _run_async(url, work)
+
+
+# --- db downgrade -------------------------------------------------------------------------------
+
+
+def test_downgrade_refuses_without_yes_when_no_terminal(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    _seed_guild(cli_env["GUILDKEEP_DATABASE_URL"])
+    out = _fails(["db", "downgrade", "base"], cli_env)
+    assert "--yes" in out
+    assert len(out.strip().splitlines()) == 1
+    assert "guilds" in _tables(cli_env["GUILDKEEP_DATABASE_URL"])
+    assert "(head)" in _ok(["db", "current"], cli_env)
+    assert not (Path(cli_env["GUILDKEEP_BACKUP_DIR"])).exists()
+
+
+def test_downgrade_with_yes_takes_a_backup_first(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    _seed_guild(cli_env["GUILDKEEP_DATABASE_URL"])
+    out = _ok(["db", "downgrade", "base", "--yes"], cli_env)
+    backups = list(Path(cli_env["GUILDKEEP_BACKUP_DIR"]).glob("guildkeep-*.tar.gz"))
+    assert len(backups) == 1
+    assert str(backups[0]) in out
+    assert "guilds" not in _tables(cli_env["GUILDKEEP_DATABASE_URL"])
+    assert bk.read_manifest(backups[0])["tables"]["guilds"] == 1
+    # the backup brings everything back
+    _ok(["db", "restore", str(backups[0]), "--yes"], cli_env)
+    assert "(head)" in _ok(["db", "current"], cli_env)
+
+
+def test_downgrade_accepts_relative_revisions(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade", "leveling@head"], cli_env)
+    assert "database at: 0001_identity" in _ok(["db", "downgrade", "-1", "--yes"], cli_env)
+    _ok(["db", "upgrade"], cli_env)
+    # several heads: -1 alone is ambiguous, and the message says what to type instead
+    out = _fails(["db", "downgrade", "-1", "--yes"], cli_env)
+    assert "leveling@-1" in out
+    out = _ok(["db", "downgrade", "--yes", "leveling@-1"], cli_env)
+    assert "leveling_0001" not in out
+    assert "gacha_0001" in out
+    # reverting a branch that is not applied, or an unknown revision: one clear line, nothing changes
+    assert "leveling" in _fails(["db", "downgrade", "leveling@-1", "--yes"], cli_env)
+    assert "nonsense" in _fails(["db", "downgrade", "nonsense", "--yes"], cli_env)
+    assert "nonsense" in _fails(["db", "upgrade", "nonsense"], cli_env)
+
+
+def test_downgrade_with_nothing_to_revert_needs_no_confirmation(cli_env: dict[str, str]) -> None:
+    assert "nothing to revert" in _ok(["db", "downgrade", "base"], cli_env)
+
+
+def _guildkeep_on_a_terminal(args: list[str], env: dict[str, str], typed: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``guildkeep`` with a pseudo-terminal as stdin, typing ``typed`` into it."""
+    master, slave = os.openpty()
+    try:
+        os.write(master, typed.encode())
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("guildkeep")), *args],
+            check=False, stdin=slave, capture_output=True, text=True, timeout=120,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("GUILDKEEP_")}, **env},
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_downgrade_on_a_terminal_asks_for_the_typed_word(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    _seed_guild(cli_env["GUILDKEEP_DATABASE_URL"])
+    wrong = _guildkeep_on_a_terminal(["db", "downgrade", "base"], cli_env, "yes\n")
+    assert wrong.returncode == 1, wrong.stderr
+    assert "not confirmed" in wrong.stderr
+    assert "guilds" in _tables(cli_env["GUILDKEEP_DATABASE_URL"])
+    right = _guildkeep_on_a_terminal(["db", "downgrade", "base"], cli_env, "downgrade\n")
+    assert right.returncode == 0, right.stderr
+    assert "backup taken before the downgrade" in right.stdout
+    assert "guilds" not in _tables(cli_env["GUILDKEEP_DATABASE_URL"])

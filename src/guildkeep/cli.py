@@ -66,6 +66,20 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
+def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
+    """Go on only with ``--yes`` or, on a terminal, when the operator types ``word``; else refuse in one line."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err.print(f"guildkeep: {what}; pass --yes to go ahead (no terminal to confirm on)", markup=False,
+                  highlight=False)
+        raise typer.Exit(1)
+    answer = typer.prompt(f"{what}.\nType {word} to go on", default="", show_default=False)
+    if answer.strip() != word:
+        err.print("guildkeep: not confirmed; nothing was changed", markup=False)
+        raise typer.Exit(1)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"guildkeep {__version__}")
@@ -160,10 +174,34 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database at: {', '.join(at) or '(empty)'}")
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
-    """Revert migrations down to REVISION."""
-    at = _with_db(lambda db, _s: migrate.downgrade(db, revision))
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target: a revision id, base, BRANCH@-N (e.g. leveling@-1), or -N with one head.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Revert migrations down to REVISION, dropping their tables. Takes a backup first.
+
+    Examples: `guildkeep db downgrade leveling@-1 --yes`, `guildkeep db downgrade -1` (one head applied),
+    `guildkeep db downgrade base --yes`.
+    """
+    plan = _with_db(lambda db, _s: migrate.downgrade_plan(db, revision))
+    if not plan:
+        console.print(f"nothing to revert: the database is already at or below {revision}", markup=False)
+        return
+    _confirm_destructive(
+        f"`db downgrade {revision}` reverts {len(plan)} migration(s) ({', '.join(plan)}) and drops their tables",
+        yes,
+        word="downgrade",
+    )
+
+    async def work(db: Database, settings: Settings) -> list[str]:
+        backup = await backups_mod.create_backup(db, settings.backup_dir)
+        console.print(f"backup taken before the downgrade: {backup}", markup=False, highlight=False)
+        return await migrate.downgrade(db, revision)
+
+    at = _with_db(work)
     console.print(f"database at: {', '.join(at) or '(empty)'}")
 
 
