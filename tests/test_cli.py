@@ -187,3 +187,14 @@ def test_downgrade_on_a_terminal_asks_for_the_typed_word(cli_env: dict[str, str]
     assert right.returncode == 0, right.stderr
     assert "backup taken before the downgrade" in right.stdout
     assert "guilds" not in _tables(cli_env["GUILDKEEP_DATABASE_URL"])
+
+
+def test_every_numeric_option_refuses_nonsense_in_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    for bad in (["--max-age-days", "-1"], ["--max-age-days", "nan"], ["--max-age-days", "inf"], ["--keep", "0"],
+                ["--keep", "-3"]):
+        out = _fails(["db", "prune", *bad], cli_env)
+        assert bad[0] in out or "at least one" in out, (bad, out)
+    script = tmp_path / "script.txt"
+    script.write_bytes(b"\xff\xfe not utf-8 \x80")
+    out = _fails(["playground", "--script", str(script)], cli_env)
+    assert "UTF-8" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -80,6 +81,12 @@ def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
         raise typer.Exit(1)
 
 
+def _finite_non_negative(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a number of days (0 or more)")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"guildkeep {__version__}")
@@ -130,7 +137,15 @@ def _playground(settings: Settings, script: Path | None) -> None:
     if script is not None and not script.is_file():
         err.print(f"guildkeep: no script file {script}", markup=False)
         raise typer.Exit(2)
-    lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    try:
+        lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    except UnicodeDecodeError as exc:
+        err.print(f"guildkeep: the script {script} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                  markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(f"guildkeep: cannot read the script {script}: {exc.strerror or exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
     if settings.log_level != "DEBUG":
         # Keep the terminal for the conversation; errors (with their ids) still show.
         logging.getLogger().setLevel(logging.ERROR)
@@ -271,8 +286,13 @@ def db_backups() -> None:
 
 @db_app.command("prune")
 def db_prune(
-    keep: Annotated[int | None, typer.Option(help="Keep the newest N (default: GUILDKEEP_BACKUP_KEEP).")] = None,
-    max_age_days: Annotated[float | None, typer.Option(help="Delete older than this (0: no limit).")] = None,
+    keep: Annotated[
+        int | None, typer.Option(help="Keep the newest N, at least 1 (default: GUILDKEEP_BACKUP_KEEP).", min=1)
+    ] = None,
+    max_age_days: Annotated[
+        float | None,
+        typer.Option(help="Delete older than this many days (0: no limit).", callback=_finite_non_negative),
+    ] = None,
 ) -> None:
     """Delete old backups by count and age; the newest is always kept."""
     settings = _settings()
