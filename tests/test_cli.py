@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -198,3 +202,66 @@ def test_every_numeric_option_refuses_nonsense_in_one_line(cli_env: dict[str, st
     script.write_bytes(b"\xff\xfe not utf-8 \x80")
     out = _fails(["playground", "--script", str(script)], cli_env)
     assert "UTF-8" in out
+
+
+# --- corrupt and missing backups ---------------------------------------------------------------
+
+
+def _repack(source: Path, target: Path, *, manifest: object = None, data: bytes | None = None) -> Path:
+    """A copy of the backup ``source`` with its manifest and/or data file replaced."""
+    with tarfile.open(source, "r:gz") as tar:
+        original = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        data_name = original["data"]
+        payload = tar.extractfile(data_name).read() if data is None else data  # type: ignore[union-attr]
+    raw = json.dumps(original if manifest is None else manifest).encode()
+    with tarfile.open(target, "w:gz") as tar:
+        for name, content in (("manifest.json", raw), (data_name, payload)):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return target
+
+
+def test_restore_and_verify_of_corrupt_files_say_what_is_wrong(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    _seed_guild(cli_env["GUILDKEEP_DATABASE_URL"])
+    good = Path(_ok(["db", "backup"], cli_env).strip().splitlines()[-1])
+    manifest = bk.read_manifest(good)
+    raw = good.read_bytes()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "garbage.tar.gz").write_bytes(b"this is not a backup")
+    (bad / "truncated.tar.gz").write_bytes(raw[: len(raw) // 2])
+    (bad / "gzip-not-tar.tar.gz").write_bytes(gzip.compress(b"x" * 5000))
+    cases = {
+        "garbage.tar.gz": "could not be read",
+        "truncated.tar.gz": "could not be read",
+        "gzip-not-tar.tar.gz": "could not be read",
+        _repack(good, bad / "list-manifest.tar.gz", manifest=[]).name: "manifest",
+        _repack(good, bad / "no-backend.tar.gz",
+                manifest={k: v for k, v in manifest.items() if k != "backend"}).name: "backend",
+        _repack(good, bad / "bad-tables.tar.gz", manifest={**manifest, "tables": "x"}).name: "tables",
+        _repack(good, bad / "bad-count.tar.gz", manifest={**manifest, "tables": {"guilds": True}}).name: "tables",
+        _repack(good, bad / "damaged-data.tar.gz", data=b"SQLite format 3\x00" + b"\x01" * 8192).name: "restore",
+    }
+    for name, what in cases.items():
+        for command in (["db", "restore", str(bad / name), "--yes"], ["db", "verify", str(bad / name)]):
+            out = _fails(command, cli_env)
+            assert name in out, (command, out)
+            assert what in out, (command, out)
+            assert len(out.strip().splitlines()) == 1, (command, out)
+    for command in (["db", "restore", str(tmp_path / "missing.tar.gz"), "--yes"],
+                    ["db", "verify", str(tmp_path / "missing.tar.gz")], ["db", "verify", str(tmp_path)]):
+        assert "No backup file" in _fails(command, cli_env)
+    # nothing was changed by the failed restores
+    assert "guilds" in _tables(cli_env["GUILDKEEP_DATABASE_URL"])
+    _seed_guild(cli_env["GUILDKEEP_DATABASE_URL"], guild_id=8)
+    assert "restored" in _ok(["db", "restore", str(good), "--yes"], cli_env)
+
+
+def test_restore_without_yes_and_no_terminal_refuses(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    good = Path(_ok(["db", "backup"], cli_env).strip().splitlines()[-1])
+    out = _fails(["db", "restore", str(good)], cli_env)
+    assert "--yes" in out
+    assert len(out.strip().splitlines()) == 1

@@ -314,8 +314,12 @@ def db_restore(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Replace the database's contents with a backup. Stop the bot first."""
-    if not yes and not typer.confirm(f"Replace everything in the database with {file.name}?", default=False):
-        raise typer.Exit(1)
+    try:
+        backups_mod.read_manifest(file)  # a missing or damaged file is refused before anything is asked
+    except DomainError as exc:
+        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    _confirm_destructive(f"`db restore` replaces everything in the database with {file.name}", yes, word="restore")
 
     async def work(db: Database, _s: Settings) -> dict[str, Any]:
         return await backups_mod.restore_backup(db, file)

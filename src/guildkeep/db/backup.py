@@ -22,6 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,15 +149,21 @@ def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[s
 
 
 def _sqlite_copy_into(source: Path, target: Path) -> None:
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target, timeout=30)
+    """Copy the backup's database file over ``target``, after checking it; a damaged file changes nothing."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
-        check = src.execute("PRAGMA integrity_check").fetchone()[0]
+        try:
+            check = src.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"the backup's database is damaged: {exc}") from exc
         if check != "ok":
-            raise BackupError(f"The backup's database is damaged: {check}")
-        src.backup(dst)
+            raise BackupError(f"the backup's database is damaged: {check}")
+        dst = sqlite3.connect(target, timeout=30)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
     finally:
-        dst.close()
         src.close()
 
 
@@ -217,7 +224,8 @@ async def _run(cmd: list[str], env: dict[str, str]) -> None:
     )
     _out, err = await proc.communicate()
     if proc.returncode != 0:
-        raise BackupError(f"`{Path(cmd[0]).name}` failed: {err.decode(errors='replace').strip()[:500]}")
+        detail = " ".join(err.decode(errors="replace").split())[:500]
+        raise BackupError(f"`{Path(cmd[0]).name}` failed: {detail}")
 
 
 async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list[str]]:
@@ -262,23 +270,63 @@ def _pack(target: Path, manifest: dict[str, Any], data: Path, data_name: str) ->
     tmp.replace(target)
 
 
+def _check_manifest(name: str, manifest: Any) -> dict[str, Any]:
+    """The manifest if it has the shape guildkeep writes; else a `BackupError` saying what is wrong."""
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{name} is damaged: its manifest is not a JSON object.")
+    if manifest.get("format") != FORMAT_VERSION:
+        raise BackupError(f"{name} has backup format {manifest.get('format')!r}, expected {FORMAT_VERSION}.")
+    if manifest.get("backend") not in ("sqlite", "postgresql"):
+        raise BackupError(f"{name} is damaged: its manifest names no known backend ({manifest.get('backend')!r}).")
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in tables.items()
+    ):
+        raise BackupError(f"{name} is damaged: its manifest's tables are not a row count per table.")
+    checksums = manifest.get("checksums")
+    if checksums is not None and not (
+        isinstance(checksums, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in checksums.items())
+    ):
+        raise BackupError(f"{name} is damaged: its manifest's checksums are not a digest per table.")
+    data_name = manifest.get("data")
+    if not isinstance(data_name, str) or not data_name or "/" in data_name or data_name.startswith("."):
+        raise BackupError(f"{name} is damaged: its manifest names no data file.")
+    return manifest
+
+
+def _read_manifest(tar: tarfile.TarFile, name: str) -> dict[str, Any]:
+    try:
+        member = tar.extractfile("manifest.json")
+    except KeyError:
+        raise BackupError(f"{name} is not a guildkeep backup (no manifest).") from None
+    if member is None:
+        raise BackupError(f"{name} is damaged: its manifest is not a file.")
+    try:
+        manifest = json.loads(member.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BackupError(f"{name} is damaged: its manifest is not JSON ({exc}).") from exc
+    return _check_manifest(name, manifest)
+
+
+_READ_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
+
+
 def _unpack(path: Path, into: Path) -> tuple[dict[str, Any], Path]:
     if not path.is_file():
         raise BackupError(f"No backup file at {path}.")
     try:
         with tarfile.open(path, "r:gz") as tar:
-            names = set(tar.getnames())
-            if "manifest.json" not in names:
-                raise BackupError(f"{path.name} is not a guildkeep backup (no manifest).")
-            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-            data_name = manifest.get("data")
-            if data_name not in names or "/" in data_name or data_name.startswith("."):
-                raise BackupError(f"{path.name} is damaged: its data file is missing.")
-            tar.extract(data_name, into, filter="data")
-    except (tarfile.TarError, OSError, json.JSONDecodeError, EOFError) as exc:
+            manifest = _read_manifest(tar, path.name)
+            data_name = manifest["data"]
+            try:
+                member = tar.getmember(data_name)
+            except KeyError:
+                raise BackupError(f"{path.name} is damaged: its data file is missing.") from None
+            if not member.isfile():
+                raise BackupError(f"{path.name} is damaged: its data file is not a file.")
+            tar.extract(member, into, filter="data")
+    except _READ_ERRORS as exc:
         raise BackupError(f"{path.name} could not be read: {exc}") from exc
-    if manifest.get("format") != FORMAT_VERSION:
-        raise BackupError(f"{path.name} has backup format {manifest.get('format')}, expected {FORMAT_VERSION}.")
     return manifest, into / data_name
 
 
@@ -312,11 +360,15 @@ async def create_backup(db: Database, backup_dir: Path) -> Path:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
+    """The checked manifest of the backup at ``path`` (a `BackupError` in one line if it is not one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackupError(f"No backup file at {path}.")
     try:
         with tarfile.open(path, "r:gz") as tar:
-            return json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-    except (tarfile.TarError, OSError, KeyError, json.JSONDecodeError) as exc:
-        raise BackupError(f"{Path(path).name} is not a readable guildkeep backup: {exc}") from exc
+            return _read_manifest(tar, path.name)
+    except _READ_ERRORS as exc:
+        raise BackupError(f"{path.name} could not be read: {exc}") from exc
 
 
 async def restore_backup(db: Database, path: Path) -> dict[str, Any]:
@@ -328,10 +380,13 @@ async def restore_backup(db: Database, path: Path) -> dict[str, Any]:
                 f"That backup is of a {manifest['backend']} database; this one is {db.backend}."
             )
         await db.dispose()  # no pooled connection may hold the old file or tables
-        if db.backend == "sqlite":
-            await asyncio.to_thread(_sqlite_copy_into, data, _sqlite_path(db))
-        else:
-            await _pg_restore_into(db.url, db.url.database, data, clean=True)
+        try:
+            if db.backend == "sqlite":
+                await asyncio.to_thread(_sqlite_copy_into, data, _sqlite_path(db))
+            else:
+                await _pg_restore_into(db.url, db.url.database, data, clean=True)
+        except BackupError as exc:
+            raise BackupError(f"{Path(path).name} could not be restored, nothing was changed: {exc.message}") from exc
     log.info("restored %s into %s", path, db.url.render_as_string(hide_password=True))
     return manifest
 
@@ -361,7 +416,7 @@ async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> 
             try:
                 actual = await asyncio.to_thread(check)
             except (sqlite3.DatabaseError, BackupError) as exc:
-                return VerifyReport(path, "sqlite", expected, {}, [f"restore failed: {exc}"])
+                raise BackupError(f"{path.name} does not restore: {exc}") from exc
         else:
             if scratch_url is None:
                 raise BackupError("Verifying a PostgreSQL backup needs a PostgreSQL server to restore on.")
@@ -378,7 +433,7 @@ async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> 
                 try:
                     await _pg_restore_into(server, name, data, clean=False)
                 except BackupError as exc:
-                    problems.append(f"restore failed: {exc.message}")
+                    raise BackupError(f"{path.name} does not restore: {exc.message}") from exc
                 conn = await asyncpg.connect(_dsn(server, name))
                 try:
                     actual = await _pg_counts(conn)
