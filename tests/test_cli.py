@@ -265,3 +265,109 @@ def test_restore_without_yes_and_no_terminal_refuses(cli_env: dict[str, str]) ->
     out = _fails(["db", "restore", str(good)], cli_env)
     assert "--yes" in out
     assert len(out.strip().splitlines()) == 1
+
+
+# --- settings that only show their problem when used ---------------------------------------------
+
+
+def _one_line_naming(out: str, setting: str) -> None:
+    lines = [line for line in out.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    assert setting in lines[0], out
+
+
+def _without_dac(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``guildkeep`` as root without the capabilities that bypass file permissions (like any other user)."""
+    return subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+         str(Path(sys.executable).with_name("guildkeep")), *args],
+        check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("GUILDKEEP_")}, **env},
+    )
+
+
+STARTS = (["run"], ["playground", "--script", "script.txt"])
+
+
+def test_bad_gacha_config_dir_is_one_clear_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "script.txt").write_text(":help\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    malformed = tmp_path / "malformed"
+    malformed.mkdir()
+    (malformed / "esprits.json").write_text('{"esprits": [')
+    latin1 = tmp_path / "latin1"
+    latin1.mkdir()
+    (latin1 / "game_settings.json").write_bytes(b'{"name": "caf\xe9"}')
+    cases = {
+        str(tmp_path / "missing"): "does not exist",
+        str(a_file): "not a directory",
+        str(malformed): "esprits.json",
+        str(latin1): "game_settings.json",
+    }
+    for value, what in cases.items():
+        for command in STARTS:
+            out = _fails(command, {**cli_env, "GUILDKEEP_GACHA_CONFIG_DIR": value})
+            _one_line_naming(out, "GUILDKEEP_GACHA_CONFIG_DIR")
+            assert what in out, (value, out)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "esprits.json").write_text("{}")
+    locked.chmod(0)
+    try:
+        for command in STARTS:
+            proc = _without_dac(command, {**cli_env, "GUILDKEEP_GACHA_CONFIG_DIR": str(locked)})
+            assert proc.returncode != 0
+            _one_line_naming(proc.stderr, "GUILDKEEP_GACHA_CONFIG_DIR")
+            assert "cannot be read" in proc.stderr
+            assert "Traceback" not in proc.stderr + proc.stdout
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.mark.parametrize(("count", "ids", "what"), [
+    (None, "[0]", "GUILDKEEP_SHARD_COUNT"),
+    ("2", "[5]", "outside"),
+    ("2", "[-1]", "outside"),
+    ("4", "[1,1]", "twice"),
+    ("4", "[0,1]", "one shard per process"),
+    ("2", "zero", "GUILDKEEP_SHARD_IDS"),
+])
+def test_bad_shard_settings_are_one_clear_line(cli_env: dict[str, str], tmp_path: Path, count: str | None,
+                                               ids: str, what: str) -> None:
+    (tmp_path / "script.txt").write_text(":help\n")
+    env = {**cli_env, "GUILDKEEP_SHARD_IDS": ids, **({"GUILDKEEP_SHARD_COUNT": count} if count else {})}
+    for command in (*STARTS, ["db", "upgrade"]):
+        out = _fails(command, env)
+        _one_line_naming(out, "GUILDKEEP_SHARD_IDS")
+        assert what in out, out
+
+
+def test_shard_ids_accept_a_plain_number(cli_env: dict[str, str]) -> None:
+    _ok(["db", "current"], {**cli_env, "GUILDKEEP_SHARD_COUNT": "2", "GUILDKEEP_SHARD_IDS": "1"})
+
+
+def test_bad_backup_dir_is_one_clear_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "script.txt").write_text(":help\n")
+    _ok(["db", "upgrade"], cli_env)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = {str(a_file): "not a directory", "/sys/guildkeep-backups": "not writable",
+             str(a_file / "below"): "not a directory"}
+    commands = [*STARTS, ["db", "backup"], ["db", "backups"], ["db", "prune"], ["db", "downgrade", "base", "--yes"]]
+    for value, what in cases.items():
+        for command in commands:
+            out = _fails(command, {**cli_env, "GUILDKEEP_BACKUP_DIR": value})
+            _one_line_naming(out, "GUILDKEEP_BACKUP_DIR")
+            assert what in out, (command, value, out)
+    assert "(head)" in _ok(["db", "current"], cli_env)  # the refused downgrade changed nothing
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        proc = _without_dac(["db", "backup"], {**cli_env, "GUILDKEEP_BACKUP_DIR": str(locked)})
+        assert proc.returncode != 0
+        _one_line_naming(proc.stderr, "GUILDKEEP_BACKUP_DIR")
+        assert "not writable" in proc.stderr
+    finally:
+        locked.chmod(0o755)

@@ -47,6 +47,51 @@ def _settings() -> Settings:
     return settings
 
 
+def _require_backup_dir(settings: Settings) -> None:
+    problem = backups_mod.backup_dir_problem(settings.backup_dir)
+    if problem is not None:
+        err.print(f"guildkeep: invalid setting GUILDKEEP_BACKUP_DIR: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+def _require_gacha_config(settings: Settings) -> None:
+    """Read the gacha configuration the bot will load, so a bad file stops start-up in one line."""
+    from guildkeep.gacha.config import GachaConfigError, load_config
+
+    try:
+        load_config(settings.gacha_config_dir)
+    except GachaConfigError as exc:
+        problem = str(exc)
+    except UnicodeDecodeError as exc:
+        directory = settings.gacha_config_dir or Path(".")
+        culprit = next((p.name for p in sorted(directory.glob("*.json")) if not _is_utf8(p)), "a file")
+        problem = f"{culprit}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    else:
+        return
+    if settings.gacha_config_dir is None:
+        err.print(f"guildkeep: the shipped gacha configuration is invalid: {problem}", markup=False, highlight=False)
+    else:
+        err.print(f"guildkeep: invalid setting GUILDKEEP_GACHA_CONFIG_DIR ({settings.gacha_config_dir}): {problem}",
+                  markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except (UnicodeDecodeError, OSError):
+        return False
+    return True
+
+
+def _preflight(settings: Settings) -> None:
+    """What the bot needs besides the database: checked before start-up, each refused in one line."""
+    _require_gacha_config(settings)
+    _require_backup_dir(settings)
+
+
 def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     settings = _settings()
 
@@ -106,6 +151,7 @@ def main_callback(
 def run() -> None:
     """Migrate the database (unless GUILDKEEP_AUTO_MIGRATE=false) and start the bot (the playground without a token)."""
     settings = _settings()
+    _preflight(settings)
     if settings.token is None:
         err.print(
             "guildkeep: no Discord token configured (GUILDKEEP_DISCORD_TOKEN); opening the playground instead.",
@@ -127,7 +173,9 @@ def playground(
     ] = None,
 ) -> None:
     """Try the bot with no Discord: a local stand-in with a demo server, where you speak as its members."""
-    _playground(_settings(), script)
+    settings = _settings()
+    _preflight(settings)
+    _playground(settings, script)
 
 
 def _playground(settings: Settings, script: Path | None) -> None:
@@ -201,6 +249,7 @@ def db_downgrade(
     Examples: `guildkeep db downgrade leveling@-1 --yes`, `guildkeep db downgrade -1` (one head applied),
     `guildkeep db downgrade base --yes`.
     """
+    _require_backup_dir(_settings())
     plan = _with_db(lambda db, _s: migrate.downgrade_plan(db, revision))
     if not plan:
         console.print(f"nothing to revert: the database is already at or below {revision}", markup=False)
@@ -260,6 +309,7 @@ def db_revision(
 @db_app.command("backup")
 def db_backup() -> None:
     """Take a consistent, compressed backup into the backup directory."""
+    _require_backup_dir(_settings())
 
     async def work(db: Database, settings: Settings) -> Path:
         return await backups_mod.create_backup(db, settings.backup_dir)
@@ -272,6 +322,7 @@ def db_backup() -> None:
 def db_backups() -> None:
     """List the backups, newest first."""
     settings = _settings()
+    _require_backup_dir(settings)
     found = backups_mod.list_backups(settings.backup_dir)
     if not found:
         console.print(f"no backups in {settings.backup_dir}", markup=False)
@@ -296,6 +347,7 @@ def db_prune(
 ) -> None:
     """Delete old backups by count and age; the newest is always kept."""
     settings = _settings()
+    _require_backup_dir(settings)
     try:
         removed = backups_mod.prune_backups(
             settings.backup_dir,

@@ -71,6 +71,27 @@ class VerifyReport:
 # listing and retention
 
 
+def backup_dir_problem(backup_dir: Path) -> str | None:
+    """Why backups cannot be written to ``backup_dir`` (None when they can). Creates nothing."""
+    path = Path(backup_dir)
+    if path.exists():
+        if not path.is_dir():
+            return f"{path} is not a directory"
+        target = path
+    else:
+        target = path.parent
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            return f"{path} cannot be created: {target} is not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as exc:
+        return f"{path} is not writable ({exc.strerror or exc})"
+    return None
+
+
 def list_backups(backup_dir: Path) -> list[BackupInfo]:
     """Backups in ``backup_dir``, newest first."""
     if not backup_dir.is_dir():
