@@ -371,3 +371,28 @@ def test_bad_backup_dir_is_one_clear_line(cli_env: dict[str, str], tmp_path: Pat
         assert "not writable" in proc.stderr
     finally:
         locked.chmod(0o755)
+
+
+# --- verify compares contents ----------------------------------------------------------------------
+
+
+def test_verify_names_the_table_whose_contents_were_altered(cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.db.test_backup import _seed_fixed, _tamper
+
+    url = cli_env["GUILDKEEP_DATABASE_URL"]
+    _ok(["db", "upgrade"], cli_env)
+    _run_async(url, _seed_fixed)
+    good = Path(_ok(["db", "backup"], cli_env).strip().splitlines()[-1])
+    assert "row count and contents intact" in _ok(["db", "verify", str(good)], cli_env)
+    forged = asyncio.run(_tamper(good, "UPDATE gacha_players SET gems = 999 WHERE id = 1", tmp_path, url))
+    result = runner.invoke(app, ["db", "verify", str(forged)], env=cli_env)
+    assert result.exit_code == 1, result.output
+    assert "problem: gacha_players: contents differ" in result.output
+    assert "Traceback" not in result.output
+    # an old backup (no checksums) still verifies, by counts, and says so
+    manifest = bk.read_manifest(good)
+    del manifest["checksums"], manifest["checksum_method"]
+    old = _repack(good, tmp_path / "old.tar.gz", manifest=manifest)
+    out = _ok(["db", "verify", str(old)], cli_env)
+    assert "only row counts were compared" in out
+    assert "row count intact" in out

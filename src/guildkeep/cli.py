@@ -382,22 +382,29 @@ def db_restore(
 
 @db_app.command("verify")
 def db_verify(file: Annotated[Path, typer.Argument(help="A backup file to check.")]) -> None:
-    """Restore a backup into a scratch database and compare row counts table by table."""
+    """Restore a backup into a scratch database and compare row counts and content checksums table by table."""
     settings = _settings()
     try:
         report = asyncio.run(backups_mod.verify_backup(file, scratch_url=settings.database_url))
     except DomainError as exc:
-        err.print(f"guildkeep: {exc}", markup=False)
+        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
-    table = Table("table", "in manifest", "restored")
+    except OSError as exc:
+        err.print(f"guildkeep: cannot reach the database server to verify on: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    table = Table("table", "rows in manifest", "rows restored", "contents")
     for name in sorted(set(report.expected) | set(report.actual)):
-        table.add_row(name, str(report.expected.get(name, "-")), str(report.actual.get(name, "-")))
+        table.add_row(name, str(report.expected.get(name, "-")), str(report.actual.get(name, "-")),
+                      report.contents(name))
     console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if not report.ok:
         for problem in report.problems:
-            err.print(f"problem: {problem}", markup=False)
+            err.print(f"problem: {problem}", markup=False, highlight=False)
         raise typer.Exit(1)
-    console.print(f"OK: {file.name} restores with every table's row count intact ({report.backend})", markup=False)
+    what = "row count and contents" if report.checked_contents else "row count"
+    console.print(f"OK: {file.name} restores with every table's {what} intact ({report.backend})", markup=False)
 
 
 def main() -> None:

@@ -1,19 +1,27 @@
-"""Backups: consistent, compressed, timestamped snapshots with a manifest of row counts.
+"""Backups: consistent, compressed, timestamped snapshots with a manifest of row counts and checksums.
 
 A backup is one ``guildkeep-<UTC timestamp>-<backend>.tar.gz`` holding ``manifest.json`` (format,
-backend, creation time, schema revisions, row count per table) and the data: a SQLite snapshot taken
-with the online backup API, or a PostgreSQL ``pg_dump`` custom-format archive taken on an exported
-snapshot (the row counts in the manifest come from that same snapshot).
+backend, creation time, schema revisions, row count and content checksum per table) and the data: a
+SQLite snapshot taken with the online backup API, or a PostgreSQL ``pg_dump`` custom-format archive
+taken on an exported snapshot (the counts and checksums in the manifest come from that same snapshot).
 
-``verify`` restores into a scratch database and compares the row counts table by table.
+A table's checksum is the SHA-256 of its rows in primary-key order, each row written as canonical JSON
+(columns by name; datetimes as UTC ISO 8601, JSON values with sorted keys, booleans as true/false,
+floats by their shortest repr, decimals normalised), so the same data gives the same checksum on SQLite
+and PostgreSQL.
+
+``verify`` restores into a scratch database and compares the row counts and checksums table by table;
+a backup made before checksums existed is compared by row counts, with a note.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -24,12 +32,16 @@ import tempfile
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import URL
+from sqlalchemy import MetaData, Table, create_engine, select, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from guildkeep import __version__
 from guildkeep.db.database import Database
@@ -61,10 +73,114 @@ class VerifyReport:
     expected: dict[str, int]
     actual: dict[str, int]
     problems: list[str] = field(default_factory=list)
+    expected_checksums: dict[str, str] | None = None
+    actual_checksums: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems and self.expected == self.actual
+
+    @property
+    def checked_contents(self) -> bool:
+        return self.expected_checksums is not None
+
+    def contents(self, table: str) -> str:
+        """``ok``, ``DIFFERENT`` or ``-`` (no checksum to compare) for one table."""
+        if self.expected_checksums is None or table not in self.expected_checksums:
+            return "-"
+        return "ok" if self.actual_checksums.get(table) == self.expected_checksums[table] else "DIFFERENT"
+
+
+# ---------------------------------------------------------------------------------------------
+# content checksums (the same data gives the same digest on SQLite and PostgreSQL)
+
+CHECKSUM_METHOD = "sha256-canonical-rows-1"
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-ready value that does not depend on the backend that returned ``value``."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    if isinstance(value, datetime):
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _order_key(value: Any) -> tuple[int, Any]:
+    """Sort key for canonical primary-key values: numbers before text, never comparing the two."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool | int | float):
+        return (1, value)
+    return (2, _dump(value))
+
+
+def table_checksums(conn: Connection, tables: list[str]) -> dict[str, str]:
+    """The content checksum of each table (synchronous SQLAlchemy connection, SQLite or PostgreSQL)."""
+    metadata = MetaData()
+    out = {}
+    for name in tables:
+        table = Table(name, metadata, autoload_with=conn)
+        pk = [column.name for column in table.primary_key.columns]
+        stmt = select(table)
+        if pk:
+            stmt = stmt.order_by(*(table.c[column] for column in pk))
+        rows = [{key: _canonical(v) for key, v in row._mapping.items()} for row in conn.execute(stmt)]
+        if pk:  # the databases may collate text keys differently: settle the order here
+            rows.sort(key=lambda row: tuple(_order_key(row[column]) for column in pk))
+        else:
+            rows.sort(key=_dump)
+        digest = hashlib.sha256()
+        for row in rows:
+            digest.update(_dump(row).encode())
+            digest.update(b"\n")
+        out[name] = digest.hexdigest()
+    return out
+
+
+def _sqlite_checksums(path: Path, tables: list[str]) -> dict[str, str]:
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return table_checksums(conn, tables)
+    finally:
+        engine.dispose()
+
+
+async def _pg_checksums(url: URL, tables: list[str], *, snapshot: str | None = None) -> dict[str, str]:
+    """Checksums on PostgreSQL; with ``snapshot`` (exported by another transaction) they read exactly that state."""
+    engine = create_async_engine(url.set(drivername="postgresql+asyncpg"), poolclass=NullPool)
+    try:
+        async with engine.connect() as plain:
+            conn = plain
+            if snapshot is not None:
+                conn = await plain.execution_options(isolation_level="REPEATABLE READ")
+                await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            result = await conn.run_sync(table_checksums, tables)
+            await conn.rollback()
+            return result
+    finally:
+        await engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +272,7 @@ def _sqlite_revisions(conn: sqlite3.Connection) -> list[str]:
         return []
 
 
-def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[str]]:
+def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[str], dict[str, str]]:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target)
     try:
@@ -166,7 +282,7 @@ def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[s
     finally:
         dst.close()
         src.close()
-    return counts, revisions
+    return counts, revisions, _sqlite_checksums(target, sorted(counts))
 
 
 def _sqlite_copy_into(source: Path, target: Path) -> None:
@@ -249,7 +365,7 @@ async def _run(cmd: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"`{Path(cmd[0]).name}` failed: {detail}")
 
 
-async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list[str]]:
+async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list[str], dict[str, str]]:
     pg_dump = _require("pg_dump")
     conn = await asyncpg.connect(_dsn(db.url))
     try:
@@ -257,6 +373,7 @@ async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             counts = await _pg_counts(conn)
             revisions = await _pg_revisions(conn)
+            checksums = await _pg_checksums(db.url, sorted(counts), snapshot=snapshot)
             await _run(
                 [pg_dump, "--format=custom", "--no-owner", f"--snapshot={snapshot}", "--file", str(target),
                  *_pg_args(db.url)],
@@ -264,7 +381,7 @@ async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list
             )
     finally:
         await conn.close()
-    return counts, revisions
+    return counts, revisions, checksums
 
 
 async def _pg_restore_into(url: URL, database: str, dump: Path, *, clean: bool) -> None:
@@ -361,11 +478,11 @@ async def create_backup(db: Database, backup_dir: Path) -> Path:
         if db.backend == "sqlite":
             data_name = "database.sqlite"
             data = Path(tmp) / data_name
-            counts, revisions = await asyncio.to_thread(_sqlite_snapshot, _sqlite_path(db), data)
+            counts, revisions, checksums = await asyncio.to_thread(_sqlite_snapshot, _sqlite_path(db), data)
         else:
             data_name = "database.pgdump"
             data = Path(tmp) / data_name
-            counts, revisions = await _pg_snapshot(db, data)
+            counts, revisions, checksums = await _pg_snapshot(db, data)
         manifest = {
             "format": FORMAT_VERSION,
             "backend": db.backend,
@@ -373,6 +490,8 @@ async def create_backup(db: Database, backup_dir: Path) -> Path:
             "guildkeep_version": __version__,
             "revisions": revisions,
             "tables": counts,
+            "checksums": checksums,
+            "checksum_method": CHECKSUM_METHOD,
             "data": data_name,
         }
         await asyncio.to_thread(_pack, target, manifest, data, data_name)
@@ -413,29 +532,32 @@ async def restore_backup(db: Database, path: Path) -> dict[str, Any]:
 
 
 async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> VerifyReport:
-    """Restore ``path`` into a scratch database and compare row counts with the manifest.
+    """Restore ``path`` into a scratch database; compare row counts and content checksums with the manifest.
 
     For PostgreSQL backups ``scratch_url`` names the server to restore on (any database on it;
-    a temporary database is created and dropped).
+    a temporary database is created and dropped). A file that does not restore raises `BackupError`.
     """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="guildkeep-verify-") as tmp:
         manifest, data = await asyncio.to_thread(_unpack, path, Path(tmp))
-        expected = {k: int(v) for k, v in manifest["tables"].items()}
-        problems: list[str] = []
+        expected = dict(manifest["tables"])
+        expected_sums = manifest.get("checksums")
+        if expected_sums is not None and manifest.get("checksum_method") != CHECKSUM_METHOD:
+            raise BackupError(f"{path.name} has checksums of an unknown kind ({manifest.get('checksum_method')!r}).")
         if manifest["backend"] == "sqlite":
 
-            def check() -> dict[str, int]:
+            def check() -> tuple[dict[str, int], dict[str, str]]:
                 scratch = Path(tmp) / "scratch.sqlite"
                 _sqlite_copy_into(data, scratch)
                 conn = sqlite3.connect(scratch)
                 try:
-                    return _sqlite_counts(conn)
+                    counts = _sqlite_counts(conn)
                 finally:
                     conn.close()
+                return counts, (_sqlite_checksums(scratch, sorted(counts)) if expected_sums is not None else {})
 
             try:
-                actual = await asyncio.to_thread(check)
+                actual, actual_sums = await asyncio.to_thread(check)
             except (sqlite3.DatabaseError, BackupError) as exc:
                 raise BackupError(f"{path.name} does not restore: {exc}") from exc
         else:
@@ -444,6 +566,11 @@ async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> 
             from sqlalchemy.engine import make_url
 
             server = make_url(scratch_url) if isinstance(scratch_url, str) else scratch_url
+            if server.get_backend_name() != "postgresql":
+                raise BackupError(
+                    f"{path.name} is a PostgreSQL backup; verifying it needs GUILDKEEP_DATABASE_URL to point at a "
+                    "PostgreSQL server to restore on."
+                )
             name = f"gk_verify_{uuid.uuid4().hex[:12]}"
             admin = await asyncpg.connect(_dsn(server))
             try:
@@ -460,17 +587,28 @@ async def verify_backup(path: Path, *, scratch_url: URL | str | None = None) -> 
                     actual = await _pg_counts(conn)
                 finally:
                     await conn.close()
+                actual_sums = (
+                    await _pg_checksums(server.set(database=name), sorted(actual)) if expected_sums is not None else {}
+                )
             finally:
                 admin = await asyncpg.connect(_dsn(server))
                 try:
                     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 finally:
                     await admin.close()
+    report = VerifyReport(path, manifest["backend"], expected, actual, expected_checksums=expected_sums,
+                          actual_checksums=actual_sums)
     for table in sorted(set(expected) | set(actual)):
         want, got = expected.get(table), actual.get(table)
         if want != got:
-            problems.append(f"{table}: expected {want} rows, restored {got}")
-    return VerifyReport(path, manifest["backend"], expected, actual, problems)
+            report.problems.append(f"{table}: expected {want} rows, restored {got}")
+        elif expected_sums is not None and report.contents(table) != "ok":
+            report.problems.append(f"{table}: contents differ from the backup's checksum (altered or damaged data)")
+    if expected_sums is None:
+        report.notes.append(
+            f"{path.name} was made before backups carried checksums: only row counts were compared, not contents"
+        )
+    return report
 
 
 async def backup_loop(db: Database, settings: Any) -> None:
