@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, update
 from typer.testing import CliRunner
 
 from guildkeep import __version__
@@ -396,3 +398,71 @@ def test_verify_names_the_table_whose_contents_were_altered(cli_env: dict[str, s
     out = _ok(["db", "verify", str(old)], cli_env)
     assert "only row counts were compared" in out
     assert "row count intact" in out
+
+
+# --- a running bot blocks restore and dangerous downgrades ---------------------------------------
+
+
+def test_restore_and_downgrade_refuse_while_a_heartbeat_is_fresh(cli_env: dict[str, str]) -> None:
+    from guildkeep.db import utcnow
+    from guildkeep.db.instances import BotInstance, Heartbeat
+
+    url = cli_env["GUILDKEEP_DATABASE_URL"]
+    _ok(["db", "upgrade"], cli_env)
+    _seed_guild(url)
+    good = Path(_ok(["db", "backup"], cli_env).strip().splitlines()[-1])
+    _seed_guild(url, guild_id=8, name="Added later")
+
+    async def beat(db: Database) -> None:
+        await Heartbeat(db, kind="bot").beat()  # the row a running bot keeps fresh
+
+    _run_async(url, beat)
+    for command in (["db", "restore", str(good), "--yes"], ["db", "downgrade", "base", "--yes"],
+                    ["db", "downgrade", "leveling@-1", "--yes"]):
+        out = _fails(command, cli_env)
+        assert "a bot is running on this database" in out
+        assert f"pid {os.getpid()}" in out
+        assert "--force" in out
+        assert len(out.strip().splitlines()) == 1
+    assert {"guilds", "leveling_levels"} <= _tables(url)
+    assert not list(Path(cli_env["GUILDKEEP_BACKUP_DIR"]).glob("*.tar.gz"))[1:]  # no downgrade backup was taken
+    assert "restored" in _ok(["db", "restore", str(good), "--yes", "--force"], cli_env)
+
+    # a heartbeat older than a minute is a bot that died: it no longer blocks
+    _run_async(url, beat)
+
+    async def age(db: Database) -> None:
+        async with db.session() as s:
+            await s.execute(update(BotInstance).values(heartbeat_at=utcnow() - timedelta(seconds=90)))
+
+    _run_async(url, age)
+    assert "restored" in _ok(["db", "restore", str(good), "--yes"], cli_env)
+
+
+def test_a_running_playground_blocks_restore_until_it_stops(cli_env: dict[str, str], tmp_path: Path) -> None:
+    from guildkeep.db.instances import live_instances
+
+    url = cli_env["GUILDKEEP_DATABASE_URL"]
+    _ok(["db", "upgrade"], cli_env)
+    good = Path(_ok(["db", "backup"], cli_env).strip().splitlines()[-1])
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GUILDKEEP_")}, **cli_env,
+           "GUILDKEEP_LOG_LEVEL": "ERROR"}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("guildkeep")), "playground"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        live: list[Any] = []
+        while not live and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            live = _run_async(url, live_instances)
+        assert [(i.kind, i.pid) for i in live] == [("playground", proc.pid)]
+        out = _fails(["db", "restore", str(good), "--yes"], cli_env)
+        assert f"playground pid {proc.pid}" in out
+        _stdout, stderr = proc.communicate(b":quit\n", timeout=120)
+        assert proc.returncode == 0, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _run_async(url, live_instances) == []  # the clean stop removed the row
+    assert "restored" in _ok(["db", "restore", str(good), "--yes"], cli_env)

@@ -18,6 +18,7 @@ from guildkeep import __version__
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
 from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
+from guildkeep.db.instances import Heartbeat, refuse_if_running
 from guildkeep.leveling.cli import import_app
 
 T = TypeVar("T")
@@ -203,7 +204,13 @@ def _playground(settings: Settings, script: Path | None) -> None:
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(db)
-            env = await SandboxEnv.start(db, settings)
+            heartbeat = Heartbeat(db, kind="playground")
+            await heartbeat.start()
+            try:
+                env = await SandboxEnv.start(db, settings)
+            except BaseException:
+                await heartbeat.stop()
+                raise
             try:
                 write = console_writer()
                 write(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
@@ -217,6 +224,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
                     await session.interactive()
             finally:
                 await env.stop()
+                await heartbeat.stop()
         finally:
             await db.dispose()
 
@@ -243,14 +251,22 @@ def db_downgrade(
         str, typer.Argument(help="Target: a revision id, base, BRANCH@-N (e.g. leveling@-1), or -N with one head.")
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on even though a bot's heartbeat is fresh.")] = False,
 ) -> None:
-    """Revert migrations down to REVISION, dropping their tables. Takes a backup first.
+    """Revert migrations down to REVISION, dropping their tables. Takes a backup first; refuses while a bot runs.
 
     Examples: `guildkeep db downgrade leveling@-1 --yes`, `guildkeep db downgrade -1` (one head applied),
     `guildkeep db downgrade base --yes`.
     """
     _require_backup_dir(_settings())
-    plan = _with_db(lambda db, _s: migrate.downgrade_plan(db, revision))
+
+    async def plan_it(db: Database, _s: Settings) -> list[str]:
+        plan = await migrate.downgrade_plan(db, revision)
+        if plan and not force:
+            await refuse_if_running(db, "dropping tables under it")
+        return plan
+
+    plan = _with_db(plan_it)
     if not plan:
         console.print(f"nothing to revert: the database is already at or below {revision}", markup=False)
         return
@@ -261,6 +277,8 @@ def db_downgrade(
     )
 
     async def work(db: Database, settings: Settings) -> list[str]:
+        if not force:
+            await refuse_if_running(db, "dropping tables under it")
         backup = await backups_mod.create_backup(db, settings.backup_dir)
         console.print(f"backup taken before the downgrade: {backup}", markup=False, highlight=False)
         return await migrate.downgrade(db, revision)
@@ -364,16 +382,24 @@ def db_prune(
 def db_restore(
     file: Annotated[Path, typer.Argument(help="A backup file made by `guildkeep db backup`.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on even though a bot's heartbeat is fresh.")] = False,
 ) -> None:
-    """Replace the database's contents with a backup. Stop the bot first."""
+    """Replace the database's contents with a backup. Refuses while a bot runs on the database (stop it first)."""
     try:
         backups_mod.read_manifest(file)  # a missing or damaged file is refused before anything is asked
     except DomainError as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
+
+    async def check_running(db: Database, _s: Settings) -> None:
+        if not force:
+            await refuse_if_running(db, "restoring")
+
+    _with_db(check_running)
     _confirm_destructive(f"`db restore` replaces everything in the database with {file.name}", yes, word="restore")
 
     async def work(db: Database, _s: Settings) -> dict[str, Any]:
+        await check_running(db, _s)
         return await backups_mod.restore_backup(db, file)
 
     manifest = _with_db(work)

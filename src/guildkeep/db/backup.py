@@ -46,6 +46,7 @@ from sqlalchemy.pool import NullPool
 from guildkeep import __version__
 from guildkeep.db.database import Database
 from guildkeep.db.errors import DomainError
+from guildkeep.db.instances import TABLE as INSTANCES_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class VerifyReport:
 # content checksums (the same data gives the same digest on SQLite and PostgreSQL)
 
 CHECKSUM_METHOD = "sha256-canonical-rows-1"
+# Tables whose rows a backup leaves out: the heartbeats of the processes running when it was taken.
+NOT_BACKED_UP = frozenset({INSTANCES_TABLE})
 
 
 def _canonical(value: Any) -> Any:
@@ -135,11 +138,17 @@ def _order_key(value: Any) -> tuple[int, Any]:
     return (2, _dump(value))
 
 
-def table_checksums(conn: Connection, tables: list[str]) -> dict[str, str]:
-    """The content checksum of each table (synchronous SQLAlchemy connection, SQLite or PostgreSQL)."""
+def table_checksums(conn: Connection, tables: list[str], empty: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The content checksum of each table (synchronous SQLAlchemy connection, SQLite or PostgreSQL).
+
+    Tables in ``empty`` are taken as empty (their rows are left out of the backup).
+    """
     metadata = MetaData()
     out = {}
     for name in tables:
+        if name in empty:
+            out[name] = hashlib.sha256().hexdigest()
+            continue
         table = Table(name, metadata, autoload_with=conn)
         pk = [column.name for column in table.primary_key.columns]
         stmt = select(table)
@@ -176,7 +185,7 @@ async def _pg_checksums(url: URL, tables: list[str], *, snapshot: str | None = N
             if snapshot is not None:
                 conn = await plain.execution_options(isolation_level="REPEATABLE READ")
                 await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-            result = await conn.run_sync(table_checksums, tables)
+            result = await conn.run_sync(table_checksums, tables, NOT_BACKED_UP)
             await conn.rollback()
             return result
     finally:
@@ -277,6 +286,10 @@ def _sqlite_snapshot(source: Path, target: Path) -> tuple[dict[str, int], list[s
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)  # one step: a consistent copy even while the bot writes (WAL)
+        for table in NOT_BACKED_UP:
+            if dst.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone():
+                dst.execute(f'DELETE FROM "{table}"')
+        dst.commit()
         counts = _sqlite_counts(dst)
         revisions = _sqlite_revisions(dst)
     finally:
@@ -372,11 +385,12 @@ async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             counts = await _pg_counts(conn)
+            counts.update({table: 0 for table in NOT_BACKED_UP if table in counts})
             revisions = await _pg_revisions(conn)
             checksums = await _pg_checksums(db.url, sorted(counts), snapshot=snapshot)
             await _run(
                 [pg_dump, "--format=custom", "--no-owner", f"--snapshot={snapshot}", "--file", str(target),
-                 *_pg_args(db.url)],
+                 *(f"--exclude-table-data={table}" for table in sorted(NOT_BACKED_UP)), *_pg_args(db.url)],
                 _pg_env(db.url),
             )
     finally:

@@ -8,18 +8,22 @@ import logging
 from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db.backup import start_backup_task
+from guildkeep.db.instances import Heartbeat
 from guildkeep.discord.bot import GuildkeepBot
 
 log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
-    """Run ``bot`` with ``token`` and the backup schedule; both stop together."""
+    """Run ``bot`` with ``token``, the backup schedule and the heartbeat (``bot_instances``); all stop together."""
     backups = start_backup_task(bot.db, bot.settings)
+    heartbeat = Heartbeat(bot.db, kind="bot")
     try:
         async with bot:
+            await heartbeat.start()
             await bot.start(token)
     finally:
+        await heartbeat.stop()
         if backups is not None:
             backups.cancel()
             with contextlib.suppress(BaseException):
