@@ -466,3 +466,39 @@ def test_a_running_playground_blocks_restore_until_it_stops(cli_env: dict[str, s
             proc.wait()
     assert _run_async(url, live_instances) == []  # the clean stop removed the row
     assert "restored" in _ok(["db", "restore", str(good), "--yes"], cli_env)
+
+
+# --- the README documents every command and option ---------------------------------------------
+
+
+def test_readme_lists_every_command_and_option() -> None:
+    import typer.main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    entries: dict[str, str] = {}
+    current = None
+    for line in section.splitlines():
+        if line.startswith("guildkeep "):
+            current = line.split("   ")[0]
+            entries[current] = line
+        elif current and line.startswith(" "):
+            entries[current] += "\n" + line
+
+    def walk(command: Any, path: list[str]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                walk(sub, [*path, name])
+            return
+        if path == ["db", "revision"]:  # for developers; described under Development
+            return
+        name = "guildkeep " + " ".join(path)
+        matches = [text for head, text in entries.items() if head == name or head.startswith(name + " ")]
+        assert matches, f"README's Command line does not list `{name}`"
+        for param in command.params:
+            opts = [o for o in getattr(param, "opts", []) if o.startswith("--") and o != "--help"]
+            if opts and param.param_type_name == "option":
+                assert any(opts[0] in text for text in matches), f"README does not show {opts[0]} of `{name}`"
+
+    walk(typer.main.get_command(app), [])
