@@ -244,6 +244,8 @@ def test_restore_and_verify_of_corrupt_files_say_what_is_wrong(cli_env: dict[str
                 manifest={k: v for k, v in manifest.items() if k != "backend"}).name: "backend",
         _repack(good, bad / "bad-tables.tar.gz", manifest={**manifest, "tables": "x"}).name: "tables",
         _repack(good, bad / "bad-count.tar.gz", manifest={**manifest, "tables": {"guilds": True}}).name: "tables",
+        _repack(good, bad / "other-backend.tar.gz", manifest={
+            **manifest, "backend": "postgresql" if manifest["backend"] == "sqlite" else "sqlite"}).name: "",
         _repack(good, bad / "damaged-data.tar.gz", data=b"SQLite format 3\x00" + b"\x01" * 8192).name: "restore",
     }
     for name, what in cases.items():
@@ -502,3 +504,15 @@ def test_readme_lists_every_command_and_option() -> None:
                 assert any(opts[0] in text for text in matches), f"README does not show {opts[0]} of `{name}`"
 
     walk(typer.main.get_command(app), [])
+
+
+def test_a_database_that_does_not_exist_is_one_line(isolated_env: Path, pg_admin_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(pg_admin_url).set(database="gk_no_such_database").render_as_string(hide_password=False)
+    env = {"GUILDKEEP_DATABASE_URL": missing, "GUILDKEEP_LOG_LEVEL": "WARNING"}
+    (isolated_env / "script.txt").write_text(":help\n")
+    for command in (["db", "current"], ["db", "upgrade"], ["playground", "--script", "script.txt"]):
+        out = _fails(command, env)
+        assert 'database "gk_no_such_database" does not exist' in out, out
+        assert len(out.strip().splitlines()) == 1, out

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
@@ -103,14 +106,32 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
-    try:
+    with _one_line_errors():
         return asyncio.run(runner())
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Domain, migration and database errors end the command with one line on stderr and exit code 1."""
+    try:
+        yield
     except (DomainError, migrate.MigrationError) as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
     except OSError as exc:
         err.print(f"guildkeep: cannot reach the database: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        err.print(f"guildkeep: the database refused: {_first_line(exc)}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's wrapping and background link."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    message = text[0] if text else orig.__class__.__name__
+    return message.split("> ", 1)[-1] if message.startswith("<class") else message
 
 
 def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
@@ -164,7 +185,8 @@ def run() -> None:
 
     from guildkeep.discord.runner import run_bot
 
-    asyncio.run(run_bot(settings))
+    with _one_line_errors():
+        asyncio.run(run_bot(settings))
 
 
 @app.command()
@@ -228,11 +250,8 @@ def _playground(settings: Settings, script: Path | None) -> None:
         finally:
             await db.dispose()
 
-    try:
+    with _one_line_errors():
         asyncio.run(start())
-    except (DomainError, migrate.MigrationError) as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
 
 
 # --- db: schema ------------------------------------------------------------------------------
@@ -410,14 +429,8 @@ def db_restore(
 def db_verify(file: Annotated[Path, typer.Argument(help="A backup file to check.")]) -> None:
     """Restore a backup into a scratch database and compare row counts and content checksums table by table."""
     settings = _settings()
-    try:
+    with _one_line_errors():
         report = asyncio.run(backups_mod.verify_backup(file, scratch_url=settings.database_url))
-    except DomainError as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-    except OSError as exc:
-        err.print(f"guildkeep: cannot reach the database server to verify on: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
     table = Table("table", "rows in manifest", "rows restored", "contents")
     for name in sorted(set(report.expected) | set(report.actual)):
         table.add_row(name, str(report.expected.get(name, "-")), str(report.actual.get(name, "-")),

@@ -531,7 +531,7 @@ async def restore_backup(db: Database, path: Path) -> dict[str, Any]:
         manifest, data = await asyncio.to_thread(_unpack, Path(path), Path(tmp))
         if manifest["backend"] != db.backend:
             raise BackupError(
-                f"That backup is of a {manifest['backend']} database; this one is {db.backend}."
+                f"{Path(path).name} is a backup of a {manifest['backend']} database; this one is {db.backend}."
             )
         await db.dispose()  # no pooled connection may hold the old file or tables
         try:
