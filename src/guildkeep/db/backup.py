@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, Table, create_engine, select, text
+from sqlalchemy import MetaData, String, Table, create_engine, select, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -129,40 +129,38 @@ def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _order_key(value: Any) -> tuple[int, Any]:
-    """Sort key for canonical primary-key values: numbers before text, never comparing the two."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, bool | int | float):
-        return (1, value)
-    return (2, _dump(value))
+def _key_order(conn: Connection, table: Table) -> list[Any]:
+    """ORDER BY the primary key (every column when there is none), text in code-point order on both backends.
+
+    SQLite compares text byte by byte (UTF-8, so by code point); PostgreSQL's ``C`` collation does the same.
+    """
+    columns = list(table.primary_key.columns) or list(table.columns)
+    order = []
+    for column in columns:
+        if conn.dialect.name == "postgresql" and isinstance(column.type, String):
+            order.append(column.collate("C"))
+        else:
+            order.append(column)
+    return order
 
 
 def table_checksums(conn: Connection, tables: list[str], empty: frozenset[str] = frozenset()) -> dict[str, str]:
     """The content checksum of each table (synchronous SQLAlchemy connection, SQLite or PostgreSQL).
 
-    Tables in ``empty`` are taken as empty (their rows are left out of the backup).
+    Rows are streamed in key order, so a table of any size is hashed in constant memory. Tables in ``empty``
+    are taken as empty (their rows are left out of the backup).
     """
     metadata = MetaData()
     out = {}
     for name in tables:
-        if name in empty:
-            out[name] = hashlib.sha256().hexdigest()
-            continue
-        table = Table(name, metadata, autoload_with=conn)
-        pk = [column.name for column in table.primary_key.columns]
-        stmt = select(table)
-        if pk:
-            stmt = stmt.order_by(*(table.c[column] for column in pk))
-        rows = [{key: _canonical(v) for key, v in row._mapping.items()} for row in conn.execute(stmt)]
-        if pk:  # the databases may collate text keys differently: settle the order here
-            rows.sort(key=lambda row: tuple(_order_key(row[column]) for column in pk))
-        else:
-            rows.sort(key=_dump)
         digest = hashlib.sha256()
-        for row in rows:
-            digest.update(_dump(row).encode())
-            digest.update(b"\n")
+        if name not in empty:
+            table = Table(name, metadata, autoload_with=conn)
+            stmt = select(table).order_by(*_key_order(conn, table))
+            result = conn.execution_options(stream_results=True, yield_per=2_000).execute(stmt)
+            for row in result:
+                digest.update(_dump({key: _canonical(v) for key, v in row._mapping.items()}).encode())
+                digest.update(b"\n")
         out[name] = digest.hexdigest()
     return out
 
