@@ -51,8 +51,8 @@ def _settings() -> Settings:
     return settings
 
 
-def _require_backup_dir(settings: Settings) -> None:
-    problem = backups_mod.backup_dir_problem(settings.backup_dir)
+def _require_backup_dir(settings: Settings, *, write: bool = True) -> None:
+    problem = backups_mod.backup_dir_problem(settings.backup_dir, write=write)
     if problem is not None:
         err.print(f"guildkeep: invalid setting GUILDKEEP_BACKUP_DIR: {problem}", markup=False, highlight=False)
         raise typer.Exit(2)
@@ -359,7 +359,7 @@ def db_backup() -> None:
 def db_backups() -> None:
     """List the backups, newest first."""
     settings = _settings()
-    _require_backup_dir(settings)
+    _require_backup_dir(settings, write=False)
     found = backups_mod.list_backups(settings.backup_dir)
     if not found:
         console.print(f"no backups in {settings.backup_dir}", markup=False)

@@ -194,8 +194,11 @@ async def _pg_checksums(url: URL, tables: list[str], *, snapshot: str | None = N
 # listing and retention
 
 
-def backup_dir_problem(backup_dir: Path) -> str | None:
-    """Why backups cannot be written to ``backup_dir`` (None when they can). Creates nothing."""
+def backup_dir_problem(backup_dir: Path, *, write: bool = True) -> str | None:
+    """Why backups cannot be written to (or, ``write=False``, listed from) ``backup_dir``; None when they can.
+
+    Creates nothing.
+    """
     path = Path(backup_dir)
     if path.exists():
         if not path.is_dir():
@@ -207,6 +210,8 @@ def backup_dir_problem(backup_dir: Path) -> str | None:
             target = target.parent
         if not target.is_dir():
             return f"{path} cannot be created: {target} is not a directory"
+    if not write:
+        return None
     try:
         with tempfile.TemporaryFile(dir=target):
             pass
