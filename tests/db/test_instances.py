@@ -69,3 +69,15 @@ async def test_serve_keeps_a_heartbeat_and_removes_it_when_the_bot_stops(db: Dat
             await bot.close()
             await asyncio.wait_for(running, 30)
     assert await _rows(db) == []
+
+
+async def test_without_the_table_the_heartbeat_warns_and_nothing_is_running(empty_database_url: str) -> None:
+    db = Database(empty_database_url)  # never migrated: no bot_instances
+    try:
+        beat = Heartbeat(db)
+        assert await beat.beat() is False
+        await beat.start()  # keeps running, does not raise
+        await beat.stop()
+        assert await live_instances(db) == []
+    finally:
+        await db.dispose()

@@ -86,7 +86,7 @@ class Heartbeat:
                 if result.rowcount == 0:
                     s.add(BotInstance(id=self.id, kind=self.kind, host=socket.gethostname()[:255], pid=os.getpid(),
                                       started_at=self.started_at, heartbeat_at=now))
-        except (DBAPIError, DomainError) as exc:
+        except (DBAPIError, DomainError, OSError) as exc:  # a missing table, or the database is unreachable
             if not self._warned:
                 log.warning("cannot write the heartbeat row (%s); run `guildkeep db upgrade`", exc.__class__.__name__)
                 self._warned = True
@@ -113,7 +113,7 @@ class Heartbeat:
         try:
             async with self.db.session() as s:
                 await s.execute(delete(BotInstance).where(BotInstance.id == self.id))
-        except (DBAPIError, DomainError) as exc:
+        except (DBAPIError, DomainError, OSError) as exc:
             log.warning("cannot remove the heartbeat row: %s", exc.__class__.__name__)
 
     async def __aenter__(self) -> Heartbeat:
