@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
 from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
+from guildkeep.db.instances import Heartbeat, refuse_if_running
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
 from guildkeep.scheduler.cli import jobs_app
@@ -50,6 +55,51 @@ def _settings() -> Settings:
     return settings
 
 
+def _require_backup_dir(settings: Settings, *, write: bool = True) -> None:
+    problem = backups_mod.backup_dir_problem(settings.backup_dir, write=write)
+    if problem is not None:
+        err.print(f"guildkeep: invalid setting GUILDKEEP_BACKUP_DIR: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+def _require_gacha_config(settings: Settings) -> None:
+    """Read the gacha configuration the bot will load, so a bad file stops start-up in one line."""
+    from guildkeep.gacha.config import GachaConfigError, load_config
+
+    try:
+        load_config(settings.gacha_config_dir)
+    except GachaConfigError as exc:
+        problem = str(exc)
+    except UnicodeDecodeError as exc:
+        directory = settings.gacha_config_dir or Path(".")
+        culprit = next((p.name for p in sorted(directory.glob("*.json")) if not _is_utf8(p)), "a file")
+        problem = f"{culprit}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    else:
+        return
+    if settings.gacha_config_dir is None:
+        err.print(f"guildkeep: the shipped gacha configuration is invalid: {problem}", markup=False, highlight=False)
+    else:
+        err.print(f"guildkeep: invalid setting GUILDKEEP_GACHA_CONFIG_DIR ({settings.gacha_config_dir}): {problem}",
+                  markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except (UnicodeDecodeError, OSError):
+        return False
+    return True
+
+
+def _preflight(settings: Settings) -> None:
+    """What the bot needs besides the database: checked before start-up, each refused in one line."""
+    _require_gacha_config(settings)
+    _require_backup_dir(settings)
+
+
 def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     settings = _settings()
 
@@ -60,14 +110,52 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
-    try:
+    with _one_line_errors():
         return asyncio.run(runner())
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Domain, migration and database errors end the command with one line on stderr and exit code 1."""
+    try:
+        yield
     except (DomainError, migrate.MigrationError) as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
     except OSError as exc:
         err.print(f"guildkeep: cannot reach the database: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        err.print(f"guildkeep: the database refused: {_first_line(exc)}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's wrapping and background link."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    message = text[0] if text else orig.__class__.__name__
+    return message.split("> ", 1)[-1] if message.startswith("<class") else message
+
+
+def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
+    """Go on only with ``--yes`` or, on a terminal, when the operator types ``word``; else refuse in one line."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err.print(f"guildkeep: {what}; pass --yes to go ahead (no terminal to confirm on)", markup=False,
+                  highlight=False)
+        raise typer.Exit(1)
+    answer = typer.prompt(f"{what}.\nType {word} to go on", default="", show_default=False)
+    if answer.strip() != word:
+        err.print("guildkeep: not confirmed; nothing was changed", markup=False)
+        raise typer.Exit(1)
+
+
+def _finite_non_negative(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a number of days (0 or more)")
+    return value
 
 
 def _version(value: bool) -> None:
@@ -89,6 +177,7 @@ def main_callback(
 def run() -> None:
     """Migrate the database (unless GUILDKEEP_AUTO_MIGRATE=false) and start the bot (the playground without a token)."""
     settings = _settings()
+    _preflight(settings)
     if settings.token is None:
         err.print(
             "guildkeep: no Discord token configured (GUILDKEEP_DISCORD_TOKEN); opening the playground instead.",
@@ -100,7 +189,8 @@ def run() -> None:
 
     from guildkeep.discord.runner import run_bot
 
-    asyncio.run(run_bot(settings))
+    with _one_line_errors():
+        asyncio.run(run_bot(settings))
 
 
 @app.command()
@@ -110,7 +200,9 @@ def playground(
     ] = None,
 ) -> None:
     """Try the bot with no Discord: a local stand-in with a demo server, where you speak as its members."""
-    _playground(_settings(), script)
+    settings = _settings()
+    _preflight(settings)
+    _playground(settings, script)
 
 
 def _playground(settings: Settings, script: Path | None) -> None:
@@ -124,7 +216,15 @@ def _playground(settings: Settings, script: Path | None) -> None:
     if script is not None and not script.is_file():
         err.print(f"guildkeep: no script file {script}", markup=False)
         raise typer.Exit(2)
-    lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    try:
+        lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    except UnicodeDecodeError as exc:
+        err.print(f"guildkeep: the script {script} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                  markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(f"guildkeep: cannot read the script {script}: {exc.strerror or exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
     if settings.log_level != "DEBUG":
         # Keep the terminal for the conversation; errors (with their ids) still show.
         logging.getLogger().setLevel(logging.ERROR)
@@ -143,10 +243,16 @@ def _playground(settings: Settings, script: Path | None) -> None:
             async def fresh() -> SandboxEnv:
                 return await SandboxEnv.start(db, settings)
 
-            if saved is not None and store is not None:
-                env = await SandboxEnv.start(db, settings, restore=lambda server: store.restore(server, saved))
-            else:
-                env = await fresh()
+            heartbeat = Heartbeat(db, kind="playground")
+            await heartbeat.start()
+            try:
+                if saved is not None and store is not None:
+                    env = await SandboxEnv.start(db, settings, restore=lambda server: store.restore(server, saved))
+                else:
+                    env = await fresh()
+            except BaseException:
+                await heartbeat.stop()
+                raise
             session = Playground(env, console_writer(), store=store, start=fresh)
             try:
                 guild = env.driver._guild()
@@ -168,13 +274,15 @@ def _playground(settings: Settings, script: Path | None) -> None:
             finally:
                 session.save()
                 await session.env.stop()
+                await heartbeat.stop()
         finally:
             CLOCK.reset()
             await db.dispose()
 
     try:
-        asyncio.run(start())
-    except (DomainError, migrate.MigrationError, StateError) as exc:
+        with _one_line_errors():
+            asyncio.run(start())
+    except StateError as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
 
@@ -189,10 +297,45 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database at: {', '.join(at) or '(empty)'}")
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
-    """Revert migrations down to REVISION."""
-    at = _with_db(lambda db, _s: migrate.downgrade(db, revision))
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target: a revision id, base, BRANCH@-N (e.g. leveling@-1), or -N with one head.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on even though a bot's heartbeat is fresh.")] = False,
+) -> None:
+    """Revert migrations down to REVISION, dropping their tables. Takes a backup first; refuses while a bot runs.
+
+    Examples: `guildkeep db downgrade leveling@-1 --yes`, `guildkeep db downgrade -1` (one head applied),
+    `guildkeep db downgrade base --yes`.
+    """
+    _require_backup_dir(_settings())
+
+    async def plan_it(db: Database, _s: Settings) -> list[str]:
+        plan = await migrate.downgrade_plan(db, revision)
+        if plan and not force:
+            await refuse_if_running(db, "dropping tables under it")
+        return plan
+
+    plan = _with_db(plan_it)
+    if not plan:
+        console.print(f"nothing to revert: the database is already at or below {revision}", markup=False)
+        return
+    _confirm_destructive(
+        f"`db downgrade {revision}` reverts {len(plan)} migration(s) ({', '.join(plan)}) and drops their tables",
+        yes,
+        word="downgrade",
+    )
+
+    async def work(db: Database, settings: Settings) -> list[str]:
+        if not force:
+            await refuse_if_running(db, "dropping tables under it")
+        backup = await backups_mod.create_backup(db, settings.backup_dir)
+        console.print(f"backup taken before the downgrade: {backup}", markup=False, highlight=False)
+        return await migrate.downgrade(db, revision)
+
+    at = _with_db(work)
     console.print(f"database at: {', '.join(at) or '(empty)'}")
 
 
@@ -236,6 +379,7 @@ def db_revision(
 @db_app.command("backup")
 def db_backup() -> None:
     """Take a consistent, compressed backup into the backup directory."""
+    _require_backup_dir(_settings())
 
     async def work(db: Database, settings: Settings) -> Path:
         return await backups_mod.create_backup(db, settings.backup_dir)
@@ -248,6 +392,7 @@ def db_backup() -> None:
 def db_backups() -> None:
     """List the backups, newest first."""
     settings = _settings()
+    _require_backup_dir(settings, write=False)
     found = backups_mod.list_backups(settings.backup_dir)
     if not found:
         console.print(f"no backups in {settings.backup_dir}", markup=False)
@@ -262,11 +407,17 @@ def db_backups() -> None:
 
 @db_app.command("prune")
 def db_prune(
-    keep: Annotated[int | None, typer.Option(help="Keep the newest N (default: GUILDKEEP_BACKUP_KEEP).")] = None,
-    max_age_days: Annotated[float | None, typer.Option(help="Delete older than this (0: no limit).")] = None,
+    keep: Annotated[
+        int | None, typer.Option(help="Keep the newest N, at least 1 (default: GUILDKEEP_BACKUP_KEEP).", min=1)
+    ] = None,
+    max_age_days: Annotated[
+        float | None,
+        typer.Option(help="Delete older than this many days (0: no limit).", callback=_finite_non_negative),
+    ] = None,
 ) -> None:
     """Delete old backups by count and age; the newest is always kept."""
     settings = _settings()
+    _require_backup_dir(settings)
     try:
         removed = backups_mod.prune_backups(
             settings.backup_dir,
@@ -283,12 +434,24 @@ def db_prune(
 def db_restore(
     file: Annotated[Path, typer.Argument(help="A backup file made by `guildkeep db backup`.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on even though a bot's heartbeat is fresh.")] = False,
 ) -> None:
-    """Replace the database's contents with a backup. Stop the bot first."""
-    if not yes and not typer.confirm(f"Replace everything in the database with {file.name}?", default=False):
-        raise typer.Exit(1)
+    """Replace the database's contents with a backup. Refuses while a bot runs on the database (stop it first)."""
+    try:
+        backups_mod.read_manifest(file)  # a missing or damaged file is refused before anything is asked
+    except DomainError as exc:
+        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+    async def check_running(db: Database, _s: Settings) -> None:
+        if not force:
+            await refuse_if_running(db, "restoring")
+
+    _with_db(check_running)
+    _confirm_destructive(f"`db restore` replaces everything in the database with {file.name}", yes, word="restore")
 
     async def work(db: Database, _s: Settings) -> dict[str, Any]:
+        await check_running(db, _s)
         return await backups_mod.restore_backup(db, file)
 
     manifest = _with_db(work)
@@ -297,22 +460,23 @@ def db_restore(
 
 @db_app.command("verify")
 def db_verify(file: Annotated[Path, typer.Argument(help="A backup file to check.")]) -> None:
-    """Restore a backup into a scratch database and compare row counts table by table."""
+    """Restore a backup into a scratch database and compare row counts and content checksums table by table."""
     settings = _settings()
-    try:
+    with _one_line_errors():
         report = asyncio.run(backups_mod.verify_backup(file, scratch_url=settings.database_url))
-    except DomainError as exc:
-        err.print(f"guildkeep: {exc}", markup=False)
-        raise typer.Exit(1) from exc
-    table = Table("table", "in manifest", "restored")
+    table = Table("table", "rows in manifest", "rows restored", "contents")
     for name in sorted(set(report.expected) | set(report.actual)):
-        table.add_row(name, str(report.expected.get(name, "-")), str(report.actual.get(name, "-")))
+        table.add_row(name, str(report.expected.get(name, "-")), str(report.actual.get(name, "-")),
+                      report.contents(name))
     console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if not report.ok:
         for problem in report.problems:
-            err.print(f"problem: {problem}", markup=False)
+            err.print(f"problem: {problem}", markup=False, highlight=False)
         raise typer.Exit(1)
-    console.print(f"OK: {file.name} restores with every table's row count intact ({report.backend})", markup=False)
+    what = "row count and contents" if report.checked_contents else "row count"
+    console.print(f"OK: {file.name} restores with every table's {what} intact ({report.backend})", markup=False)
 
 
 def main() -> None:

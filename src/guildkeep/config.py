@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/guildkeep.db"
@@ -137,6 +138,56 @@ class Settings(BaseSettings):
             raise ValueError("must be set when GUILDKEEP_LLM_BASE_URL is (the model name the server knows)")
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: object) -> object:
+        """Accept ``[0]`` (JSON), ``0`` and ``0,1`` as well."""
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            text = str(value).strip().strip("[]")
+            if not text:
+                return None
+            try:
+                return [int(part) for part in text.split(",")]
+            except ValueError:
+                raise ValueError(f"must be shard numbers such as [0] (got {value!r})") from None
+        return value
+
+    @field_validator("gacha_config_dir")
+    @classmethod
+    def _check_gacha_dir(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        if not value.exists():
+            raise ValueError(f"{value} does not exist")
+        if not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        try:
+            os.listdir(value)
+        except OSError as exc:
+            raise ValueError(f"{value} cannot be read ({exc.strerror or exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        ids = self.shard_ids or []
+        if not ids:
+            self.shard_ids = None
+            return self
+        if self.shard_count is None:
+            raise ValueError("GUILDKEEP_SHARD_IDS needs GUILDKEEP_SHARD_COUNT (the total number of shards)")
+        for shard in ids:
+            if not 0 <= shard < self.shard_count:
+                raise ValueError(
+                    f"GUILDKEEP_SHARD_IDS: shard {shard} is outside GUILDKEEP_SHARD_COUNT={self.shard_count} "
+                    f"(shards are numbered 0 to {self.shard_count - 1})"
+                )
+        if len(set(ids)) != len(ids):
+            twice = next(shard for shard in ids if ids.count(shard) > 1)
+            raise ValueError(f"GUILDKEEP_SHARD_IDS: shard {twice} is listed twice")
+        if len(ids) != 1:
+            raise ValueError(f"GUILDKEEP_SHARD_IDS: run one shard per process; give one id, e.g. [{ids[0]}]")
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -160,8 +211,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "GUILDKEEP_" + "_".join(str(p) for p in first["loc"] if isinstance(p, str)).upper()
-        raise SettingsError(f"invalid setting {name}: {first['msg']}") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fields = [str(p) for p in first["loc"] if isinstance(p, str)]
+        if not fields:  # a check across settings: its message names them
+            raise SettingsError(f"invalid setting {message}") from exc
+        name = "GUILDKEEP_" + "_".join(fields).upper()
+        raise SettingsError(f"invalid setting {name}: {message}") from exc
 
 
 def configure_logging(level: str = "INFO") -> None:

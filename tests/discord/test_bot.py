@@ -9,7 +9,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from guildkeep.config import Settings, load_settings
+from guildkeep.config import Settings, SettingsError, load_settings
 from guildkeep.db import Database
 from guildkeep.discord.bot import GuildkeepBot, discover_extensions
 from guildkeep.discord.endpoints import pointed_at
@@ -39,8 +39,12 @@ def test_endpoints_are_restored() -> None:
 async def test_one_shard_per_process(db: Database, database_url: str) -> None:
     sharded = GuildkeepBot(load_settings(database_url=database_url, shard_count=4, shard_ids=[2]), db)
     assert (sharded.shard_id, sharded.shard_count) == (2, 4)
+    with pytest.raises(SettingsError, match="one shard per process"):
+        load_settings(database_url=database_url, shard_count=4, shard_ids=[0, 1])
+    two = load_settings(database_url=database_url, shard_count=4, shard_ids=[2])
+    two = two.model_copy(update={"shard_ids": [0, 1]})  # bypassing the settings check
     with pytest.raises(ValueError, match="one shard per process"):
-        GuildkeepBot(load_settings(database_url=database_url, shard_count=4, shard_ids=[0, 1]), db)
+        GuildkeepBot(two, db)
 
 
 async def test_run_bot_needs_a_token(database_url: str) -> None:

@@ -27,7 +27,10 @@ def model_modules() -> list[str]:
     return sorted(names)
 
 
+CORE_MODELS = ("guildkeep.db.instances",)  # the data core's own tables (bot heartbeats)
+
+
 def load_models() -> MetaData:
-    for name in model_modules():
+    for name in (*CORE_MODELS, *model_modules()):
         importlib.import_module(name)
     return Base.metadata

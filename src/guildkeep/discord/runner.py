@@ -6,15 +6,22 @@ import logging
 
 from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
+from guildkeep.db.instances import Heartbeat
 from guildkeep.discord.bot import GuildkeepBot
 
 log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
-    """Run ``bot`` with ``token`` until it stops; its scheduler (backups included) stops with it."""
-    async with bot:
-        await bot.start(token)
+    """Run ``bot`` with ``token`` and the heartbeat (``bot_instances``) until it stops; its scheduler (backups
+    included) stops with it."""
+    heartbeat = Heartbeat(bot.db, kind="bot")
+    try:
+        async with bot:
+            await heartbeat.start()
+            await bot.start(token)
+    finally:
+        await heartbeat.stop()
 
 
 async def run_bot(settings: Settings, db: Database | None = None) -> None:

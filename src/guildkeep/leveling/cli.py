@@ -24,17 +24,42 @@ def read_mee6_players(path: Path) -> list[Any]:
     return players
 
 
+MAX_SNOWFLAKE = 2**63 - 1
+
+
+def discord_id(value: int) -> int:
+    """Typer callback: a Discord id is a whole number from 1 to 2^63-1."""
+    if not 1 <= value <= MAX_SNOWFLAKE:
+        raise typer.BadParameter(f"{value} is not a Discord server id (a whole number from 1 to {MAX_SNOWFLAKE})")
+    return value
+
+
 @import_app.command("mee6")
 def import_mee6(
     file: Annotated[Path, typer.Argument(help="MEE6 leaderboard JSON with players: id, xp, level, username.")],
-    guild: Annotated[int, typer.Option("--guild", help="The Discord server id to import into.", min=1)],
+    guild: Annotated[
+        int, typer.Option("--guild", help="The Discord server id to import into.", callback=discord_id)
+    ],
 ) -> None:
-    """Import MEE6 XP (idempotent: running it again changes nothing) and report what happened."""
+    """Import MEE6 XP (idempotent: running it again changes nothing) and report what happened.
+
+    Entries whose id is not a Discord id or whose xp is not a whole number are skipped and listed.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from guildkeep.cli import _with_db, console, err
     from guildkeep.leveling.service import LevelingService
 
     players = read_mee6_players(file)
-    report = _with_db(lambda db, _settings: LevelingService(db).import_mee6(guild, players))
+    bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=True, disable=not err.is_terminal)
+    task = bar.add_task("import", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        report = _with_db(lambda db, _settings: LevelingService(db).import_mee6(guild, players, progress=progress))
     table = Table("imported", "updated", "unchanged", "skipped")
     table.add_row(str(report.imported), str(report.updated), str(report.unchanged), str(len(report.skipped)))
     console.print(table)

@@ -8,8 +8,9 @@ level from total XP. The write-behind ingestor calls the same function with a ba
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from guildkeep.text import clean_text, echo, strip_control
 
 COUNTERS = ("messages", "total_messages", "total_reactions", "commands_used", "voice_time_seconds")
 MAX_ADMIN_XP = 10**12
+IMPORT_CHUNK = 2_000  # players per statement: 7 columns x 2,000 stays far below asyncpg's 32,767 arguments
 
 
 # ---------------------------------------------------------------------------------------------- views
@@ -376,6 +378,23 @@ CONFIG_FIELDS: dict[str, Any] = {
     "role_multipliers": _multipliers,
     "channel_multipliers": _multipliers,
 }
+
+
+def _whole_number(value: Any) -> int | None:
+    """A JSON whole number or a string of digits (exports quote snowflakes); None for floats, booleans and the rest."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _json_text(value: Any) -> str:
+    """How a value looked in the JSON file, cut short: ``1.9``, ``true``, ``null``."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _level_view(row: Level, curve: Curve) -> LevelView:
@@ -1127,9 +1146,18 @@ class LevelingService:
 
     # ------------------------------------------------------------------------------------ import
 
-    async def import_mee6(self, guild_id: int, players: Sequence[Mapping[str, Any]]) -> ImportReport:
+    async def import_mee6(self, guild_id: int, players: Sequence[Mapping[str, Any]], *,
+                          progress: Callable[[int, int], None] | None = None) -> ImportReport:
         """Upsert a MEE6 leaderboard (``id``, ``xp``, optional ``level``/``username``): total XP is kept, the
-        level is derived from this server's curve. Running it twice changes nothing the second time."""
+        level is derived from this server's curve. Running it twice changes nothing the second time.
+
+        An entry whose id is not a Discord id or whose xp is not a whole number (``1.9``, ``true``) is skipped with
+        the reason. Every statement handles at most ``IMPORT_CHUNK`` players, so any number of players fits the
+        drivers' parameter limits (asyncpg: 32,767 per statement); the import is still one transaction.
+        ``progress(done, total)`` is called after each chunk.
+        """
+        if isinstance(guild_id, bool) or not isinstance(guild_id, int) or not 0 < guild_id < 2**63:
+            raise ValidationError("The server id must be a Discord id (1 to 9223372036854775807).")
         report = ImportReport()
         wanted: dict[int, tuple[int, str | None]] = {}
         for i, p in enumerate(players):
@@ -1137,14 +1165,12 @@ class LevelingService:
             if not isinstance(p, Mapping):
                 report.skipped.append((label, "not an object"))
                 continue
-            try:
-                uid = int(str(p.get("id")))
-                xp = int(p.get("xp"))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                report.skipped.append((label, "id and xp must be whole numbers"))
-                continue
-            if not 0 < uid < 2**63:
-                report.skipped.append((label, "not a Discord id"))
+            uid = _whole_number(p.get("id"))
+            xp = _whole_number(p.get("xp"))
+            if uid is None or not 0 < uid < 2**63:
+                report.skipped.append((label, "id must be a Discord user id (a whole number from 1 to 2^63-1)"))
+            elif xp is None:
+                report.skipped.append((label, f"xp must be a whole number (got {_json_text(p.get('xp'))})"))
             elif not 0 <= xp <= MAX_ADMIN_XP:
                 report.skipped.append((label, "xp out of range"))
             elif uid in wanted:
@@ -1152,30 +1178,38 @@ class LevelingService:
             else:
                 wanted[uid] = (xp, p.get("username") if isinstance(p.get("username"), str) else None)
         curve = (await self.get_server_config(guild_id)).curve_rule
+        ids = sorted(wanted)
 
         async def work(s: AsyncSession) -> ImportReport:
             out = ImportReport(skipped=list(report.skipped))
             await ensure_guild(s, guild_id)
-            await _ensure_users(s, {u: name for u, (_, name) in wanted.items()})
-            existing = dict((await s.execute(select(Level.user_id, Level.xp).where(
-                Level.guild_id == guild_id, Level.user_id.in_(list(wanted))))).all()) if wanted else {}
             now = utcnow()
-            rows = []
-            for uid, (xp, _name) in sorted(wanted.items()):
-                if uid not in existing:
-                    out.imported += 1
-                elif existing[uid] == xp:
-                    out.unchanged += 1
-                    continue
-                else:
-                    out.updated += 1
-                rows.append({"guild_id": guild_id, "user_id": uid, "xp": xp, "level": curve.level_for_xp(xp),
-                             "created_at": now, "updated_at": now})
-            if rows:
-                ins = insert_for(s, Level)
-                ins = ins.on_conflict_do_update(index_elements=["guild_id", "user_id"], set_={
-                    "xp": ins.excluded.xp, "level": ins.excluded.level, "updated_at": ins.excluded.updated_at})
-                await s.execute(ins, rows)
+            if progress is not None:
+                progress(0, len(ids))
+            for start in range(0, len(ids), IMPORT_CHUNK):
+                chunk = ids[start:start + IMPORT_CHUNK]
+                await _ensure_users(s, {u: wanted[u][1] for u in chunk})
+                existing = dict((await s.execute(select(Level.user_id, Level.xp).where(
+                    Level.guild_id == guild_id, Level.user_id.in_(chunk)))).all())
+                rows = []
+                for uid in chunk:
+                    xp = wanted[uid][0]
+                    if uid not in existing:
+                        out.imported += 1
+                    elif existing[uid] == xp:
+                        out.unchanged += 1
+                        continue
+                    else:
+                        out.updated += 1
+                    rows.append({"guild_id": guild_id, "user_id": uid, "xp": xp, "level": curve.level_for_xp(xp),
+                                 "created_at": now, "updated_at": now})
+                if rows:
+                    ins = insert_for(s, Level)
+                    ins = ins.on_conflict_do_update(index_elements=["guild_id", "user_id"], set_={
+                        "xp": ins.excluded.xp, "level": ins.excluded.level, "updated_at": ins.excluded.updated_at})
+                    await s.execute(ins, rows)
+                if progress is not None:
+                    progress(start + len(chunk), len(ids))
             return out
 
         return await self.db.run(work)
