@@ -312,3 +312,41 @@ async def test_forget_speech_drops_deleted_messages_of_that_server_only(service:
     assert await service.forget_speech(GUILD, []) == 0
     assert await count(db, CharacterSpeech) == 2
     assert await service.speaker_of(OTHER_GUILD, 3) == ALICE
+
+
+# -- privacy ---------------------------------------------------------------------------------------------
+
+
+async def test_export_user_holds_their_characters_overrides_and_speech(service: CharacterService) -> None:
+    made = await service.create(ALICE, "Exported", description="mine", guild_id=GUILD)
+    await service.set_override(ALICE, made.id, GUILD, nickname="Local")
+    await service.create(BOB, "Not Alice's")
+    await service.record_speech(message_id=77, guild_id=GUILD, channel_id=7, webhook_id=9, speaker_id=ALICE,
+                                character_id=made.id, character_name="Local")
+    data = await service.export_user(ALICE)
+    [character] = data["characters"]
+    assert (character["name"], character["description"], character["origin_guild_id"]) == ("Exported", "mine", GUILD)
+    assert character["server_overrides"] == [{"guild_id": GUILD, "nickname": "Local", "avatar_url": None,
+                                              "hidden": False}]
+    assert [(r["message_id"], r["character_name"]) for r in data["speech"]] == [(77, "Local")]
+    assert "content" not in data["speech"][0]
+    assert await service.export_user(CAROL) == {"characters": [], "speech": []}
+
+
+async def test_forget_user_leaves_no_row_of_theirs(service: CharacterService, db: Database) -> None:
+    made = await service.create(ALICE, "Forgotten", public=True)
+    await service.set_override(ALICE, made.id, GUILD, hidden=True)
+    await service.set_override(ALICE, made.id, OTHER_GUILD, nickname="There")
+    await service.record_speech(message_id=1, guild_id=GUILD, channel_id=7, webhook_id=9, speaker_id=ALICE,
+                                character_id=made.id, character_name="Forgotten")
+    kept = await service.create(BOB, "Stays")
+    await service.record_speech(message_id=2, guild_id=GUILD, channel_id=7, webhook_id=9, speaker_id=BOB,
+                                character_id=kept.id, character_name="Stays")
+    assert await service.forget_user(ALICE) == {"characters": 1, "server_overrides": 2, "speech_log": 1}
+    async with db.session(read_only=True) as s:
+        assert await s.scalar(select(func.count()).select_from(Character).where(Character.owner_id == ALICE)) == 0
+        assert await s.scalar(select(func.count()).select_from(CharacterSpeech)
+                              .where(CharacterSpeech.speaker_id == ALICE)) == 0
+    assert await count(db, CharacterGuildOverride) == 0
+    assert await service.speaker_of(GUILD, 2) == BOB
+    assert await service.export_user(ALICE) == {"characters": [], "speech": []}

@@ -430,7 +430,7 @@ class Personas(commands.Cog):
         channel = member.guild.get_channel_or_thread(payload.channel_id)
         if channel is not None and isinstance(channel, discord.abc.Messageable):
             with contextlib.suppress(discord.HTTPException):  # without Manage Messages the reaction stays
-                await channel.get_partial_message(payload.message_id).remove_reaction(  # type: ignore[attr-defined]
+                await channel.get_partial_message(payload.message_id).remove_reaction(
                     payload.emoji, member)
 
     @commands.Cog.listener()
