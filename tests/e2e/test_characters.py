@@ -300,3 +300,11 @@ async def test_persona_edit_server_override_list_and_delete(discord_env: Sandbox
     # messages already posted keep their author
     who = await d.slash("speech who", as_="carol", channel="general", message_id=str(seen.id))
     assert "**Mithrandir**'s message was written by" in who.content
+
+
+async def test_names_are_shown_literally_in_replies(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    reply = await d.slash("persona create", as_="bob", name="*Star*_dust_")
+    assert reply.content.startswith("Created **\\*Star\\*\\_dust\\_**.")
+    seen = await speak(discord_env, "*Star*_dust_", "Twinkle")
+    assert seen.author == "*Star*_dust_"  # the webhook name itself is not markdown

@@ -79,6 +79,11 @@ def allowed_mentions(speaker: discord.Member | discord.User,
     return discord.AllowedMentions(everyone=policy.everyone, roles=roles, users=policy.users, replied_user=False)
 
 
+def md(name: str) -> str:
+    """A name shown inside bold text: its own markdown characters are shown, not applied."""
+    return discord.utils.escape_markdown(name)
+
+
 def when(info: SpeechInfo) -> str:
     return f"<t:{int(info.created_at.timestamp())}:f>"
 
@@ -176,7 +181,7 @@ class Personas(commands.Cog):
         info = await self.service.create(interaction.user.id, name, avatar_url=self.avatar_from(avatar_url, avatar),
                                          description=description, public=public, guild_id=guild_id)
         await interaction.response.send_message(
-            f"Created **{info.name}**. Speak as it with `/speak`.",
+            f"Created **{md(info.name)}**. Speak as it with `/speak`.",
             embed=self.character_embed(info, viewer_id=interaction.user.id), ephemeral=True,
         )
 
@@ -202,7 +207,8 @@ class Personas(commands.Cog):
         )
         info = await self.service.get(interaction.user.id, info.id, guild_id=guild_id)
         await interaction.response.send_message(
-            f"Saved **{info.name}**.", embed=self.character_embed(info, viewer_id=interaction.user.id), ephemeral=True)
+            f"Saved **{md(info.name)}**.", embed=self.character_embed(info, viewer_id=interaction.user.id),
+            ephemeral=True)
 
     @persona.command(name="server", description="Give one of your characters another name or picture on this "
                                                 "server, or hide it here.")
@@ -228,8 +234,8 @@ class Personas(commands.Cog):
             )
         info = await self.service.get(interaction.user.id, target.id, guild_id=guild_id)
         await interaction.response.send_message(
-            f"Saved **{info.name}** for this server.", embed=self.character_embed(info, viewer_id=interaction.user.id),
-            ephemeral=True)
+            f"Saved **{md(info.name)}** for this server.",
+            embed=self.character_embed(info, viewer_id=interaction.user.id), ephemeral=True)
 
     @persona.command(name="show", description="Show a character: yours, or someone's public one.")
     @app_commands.describe(persona="The character")
@@ -252,11 +258,12 @@ class Personas(commands.Cog):
                 return await self.service.list_owned(owner.id, guild_id=guild_id, page=page, per_page=PER_PAGE)
             return await self.service.list_public(owner.id, guild_id=guild_id, page=page, per_page=PER_PAGE)
 
+        await interaction.response.defer(ephemeral=True, thinking=True)  # up to 25 pages are read
         first = await fetch(1)
         if first.total == 0:
             text = ("You have no characters yet. Make one with `/persona create`." if own
                     else f"{owner.display_name} has no public characters.")
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True)
             return
         data = [first] + [await fetch(n) for n in range(2, min(first.pages, MAX_LIST_PAGES) + 1)]
         title = "Your characters" if own else f"{owner.display_name}'s public characters"
@@ -267,8 +274,8 @@ class Personas(commands.Cog):
                 flags = [] if c.is_public or not own else ["private"]
                 if c.hidden:
                     flags.append("hidden here")
-                shown = f" (as {c.display_name})" if c.display_name != c.name else ""
-                lines.append(f"**{c.name}**{shown}" + (f" - {', '.join(flags)}" if flags else ""))
+                shown = f" (as {md(c.display_name)})" if c.display_name != c.name else ""
+                lines.append(f"**{md(c.name)}**{shown}" + (f" - {', '.join(flags)}" if flags else ""))
             embed = discord.Embed(title=title[:256], description="\n".join(lines)[:4096], color=COLOR)
             embed.set_footer(text=f"Page {page.page}/{page.pages} - {page.total} character(s)")
             embeds.append(embed)
@@ -281,7 +288,7 @@ class Personas(commands.Cog):
         target = await self.service.resolve(interaction.user.id, persona, guild_id=guild_of(interaction),
                                             owned_only=True)
         gone = await self.service.delete(interaction.user.id, target.id)
-        await interaction.response.send_message(f"Deleted **{gone.name}**.", ephemeral=True)
+        await interaction.response.send_message(f"Deleted **{md(gone.name)}**.", ephemeral=True)
 
     # --- /speak ----------------------------------------------------------------------------------
 
@@ -318,7 +325,8 @@ class Personas(commands.Cog):
         if isinstance(interaction.user, discord.Member):
             self.bot.dispatch("character_speech", guild_id, channel_id, interaction.user, message)
         await interaction.followup.send(
-            f"Posted as **{character.display_name}**. `/speech edit` or `/speech delete` change it.", ephemeral=True)
+            f"Posted as **{md(character.display_name)}**. `/speech edit` or `/speech delete` change it.",
+            ephemeral=True)
 
     # --- /speech ---------------------------------------------------------------------------------
 
@@ -359,7 +367,7 @@ class Personas(commands.Cog):
                 raise
             await self.service.forget_speech(speech.guild_id, [speech.message_id])
             raise SpeechNotFoundError("That message no longer exists.") from exc
-        await interaction.followup.send(f"Edited your message as **{speech.character_name}**.", ephemeral=True)
+        await interaction.followup.send(f"Edited your message as **{md(speech.character_name)}**.", ephemeral=True)
 
     @speech.command(name="delete", description="Delete a message you posted as a character.")
     @app_commands.describe(message_id="The message's id or link (default: your latest here)")
@@ -367,7 +375,8 @@ class Personas(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         speech = await self._target(interaction, message_id)
         await self._delete(speech)
-        await interaction.followup.send(f"Deleted your message as **{speech.character_name}**.", ephemeral=True)
+        await interaction.followup.send(f"Deleted your message as **{md(speech.character_name)}**.",
+                                        ephemeral=True)
 
     async def _delete(self, speech: SpeechInfo) -> None:
         channel = self._speech_channel(speech)
@@ -384,7 +393,7 @@ class Personas(commands.Cog):
     async def who_text(self, guild: discord.Guild | None, speech: SpeechInfo) -> str:
         member = guild.get_member(speech.speaker_id) if guild else None
         who = f"<@{speech.speaker_id}>" + (f" ({member.name})" if member else "")
-        return f"**{speech.character_name}**'s message was written by {who} on {when(speech)}."
+        return f"**{md(speech.character_name)}**'s message was written by {who} on {when(speech)}."
 
     @speech.command(name="who", description="Who wrote a message posted as a character?")
     @app_commands.describe(message_id="The message's id or link")
