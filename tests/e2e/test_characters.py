@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 import discord
+from guildkeep.characters.models import Character
 from guildkeep.characters.service import CharacterService
+from guildkeep.identity.service import ensure_user
 from guildkeep.sandbox.driver import SeenMessage
 from guildkeep.sandbox.harness import SandboxEnv
 from tests.e2e.probe import tiny_png
@@ -308,3 +310,31 @@ async def test_names_are_shown_literally_in_replies(discord_env: SandboxEnv) -> 
     assert reply.content.startswith("Created **\\*Star\\*\\_dust\\_**.")
     seen = await speak(discord_env, "*Star*_dust_", "Twinkle")
     assert seen.author == "*Star*_dust_"  # the webhook name itself is not markdown
+
+
+async def test_a_name_discord_refuses_when_posting_is_explained(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    # a character stored before a name rule existed: Discord itself refuses the name when posting
+    async with discord_env.db.session() as s:
+        await ensure_user(s, d.member("bob").user.id)
+        s.add(Character(owner_id=d.member("bob").user.id, name="Old Clyde", name_key="old clyde", description=""))
+    reply = await d.slash("speak", as_="bob", channel="general", options={"as": "Old Clyde", "text": "hi"})
+    assert reply.ephemeral
+    assert reply.content.startswith("Discord refused to post as **Old Clyde**")
+    assert "/persona edit" in reply.content
+    assert not [m for m in d.read("general", as_="carol") if m.is_webhook]
+
+
+async def test_a_message_deleted_by_a_moderator_leaves_the_log(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    persona = await make_persona(discord_env)
+    seen = await speak(discord_env, persona, "Moderate me")
+    own = await d.send("general", "a member's own message", as_="carol")
+    service = CharacterService(discord_env.db)
+    await d.delete(own)
+    await d.delete(seen.message)  # a moderator deletes it in Discord's client
+
+    async def forgotten() -> bool:
+        return await service.speaker_of(d.guild.id, seen.id) is None
+
+    await d.wait_for(forgotten, "the speech log row to be dropped")

@@ -972,6 +972,9 @@ class SandboxServer:
             return await self._followup(request)
         hook = self._webhook(request)
         body, files = await self._body(request)
+        errors = FormErrors()
+        limits.check_webhook_username(errors, body.get("username"), "username")  # Discord checks it per message too
+        errors.raise_if_any()
         channel = self._webhook_channel(hook, request)
         message = await self.post_message(channel, self.bot_user, body, files, webhook=hook)
         if request.query.get("wait") in ("1", "true", "True"):

@@ -42,6 +42,7 @@ DELETE_EMOJI = ("❌",)
 PER_PAGE = 10
 MAX_LIST_PAGES = 25
 UNKNOWN_MESSAGE = 10008
+INVALID_FORM_BODY = 50035
 MESSAGE_LINK = re.compile(r"channels/(?:\d+|@me)/\d+/(\d+)")
 
 
@@ -312,10 +313,18 @@ class Personas(commands.Cog):
         content = rules.clean_speech(text)
         character = await self.service.speaker_identity(interaction.user.id, as_, guild_id)
         channel = self._channel(interaction)
-        message = await self.bot.webhooks.send(
-            channel, content, username=character.display_name, avatar_url=character.display_avatar_url,
-            allowed_mentions=allowed_mentions(interaction.user, interaction.permissions),
-        )
+        try:
+            message = await self.bot.webhooks.send(
+                channel, content, username=character.display_name, avatar_url=character.display_avatar_url,
+                allowed_mentions=allowed_mentions(interaction.user, interaction.permissions),
+            )
+        except discord.HTTPException as exc:
+            if exc.status != 400 or exc.code != INVALID_FORM_BODY:
+                raise
+            log.info("Discord refused to post as %r: %s", character.display_name, exc.text)
+            raise DomainError(f"Discord refused to post as **{md(character.display_name)}** "
+                              f"({exc.text[:200] or 'invalid name or avatar'}). Try another name or avatar with "
+                              "`/persona edit` or `/persona server`.") from exc
         channel_id = getattr(channel, "id", interaction.channel_id or 0)
         await self.service.record_speech(
             message_id=message.id, guild_id=guild_id, channel_id=channel_id,
@@ -444,6 +453,9 @@ class Personas(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        cached = payload.cached_message
+        if cached is not None and cached.webhook_id is None:
+            return  # a member's own message: never in the speech log
         if payload.guild_id is not None:
             await self.service.forget_speech(payload.guild_id, [payload.message_id])
 
