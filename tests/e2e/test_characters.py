@@ -338,3 +338,33 @@ async def test_a_message_deleted_by_a_moderator_leaves_the_log(discord_env: Sand
         return await service.speaker_of(d.guild.id, seen.id) is None
 
     await d.wait_for(forgotten, "the speech log row to be dropped")
+
+
+async def test_another_server_sees_neither_the_log_nor_the_overrides(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    persona = await make_persona(discord_env, public=True)
+    await d.slash("persona server", as_="bob", persona=str(persona), nickname="Local Name")
+    seen = await speak(discord_env, persona, "Only here")
+    assert seen.author == "Local Name"
+    demo, bob = d.guild, d.member("bob").user
+    other = d.create_guild("Other Place", owner="olga")
+    await d.announce_guild(other)
+    await d.wait_for(lambda: discord_env.bot.get_guild(other.id), "the bot to see the other server")
+    d.guild = other
+    try:
+        await d.create_channel("town")
+        await d.add_member(bob)  # bob is in both servers; his character is global
+        who = await d.slash("speech who", as_="olga", channel="town", message_id=str(seen.id))
+        assert who.content.startswith("That message was not posted as a character here")
+        shown = await d.slash("persona show", as_="olga", channel="town", persona=str(persona))
+        assert shown.embed["title"] == "Gandalf"  # not the other server's nickname
+        assert "On this server" not in shown.text
+        said = await d.slash("speak", as_="bob", channel="town", options={"as": str(persona), "text": "Hi there"})
+        assert said.content.startswith("Posted as **Gandalf**")
+        [there] = [m for m in d.read("town", as_="olga") if m.is_webhook]
+        assert there.author == "Gandalf"
+        refused = await d.slash("speech delete", as_="bob", channel="town", message_id=str(seen.id))
+        assert refused.content.startswith("That message was not posted as a character here")
+    finally:
+        d.guild = demo
+    assert seen.id in [m.id for m in d.read("general", as_="carol")]
