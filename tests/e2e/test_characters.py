@@ -368,3 +368,21 @@ async def test_another_server_sees_neither_the_log_nor_the_overrides(discord_env
     finally:
         d.guild = demo
     assert seen.id in [m.id for m in d.read("general", as_="carol")]
+
+
+async def test_edit_speech_message_menu_opens_a_prefilled_form(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    persona = await make_persona(discord_env)
+    seen = await speak(discord_env, persona, "Typo hree")
+    refused = await d.message_command("Edit speech", seen.message, as_="carol")
+    assert refused.ephemeral
+    assert refused.content == "Only the person who posted that message can change or delete it."
+    form = await d.message_command("Edit speech", seen.message, as_="bob")
+    assert form.modal is not None
+    [field] = [c for row in form.modal["components"] for c in row.get("components", [row.get("component")])
+               if c and c.get("type") == 4]
+    assert field["value"] == "Typo hree"
+    done = await form.submit({"Text": "Typo here"})
+    assert done.ephemeral
+    assert done.content.startswith("Edited your message as **Gandalf**")
+    assert seen.message.content == "Typo here"

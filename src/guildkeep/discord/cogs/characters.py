@@ -29,6 +29,7 @@ from guildkeep.characters.errors import SpeechNotFoundError
 from guildkeep.characters.results import CharacterInfo, SpeechInfo
 from guildkeep.characters.service import UNSET, CharacterService
 from guildkeep.db import DomainError, ValidationError
+from guildkeep.discord.errors import handle_interaction_error
 from guildkeep.discord.views import Paginator
 
 if TYPE_CHECKING:
@@ -89,6 +90,28 @@ def when(info: SpeechInfo) -> str:
     return f"<t:{int(info.created_at.timestamp())}:f>"
 
 
+class EditSpeechModal(discord.ui.Modal, title="Edit your message"):
+    """The new text of a character message, prefilled with what it says now."""
+
+    text: discord.ui.TextInput[EditSpeechModal] = discord.ui.TextInput(
+        label="Text", style=discord.TextStyle.long, min_length=1, max_length=rules.SPEECH_MAX)
+
+    def __init__(self, cog: Personas, speech: SpeechInfo, current: str) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.speech = speech
+        self.text.default = current[: rules.SPEECH_MAX] or None
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        # checked again: the form may have stayed open while the message was deleted
+        speech = await self.cog.service.own_speech(self.speech.guild_id, self.speech.message_id, interaction.user.id)
+        await self.cog._edit(interaction, speech, self.text.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await handle_interaction_error(interaction, error)
+
+
 class Personas(commands.Cog):
     """Personas: create characters and speak as them through the channel's webhook."""
 
@@ -101,13 +124,18 @@ class Personas(commands.Cog):
         self.bot = bot
         self.service = CharacterService(bot.db)
         self.who_menu = app_commands.ContextMenu(name="Who wrote this?", callback=self.who_wrote_menu)
-        self.who_menu.guild_only = True
+        self.edit_menu_command = app_commands.ContextMenu(name="Edit speech", callback=self.edit_menu)
+        self.menus = [self.who_menu, self.edit_menu_command]
+        for menu in self.menus:
+            menu.guild_only = True
 
     async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.who_menu)
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
 
     async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.who_menu.name, type=self.who_menu.type)
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
 
     # --- presentation ----------------------------------------------------------------------------
 
@@ -363,6 +391,10 @@ class Personas(commands.Cog):
                           message_id: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         speech = await self._target(interaction, message_id)
+        await self._edit(interaction, speech, text)
+
+    async def _edit(self, interaction: discord.Interaction, speech: SpeechInfo, text: str) -> None:
+        """Replace the text of ``speech`` (already checked to be the caller's); answers as a followup."""
         content = rules.clean_speech(text)
         channel = self._speech_channel(speech)
         if not await self._same_webhook(channel, speech):
@@ -377,6 +409,11 @@ class Personas(commands.Cog):
             await self.service.forget_speech(speech.guild_id, [speech.message_id])
             raise SpeechNotFoundError("That message no longer exists.") from exc
         await interaction.followup.send(f"Edited your message as **{md(speech.character_name)}**.", ephemeral=True)
+
+    async def edit_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Apps -> Edit speech: a form with the message's current text."""
+        speech = await self.service.own_speech(guild_of(interaction), message.id, interaction.user.id)
+        await interaction.response.send_modal(EditSpeechModal(self, speech, message.content))
 
     @speech.command(name="delete", description="Delete a message you posted as a character.")
     @app_commands.describe(message_id="The message's id or link (default: your latest here)")
