@@ -386,3 +386,8 @@ async def test_edit_speech_message_menu_opens_a_prefilled_form(discord_env: Sand
     assert done.ephemeral
     assert done.content.startswith("Edited your message as **Gandalf**")
     assert seen.message.content == "Typo here"
+    again = await d.message_command("Edit speech", seen.message, as_="bob")
+    await d.slash("speech delete", as_="bob", channel="general", message_id=str(seen.id))
+    late = await again.submit({"Text": "Too late"})
+    assert late.ephemeral
+    assert late.content.startswith("That message was not posted as a character here")

@@ -108,7 +108,7 @@ class EditSpeechModal(discord.ui.Modal, title="Edit your message"):
         speech = await self.cog.service.own_speech(self.speech.guild_id, self.speech.message_id, interaction.user.id)
         await self.cog._edit(interaction, speech, self.text.value)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
         await handle_interaction_error(interaction, error)
 
 
