@@ -9,6 +9,7 @@ import pytest
 import discord
 from guildkeep.characters.models import Character
 from guildkeep.characters.service import CharacterService
+from guildkeep.db import ConflictError
 from guildkeep.identity.service import ensure_user
 from guildkeep.sandbox.driver import SeenMessage
 from guildkeep.sandbox.harness import SandboxEnv
@@ -391,3 +392,19 @@ async def test_edit_speech_message_menu_opens_a_prefilled_form(discord_env: Sand
     late = await again.submit({"Text": "Too late"})
     assert late.ephemeral
     assert late.content.startswith("That message was not posted as a character here")
+
+
+async def test_a_message_that_could_not_be_logged_is_taken_back(discord_env: SandboxEnv,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    d = discord_env.driver
+    persona = await make_persona(discord_env)
+    cog = discord_env.bot.get_cog("Personas")
+
+    async def busy(**_: object) -> None:
+        raise ConflictError
+
+    monkeypatch.setattr(cog.service, "record_speech", busy)
+    reply = await d.slash("speak", as_="bob", channel="general", options={"as": str(persona), "text": "Lost?"})
+    assert reply.ephemeral
+    assert reply.content == ConflictError.default_message
+    assert not [m for m in d.read("general", as_="carol") if m.is_webhook]

@@ -354,11 +354,17 @@ class Personas(commands.Cog):
                               f"({exc.text[:200] or 'invalid name or avatar'}). Try another name or avatar with "
                               "`/persona edit` or `/persona server`.") from exc
         channel_id = getattr(channel, "id", interaction.channel_id or 0)
-        await self.service.record_speech(
-            message_id=message.id, guild_id=guild_id, channel_id=channel_id,
-            webhook_id=message.webhook_id or 0, speaker_id=interaction.user.id, character_id=character.id,
-            character_name=character.display_name, created_at=message.created_at,
-        )
+        try:
+            await self.service.record_speech(
+                message_id=message.id, guild_id=guild_id, channel_id=channel_id,
+                webhook_id=message.webhook_id or 0, speaker_id=interaction.user.id, character_id=character.id,
+                character_name=character.display_name, created_at=message.created_at,
+            )
+        except Exception:
+            # an unlogged message could never be edited, deleted or attributed: take it back
+            with contextlib.suppress(discord.HTTPException):
+                await self.bot.webhooks.delete(channel, message.id)
+            raise
         if isinstance(interaction.user, discord.Member):
             self.bot.dispatch("character_speech", guild_id, channel_id, interaction.user, message)
         await interaction.followup.send(
