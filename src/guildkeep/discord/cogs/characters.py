@@ -149,7 +149,7 @@ class Personas(commands.Cog):
         if info.override is not None and info.owner_id == viewer_id:
             parts = []
             if info.override.nickname:
-                parts.append(f"speaks as **{info.override.nickname}**")
+                parts.append(f"speaks as **{md(info.override.nickname)}**")
             if info.override.avatar_url:
                 parts.append("has its own avatar")
             if info.override.hidden:
