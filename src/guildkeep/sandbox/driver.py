@@ -604,6 +604,26 @@ class Driver:
                                      timeout=timeout)
         return reply.choices or []
 
+    async def message_command(self, name: str, message: Message, /, *, as_: MemberRef,
+                              timeout: float | None = None, as_admin_override: bool = False) -> Reply:
+        """Run the message context-menu command ``name`` (Apps -> name) on ``message`` as a member."""
+        chan = self.world.channels[message.channel_id]
+        g = self.world.guilds.get(chan.guild_id or 0)
+        member = self.member(as_, g)
+        self._can(member, chan, Perm.VIEW_CHANNEL, "view the channel")
+        cmd = next((c for c in self.world.commands_for(self._guild(g).id)
+                    if c["name"] == name and c.get("type") == 3), None)
+        if cmd is None:
+            raise DriverError(f"no message command {name!r} is registered")
+        if not as_admin_override:
+            self._check_default_permissions(cmd, member, chan)
+        data: dict[str, Any] = {"id": cmd["id"], "name": name, "type": 3, "target_id": str(message.id),
+                                "resolved": {"messages": {
+                                    str(message.id): self.server.message_payload(message, member.user.id)}}}
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        return await self._interact(2, data, member, chan, what=f"the message command {name!r}", timeout=timeout)
+
     def _command_data(self, command: str, values: dict[str, Any], channel: Channel,
                       focused: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         name, *path = command.strip().lstrip("/").split()

@@ -1107,6 +1107,9 @@ class SandboxServer:
             return await self._followup(request)
         hook = self._webhook(request)
         body, files = await self._body(request)
+        errors = FormErrors()
+        limits.check_webhook_username(errors, body.get("username"), "username")  # Discord checks it per message too
+        errors.raise_if_any()
         channel = self._webhook_channel(hook, request)
         if not hook.application_id and request.query.get("with_components") not in ("1", "true", "True"):
             body = {k: v for k, v in body.items() if k != "components"}  # ignored, as Discord does
