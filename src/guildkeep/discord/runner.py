@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from guildkeep.config import Settings
@@ -14,7 +16,23 @@ log = logging.getLogger(__name__)
 async def serve(bot: GuildkeepBot, token: str) -> None:
     """Run ``bot`` with ``token`` until it stops; its scheduler (backups included) stops with it."""
     async with bot:
-        await bot.start(token)
+        web = asyncio.create_task(serve_web(bot), name="guildkeep-web") if bot.settings.web_port is not None else None
+        try:
+            await bot.start(token)
+        finally:
+            if web is not None:
+                web.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await web
+
+
+async def serve_web(bot: GuildkeepBot) -> None:
+    """Serve the web pages (GUILDKEEP_WEB_PORT) beside the bot, on its services, once it is ready."""
+    from guildkeep.web.server import context_for_bot, running
+
+    await bot.wait_until_ready()
+    async with running(context_for_bot(bot)):
+        await asyncio.Event().wait()
 
 
 async def run_bot(settings: Settings, db: Database | None = None) -> None:
