@@ -59,7 +59,8 @@ AvatarLookup = Callable[[int], str | None]
 @dataclass
 class WebContext:
     """What the pages read and write through. ``avatar_url`` (the bot's member cache when the web runs in the
-    bot's process) gives a member's avatar URL on Discord's CDN; without it pages show initials."""
+    bot's process) gives a member's avatar URL on Discord's CDN; without it pages show initials. ``guild_name``
+    (also from the bot) names the servers the bot is in, even before any of their data is stored."""
 
     db: Database
     settings: Settings
@@ -67,6 +68,7 @@ class WebContext:
     gacha: GachaService | None = None
     web: WebService | None = None
     avatar_url: AvatarLookup | None = None
+    guild_name: Callable[[int], str | None] | None = None  # the bot's own guild list, when in its process
 
     def __post_init__(self) -> None:
         if self.web is None:
@@ -132,9 +134,19 @@ def create_app(ctx: WebContext) -> Starlette:
 
     async def public(gid: int) -> str:
         try:
-            return await web.public_guild(gid)
+            name = await web.public_guild(gid)
         except UnknownServerError:
             raise HTTPException(404, "There is no public page for that server.") from None
+        return (ctx.guild_name(gid) if ctx.guild_name else None) or name
+
+    async def known_guilds(ids: list[int]) -> dict[int, str]:
+        """Of these ids, the servers guildkeep is in (stored, or in the running bot's list), with names."""
+        known = await web.known_guilds(ids)
+        if ctx.guild_name is not None:
+            for gid in ids:
+                if name := ctx.guild_name(gid):
+                    known[gid] = name
+        return known
 
     def avatar(uid: int) -> str | None:
         if ctx.avatar_url is None:
@@ -357,7 +369,7 @@ def create_app(ctx: WebContext) -> Starlette:
             raise Forbidden("Log in with Discord to use the dashboard.")
         if str(gid) not in request.session.get("admin_of", []):
             raise Forbidden("You need the Manage Server permission in that server to change its settings.")
-        known = await web.known_guilds([gid])
+        known = await known_guilds([gid])
         if gid not in known:
             raise HTTPException(404, "guildkeep is not in that server.")
         return gid, known[gid]
@@ -365,7 +377,7 @@ def create_app(ctx: WebContext) -> Starlette:
     async def dashboard(request: Request) -> Response:
         if not logged_in(request):
             return RedirectResponse("/login", status_code=303)
-        known = await web.known_guilds(int(g) for g in request.session.get("admin_of", []))
+        known = await known_guilds([int(g) for g in request.session.get("admin_of", [])])
         return render(request, "dashboard.html", guilds=sorted(known.items(), key=lambda kv: kv[1].casefold()))
 
     async def dashboard_guild(request: Request, *, error: str | None = None, status: int = 200) -> Response:

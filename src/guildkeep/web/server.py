@@ -37,7 +37,11 @@ def context_for_bot(bot: Any) -> WebContext:
         user = bot.get_user(user_id)
         return str(user.avatar.url) if user is not None and user.avatar is not None else None
 
-    return WebContext(bot.db, bot.settings, leveling, gacha, avatar_url=avatar)
+    def guild_name(guild_id: int) -> str | None:
+        guild = bot.get_guild(guild_id)
+        return guild.name if guild is not None else None
+
+    return WebContext(bot.db, bot.settings, leveling, gacha, avatar_url=avatar, guild_name=guild_name)
 
 
 def make_server(ctx: WebContext, *, host: str | None = None, port: int | None = None) -> uvicorn.Server:
