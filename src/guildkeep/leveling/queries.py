@@ -54,8 +54,9 @@ class KeysetPage:
     next: Cursor | None  # the cursor of the following page, None on the last
 
 
-def _after(cursor: Cursor) -> object:
-    return or_(Level.xp < cursor.xp, and_(Level.xp == cursor.xp, Level.user_id > cursor.user_id))
+def after_clause(cursor: Cursor) -> object:
+    # ``xp <= X`` first: it bounds the index range; the OR then only filters the rows tied at X.
+    return and_(Level.xp <= cursor.xp, or_(Level.xp < cursor.xp, Level.user_id > cursor.user_id))
 
 
 async def leaderboard_after(db: Database, guild_id: int, after: Cursor | None = None, *,
@@ -64,7 +65,7 @@ async def leaderboard_after(db: Database, guild_id: int, after: Cursor | None = 
     limit = max(1, min(limit, MAX_PAGE))
     where = [Level.guild_id == guild_id]
     if after is not None:
-        where.append(_after(after))
+        where.append(after_clause(after))
     async with db.session(read_only=True) as s:
         rows = (await s.execute(
             select(Level.user_id, Level.xp, Level.level, User.username, User.custom_name, User.discord_display_name)
