@@ -7,6 +7,7 @@ import pytest
 
 from guildkeep.db import Database, ValidationError
 from guildkeep.gacha.service import GachaService
+from guildkeep.identity.service import IdentityService
 from guildkeep.leveling import queries
 from guildkeep.leveling.service import LevelingService
 from guildkeep.web.service import WebService
@@ -180,6 +181,16 @@ async def test_unknown_and_disabled_servers_are_404_everywhere(db: Database, cli
         "error": "There is no public page for that server."}
     await WebService(db).set_public_pages(GUILD, True)
     assert (await client.get(f"/guilds/{GUILD}")).status_code == 200
+    await IdentityService(db).mark_guild_left(GUILD)  # the bot was removed from the server
+    assert (await client.get(f"/guilds/{GUILD}")).status_code == 404
+    assert (await client.get(f"/api/guilds/{GUILD}/leaderboard")).status_code == 404
+
+
+async def test_public_pages_set_no_cookie(db: Database, client: httpx.AsyncClient) -> None:
+    await seed_levels(db, GUILD, [(1, "mine", 100)])
+    for path in PUBLIC_PATHS:
+        resp = await client.get(path.format(g=GUILD))
+        assert "set-cookie" not in resp.headers, path
 
 
 async def test_gacha_leaderboards_and_open_auctions(db: Database, client: httpx.AsyncClient,

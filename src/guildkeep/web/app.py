@@ -112,7 +112,8 @@ def create_app(ctx: WebContext) -> Starlette:
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         user = request.session.get("user")
-        body = env.get_template(name).render(request=request, user=user, csrf=_csrf(request),
+        # Only a logged-in session gets a CSRF token: anonymous visitors of public pages get no cookie at all.
+        body = env.get_template(name).render(request=request, user=user, csrf=_csrf(request) if user else "",
                                              oauth=bool(settings.web_client_id), **context)
         return HTMLResponse(body, status_code=status)
 

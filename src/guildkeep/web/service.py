@@ -25,14 +25,14 @@ class WebService:
         self.db = db
 
     async def public_guild(self, guild_id: int) -> str:
-        """The server's name when its public pages are on; UnknownServerError when unknown or turned off."""
+        """The server's name when its public pages are on; UnknownServerError when unknown, turned off, or left."""
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(
-                select(Guild.name, WebSettings.public_pages)
+                select(Guild.name, Guild.is_active, WebSettings.public_pages)
                 .outerjoin(WebSettings, WebSettings.guild_id == Guild.id)
                 .where(Guild.id == guild_id)
             )).first()
-        if row is None or row.public_pages is False:
+        if row is None or row.public_pages is False or not row.is_active:
             raise UnknownServerError()
         return row.name or str(guild_id)
 
