@@ -154,3 +154,31 @@ async def test_an_admin_changes_the_xp_rate_and_levels_config_shows_it(discord_e
         await shot(page, "dashboard-saved", backend)
     reply = await driver.slash("levels config", as_="alice")
     assert "rate ×2.5" in reply.text
+
+
+async def test_the_collection_leaderboard_and_auctions(db: Database, ctx: WebContext, browser: Browser,
+                                                       backend: str) -> None:
+    gacha = ctx.gacha
+    assert gacha is not None
+    await seed_levels(db, GUILD, [], guild_name="Cozy Corner")
+    for uid, name in ((21, "Aria Moon"), (22, "bram"), (23, "Cleo")):
+        await gacha.start(GUILD, uid, username=name)
+    await gacha.grant(GUILD, 99, 22, amount=5000, currency=None, reason="test")
+    await gacha.summon(GUILD, 22, 10)
+    copies = [e for e in (await gacha.inventory(GUILD, 22)).items if not e.is_active][:3]
+    for i, copy in enumerate(copies):
+        await gacha.list_for_sale(GUILD, 22, copy.copy_id, 100 * (i + 1))
+    async with running(ctx, host="127.0.0.1", port=0) as (_server, port):
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/guilds/{GUILD}/gacha?by=currency")
+        assert await page.locator("table.list tbody tr").count() == 3
+        assert "bram" in await page.locator("table.list tbody tr").nth(0).inner_text()
+        await shot(page, "gacha", backend)
+        await page.click("text=Auctions")
+        await page.wait_for_url(f"**/guilds/{GUILD}/auctions")
+        rows = page.locator("table.list tbody tr")
+        assert await rows.count() == 3
+        assert copies[0].name in await page.inner_text("table.list")
+        await page.set_viewport_size(PHONE)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        await shot(page, "auctions-phone", backend)

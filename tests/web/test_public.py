@@ -208,7 +208,11 @@ async def test_gacha_leaderboards_and_open_auctions(db: Database, client: httpx.
     assert board["total"] == 3
     assert board["entries"][0]["user_id"] == "2"
     assert {e["user_id"] for e in board["entries"]} == {"1", "2", "3"}
+    assert board["label"] == gacha.config.currency(board["currency"]).name
     assert (await client.get(f"/api/guilds/{GUILD}/gacha/leaderboard?by=nope")).status_code == 400
+    bad = await client.get(f"/api/guilds/{GUILD}/gacha/leaderboard?by=currency&currency=beans")
+    assert bad.status_code == 400
+    assert "Unknown currency" in bad.json()["error"]
     html = (await client.get(f"/guilds/{GUILD}/gacha?by=level")).text
     assert "player1" in html
     assert "outsider" not in html

@@ -243,9 +243,15 @@ def create_app(ctx: WebContext) -> Starlette:
         by = request.query_params.get("by", "level")
         if by not in LEADERBOARD_KINDS:
             raise HTTPException(400, f"Rank by one of: {', '.join(LEADERBOARD_KINDS)}.")
-        page = await gacha.leaderboard(gid, by, page=_page_number(request))
+        try:
+            currency = gacha.resolve_currency(request.query_params.get("currency"))
+        except ValidationError as exc:
+            raise HTTPException(400, str(exc)) from None
+        page = await gacha.leaderboard(gid, by, page=_page_number(request), currency=currency)
         names = await _names(gid, [e.user_id for e in page.items])
-        return {"by": by, "page": page.page, "pages": page.pages, "total": page.total,
+        label = {"level": "Level", "xp": "XP", "currency": gacha.config.currency(currency).name}[by]
+        return {"by": by, "label": label, "currency": currency, "page": page.page, "pages": page.pages,
+                "total": page.total,
                 "entries": [{"rank": e.rank, "user_id": str(e.user_id), "name": names.get(e.user_id, str(e.user_id)),
                              "value": e.value, "level": e.level} for e in page.items]}
 
