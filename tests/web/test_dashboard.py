@@ -6,7 +6,7 @@ import aiohttp
 import httpx
 
 from guildkeep.leveling.service import LevelingService
-from guildkeep.web.app import WebContext, create_app
+from guildkeep.web.app import Directory, WebContext, create_app
 from guildkeep.web.service import WebService
 from tests.web.conftest import Discord, csrf_of, log_in, web_settings
 
@@ -217,3 +217,32 @@ async def test_logout_needs_the_token_and_ends_the_session(admin_client: httpx.A
     assert (await admin_client.get(f"/dashboard/{discord.a.id}")).status_code == 200
     assert (await admin_client.post("/logout", data={"csrf": csrf_of(page.text)})).status_code == 303
     assert (await admin_client.get(f"/dashboard/{discord.a.id}")).status_code == 403
+
+
+async def test_with_the_bots_directory_channels_and_roles_are_picked_by_name(
+        admin_ctx: WebContext, discord: Discord, leveling: LevelingService) -> None:
+    admin_ctx.directory = lambda gid: Directory([(777, "general"), (778, "memes")], [(888, "Regulars")]) \
+        if gid == discord.a.id else None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(admin_ctx)),
+                                 base_url="http://testserver") as client:
+        await log_in(client, discord, discord.alice.id)
+        page = (await client.get(f"/dashboard/{discord.a.id}")).text
+        assert '<option value="channel:777">#general</option>' in page
+        assert '<option value="888">@Regulars</option>' in page
+        csrf = csrf_of(page)
+        await client.post(f"/dashboard/{discord.a.id}/no-xp", data={"csrf": csrf, "target_id": "channel:778"})
+        await client.post(f"/dashboard/{discord.a.id}/multipliers",
+                          data={"csrf": csrf, "target_id": "role:888", "value": "1.5"})
+        await client.post(f"/dashboard/{discord.a.id}/config", data={"csrf": csrf, "level_up_channel": "777",
+                                                                     "level_up_mode": "channel"})
+        bad = await client.post(f"/dashboard/{discord.a.id}/no-xp", data={"csrf": csrf, "target_id": "thread:5"})
+        assert bad.status_code == 400
+        assert "Pick a channel or a role." in bad.text
+        page = (await client.get(f"/dashboard/{discord.a.id}")).text
+    cfg = await leveling.get_server_config(discord.a.id)
+    assert cfg.no_xp_channels == (778,)
+    assert cfg.role_multipliers == {888: 1.5}
+    assert cfg.level_up_channel == 777
+    assert "#memes" in page
+    assert "role @Regulars ×1.5" in page
+    assert '<option value="777" selected>#general</option>' in page

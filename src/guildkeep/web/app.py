@@ -56,6 +56,17 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 AvatarLookup = Callable[[int], str | None]
 
 
+@dataclass(frozen=True)
+class Directory:
+    """A server's channels and roles by name (from the bot's cache), so the dashboard offers names, not ids."""
+
+    channels: list[tuple[int, str]]
+    roles: list[tuple[int, str]]
+
+    def names(self) -> dict[int, str]:
+        return {**{i: f"#{n}" for i, n in self.channels}, **{i: f"@{n}" for i, n in self.roles}}
+
+
 @dataclass
 class WebContext:
     """What the pages read and write through. ``avatar_url`` (the bot's member cache when the web runs in the
@@ -69,6 +80,7 @@ class WebContext:
     web: WebService | None = None
     avatar_url: AvatarLookup | None = None
     guild_name: Callable[[int], str | None] | None = None  # the bot's own guild list, when in its process
+    directory: Callable[[int], Directory | None] | None = None  # the bot's channels and roles of a server
 
     def __post_init__(self) -> None:
         if self.web is None:
@@ -390,8 +402,10 @@ def create_app(ctx: WebContext) -> Starlette:
     async def dashboard_guild(request: Request, *, error: str | None = None, status: int = 200) -> Response:
         gid, name = await admin_guild(request)
         cfg = await ctx.leveling.get_server_config(gid)
+        directory = ctx.directory(gid) if ctx.directory else None
         return render(
             request, "guild_admin.html", status=status, guild_id=gid, guild_name=name, cfg=cfg, error=error,
+            directory=directory, names=directory.names() if directory else {},
             saved=request.query_params.get("saved") == "1", modes=rules.LEVEL_UP_MODES, curves=rules.CURVES,
             weekdays=WEEKDAYS, public_pages=await web.public_pages(gid),
             level_roles=await ctx.leveling.list_level_roles(gid),
@@ -465,11 +479,17 @@ def create_app(ctx: WebContext) -> Starlette:
     async def remove_level_role(gid: int, form: Mapping[str, Any]) -> None:
         await ctx.leveling.remove_level_role(gid, _id(form, "role_id", "The role"))
 
-    async def no_xp(gid: int, form: Mapping[str, Any]) -> None:
-        kind = form.get("kind")
+    def _target(form: Mapping[str, Any], refusal: str) -> tuple[str, int]:
+        """(kind, id) from the form: a ``kind`` and a ``target_id``, or a picked ``channel:<id>``/``role:<id>``."""
+        kind, raw = form.get("kind"), str(form.get("target_id") or "")
+        if ":" in raw:
+            kind, raw = raw.split(":", 1)
         if kind not in ("channel", "role"):
-            raise ValidationError("Pick a channel or a role.")
-        target = _id(form, "target_id", "The channel" if kind == "channel" else "The role")
+            raise ValidationError(refusal)
+        return kind, _id({"target_id": raw}, "target_id", "The channel" if kind == "channel" else "The role")
+
+    async def no_xp(gid: int, form: Mapping[str, Any]) -> None:
+        kind, target = _target(form, "Pick a channel or a role.")
         cfg = await ctx.leveling.get_server_config(gid)
         field_name = "no_xp_channels" if kind == "channel" else "no_xp_roles"
         current = set(getattr(cfg, field_name))
@@ -477,10 +497,7 @@ def create_app(ctx: WebContext) -> Starlette:
         await ctx.leveling.update_server_config_values(gid, {field_name: sorted(updated)})
 
     async def multiplier(gid: int, form: Mapping[str, Any]) -> None:
-        kind = form.get("kind")
-        if kind not in ("channel", "role"):
-            raise ValidationError("Pick exactly one role or channel.")
-        target = _id(form, "target_id", "The channel" if kind == "channel" else "The role")
+        kind, target = _target(form, "Pick exactly one role or channel.")
         value = _number(form, "value")
         try:
             number = float(value or "")

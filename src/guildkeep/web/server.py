@@ -15,7 +15,7 @@ from guildkeep.config import Settings
 from guildkeep.db import Database
 from guildkeep.gacha.service import GachaService
 from guildkeep.leveling.service import LevelingService
-from guildkeep.web.app import WebContext, create_app
+from guildkeep.web.app import Directory, WebContext, create_app
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8080
@@ -41,7 +41,16 @@ def context_for_bot(bot: Any) -> WebContext:
         guild = bot.get_guild(guild_id)
         return guild.name if guild is not None else None
 
-    return WebContext(bot.db, bot.settings, leveling, gacha, avatar_url=avatar, guild_name=guild_name)
+    def directory(guild_id: int) -> Directory | None:
+        guild = bot.get_guild(guild_id)
+        if guild is None:
+            return None
+        channels = [(c.id, c.name) for c in guild.channels if hasattr(c, "send") or hasattr(c, "text_channels")]
+        roles = [(r.id, r.name) for r in reversed(guild.roles) if not r.is_default() and not r.managed]
+        return Directory(channels, roles)
+
+    return WebContext(bot.db, bot.settings, leveling, gacha, avatar_url=avatar, guild_name=guild_name,
+                      directory=directory)
 
 
 def make_server(ctx: WebContext, *, host: str | None = None, port: int | None = None) -> uvicorn.Server:
