@@ -246,3 +246,15 @@ async def test_with_the_bots_directory_channels_and_roles_are_picked_by_name(
     assert "#memes" in page
     assert "role @Regulars ×1.5" in page
     assert '<option value="777" selected>#general</option>' in page
+
+
+async def test_a_login_discord_refuses_leaves_the_visitor_logged_out(admin_ctx: WebContext, discord: Discord,
+                                                                      database_url: str) -> None:
+    admin_ctx.settings = web_settings(database_url, discord.server.base_url, web_client_secret="wrong-secret",
+                                      web_client_id=str(discord.server.application_id))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(admin_ctx)),
+                                 base_url="http://testserver") as client:
+        resp = await log_in(client, discord, discord.alice.id)
+        assert resp.status_code == 502
+        assert "Discord did not accept the login" in resp.text
+        assert (await client.get("/dashboard")).status_code == 303

@@ -336,13 +336,15 @@ def create_app(ctx: WebContext) -> Starlette:
             raise HTTPException(400, "Discord did not approve the login.")
         try:
             user, guilds = await _exchange(code)
-        except (aiohttp.ClientError, TimeoutError, LoginError) as exc:
+            # Manage Server (or Administrator, or owning the server), as Discord reports it for this user.
+            manageable = [int(g["id"]) for g in guilds
+                          if g.get("owner") or int(g.get("permissions") or 0) & (MANAGE_GUILD | ADMINISTRATOR)]
+            profile = {"id": str(int(user["id"])), "name": str(user.get("global_name") or user["username"])[:100]}
+        except (aiohttp.ClientError, TimeoutError, LoginError, ValueError, KeyError, TypeError) as exc:
             log.warning("OAuth2 login failed: %s", exc)
             raise HTTPException(502, "Discord did not accept the login; try again.") from None
-        manageable = [int(g["id"]) for g in guilds
-                      if g.get("owner") or int(g.get("permissions") or 0) & (MANAGE_GUILD | ADMINISTRATOR)]
         request.session.clear()
-        request.session["user"] = {"id": str(user["id"]), "name": user.get("global_name") or user["username"]}
+        request.session["user"] = profile
         request.session["admin_of"] = [str(g) for g in manageable[:MAX_ADMIN_GUILDS]]
         request.session["csrf"] = secrets.token_urlsafe(24)
         return RedirectResponse("/dashboard", status_code=303)
