@@ -22,10 +22,11 @@ run: $(VENV)/.installed
 	$(BIN)/guildkeep db upgrade
 	$(BIN)/guildkeep run
 
-## Install the dev tools, make sure PostgreSQL and Redis are up, lint, and run every test on both databases.
+## Install the dev tools, make sure PostgreSQL and Redis are up and Chromium is installed, lint, and run every test on both databases.
 test: $(VENV)/.installed-dev
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

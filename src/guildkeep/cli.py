@@ -25,6 +25,7 @@ from guildkeep.db.instances import Heartbeat, refuse_if_running
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
 from guildkeep.scheduler.cli import jobs_app
+from guildkeep.web.cli import web_app
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(llm_app, name="llm")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(web_app, name="web")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -82,6 +82,33 @@ class Settings(BaseSettings):
         20, ge=0, le=100_000, description="Model requests one server may make per minute; 0 = no limit."
     )
 
+    # The web pages (docs/web.md): public leaderboards and the admin dashboard.
+    web_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve the web pages from `guildkeep run` on this port (unset: not served)."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the web pages listen on.")
+    web_base_url: str | None = Field(
+        None, description="The address people reach the web pages at, e.g. https://bot.example.org (OAuth2 "
+        "redirect; https makes the session cookie Secure). Default: http://<host>:<port>."
+    )
+    web_client_id: str | None = Field(None, description="OAuth2 client id of the Discord application (dashboard).")
+    web_client_secret: SecretStr | None = Field(None, description="OAuth2 client secret of the Discord application.")
+    web_session_secret: SecretStr | None = Field(
+        None, description="Key that signs session cookies; unset: a random key per start (everyone logs in again)."
+    )
+    web_discord_url: str = Field(
+        "https://discord.com", description="Where OAuth2 logins go (Discord itself; the sandbox in tests)."
+    )
+
+    @field_validator("web_base_url", "web_discord_url")
+    @classmethod
+    def _check_web_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -105,6 +105,19 @@ def error_tree_problems(tree: Any, where: str = "errors") -> list[str]:
     return found
 
 
+async def oauth_token(api: Api, user_id: int) -> str:
+    """An access token for ``user_id`` through the sandbox's authorization-code flow."""
+    server, redirect = api.server, "http://127.0.0.1:1/callback"
+    async with api.session.get(f"{server.base_url}/oauth2/authorize", allow_redirects=False, params={
+            "client_id": str(server.application_id), "response_type": "code", "redirect_uri": redirect,
+            "scope": "identify guilds", "user_id": str(user_id)}) as resp:
+        code = resp.headers["Location"].split("code=", 1)[1].split("&")[0]
+    async with api.session.post(f"{server.base_url}/api/oauth2/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+            "client_id": str(server.application_id), "client_secret": server.oauth.client_secret}) as resp:
+        return (await resp.json())["access_token"]
+
+
 async def test_every_route_the_sandbox_serves_answers_as_the_spec_says(api: Api, sandbox: SandboxServer,
                                                                       sdriver: Driver) -> None:
     """Call every REST route with a request Discord accepts; check each status is one the spec lists for the
@@ -117,6 +130,7 @@ async def test_every_route_the_sandbox_serves_answers_as_the_spec_says(api: Api,
     sandbox.rate_limits = RateLimits(routes={"reaction": (10, 1.0)})  # this client does not wait between calls
     calls: list[tuple[str, str, Any]] = [
         ("GET", "/gateway", None), ("GET", "/gateway/bot", None), ("GET", "/users/@me", None),
+        ("GET", "/users/@me/guilds", None),
         ("GET", f"/users/{bob}", None), ("POST", "/users/@me/channels", {"recipient_id": str(bob)}),
         ("GET", "/oauth2/applications/@me", None), ("GET", "/applications/@me", None),
         ("PUT", f"/applications/{app}/commands", [{"name": "ping", "description": "d", "options": [
@@ -172,6 +186,11 @@ async def test_every_route_the_sandbox_serves_answers_as_the_spec_says(api: Api,
     inter = pending_interaction(sandbox, sdriver, 2)
     await api.call("POST", f"/interactions/{inter.id}/{inter.token}/callback?with_response=true",
                    {"type": 4, "data": {"content": "answer"}}, auth=False)
+    # A user's OAuth2 access token (the web dashboard's login) reads that user and their guilds.
+    bearer = {"Authorization": f"Bearer {await oauth_token(api, bob)}"}
+    for path in ("/users/@me", "/users/@me/guilds"):
+        async with api.session.get(sandbox.api_url + path, headers=bearer) as resp:
+            assert resp.status == 200
     # Error answers have a shape too (code, message, the errors tree of a 50035).
     assert (await api.call("POST", f"/channels/{general}/messages", {"content": "x" * 2001}))[0] == 400
     assert (await api.call("GET", f"/channels/{general}/messages/1"))[0] == 404

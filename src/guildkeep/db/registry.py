@@ -19,7 +19,7 @@ from guildkeep.db.base import Base
 def model_modules() -> list[str]:
     names = []
     for info in pkgutil.iter_modules(guildkeep.__path__):
-        if not info.ispkg or info.name in {"db", "discord", "sandbox", "web"}:
+        if not info.ispkg or info.name in {"db", "discord", "sandbox"}:
             continue
         spec = importlib.util.find_spec(f"guildkeep.{info.name}.models")
         if spec is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from guildkeep.config import Settings
@@ -13,15 +15,32 @@ log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
-    """Run ``bot`` with ``token`` and the heartbeat (``bot_instances``) until it stops; its scheduler (backups
-    included) stops with it."""
+    """Run ``bot`` with ``token`` and the heartbeat (``bot_instances``) until it stops, with the web pages when
+    GUILDKEEP_WEB_PORT is set; its scheduler (backups included) stops with it."""
     heartbeat = Heartbeat(bot.db, kind="bot")
     try:
         async with bot:
             await heartbeat.start()
-            await bot.start(token)
+            web = (asyncio.create_task(serve_web(bot), name="guildkeep-web")
+                   if bot.settings.web_port is not None else None)
+            try:
+                await bot.start(token)
+            finally:
+                if web is not None:
+                    web.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await web
     finally:
         await heartbeat.stop()
+
+
+async def serve_web(bot: GuildkeepBot) -> None:
+    """Serve the web pages (GUILDKEEP_WEB_PORT) beside the bot, on its services, once it is ready."""
+    from guildkeep.web.server import context_for_bot, running
+
+    await bot.wait_until_ready()
+    async with running(context_for_bot(bot)):
+        await asyncio.Event().wait()
 
 
 async def run_bot(settings: Settings, db: Database | None = None) -> None:

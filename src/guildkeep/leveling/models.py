@@ -46,7 +46,6 @@ class Level(TimestampMixin, Base):
     __tablename__ = "leveling_levels"
     __table_args__ = (
         UniqueConstraint("guild_id", "user_id"),
-        Index("ix_leveling_levels_guild_id_xp", "guild_id", "xp"),
         CheckConstraint("xp >= 0", name="xp_non_negative"),
     )
 
@@ -63,6 +62,10 @@ class Level(TimestampMixin, Base):
     last_message_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     xp_multiplier: Mapped[float] = mapped_column(Float, default=1.0, nullable=False)
     multiplier_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Leaderboard order (XP high to low, ties by user id): keyset pages and rank counts read it in order.
+Index("ix_leveling_levels_board", Level.guild_id, Level.xp.desc(), Level.user_id)
 
 
 class Quest(Base):

@@ -22,6 +22,7 @@ from aiohttp import web
 from guildkeep.sandbox import limits
 from guildkeep.sandbox.errors import APIError, FormErrors, missing_access, missing_permissions, not_found, unknown
 from guildkeep.sandbox.gateway import Gateway, Intent
+from guildkeep.sandbox.oauth import SandboxOAuth
 from guildkeep.sandbox.state import (
     EVERYONE_DEFAULT,
     Channel,
@@ -131,6 +132,7 @@ class SandboxServer:
         self.rate_limits = limits.RateLimits(clock=self.clock)
         self.gateway = Gateway(self)
         self.requests: list[RecordedRequest] = []
+        self.oauth = SandboxOAuth(self)  # the application's OAuth2 side (web dashboard logins)
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         self._routes()
         self._runner: web.AppRunner | None = None
@@ -188,7 +190,7 @@ class SandboxServer:
         try:
             if info is not None:
                 limit_headers = self._rate_limit(request, record.route)
-            if not self._public(sub) and request.headers.get("Authorization") != f"Bot {self.bot_token}":
+            if not self._public(sub) and not self._authorized(request, sub):
                 raise APIError(401, 0, "401: Unauthorized")
             response = await handler(request)
         except limits.RateLimited as exc:
@@ -218,6 +220,13 @@ class SandboxServer:
         return self.rate_limits.hit(request.method, route, params, request.headers.get("Authorization"),
                                     interaction=interaction)
 
+    def _authorized(self, request: web.Request, sub: str) -> bool:
+        """The bot's token, or (for the routes an OAuth2 user may call) a user's Bearer access token."""
+        auth = request.headers.get("Authorization")
+        if auth == f"Bot {self.bot_token}":
+            return True
+        return sub in ("/users/@me", "/users/@me/guilds") and self.oauth.user_for(auth) is not None
+
     @staticmethod
     def _public(sub: str) -> bool:
         # Webhook executes and interaction callbacks authenticate with their token in the URL.
@@ -244,6 +253,7 @@ class SandboxServer:
         r = self.app.router
         r.add_get(GATEWAY_PATH, self.gateway.handle)
         r.add_get("/attachments/{attachment_id}/{filename}", self.get_attachment)
+        self.oauth.add_routes(r)
         for method, path, handler in self.api_routes():
             r.add_route(method, API_PREFIX + path, handler)
 
@@ -253,6 +263,7 @@ class SandboxServer:
             ("GET", "/gateway", self.get_gateway),
             ("GET", "/gateway/bot", self.get_gateway_bot),
             ("GET", "/users/@me", self.get_me),
+            ("GET", "/users/@me/guilds", self.oauth.my_guilds),
             ("GET", "/users/{user_id}", self.get_user),
             ("POST", "/users/@me/channels", self.create_dm),
             ("GET", "/oauth2/applications/@me", self.get_application),
@@ -481,8 +492,9 @@ class SandboxServer:
             raise web.HTTPNotFound
         return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
 
-    async def get_me(self, _request: web.Request) -> web.Response:
-        return _json({**self.bot_user.payload(), "verified": True, "mfa_enabled": False, "locale": "en-US"})
+    async def get_me(self, request: web.Request) -> web.Response:
+        user = self.oauth.user_for(request.headers.get("Authorization")) or self.bot_user
+        return _json({**user.payload(), "verified": True, "mfa_enabled": False, "locale": "en-US"})
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.world.users.get(_snowflake(request.match_info["user_id"]))
