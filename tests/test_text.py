@@ -48,3 +48,13 @@ def test_echo_is_short_and_printable() -> None:
 def test_strip_control_drops_only_control_characters() -> None:
     assert strip_control("na\x00me\u200b") == "name\u200b"
     assert strip_control(None) == ""
+
+
+def test_parse_id_takes_only_plain_digits_within_64_bits() -> None:
+    from guildkeep.text import ID_MAX, parse_id
+
+    assert parse_id("12") == 12
+    assert parse_id(" 1577645826526674948 ") == 1577645826526674948
+    assert parse_id(str(ID_MAX)) == ID_MAX
+    for bad in ("", "0", "-1", "①", "²", "٣", "1e3", "12a", str(ID_MAX + 1), "9" * 25):
+        assert parse_id(bad) is None, bad

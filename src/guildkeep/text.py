@@ -54,3 +54,18 @@ def strip_control(value: str | None) -> str:
     """A name Discord gave us (user, nickname, server), with any control character dropped: stored as seen,
     never refused, since the member did not type it into one of our commands."""
     return "".join(c for c in value or "" if unicodedata.category(c) not in ("Cc", "Cs"))
+
+
+ID_MAX = 2**63 - 1  # database ids and Discord snowflakes are positive 64-bit integers
+
+
+def parse_id(value: object) -> int | None:
+    """``value`` as a positive 64-bit id when it is written in plain ASCII digits, else None.
+
+    ``str.isdigit`` also accepts superscripts and circled digits (which ``int`` then refuses) and any length,
+    so a typed "①" or a 25-digit number would otherwise crash a command or the database."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(ID_MAX)):
+        return None
+    number = int(text)
+    return number if 0 < number <= ID_MAX else None

@@ -350,3 +350,10 @@ async def test_forget_user_leaves_no_row_of_theirs(service: CharacterService, db
     assert await count(db, CharacterGuildOverride) == 0
     assert await service.speaker_of(GUILD, 2) == BOB
     assert await service.export_user(ALICE) == {"characters": [], "speech": []}
+
+
+@pytest.mark.parametrize("ref", ["9999999999999999999999999", "①", "²", "٣"])
+async def test_resolving_an_odd_number_is_a_clear_not_found(service: CharacterService, ref: str) -> None:
+    await service.create(ALICE, "Gandalf", public=True, guild_id=GUILD)
+    with pytest.raises(CharacterNotFoundError):
+        await service.resolve(ALICE, ref, guild_id=GUILD)

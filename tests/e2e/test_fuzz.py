@@ -74,6 +74,13 @@ HOSTILE_TEXT = (
     "dollars",
     "💥" * 1500,
 )
+HOSTILE_FILES = [  # (filename, bytes) uploads: not what they claim, empty, oddly named
+    ("avatar.png", b"this is not a picture"),
+    ("empty.gif", b""),
+    ("evil.exe", b"MZ" + bytes(64)),
+    ("x" * 200 + ".png", b"\x89PNG\r\n\x1a\n" + bytes(16)),
+    ("\u202egnp.exe", b"GIF89a"),
+]
 MEMBER_NAMES = ("alice", "bob", "carol")
 CHANNEL_NAMES = ("general", "bot-commands", "Lounge", "welcome-thread", "Text Channels")
 ROLE_NAMES = ("@everyone", "Member", "Moderator", "guildkeep", "Admin")
@@ -153,6 +160,8 @@ def choices_for(env: SandboxEnv, param: app_commands.Parameter) -> list[Any] | N
         return _numbers(param, True)
     if kind is discord.AppCommandOptionType.number:
         return _numbers(param, False)
+    if kind is discord.AppCommandOptionType.attachment:
+        return list(HOSTILE_FILES)
     return None
 
 

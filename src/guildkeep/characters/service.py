@@ -31,6 +31,7 @@ from guildkeep.characters.results import CharacterInfo, OverrideInfo, Page, Spee
 from guildkeep.db import Database, DuplicateError, utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.identity.service import ensure_guild, ensure_user
+from guildkeep.text import parse_id
 
 MAX_CHARACTERS_PER_OWNER = 300
 SUGGESTIONS_MAX = 25  # Discord's limit for autocomplete choices
@@ -221,9 +222,9 @@ class CharacterService:
         text = ref.strip()
         if not text:
             raise CharacterNotFoundError("Name a character (pick one from the list as you type).")
-        if text.isdigit():
+        if (character_id := parse_id(text)) is not None:
             try:
-                info = await self.get(viewer_id, int(text), guild_id=guild_id)
+                info = await self.get(viewer_id, character_id, guild_id=guild_id)
             except CharacterNotFoundError:
                 pass
             else:

@@ -31,6 +31,7 @@ from guildkeep.characters.service import UNSET, CharacterService
 from guildkeep.db import DomainError, ValidationError
 from guildkeep.discord.errors import handle_interaction_error
 from guildkeep.discord.views import Paginator
+from guildkeep.text import parse_id
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -59,12 +60,13 @@ def parse_message_id(raw: str) -> int:
     link = MESSAGE_LINK.search(text)
     if link:
         text = link.group(1)
-    if not text.isdigit() or not 15 <= len(text) <= 21:
+    number = parse_id(text)
+    if number is None or len(text) < 15:
         raise ValidationError(
             "That is not a message id. Right-click (or long-press) the message -> Copy Message ID, "
             "or Copy Message Link, and paste it here."
         )
-    return int(text)
+    return number
 
 
 def allowed_mentions(speaker: discord.Member | discord.User,

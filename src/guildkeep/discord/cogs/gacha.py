@@ -24,6 +24,7 @@ from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
 from guildkeep.gacha.views import Page as DataPage
+from guildkeep.text import parse_id
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -35,7 +36,6 @@ MAX_CHOICES = 25  # Discord's limit on autocomplete answers
 CHOICE_NAME = 100  # ... and on each choice's name
 CONTENT_MAX = 2000
 DESCRIPTION_MAX = 4096
-ID_MAX = 2**63 - 1  # ids are positive 64-bit integers
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -64,10 +64,10 @@ def timestamp(moment: datetime | None) -> str:
 
 def parse_copy_id(value: str) -> int:
     """An Esprit's number as a player typed it (``12`` or ``#12``): ASCII digits only, within a 64-bit id."""
-    digits = value.strip().removeprefix("#")
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(ID_MAX)) or not 0 < int(digits) <= ID_MAX:
+    number = parse_id(value.strip().removeprefix("#"))
+    if number is None:
         raise ValidationError("Pick an Esprit from the list, or give its number (for example 12).")
-    return int(digits)
+    return number
 
 
 class StartView(BaseView):
