@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 
 from guildkeep.db import Database, utcnow
+from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
 from guildkeep.leveling.service import ActivityOutcome, LevelingService
 
 G = 2001
+SNOW = 1_200_000_000_000_000_000  # a message id (a snowflake of 2024)
 
 
 @pytest.fixture
@@ -100,18 +102,18 @@ async def test_background_loop_flushes_and_stop_loses_nothing(svc: LevelingServi
 
 async def test_failed_flush_keeps_the_batch(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:
     ing = XpIngestor(svc)
-    await ing.message(G, 1)
-    real = svc.apply_activity
+    await ing.message(G, 1, message_id=SNOW)
 
-    async def broken(*_args: object, **_kw: object) -> ActivityOutcome:
+    async def broken(*_args: object, **_kw: object) -> list:
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(svc, "apply_activity", broken)
-    assert await ing.flush() == []
-    assert ing.pending_members == 1
-    monkeypatch.setattr(svc, "apply_activity", real)
+    with monkeypatch.context() as patch:
+        patch.setattr(BulkWriter, "upsert_levels", broken)
+        assert await ing.flush() == []
+        assert ing.pending_members == 1
     await ing.flush()
-    assert (await svc.get_user_level(G, 1)).total_messages == 1
+    view = await svc.get_user_level(G, 1)
+    assert (view.total_messages, view.messages) == (1, 1)  # the rolled-back event key did not count it as seen
 
 
 async def test_max_pending_wakes_the_loop(svc: LevelingService) -> None:
@@ -150,3 +152,28 @@ async def test_message_cooldown_survives_a_restart(svc: LevelingService) -> None
     assert await restarted.message(G, 1, now=now + timedelta(seconds=61)) > 0
     await restarted.stop()
     assert (await svc.get_user_level(G, 1)).messages == 2
+
+
+async def test_quests_count_only_activity_that_counts_for_xp(svc: LevelingService) -> None:
+    """20 one-word messages and 15 commands in a minute: the cooldown lets one of each count, for XP and quests."""
+    now = utcnow()
+    created = {q.template_key: q for q in await svc.reset_quests(G, now=now)}
+    outcomes: list[ActivityOutcome] = []
+
+    async def collect(outcome: ActivityOutcome) -> None:
+        outcomes.append(outcome)
+
+    ing = XpIngestor(svc, on_outcome=collect)
+    for i in range(20):
+        await ing.message(G, 1, message_id=SNOW + (i << 22), now=now + timedelta(seconds=i))
+    for i in range(15):
+        await ing.command(G, 1, interaction_id=SNOW + ((100 + i) << 22), now=now + timedelta(seconds=20 + i))
+    await ing.stop()
+    assert [q for o in outcomes for _, q in o.quests_completed] == []
+    view = await svc.get_user_level(G, 1)
+    assert (view.total_messages, view.messages, view.commands_used) == (20, 1, 15)
+    assert view.xp <= 25 + 5  # one message and one command
+    progress = {q.quest.template_key: q.quest_specific_progress for q in await svc.get_user_active_quests(G, 1)}
+    assert progress["daily_chat"] == 1
+    assert progress["weekly_commands"] == 1
+    assert {"daily_chat", "weekly_commands"} <= created.keys()

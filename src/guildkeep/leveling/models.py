@@ -231,3 +231,19 @@ class LevelRoleRow(Base):
     role_id: Mapped[int] = mapped_column(Snowflake(), nullable=False)
     level: Mapped[int] = mapped_column(Integer, nullable=False)
     is_stacked: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class SeenEvent(Base):
+    """Activity events already counted, so two processes receiving the same event count it once.
+
+    ``key`` is the Discord message (or interaction) id, or a 63-bit hash of a reaction's or a voice interval's
+    identity. ``owner`` is NULL for an event counted once; a voice interval carries the id of the process that
+    claimed it, which may add to it again. ``seen_at`` is POSIX seconds; rows older than an hour are pruned.
+    """
+
+    __tablename__ = "leveling_seen_events"
+    __table_args__ = (Index("ix_leveling_seen_events_seen_at", "seen_at"),)
+
+    key: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
+    owner: Mapped[int | None] = mapped_column(BigInteger)
+    seen_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -6,6 +6,8 @@ high-rate ingestion path, the service and the tests share one implementation.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import random
 import re
@@ -79,22 +81,19 @@ class Curve:
         """The level reached with ``xp`` total XP: the largest L with total_for_level(L) <= xp (exact)."""
         if xp <= 0:
             return 0
-        lo, hi = 0, MAX_LEVEL
-        if self.total_for_level(hi) <= xp:
-            return MAX_LEVEL
-        while lo < hi:  # invariant: total(lo) <= xp < total(hi+1)
-            mid = (lo + hi + 1) // 2
-            if self.total_for_level(mid) <= xp:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return bisect.bisect_right(_thresholds(self), xp) - 1
 
     def progress(self, xp: int) -> tuple[int, int, int]:
         """(level, XP into the current level, XP the current level spans)."""
         level = self.level_for_xp(xp)
         start = self.total_for_level(level)
         return level, xp - start, self.total_for_level(level + 1) - start
+
+
+@functools.lru_cache(maxsize=64)
+def _thresholds(curve: Curve) -> tuple[int, ...]:
+    """Total XP of every level 0..MAX_LEVEL (a curve's table, built once: a level lookup is one bisect)."""
+    return tuple(curve.total_for_level(level) for level in range(MAX_LEVEL + 1))
 
 
 # ------------------------------------------------------------------------------------------- settings
@@ -135,6 +134,19 @@ class ActivityContext:
 def cooldown_ready(last: datetime | None, now: datetime, seconds: float) -> bool:
     """True when ``seconds`` have passed since ``last`` (or there was no last time)."""
     return last is None or seconds <= 0 or (now - last).total_seconds() >= seconds
+
+
+def cooldown_ready_ts(last: float | None, now: float, seconds: float) -> bool:
+    """`cooldown_ready` on POSIX timestamps (the ingestion path keeps times as floats)."""
+    return last is None or seconds <= 0 or now - last >= seconds
+
+
+def counts(settings: XpSettings, source: str, ctx: ActivityContext, *, last: float | None, now: float) -> bool:
+    """Whether an activity counts at all: not in a no-XP place and past its cooldown. Only activity that counts
+    earns XP and advances quests (spam on cooldown and chatter in a no-XP channel advance nothing)."""
+    if xp_blocked(settings, ctx):
+        return False
+    return source == "voice" or cooldown_ready_ts(last, now, settings.cooldown(source))
 
 
 def xp_blocked(settings: XpSettings, ctx: ActivityContext) -> bool:

@@ -238,8 +238,19 @@ class ActivityDelta:
     last_message_time: datetime | None = None
     boostable: bool = True  # activity XP gets the member's quest multiplier; admin XP does not
     username: str | None = None
+    # What advances quests, by requirement type: only activity that counts (past its cooldown, not in a no-XP
+    # place). None means the counters themselves (an explicit counter update counts in full).
+    quest: dict[str, int] | None = None
+
+    def quest_increment(self, requirement_type: str) -> int:
+        if self.quest is None:
+            return int(getattr(self, requirement_type))
+        return self.quest.get(requirement_type, 0)
 
     def merge(self, other: ActivityDelta) -> None:
+        if self.quest is not None or other.quest is not None:
+            mine = {t: self.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
+            self.quest = {t: mine[t] + other.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
         self.xp += other.xp
         for name in COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -580,7 +591,7 @@ class LevelingService:
         for quest in quests:
             if quest.expires_at is not None and quest.expires_at <= now:
                 continue
-            moved = [(uid, getattr(deltas[uid], quest.requirement_type)) for uid in users]
+            moved = [(uid, deltas[uid].quest_increment(quest.requirement_type)) for uid in users]
             moved = [(uid, inc) for uid, inc in moved if inc > 0]
             if not moved:
                 continue
@@ -721,39 +732,70 @@ class LevelingService:
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
         per_page = max(1, min(per_page, 50))
+        total = await self.member_count(guild_id)
+        pages = max(1, math.ceil(total / per_page))
+        page = max(1, min(page, pages))
+        entries = await self.top_entries(guild_id, per_page, offset=(page - 1) * per_page)
+        return LeaderboardPage(entries, page, pages, total)
+
+    async def member_count(self, guild_id: int) -> int:
+        """Members with an XP row in the server."""
         async with self.db.session(read_only=True) as s:
-            total = await s.scalar(select(func.count()).select_from(Level).where(Level.guild_id == guild_id)) or 0
-            pages = max(1, math.ceil(total / per_page))
-            page = max(1, min(page, pages))
+            return int(await s.scalar(select(func.count()).select_from(Level).where(Level.guild_id == guild_id)) or 0)
+
+    async def top_entries(self, guild_id: int, limit: int, offset: int = 0) -> list[LeaderboardEntry]:
+        """Leaderboard entries ``offset+1 .. offset+limit`` by stored XP (ties by user id)."""
+        async with self.db.session(read_only=True) as s:
             rows = (await s.execute(
                 select(Level.user_id, Level.xp, Level.level, User.username, User.custom_name,
                        User.discord_display_name)
                 .join(User, User.id == Level.user_id)
                 .where(Level.guild_id == guild_id)
                 .order_by(Level.xp.desc(), Level.user_id)
-                .limit(per_page).offset((page - 1) * per_page)
+                .limit(limit).offset(offset)
             )).all()
-        start = (page - 1) * per_page
-        entries = [
-            LeaderboardEntry(start + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
+        return [
+            LeaderboardEntry(offset + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
                              or str(r.user_id), r.xp, r.level)
             for i, r in enumerate(rows)
         ]
-        return LeaderboardPage(entries, page, pages, total)
 
-    async def rank_position(self, guild_id: int, user_id: int) -> int | None:
-        """1-based rank by XP (ties broken by user id), or None for a member with no XP row."""
+    async def member_names(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, str]:
+        """Display names of members (custom name, else Discord display name, else username)."""
+        del guild_id  # names are global; kept so every read names the server it serves
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
         async with self.db.session(read_only=True) as s:
-            mine = await s.scalar(select(Level.xp).where(Level.guild_id == guild_id, Level.user_id == user_id))
-            if mine is None:
-                return None
+            rows = (await s.execute(select(User.id, User.username, User.custom_name, User.discord_display_name)
+                                    .where(User.id.in_(ids)))).all()
+        return {r.id: r.custom_name or r.discord_display_name or r.username or str(r.id) for r in rows}
+
+    async def stored_xp(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, int]:
+        """Stored total XP of the members that have a row here."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(select(Level.user_id, Level.xp).where(Level.guild_id == guild_id,
+                                                                        Level.user_id.in_(ids)))
+            return {int(u): int(x) for u, x in rows.all()}
+
+    async def rank_for_xp(self, guild_id: int, user_id: int, xp: int) -> int:
+        """The rank a member with ``xp`` would hold among the stored rows (ties broken by user id)."""
+        async with self.db.session(read_only=True) as s:
             ahead = await s.scalar(
                 select(func.count()).select_from(Level).where(
-                    Level.guild_id == guild_id,
-                    or_(Level.xp > mine, and_(Level.xp == mine, Level.user_id < user_id)),
+                    Level.guild_id == guild_id, Level.user_id != user_id,
+                    or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id)),
                 )
             )
             return int(ahead or 0) + 1
+
+    async def rank_position(self, guild_id: int, user_id: int) -> int | None:
+        """1-based rank by XP (ties broken by user id), or None for a member with no XP row."""
+        mine = (await self.stored_xp(guild_id, [user_id])).get(user_id)
+        return None if mine is None else await self.rank_for_xp(guild_id, user_id, mine)
 
     # ------------------------------------------------------------------------------- level roles
 
@@ -1017,13 +1059,21 @@ class LevelingService:
             await s.flush()
             return AchievementView.of(row)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self.cache.invalidate(("achievements", guild_id))
 
     async def list_achievements(self, guild_id: int) -> list[AchievementView]:
-        async with self.db.session(read_only=True) as s:
-            rows = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id)
-                                    .order_by(Achievement.requirement_type, Achievement.requirement_value))).scalars()
-            return [AchievementView.of(r) for r in rows]
+        """The server's achievements (cached; invalidated when one is created)."""
+
+        async def load() -> list[AchievementView]:
+            async with self.db.session(read_only=True) as s:
+                rows = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id).order_by(
+                    Achievement.requirement_type, Achievement.requirement_value))).scalars()
+                return [AchievementView.of(r) for r in rows]
+
+        return list(await self.cache.get_or_load(("achievements", guild_id), load))
 
     async def get_user_achievements(self, guild_id: int, user_id: int) -> list[AchievementView]:
         async with self.db.session(read_only=True) as s:
