@@ -18,6 +18,7 @@ from guildkeep.config import Settings, SettingsError, configure_logging, load_se
 from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.leveling.cli import import_app
+from guildkeep.signals import install_shutdown_handlers, stdin_lines
 
 T = TypeVar("T")
 
@@ -122,6 +123,9 @@ def _playground(settings: Settings, script: Path | None) -> None:
         logging.getLogger().setLevel(logging.ERROR)
 
     async def start() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        remove = install_shutdown_handlers(main.cancel)  # the finally blocks below flush and close
         db = Database.from_settings(settings)
         try:
             if settings.auto_migrate:
@@ -135,16 +139,25 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 if lines is not None:
                     await session.run_lines(lines)
                 elif not sys.stdin.isatty():
-                    await session.run_lines(sys.stdin.read().splitlines())
+                    async for raw in stdin_lines():  # line by line, so a signal is served while input waits
+                        line = raw.strip()
+                        if not line or line.startswith("#"):
+                            continue
+                        write(session.prompt + line)
+                        if not await session.handle(line):
+                            break
                 else:
                     await session.interactive()
             finally:
                 await env.stop()
         finally:
             await db.dispose()
+            remove()
 
     try:
         asyncio.run(start())
+    except asyncio.CancelledError:
+        return  # SIGTERM/SIGINT: everything was flushed and closed on the way out
     except (DomainError, migrate.MigrationError) as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc

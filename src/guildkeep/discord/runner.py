@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -9,17 +10,24 @@ from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db.backup import start_backup_task
 from guildkeep.discord.bot import GuildkeepBot
+from guildkeep.signals import install_shutdown_handlers
 
 log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
-    """Run ``bot`` with ``token`` and the backup schedule; both stop together."""
+    """Run ``bot`` with ``token`` and the backup schedule; both stop together. SIGTERM and SIGINT close the bot
+    (its cogs unload and flush what they buffer) before this returns and the database is disposed."""
     backups = start_backup_task(bot.db, bot.settings)
+    closing: list[asyncio.Task[None]] = []
+    remove = install_shutdown_handlers(lambda: closing.append(asyncio.ensure_future(bot.close())))
     try:
         async with bot:
             await bot.start(token)
+        for task in closing:
+            await task
     finally:
+        remove()
         if backups is not None:
             backups.cancel()
             with contextlib.suppress(BaseException):

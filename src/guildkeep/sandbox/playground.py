@@ -18,6 +18,7 @@ from guildkeep.sandbox.driver import DriverError, Reply, components_of
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.server import LOADING
 from guildkeep.sandbox.state import MENTION_RE, ChannelType, Message
+from guildkeep.signals import read_line_async
 
 HELP = """\
   text                         post a message as the current member (use @guildkeep to mention the bot)
@@ -71,7 +72,7 @@ class Playground:
         self.out("Type :help for the commands, :quit to leave.")
         while True:
             try:
-                line = await asyncio.to_thread(input, self.prompt)
+                line = await read_line_async(self.prompt)  # a daemon thread: Ctrl-C/SIGTERM need not wait for Enter
             except EOFError:
                 return
             if line.strip() and not await self.handle(line.strip()):
