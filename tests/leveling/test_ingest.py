@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -177,3 +177,95 @@ async def test_quests_count_only_activity_that_counts_for_xp(svc: LevelingServic
     assert progress["daily_chat"] == 1
     assert progress["weekly_commands"] == 1
     assert {"daily_chat", "weekly_commands"} <= created.keys()
+
+
+async def test_voice_time_is_credited_at_every_flush(svc: LevelingService) -> None:
+    """Voice time waits no longer than messages: the background flush credits it without any voice change."""
+    tracker = VoiceTracker()
+    holder: list[XpIngestor] = []
+
+    async def credit() -> None:
+        await holder[0].credit_voice(tracker)
+
+    ing = XpIngestor(svc, flush_seconds=0.1, before_flush=credit)
+    holder.append(ing)
+    tracker.update(G, 1, 50, eligible=True, now=utcnow() - timedelta(seconds=30))
+    ing.start()
+    try:
+        async with asyncio.timeout(20):
+            while (await svc.get_user_level(G, 1)).voice_time_seconds < 30:  # noqa: ASYNC110 - the database changes
+                await asyncio.sleep(0.05)
+        first = (await svc.get_user_level(G, 1)).voice_time_seconds
+        await asyncio.sleep(1.2)
+        assert (await svc.get_user_level(G, 1)).voice_time_seconds >= first + 1
+    finally:
+        await ing.stop()
+    view = await svc.get_user_level(G, 1)
+    assert view.xp == view.voice_time_seconds * 10 // 60  # credited second by second, no fraction is lost
+
+
+async def test_write_through_stores_each_event_before_returning(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, flush_seconds=0)
+    await ing.message(G, 1, message_id=SNOW)
+    assert (await svc.get_user_level(G, 1)).total_messages == 1
+    assert ing.pending_members == 0
+
+
+async def _feed(ing: XpIngestor, guild: int, start: datetime, part: slice = slice(None)) -> None:
+    events = []
+    snow = SNOW + guild % 1000  # Discord ids are unique everywhere: each server's events have their own
+    for i in range(40):  # three members chatting, reacting, using commands, one in voice
+        user = 1 + i % 3
+        when = start + timedelta(seconds=20 * i)
+        events.append(("message", user, snow + (i << 22), when))
+        if i % 4 == 0:
+            events.append(("reaction", user, snow + (i << 22), when))
+        if i % 5 == 0:
+            events.append(("command", user, snow + ((1000 + i) << 22), when))
+        if i % 10 == 0:
+            events.append(("voice", 4, i, when))
+    for kind, user, ident, when in events[part]:
+        if kind == "message":
+            await ing.message(guild, user, message_id=ident, now=when)
+        elif kind == "reaction":
+            await ing.reaction(guild, user, message_id=ident, emoji="👍", now=when)
+        elif kind == "command":
+            await ing.command(guild, user, interaction_id=ident, now=when)
+        else:
+            await ing.voice(guild, user, 200, start=when)
+
+
+async def test_two_processes_fed_the_same_events_count_each_once(db: Database, database_url: str) -> None:
+    """A rolling deploy's overlap: two processes (two services on their own connections) receive the same events;
+    the totals are those of one process."""
+    fixed = {"message_xp_min": 20, "message_xp_max": 20}
+    one = LevelingService(db)
+    other_db = Database(database_url)
+    try:
+        other = LevelingService(other_db)
+        for guild in (G, G + 1):
+            await one.update_server_config_values(guild, fixed)
+        start = utcnow() - timedelta(hours=1)
+        alone = XpIngestor(one)
+        await _feed(alone, G + 1, start)
+        await alone.stop()
+
+        first, second = XpIngestor(one), XpIngestor(other)
+        await _feed(first, G, start, slice(0, 30))
+        await first.flush()
+        await _feed(second, G, start)  # everything, including what the first one already stored
+        await _feed(first, G, start, slice(30, None))
+        await second.flush()
+        await first.stop()
+        await second.stop()
+        assert first.duplicates + second.duplicates > 0
+        for user in (1, 2, 3, 4):
+            expected = await one.get_user_level(G + 1, user)
+            got = await one.get_user_level(G, user)
+            assert (got.xp, got.messages, got.total_messages, got.total_reactions, got.commands_used,
+                    got.voice_time_seconds) == (expected.xp, expected.messages, expected.total_messages,
+                                                expected.total_reactions, expected.commands_used,
+                                                expected.voice_time_seconds), user
+            assert got.total_messages > 0 or got.voice_time_seconds > 0
+    finally:
+        await other_db.dispose()

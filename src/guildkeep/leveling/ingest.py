@@ -91,8 +91,7 @@ class _Member:
 
     __slots__ = ("achievements", "boost", "boost_until", "last_cmd", "last_msg", "last_react", "level", "next_at",
                  "p_commands", "p_last_msg", "p_messages", "p_reactions", "p_total_messages", "p_voice", "p_xp",
-                 "q_commands", "q_messages", "q_reactions", "q_voice", "touched", "username", "v_cell",
-                 "v_seconds", "xp")
+                 "q_commands", "q_messages", "q_reactions", "q_voice", "touched", "username", "v_seconds", "xp")
 
     def __init__(self, now: float) -> None:
         self.xp: int | None = None
@@ -106,8 +105,7 @@ class _Member:
         self.touched = now
         self.username: str | None = None
         self.achievements: set[int] | None = None
-        self.v_cell = -1
-        self.v_seconds = 0
+        self.v_seconds = 0  # voice seconds this process credited the member (for XP without rounding loss)
         self.clear()
 
     def clear(self) -> None:
@@ -267,11 +265,11 @@ class XpIngestor:
         for cell, secs in pieces:
             if cell is None:
                 xp = rules.apply_multiplier(rate * secs // 60, factor)
-            else:  # XP of the minute so far, so that crediting a minute second by second loses no fraction
-                before = m.v_seconds if m.v_cell == cell else 0
-                xp = (rules.apply_multiplier(rate * (before + secs) // 60, factor)
-                      - rules.apply_multiplier(rate * before // 60, factor))
-                m.v_cell, m.v_seconds = cell, before + secs
+            else:  # XP of the member's voice time so far: crediting it second by second loses no fraction
+                before = m.v_seconds
+                xp = max(0, rules.apply_multiplier(rate * (before + secs) // 60, factor)
+                         - rules.apply_multiplier(rate * before // 60, factor))
+                m.v_seconds = before + secs
             earned += xp
             m.p_xp += xp
             m.p_voice += secs
@@ -287,6 +285,17 @@ class XpIngestor:
                     ev.seconds += secs
         self._mark(g, guild_id, user_id, m)
         await self._after_event(m)
+        return earned
+
+    async def credit_voice(self, tracker: VoiceTracker,
+                           roles_of: Callable[[int, int], Iterable[int]] | None = None,
+                           now: datetime | None = None) -> int:
+        """Credit every tracked member's eligible voice time up to ``now`` (the flush calls this through
+        ``before_flush``, so voice time obeys the same window as messages); returns the XP earned."""
+        earned = 0
+        for guild_id, user_id, channel_id, start, seconds in tracker.checkpoint_intervals(now):
+            roles = roles_of(guild_id, user_id) if roles_of else ()
+            earned += await self.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=roles, start=start)
         return earned
 
     async def _event(  # noqa: PLR0917 - the hot path: positional on purpose

@@ -98,7 +98,7 @@ class Leveling(commands.Cog):
         self.bot = bot
         self.service = LevelingService(bot.db, bus=bot.cache_bus)
         self.ingestor = XpIngestor(self.service, flush_seconds=bot.settings.write_behind_flush_seconds,
-                                   on_outcome=self.handle_outcome)
+                                   on_outcome=self.handle_outcome, before_flush=self._credit_voice)
         self.voice = VoiceTracker()
         self.last_channel: dict[tuple[int, int], int] = {}
         self.http: aiohttp.ClientSession | None = None
@@ -195,7 +195,7 @@ class Leveling(commands.Cog):
             return
         self.last_channel[(message.guild.id, message.author.id)] = message.channel.id
         await self.ingestor.message(
-            message.guild.id, message.author.id, channel_id=message.channel.id,
+            message.guild.id, message.author.id, message_id=message.id, channel_id=message.channel.id,
             parent_channel_id=_parent_id(message.channel), role_ids=_role_ids(message.author),
             username=message.author.name,
         )
@@ -206,7 +206,8 @@ class Leveling(commands.Cog):
             return
         guild = self.bot.get_guild(payload.guild_id)
         channel = guild.get_channel_or_thread(payload.channel_id) if guild else None
-        await self.ingestor.reaction(payload.guild_id, payload.user_id, channel_id=payload.channel_id,
+        await self.ingestor.reaction(payload.guild_id, payload.user_id, message_id=payload.message_id,
+                                     emoji=str(payload.emoji), channel_id=payload.channel_id,
                                      parent_channel_id=_parent_id(channel), role_ids=_role_ids(payload.member))
 
     @commands.Cog.listener()
@@ -214,7 +215,8 @@ class Leveling(commands.Cog):
                                         _command: app_commands.Command | app_commands.ContextMenu) -> None:
         if interaction.guild_id is None or interaction.user.bot:
             return
-        await self.ingestor.command(interaction.guild_id, interaction.user.id, channel_id=interaction.channel_id,
+        await self.ingestor.command(interaction.guild_id, interaction.user.id, interaction_id=interaction.id,
+                                    channel_id=interaction.channel_id,
                                     parent_channel_id=_parent_id(interaction.channel),
                                     role_ids=_role_ids(interaction.user))
 
@@ -246,17 +248,22 @@ class Leveling(commands.Cog):
         if channel is not None:
             others = [_voice_state(m) for m in getattr(channel, "members", ()) if m.id != member.id]
             eligible = rules.voice_eligible(_voice_state(member), others)
+        await self.service.get_server_config(member.guild.id)  # loaded first: the tracker and the credit move together
         channel_id = self.voice.channel_of(member.guild.id, member.id)
+        start = self.voice.since_of(member.guild.id, member.id)
         seconds = self.voice.update(member.guild.id, member.id, channel.id if channel else None, eligible)
         if seconds:
             await self.ingestor.voice(member.guild.id, member.id, seconds, channel_id=channel_id,
-                                      role_ids=_role_ids(member))
+                                      role_ids=_role_ids(member), start=start)
 
     async def _credit_voice(self) -> None:
-        for guild_id, user_id, channel_id, seconds in self.voice.checkpoint():
+        """Every flush credits the voice time so far (the same window as messages)."""
+
+        def roles_of(guild_id: int, user_id: int) -> list[int]:
             guild = self.bot.get_guild(guild_id)
-            member = guild.get_member(user_id) if guild else None
-            await self.ingestor.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=_role_ids(member))
+            return _role_ids(guild.get_member(user_id) if guild else None)
+
+        await self.ingestor.credit_voice(self.voice, roles_of)
 
     @tasks.loop(seconds=VOICE_CHECKPOINT_SECONDS)
     async def voice_checkpoint(self) -> None:
