@@ -269,3 +269,33 @@ async def test_two_processes_fed_the_same_events_count_each_once(db: Database, d
             assert got.total_messages > 0 or got.voice_time_seconds > 0
     finally:
         await other_db.dispose()
+
+
+async def test_reads_include_activity_not_flushed_yet(svc: LevelingService) -> None:
+    await svc.update_server_config_values(G, {"message_xp_min": 20, "message_xp_max": 20,
+                                              "cooldowns": {"message": 0}})
+    quest = await svc.create_quest(G, "Chat", "", "daily", "total_messages", 10, 0)
+    for user, xp in ((1, 100), (2, 60), (3, 40)):
+        await svc.award_xp(G, user, xp)
+    ing = XpIngestor(svc, flush_seconds=60)
+    for i in range(4):  # member 3 goes from 40 to 120 XP: first place, but nothing is stored yet
+        await ing.message(G, 3, message_id=SNOW + (i << 22))
+    await ing.message(G, 4, message_id=SNOW + (9 << 22), username="newcomer")  # a member with no row yet
+    assert (await svc.get_user_level(G, 3)).xp == 40
+    view = await ing.user_level(G, 3)
+    assert (view.xp, view.total_messages, view.level) == (120, 4, 1)
+    assert await ing.rank_position(G, 3) == 1
+    assert await ing.rank_position(G, 1) == 2
+    assert await ing.rank_position(G, 4) == 4
+    assert await ing.rank_position(G, 99) is None
+    board = await ing.leaderboard(G, 1, 2)
+    assert [(e.user_id, e.xp, e.rank) for e in board.entries] == [(3, 120, 1), (1, 100, 2)]
+    assert (board.total, board.pages) == (4, 2)
+    second = await ing.leaderboard(G, 2, 2)
+    assert [(e.user_id, e.xp, e.rank) for e in second.entries] == [(2, 60, 3), (4, 20, 4)]
+    assert second.entries[1].name == "newcomer"
+    progress = {q.quest.id: q.quest_specific_progress for q in await ing.user_quests(G, 3)}
+    assert progress[quest.id] == 4
+    await ing.stop()  # what was shown is what is stored
+    assert (await svc.get_user_level(G, 3)).xp == 120
+    assert [(e.user_id, e.xp) for e in (await svc.leaderboard(G, 1, 2)).entries] == [(3, 120), (1, 100)]

@@ -319,9 +319,8 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         target = member or interaction.user
         await interaction.response.defer(thinking=True)
-        await self._flush()
-        view = await self.service.get_user_level(interaction.guild.id, target.id)
-        position = await self.service.rank_position(interaction.guild.id, target.id)
+        view = await self.ingestor.user_level(interaction.guild.id, target.id)  # with activity not stored yet
+        position = await self.ingestor.rank_position(interaction.guild.id, target.id)
         card = await self.service.get_card(interaction.guild.id, target.id)
         avatar, background = await asyncio.gather(
             self._image(None if self.bot.sandbox else target.display_avatar.replace(size=256, format="png").url),
@@ -345,14 +344,13 @@ class Leveling(commands.Cog):
     async def leaderboard(self, interaction: discord.Interaction,
                           page: app_commands.Range[int, 1, 1000] = 1) -> None:
         assert interaction.guild is not None
-        await self._flush()
-        first = await self.service.leaderboard(interaction.guild.id, 1, PER_PAGE)
+        first = await self.ingestor.leaderboard(interaction.guild.id, 1, PER_PAGE)  # with activity not stored yet
         if not first.total:
             await interaction.response.send_message("Nobody has earned XP here yet.", ephemeral=True)
             return
         embeds = []
         for number in range(1, min(first.pages, MAX_LEADERBOARD_PAGES) + 1):
-            lb = first if number == 1 else await self.service.leaderboard(interaction.guild.id, number, PER_PAGE)
+            lb = first if number == 1 else await self.ingestor.leaderboard(interaction.guild.id, number, PER_PAGE)
             embed = discord.Embed(title=f"{interaction.guild.name} leaderboard", color=COLOR, description="\n".join(
                 f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {e.xp:,} XP" for e in lb.entries))
             embed.set_footer(text=f"Page {number}/{first.pages} · {first.total} members")
@@ -364,8 +362,7 @@ class Leveling(commands.Cog):
     @app_commands.guild_only()
     async def quests(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
-        await self._flush()
-        mine = await self.service.get_user_active_quests(interaction.guild.id, interaction.user.id)
+        mine = await self.ingestor.user_quests(interaction.guild.id, interaction.user.id)  # with pending progress
         if not mine:
             await interaction.response.send_message("There are no active quests right now.", ephemeral=True)
             return
