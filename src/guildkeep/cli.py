@@ -299,6 +299,45 @@ def db_verify(file: Annotated[Path, typer.Argument(help="A backup file to check.
     console.print(f"OK: {file.name} restores with every table's row count intact ({report.backend})", markup=False)
 
 
+# --- bench: performance runs -----------------------------------------------------------------
+
+bench_app = typer.Typer(help="Performance benchmarks (they create and drop their own databases).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(  # noqa: PLR0917 - typer options
+    backend: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "both",
+    events: Annotated[int, typer.Option(min=1_000, help="Message events to ingest.")] = 1_000_000,
+    members: Annotated[int, typer.Option(min=1_000, help="Members over all servers (the largest has a tenth).")]
+    = 1_000_000,
+    guilds: Annotated[int, typer.Option(min=1, max=100_000, help="Servers.")] = 1_000,
+    naive_sample: Annotated[int, typer.Option(min=100, help="Events run through the naive path.")] = 5_000,
+    postgres_url: Annotated[str | None, typer.Option(help="PostgreSQL server to create the databases on "
+                                                          "(default GUILDKEEP_TEST_POSTGRES_URL or the local one).")]
+    = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to FILE.")] = None,
+) -> None:
+    """Chat activity through the write-behind path vs the naive path and the storage limit (docs/leveling.md)."""
+    from guildkeep.leveling import bench
+
+    if backend not in ("sqlite", "postgresql", "both"):
+        err.print("guildkeep: --backend must be sqlite, postgresql or both", markup=False)
+        raise typer.Exit(2)
+    backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
+    scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events))
+    results = asyncio.run(bench.run(backends, scale, pg_url=postgres_url,
+                                    log=lambda m: err.print(m, markup=False, highlight=False)))
+    print(bench.table(results))
+    text = bench.to_json(results)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text, encoding="utf-8")
+    if not all(all(r.checks.values()) for r in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

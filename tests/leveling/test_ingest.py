@@ -299,3 +299,23 @@ async def test_reads_include_activity_not_flushed_yet(svc: LevelingService) -> N
     await ing.stop()  # what was shown is what is stored
     assert (await svc.get_user_level(G, 3)).xp == 120
     assert [(e.user_id, e.xp) for e in (await svc.leaderboard(G, 1, 2)).entries] == [(3, 120), (1, 100)]
+
+
+async def test_stop_during_a_flush_loses_nothing(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stop` cancels the background loop; a flush it was running completes (or comes back) instead of vanishing."""
+    real = BulkWriter.upsert_levels
+    started = asyncio.Event()
+
+    async def slow(self: BulkWriter, *args: object, **kwargs: object) -> object:
+        started.set()
+        await asyncio.sleep(0.3)
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkWriter, "upsert_levels", slow)
+    ing = XpIngestor(svc, flush_seconds=0.05)
+    ing.start()
+    for i in range(50):
+        await ing.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
+    await asyncio.wait_for(started.wait(), 10)
+    await ing.stop()
+    assert sum([(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)]) == 50

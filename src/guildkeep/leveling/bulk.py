@@ -40,7 +40,7 @@ class LevelRow:
     total_reactions: int
     commands_used: int
     voice_time_seconds: int
-    last_message_time: datetime | None
+    last_message_time: float | None  # POSIX time
 
 
 @dataclass(slots=True)
@@ -106,7 +106,14 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
                            WHEN last_message_time IS NULL OR excluded.last_message_time > last_message_time
                            THEN excluded.last_message_time ELSE last_message_time END,
   updated_at = excluded.updated_at
-RETURNING {_RETURNING}
+"""
+# SQLite hands RETURNING rows over one step at a time, each taking the GIL back from the event loop's thread (a
+# convoy under load); the totals come back instead as ONE row of JSON, built in C while the GIL is released.
+_SQLITE_TOTALS = """
+SELECT json_group_array(json_array(l.guild_id, l.user_id, l.xp, l.level, l.messages, l.total_messages,
+                                   l.total_reactions, l.commands_used, l.voice_time_seconds, l.xp_multiplier,
+                                   l.multiplier_expires_at))
+FROM json_each(?1) AS j JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1
 """
 
 _PG_USERS = """
@@ -149,7 +156,10 @@ RETURNING l.guild_id, l.user_id
 _SQLITE_SET_LEVELS = """
 UPDATE leveling_levels SET level = j.value->>3 FROM json_each(?1) AS j
 WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND level = j.value->>2
-RETURNING guild_id, user_id
+"""
+_SQLITE_LEVELS_AT = """
+SELECT json_group_array(json_array(l.guild_id, l.user_id)) FROM json_each(?1) AS j
+JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1 AND l.level = j.value->>3
 """
 
 _PG_ADD_XP = f"""
@@ -166,6 +176,11 @@ WHERE guild_id = j.value->>0 AND user_id = j.value->>1
 def sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset), so raw and ORM writes compare equal."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_ts(ts: float) -> str:
+    """`sqlite_time` of a POSIX time."""
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -243,13 +258,16 @@ class BulkWriter:
                     _PG_UPSERT, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
                     [r.messages for r in chunk], [r.total_messages for r in chunk],
                     [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
-                    [r.voice_time_seconds for r in chunk], [r.last_message_time for r in chunk], now)
+                    [r.voice_time_seconds for r in chunk],
+                    [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
+                     for r in chunk], now)
             else:
                 payload = json.dumps([
                     (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
-                     r.voice_time_seconds, sqlite_time(r.last_message_time) if r.last_message_time else None)
+                     r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time))
                     for r in chunk])
-                result = await self._fetch(_SQLITE_UPSERT, sqlite_time(now), payload)
+                await self._execute(_SQLITE_UPSERT, sqlite_time(now), payload)
+                result = json.loads((await self._fetch(_SQLITE_TOTALS, payload))[0][0])
             out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                    _parse_time(r[10]) if r[10] is not None else None) for r in result)
         return out
@@ -272,6 +290,10 @@ class BulkWriter:
                 rows = await self._fetch(_PG_SET_LEVELS, [c[0] for c in chunk], [c[1] for c in chunk],
                                          [c[2] for c in chunk], [c[3] for c in chunk])
             else:
-                rows = await self._fetch(_SQLITE_SET_LEVELS, json.dumps(chunk))
+                # The writer holds the database's write lock for the whole flush, so the levels it read are still
+                # there; which rows the conditional update changed is read back in one row.
+                payload = json.dumps(chunk)
+                await self._execute(_SQLITE_SET_LEVELS, payload)
+                rows = json.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
             won.update((r[0], r[1]) for r in rows)
         return won

@@ -28,6 +28,7 @@ activity not written yet. Members idle for ``idle_seconds`` leave memory.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import logging
@@ -43,7 +44,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from guildkeep.db import utcnow
-from guildkeep.identity.service import ensure_guild
+from guildkeep.db.dialect import insert_for
+from guildkeep.identity.models import Guild
 from guildkeep.leveling import rules
 from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
@@ -171,17 +173,28 @@ class _Event:
 
 
 class _Guild:
-    __slots__ = ("achievements", "cfg", "curve", "known", "pending", "quests", "seeded", "settings")
+    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "known", "levels", "pending", "plain", "quests",
+                 "seeded", "settings")
 
     def __init__(self, cfg: ServerConfigView) -> None:
-        self.cfg = cfg
-        self.settings = cfg.xp_settings
-        self.curve = cfg.curve_rule
+        self.configure(cfg)
         self.pending: set[int] = set()
         self.seeded = False
         self.known = False  # the guild row exists
         self.quests: list[QuestView] = []
         self.achievements: list = []
+
+    def configure(self, cfg: ServerConfigView) -> None:
+        self.cfg = cfg
+        self.settings = s = cfg.xp_settings
+        self.curve = cfg.curve_rule
+        self.levels = rules.thresholds(self.curve)  # total XP of each level: a level is one bisect
+        self.cooldowns = tuple(s.cooldown(name) for name in _SOURCE)
+        # No no-XP places and no role or channel multipliers: an event's context cannot change its XP.
+        self.plain = not (s.no_xp_channels or s.no_xp_roles or s.role_multipliers or s.channel_multipliers)
+
+    def level(self, xp: int) -> int:
+        return 0 if xp <= 0 else bisect.bisect_right(self.levels, xp) - 1
 
 
 class XpIngestor:
@@ -221,6 +234,7 @@ class XpIngestor:
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
+        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "flush_seconds": 0.0}
 
     # ------------------------------------------------------------------------------------- events
 
@@ -307,9 +321,11 @@ class XpIngestor:
             self.duplicates += 1  # delivered twice to this process
             return 0
         settings = g.settings
-        ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
-        if rules.xp_blocked(settings, ctx):
-            return 0
+        ctx = None
+        if not g.plain:
+            ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
+            if rules.xp_blocked(settings, ctx):
+                return 0
         if source == MESSAGE and not g.seeded:
             await self._seed(g, guild_id, ts)
         self.events_seen += 1
@@ -321,10 +337,11 @@ class XpIngestor:
             last = m.last_react
         else:
             last = m.last_cmd
-        counted = rules.cooldown_ready_ts(last, ts, settings.cooldown(name))
+        counted = rules.cooldown_ready_ts(last, ts, g.cooldowns[source])
         xp = 0
         if counted:
-            xp = rules.apply_multiplier(rules.base_award(settings, name, self.rng), rules.multiplier(settings, ctx))
+            factor = settings.xp_rate if ctx is None else rules.multiplier(settings, ctx)
+            xp = rules.apply_multiplier(rules.base_award(settings, name, self.rng), max(0.0, factor))
         if source == MESSAGE:
             m.p_total_messages += 1
             if counted:
@@ -372,13 +389,32 @@ class XpIngestor:
         return xp
 
     async def _guild(self, guild_id: int) -> _Guild:
-        cfg = await self.service.get_server_config(guild_id)
+        cfg = self.service.cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
         g = self._guilds.get(guild_id)
         if g is None:
             g = self._guilds[guild_id] = _Guild(cfg)
         elif g.cfg is not cfg:
-            g.cfg, g.settings, g.curve = cfg, cfg.xp_settings, cfg.curve_rule
+            g.configure(cfg)
         return g
+
+    async def preload(self, guild_ids: Iterable[int]) -> None:
+        """Warm the servers the bot is in (at READY): config, quests and achievements, and the stored message
+        cooldowns of members still inside them, in a few queries for all servers instead of several per server."""
+        ids = sorted(set(guild_ids))
+        if not ids:
+            return
+        await self.service.warm(ids)
+        guilds = {g: await self._guild(g) for g in ids}
+        longest = max(g.settings.cooldown("message") for g in guilds.values())
+        now = time.time()
+        since = datetime.fromtimestamp(now - longest, UTC)
+        for (guild_id, user_id), when in (await self.service.recent_message_times_in(ids, since)).items():
+            if when is not None and when.timestamp() > now - guilds[guild_id].settings.cooldown("message"):
+                m = self._member(guild_id, user_id, when.timestamp())
+                if m.last_msg is None or when.timestamp() > m.last_msg:
+                    m.last_msg = when.timestamp()
+        for g in guilds.values():
+            g.seeded = True
 
     async def _seed(self, g: _Guild, guild_id: int, ts: float) -> None:
         """After a restart the stored last XP messages restart the cooldowns, so none is granted twice: one query
@@ -438,22 +474,16 @@ class XpIngestor:
         try:
             try:
                 outcomes, stored = await self._write(batch, events)
-            except Exception:
+            except BaseException as exc:  # rolled back (cancelled too): the batch goes back, nothing is lost
+                if not isinstance(exc, Exception):
+                    self._restore(batch, events)
+                    raise
                 log.exception("could not store activity of %d members; keeping it for the next flush", len(batch))
-                for key, p in batch.items():
-                    m = self._members.get(key) or self._member(*key, self._clock)
-                    m.restore(p)
-                    self._mark(self._guilds[key[0]], key[0], key[1], m)
-                for k, ev in events.items():
-                    mine = self._events.get(k)
-                    if mine is None:
-                        self._events[k] = ev
-                    else:  # a voice interval credited again meanwhile
-                        mine.xp += ev.xp
-                        mine.seconds += ev.seconds
+                self._restore(batch, events)
                 return []
         finally:
             self._inflight, self._inflight_events = {}, {}
+
         self.flushed_batches += 1
         for (guild_id, user_id), row, level in stored:
             m = self._members.get((guild_id, user_id))
@@ -462,7 +492,8 @@ class XpIngestor:
             if m.xp is not None and row.xp < m.xp and m.achievements:
                 m.achievements = None  # the member was reset meanwhile
             m.xp, m.level = row.xp, level
-            m.next_at = self._guilds[guild_id].curve.total_for_level(level + 1)
+            levels = self._guilds[guild_id].levels
+            m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
             m.boost = row.xp_multiplier
             m.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
         for outcome in outcomes:
@@ -475,38 +506,62 @@ class XpIngestor:
         self._evict()
         return outcomes
 
+    def _restore(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> None:
+        for key, p in batch.items():
+            m = self._members.get(key) or self._member(*key, self._clock)
+            m.restore(p)
+            self._mark(self._guilds[key[0]], key[0], key[1], m)
+        for k, ev in events.items():
+            mine = self._events.get(k)
+            if mine is None:
+                self._events[k] = ev
+            else:  # a voice interval credited again meanwhile
+                mine.xp += ev.xp
+                mine.seconds += ev.seconds
+
     async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]
                      ) -> tuple[list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]]]:
         """The flush's one transaction. Nothing in memory changes here, so a failure can simply be retried."""
         svc = self.service
         now = utcnow()
         guild_ids = sorted({g for g, _ in batch})
+        await svc.warm(guild_ids)  # one query per kind for the servers whose cached copies expired
         quests = {g: await svc.get_guild_active_quests(g) for g in guild_ids}
         achievements = {g: await svc.list_achievements(g) for g in guild_ids}
         for g in guild_ids:
             self._guilds[g].quests, self._guilds[g].achievements = quests[g], achievements[g]
         async with svc.db.session() as s:
             writer = await BulkWriter.open(s, svc.db.backend)
-            rows = {k: replace(p) for k, p in batch.items()}
+            rows = dict(batch)  # copied member by member below, only where an event is taken back
+            t = time.perf_counter()
             if events:
                 taken = await writer.claim_events([(k, ev.owner) for k, ev in events.items()], int(time.time()))
+                copied = set()
                 for k in taken:
-                    _take_back(rows[events[k].member], events[k])
+                    member = events[k].member
+                    if member not in copied:
+                        rows[member] = replace(rows[member])
+                        copied.add(member)
+                    _take_back(rows[member], events[k])
                 self.duplicates += len(taken)
-            for g in guild_ids:
-                if not self._guilds[g].known:
-                    await ensure_guild(s, g)
+            self.stats["claim_seconds"] += time.perf_counter() - t
+            new_guilds = [g for g in guild_ids if not self._guilds[g].known]
+            if new_guilds:
+                await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
+                                [{"id": g, "name": ""} for g in new_guilds])
             new_users = {u: (p.username or "")[:255] for (g, u), p in rows.items()
                          if (m := self._members.get((g, u))) is None or m.xp is None}
             if new_users:
                 await writer.ensure_users(sorted(new_users.items()), now)
             level_rows = [
-                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice,
-                         datetime.fromtimestamp(p.last_msg, UTC) if p.last_msg is not None else None)
+                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg)
                 for (g, u), p in rows.items()
                 if p.xp or p.total_messages or p.reactions or p.commands or p.voice
             ]
+            t2 = time.perf_counter()
             stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+            self.stats["upsert_seconds"] += time.perf_counter() - t2
+            self.stats["rows"] += len(level_rows)
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
@@ -516,7 +571,7 @@ class XpIngestor:
             changes = []
             for g, members in sorted(by_guild.items()):
                 outcome = ActivityOutcome(g)
-                curve = self._guilds[g].curve
+                gs = self._guilds[g]
                 stats = {u: r.stats for u, r in members.items()}
                 boosts: dict[int, tuple[float, datetime]] = {}
                 for quest in quests[g]:
@@ -530,7 +585,7 @@ class XpIngestor:
                         if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
                             boosts[u] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
                 if achievements[g]:
-                    levels = {u: curve.level_for_xp(r.xp + rewards.get((g, u), 0)) for u, r in members.items()}
+                    levels = {u: gs.level(r.xp + rewards.get((g, u), 0)) for u, r in members.items()}
                     candidates = []
                     for u, r in members.items():
                         held = (m.achievements if (m := self._members.get((g, u))) is not None else None) or set()
@@ -557,7 +612,7 @@ class XpIngestor:
                 for u, r in members.items():
                     total = min(r.xp + rewards.get((g, u), 0), rules.MAX_XP)
                     r.xp = total
-                    level = curve.level_for_xp(total)
+                    level = gs.level(total)
                     if level != r.level:
                         changes.append((g, u, r.level, level))
                     final.append(((g, u), r, level))
@@ -617,7 +672,7 @@ class XpIngestor:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(self.flush_seconds, 0.05))
             self._wake.clear()
             try:
-                await self.flush()
+                await asyncio.shield(self.flush())  # `stop` cancels the loop, never a flush half-way
             except Exception:
                 log.exception("write-behind flush failed")
 

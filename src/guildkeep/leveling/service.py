@@ -902,6 +902,50 @@ class LevelingService:
 
         return await self.cache.get_or_load(("quest", guild_id, quest_id), load)
 
+    async def warm(self, guild_ids: Iterable[int]) -> None:
+        """Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
+        (or expired), with one query each for all of them: the write-behind path keeps its servers warm this way
+        instead of one round trip per server."""
+        wanted = sorted(set(guild_ids))
+        cache = self.cache
+        configs = [g for g in wanted if cache.get(("config", g)) is None]
+        quests = [g for g in wanted if cache.get(("active_quests", g)) is None]
+        achievements = [g for g in wanted if cache.get(("achievements", g)) is None]
+        if not (configs or quests or achievements):
+            return
+        epoch = cache.epoch
+        async with self.db.session(read_only=True) as s:
+            found_cfg = {r.guild_id: ServerConfigView.of(r) for r in (await s.execute(
+                select(ServerConfig).where(ServerConfig.guild_id.in_(configs)))).scalars()} if configs else {}
+            found_q: dict[int, list[QuestView]] = {g: [] for g in quests}
+            if quests:
+                for r in (await s.execute(select(Quest).where(Quest.guild_id.in_(quests), Quest.active == true())
+                                          .order_by(Quest.id))).scalars():
+                    found_q[r.guild_id].append(QuestView.of(r))
+            found_a: dict[int, list[AchievementView]] = {g: [] for g in achievements}
+            if achievements:
+                for r in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
+                        Achievement.requirement_type, Achievement.requirement_value))).scalars():
+                    found_a[r.guild_id].append(AchievementView.of(r))
+        if epoch != cache.epoch:  # a write raced the load: let each key load on its own
+            return
+        for g in configs:
+            cache.set(("config", g), found_cfg.get(g) or ServerConfigView(guild_id=g))
+        for g, rows in found_q.items():
+            cache.set(("active_quests", g), rows)
+        for g, rows in found_a.items():
+            cache.set(("achievements", g), rows)
+
+    async def recent_message_times_in(self, guild_ids: Sequence[int], since: datetime
+                                      ) -> dict[tuple[int, int], datetime]:
+        """`recent_message_times` for many servers in one query: {(guild, member): last XP message}."""
+        if not guild_ids:
+            return {}
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(select(Level.guild_id, Level.user_id, Level.last_message_time).where(
+                Level.guild_id.in_(sorted(set(guild_ids))), Level.last_message_time > since))
+            return {(g, u): t for g, u, t in rows.all()}
+
     async def get_guild_active_quests(self, guild_id: int, quest_type: str | None = None) -> list[QuestView]:
         """Active, unexpired quests of the server (cached; invalidated when quests change)."""
 

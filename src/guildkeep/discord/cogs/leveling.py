@@ -238,6 +238,10 @@ class Leveling(commands.Cog):
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         """Members already in voice when the bot (re)connects start accruing time now."""
+        try:
+            await self.ingestor.preload(g.id for g in self.bot.guilds)  # a few queries for every server
+        except Exception:
+            log.exception("could not preload leveling state; servers load one by one instead")
         for guild in self.bot.guilds:
             for channel in [*guild.voice_channels, *guild.stage_channels]:
                 for member in channel.members:
