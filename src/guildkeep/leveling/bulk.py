@@ -15,7 +15,7 @@ transaction the caller's `Database.session` opened.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +116,11 @@ SELECT json_group_array(json_array(l.guild_id, l.user_id, l.xp, l.level, l.messa
 FROM json_each(?1) AS j JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1
 """
 
+_PG_READ = f"""
+SELECT {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
+FROM unnest($1::bigint[], $2::bigint[]) AS t(g, u) JOIN leveling_levels AS l ON l.guild_id = t.g AND l.user_id = t.u
+"""
+
 _PG_USERS = """
 INSERT INTO users (id, username, first_seen_at, last_seen_at, created_at, updated_at, is_active)
 SELECT t.i, t.n, $3, $3, $3, $3, true FROM unnest($1::bigint[], $2::text[]) AS t(i, n)
@@ -127,24 +132,26 @@ SELECT value->>0, value->>1, ?1, ?1, ?1, ?1, 1 FROM json_each(?2) WHERE true
 ON CONFLICT (id) DO NOTHING
 """
 
-# The claim of event keys: a key nobody holds is inserted; a voice interval key (owner set) may be claimed again
-# by the process that owns it. What comes back is the keys another process (or an earlier flush) already counted.
+# The claim of event keys: a key nobody holds is inserted; a voice interval key (owner set) may be claimed again by
+# the process that owns it. Each flush stamps what it claims with its own ``seen_at`` (microseconds), so when fewer
+# rows changed than keys were sent, the keys another process (or an earlier flush) already counted are the ones
+# whose stamp is not this flush's. Usually every key is new and the claim is one appending insert.
 _PG_CLAIM = """
-WITH k AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(key, owner)),
-ins AS (
-  INSERT INTO leveling_seen_events AS s (key, owner, seen_at) SELECT key, owner, $3 FROM k ORDER BY key
-  ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE s.owner = excluded.owner
-  RETURNING s.key
-)
-SELECT key FROM k EXCEPT ALL SELECT key FROM ins
+INSERT INTO leveling_seen_events AS s (key, owner, seen_at)
+SELECT t.key, t.owner, $3 FROM unnest($1::bigint[], $2::bigint[]) AS t(key, owner) ORDER BY t.key
+ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE s.owner = excluded.owner
 """
-_SQLITE_TAKEN = """
-SELECT s.key FROM json_each(?1) AS j JOIN leveling_seen_events AS s ON s.key = j.value->>0
-WHERE s.owner IS NULL OR j.value->>1 IS NULL OR s.owner <> j.value->>1
+_PG_TAKEN = """
+SELECT s.key FROM unnest($1::bigint[]) AS t(key) JOIN leveling_seen_events AS s ON s.key = t.key
+WHERE s.seen_at <> $2
 """
 _SQLITE_CLAIM = """
 INSERT INTO leveling_seen_events (key, owner, seen_at) SELECT value->>0, value->>1, ?1 FROM json_each(?2) WHERE true
 ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE owner = excluded.owner
+"""
+_SQLITE_TAKEN = """
+SELECT json_group_array(s.key) FROM json_each(?2) AS j JOIN leveling_seen_events AS s ON s.key = j.value->>0
+WHERE s.seen_at <> ?1
 """
 
 _PG_SET_LEVELS = """
@@ -223,21 +230,26 @@ class BulkWriter:
 
     # ------------------------------------------------------------------------------------------ events
 
-    async def claim_events(self, keys: Sequence[tuple[int, int | None]], now_s: int) -> set[int]:
-        """Record event keys as counted; return the ones already counted elsewhere (to subtract from this flush)."""
+    async def claim_events(self, keys: Sequence[tuple[int, int | None]], stamp: int) -> set[int]:
+        """Record event keys as counted, stamped ``stamp`` (microseconds, unique to this flush); return the ones
+        already counted elsewhere (to subtract from this flush)."""
         taken: set[int] = set()
         for chunk in _chunks(sorted(keys)):
             if self.pg:
-                rows = await self._fetch(_PG_CLAIM, [k for k, _ in chunk], [o for _, o in chunk], now_s)
+                status = await self.driver.execute(_PG_CLAIM, [k for k, _ in chunk], [o for _, o in chunk], stamp)
+                if int(status.rsplit(" ", 1)[-1]) < len(chunk):
+                    rows = await self._fetch(_PG_TAKEN, [k for k, _ in chunk], stamp)
+                    taken.update(r[0] for r in rows)
             else:
                 payload = json.dumps(chunk)
-                rows = await self._fetch(_SQLITE_TAKEN, payload)
-                await self._execute(_SQLITE_CLAIM, now_s, payload)
-            taken.update(r[0] for r in rows)
+                await self._execute(_SQLITE_CLAIM, stamp, payload)
+                changed = (await self._fetch("SELECT changes()"))[0][0]
+                if changed < len(chunk):
+                    taken.update(json.loads((await self._fetch(_SQLITE_TAKEN, stamp, payload))[0][0]))
         return taken
 
-    async def prune_events(self, before_s: int) -> None:
-        await self.session.execute(text("DELETE FROM leveling_seen_events WHERE seen_at < :t"), {"t": before_s})
+    async def prune_events(self, before_us: int) -> None:
+        await self.session.execute(text("DELETE FROM leveling_seen_events WHERE seen_at < :t"), {"t": before_us})
 
     # ------------------------------------------------------------------------------------------ levels
 
@@ -248,8 +260,23 @@ class BulkWriter:
             else:
                 await self._execute(_SQLITE_USERS, sqlite_time(now), json.dumps(chunk))
 
-    async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
-        """Add each row's activity to its member (creating the member's row); returns the resulting totals."""
+    async def read_levels(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], StoredLevel]:
+        """Members' stored totals, in one statement (one row of JSON)."""
+        out: dict[tuple[int, int], StoredLevel] = {}
+        for chunk in _chunks(sorted(keys)):
+            if self.pg:
+                rows = await self._fetch(_PG_READ, [g for g, _ in chunk], [u for _, u in chunk])
+            else:
+                rows = json.loads((await self._fetch(_SQLITE_TOTALS, json.dumps(chunk)))[0][0])
+            for r in rows:
+                out[(r[0], r[1])] = StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                                _parse_time(r[10]) if r[10] is not None else None)
+        return out
+
+    async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
+                            read_back: Callable[[LevelRow], bool] | None = None) -> list[StoredLevel]:
+        """Add each row's activity to its member (creating the member's row); returns the resulting totals: of
+        every row on PostgreSQL (``RETURNING``), of the rows ``read_back`` selects on SQLite (a second pass)."""
         out: list[StoredLevel] = []
         ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))  # one lock order for every process
         for chunk in _chunks(ordered):
@@ -267,7 +294,9 @@ class BulkWriter:
                      r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time))
                     for r in chunk])
                 await self._execute(_SQLITE_UPSERT, sqlite_time(now), payload)
-                result = json.loads((await self._fetch(_SQLITE_TOTALS, payload))[0][0])
+                wanted = chunk if read_back is None else [r for r in chunk if read_back(r)]
+                result = json.loads((await self._fetch(
+                    _SQLITE_TOTALS, json.dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
             out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                    _parse_time(r[10]) if r[10] is not None else None) for r in result)
         return out

@@ -68,6 +68,8 @@ OutcomeCallback = Callable[[ActivityOutcome], Awaitable[None]]
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
+COUNT_SECONDS = 5.0  # how long a server's member count is reused by leaderboard reads
+SYNC_SECONDS = 60.0  # longest a member's totals in memory go without being read back from the database
 VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
@@ -93,7 +95,8 @@ class _Member:
 
     __slots__ = ("achievements", "boost", "boost_until", "last_cmd", "last_msg", "last_react", "level", "next_at",
                  "p_commands", "p_last_msg", "p_messages", "p_reactions", "p_total_messages", "p_voice", "p_xp",
-                 "q_commands", "q_messages", "q_reactions", "q_voice", "touched", "username", "v_seconds", "xp")
+                 "q_commands", "q_messages", "q_reactions", "q_voice", "synced", "touched", "username", "v_seconds",
+                 "xp")
 
     def __init__(self, now: float) -> None:
         self.xp: int | None = None
@@ -107,6 +110,7 @@ class _Member:
         self.touched = now
         self.username: str | None = None
         self.achievements: set[int] | None = None
+        self.synced = 0.0  # when ``xp`` was last read from the database (monotonic)
         self.v_seconds = 0  # voice seconds this process credited the member (for XP without rounding loss)
         self.clear()
 
@@ -231,6 +235,8 @@ class XpIngestor:
         self._flush_lock = asyncio.Lock()
         self._flushing = False
         self._last_prune = 0.0
+        self._stamp = 0  # the last flush's claim stamp (microseconds)
+        self._counts: dict[int, tuple[float, int]] = {}  # guild -> (until, members with a row)
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
@@ -470,10 +476,11 @@ class XpIngestor:
             m.clear()
         for g in self._guilds.values():
             g.pending.clear()
+        grew = {g for g, u in batch if (m := self._members.get((g, u))) is None or m.xp is None}
         self._inflight, self._inflight_events = batch, events
         try:
             try:
-                outcomes, stored = await self._write(batch, events)
+                outcomes, stored, estimated = await self._write(batch, events)
             except BaseException as exc:  # rolled back (cancelled too): the batch goes back, nothing is lost
                 if not isinstance(exc, Exception):
                     self._restore(batch, events)
@@ -485,13 +492,22 @@ class XpIngestor:
             self._inflight, self._inflight_events = {}, {}
 
         self.flushed_batches += 1
-        for (guild_id, user_id), row, level in stored:
+        for guild_id in grew:
+            self._counts.pop(guild_id, None)  # rows were created here: count again
+        now_mono = time.monotonic()
+        for key, gain in estimated:
+            m = self._members.get(key)
+            if m is not None and m.xp is not None:
+                m.xp = min(m.xp + self._boosted(m, gain), rules.MAX_XP)
+        for i, ((guild_id, user_id), row, level) in enumerate(stored):
+            if not i % 2000:
+                await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
             m = self._members.get((guild_id, user_id))
             if m is None:
                 continue
             if m.xp is not None and row.xp < m.xp and m.achievements:
                 m.achievements = None  # the member was reset meanwhile
-            m.xp, m.level = row.xp, level
+            m.xp, m.level, m.synced = row.xp, level, now_mono
             levels = self._guilds[guild_id].levels
             m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
             m.boost = row.xp_multiplier
@@ -519,8 +535,8 @@ class XpIngestor:
                 mine.xp += ev.xp
                 mine.seconds += ev.seconds
 
-    async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]
-                     ) -> tuple[list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]]]:
+    async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> tuple[
+            list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
         """The flush's one transaction. Nothing in memory changes here, so a failure can simply be retried."""
         svc = self.service
         now = utcnow()
@@ -535,7 +551,8 @@ class XpIngestor:
             rows = dict(batch)  # copied member by member below, only where an event is taken back
             t = time.perf_counter()
             if events:
-                taken = await writer.claim_events([(k, ev.owner) for k, ev in events.items()], int(time.time()))
+                self._stamp = max(self._stamp + 1, time.time_ns() // 1000)
+                taken = await writer.claim_events([(k, ev.owner) for k, ev in events.items()], self._stamp)
                 copied = set()
                 for k in taken:
                     member = events[k].member
@@ -549,19 +566,52 @@ class XpIngestor:
             if new_guilds:
                 await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
                                 [{"id": g, "name": ""} for g in new_guilds])
-            new_users = {u: (p.username or "")[:255] for (g, u), p in rows.items()
-                         if (m := self._members.get((g, u))) is None or m.xp is None}
-            if new_users:
-                await writer.ensure_users(sorted(new_users.items()), now)
             level_rows = [
                 LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg)
                 for (g, u), p in rows.items()
                 if p.xp or p.total_messages or p.reactions or p.commands or p.voice
             ]
             t2 = time.perf_counter()
-            stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+            mono = time.monotonic()
+
+            def unknown(r: LevelRow) -> bool:
+                m = self._members.get((r.guild_id, r.user_id))
+                return m is None or m.xp is None
+
+            def read_back(r: LevelRow) -> bool:
+                """Whose totals SQLite reads: members not known, not synced for a while, in servers with quests or
+                achievements, or who may reach a level. The others' totals are the last read plus what was added
+                (exact with one process; re-read at least every ``SYNC_SECONDS``)."""
+                m = self._members.get((r.guild_id, r.user_id))
+                if m is None or m.xp is None or mono - m.synced > SYNC_SECONDS:
+                    return True
+                gs = self._guilds[r.guild_id]
+                return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
+
+            if svc.db.backend == "postgresql":
+                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                             for r in level_rows if unknown(r)}
+                if new_users:
+                    await writer.ensure_users(sorted(new_users.items()), now)
+                stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+            else:
+                # SQLite has one writer at a time and this flush holds the lock: the totals read before the
+                # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
+                # need their user row ensured.
+                wanted = [r for r in level_rows if read_back(r)]
+                before = await writer.read_levels([(r.guild_id, r.user_id) for r in wanted])
+                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                             for r in wanted if (r.guild_id, r.user_id) not in before}
+                if new_users:
+                    await writer.ensure_users(sorted(new_users.items()), now)
+                if level_rows:
+                    await writer.upsert_levels(level_rows, now, lambda _r: False)
+                stored = [_added(before.get((r.guild_id, r.user_id)), r, now) for r in wanted]
             self.stats["upsert_seconds"] += time.perf_counter() - t2
             self.stats["rows"] += len(level_rows)
+            returned = {(r.guild_id, r.user_id) for r in stored}
+            estimated = [((r.guild_id, r.user_id), r.xp) for r in level_rows
+                         if (r.guild_id, r.user_id) not in returned]
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
@@ -569,10 +619,12 @@ class XpIngestor:
             rewards: dict[tuple[int, int], int] = {}
             final: list[tuple[tuple[int, int], StoredLevel, int]] = []
             changes = []
-            for g, members in sorted(by_guild.items()):
+            for n, (g, members) in enumerate(sorted(by_guild.items())):
+                if not n % 50:
+                    await asyncio.sleep(0)  # let reads in between
                 outcome = ActivityOutcome(g)
                 gs = self._guilds[g]
-                stats = {u: r.stats for u, r in members.items()}
+                stats = {u: r.stats for u, r in members.items()} if quests[g] or achievements[g] else {}
                 boosts: dict[int, tuple[float, datetime]] = {}
                 for quest in quests[g]:
                     moved = [(u, rows[(g, u)].quest(quest.requirement_type)) for u in members]
@@ -627,7 +679,7 @@ class XpIngestor:
                     by_id[g].level_changes.append(LevelChange(u, old, new, xp))
         for g in guild_ids:
             self._guilds[g].known = True
-        return outcomes, final
+        return outcomes, final, estimated
 
     async def _maybe_prune(self) -> None:
         wall = time.monotonic()
@@ -637,7 +689,7 @@ class XpIngestor:
         try:
             async with self.service.db.session() as s:
                 writer = await BulkWriter.open(s, self.service.db.backend)
-                await writer.prune_events(int(time.time()) - SEEN_EVENTS_TTL)
+                await writer.prune_events((int(time.time()) - SEEN_EVENTS_TTL) * 1_000_000)
         except Exception:
             log.exception("could not prune old activity event keys")
 
@@ -710,11 +762,17 @@ class XpIngestor:
         return out
 
     def _pending_xp(self, guild_id: int, user_id: int) -> int:
-        p = self.pending_of(guild_id, user_id)
-        if p is None or not p.xp:
-            return 0
-        m = self._members.get((guild_id, user_id))
-        return self._boosted(m, p.xp) if m is not None else p.xp
+        key = (guild_id, user_id)
+        xp = 0
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            xp += inflight.xp
+        m = self._members.get(key)
+        if m is None:
+            return xp
+        if key in self._pending:
+            xp += m.p_xp
+        return self._boosted(m, xp) if xp else 0
 
     async def user_level(self, guild_id: int, user_id: int) -> LevelView:
         """The member's level and totals, including activity not written yet."""
@@ -737,61 +795,92 @@ class XpIngestor:
             out.update(u for g, u in self._inflight if g == guild_id)
         return out
 
-    async def _stored_xp(self, guild_id: int, users: Iterable[int]) -> dict[int, int | None]:
-        """Stored XP of members (from memory when known, else one query); None for a member with no row."""
+    async def _stored_near(self, guild_id: int, pending: dict[int, int], low: int, high: int | None = None
+                           ) -> dict[int, int | None]:
+        """Stored XP of the pending members that matter to a read: every pending member whose stored XP is in
+        [low, high] (from memory when known; one range query on the leaderboard index for the others). When
+        ``low <= 0`` every pending member matters, and one with no row gets None."""
         out: dict[int, int | None] = {}
         ask = []
-        for u in users:
+        for u in pending:
             m = self._members.get((guild_id, u))
             if m is not None and m.xp is not None:
-                out[u] = m.xp
+                if m.xp >= low and (high is None or m.xp <= high):
+                    out[u] = m.xp
             else:
                 ask.append(u)
         if ask:
-            found = await self.service.stored_xp(guild_id, ask)
-            for u in ask:
-                out[u] = found.get(u)
+            if low <= 0:
+                found = await self.service.stored_xp(guild_id, ask)
+                out.update({u: found.get(u) for u in ask})
+            else:
+                found = await self.service.stored_xp_between(guild_id, low, high)
+                out.update({u: found[u] for u in ask if u in found})
         return out
+
+    def _pending_by_xp(self, guild_id: int, exclude: int | None = None) -> dict[int, int]:
+        pending = {}
+        for u in self._pending_members(guild_id):
+            if u != exclude and (xp := self._pending_xp(guild_id, u)):
+                pending[u] = xp
+        return pending
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity."""
         mine = await self.user_level(guild_id, user_id)
-        pending = self._pending_members(guild_id)
-        if user_id not in pending and (await self.service.stored_xp(guild_id, [user_id])).get(user_id) is None:
+        if user_id not in self._pending_members(guild_id) and not (
+                await self.service.stored_xp(guild_id, [user_id])):
             return None
-        others = {u for u in pending if u != user_id and self._pending_xp(guild_id, u)}
-        stored = await self._stored_xp(guild_id, others)
         position = await self.service.rank_for_xp(guild_id, user_id, mine.xp)
+        pending = self._pending_by_xp(guild_id, exclude=user_id)
+        if not pending:
+            return position
+        # Only a member stored at most ``mine.xp`` and within their pending XP of it can pass the member.
+        stored = await self._stored_near(guild_id, pending, mine.xp - max(pending.values()), mine.xp)
 
         def ahead(u: int, xp: int) -> bool:
             return xp > mine.xp or (xp == mine.xp and u < user_id)
 
-        for u in others:
-            before = stored.get(u)
-            if (before is None or not ahead(u, before)) and ahead(u, (before or 0) + self._pending_xp(guild_id, u)):
+        for u, before in stored.items():
+            if (before is None or not ahead(u, before)) and ahead(u, (before or 0) + pending[u]):
                 position += 1
         return position
+
+    async def _member_count(self, guild_id: int) -> int:
+        """Members with a row here; cached for a few seconds (a large server's count is a long index scan)."""
+        hit = self._counts.get(guild_id)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        count = await self.service.member_count(guild_id)
+        self._counts[guild_id] = (now + COUNT_SECONDS, count)
+        return count
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
         """The server's leaderboard page including activity not written yet."""
         per_page = max(1, min(per_page, 50))
-        pending = {u for u in self._pending_members(guild_id) if self._pending_xp(guild_id, u)}
+        pending = self._pending_by_xp(guild_id)
         if not pending:
             return await self.service.leaderboard(guild_id, page, per_page)
-        # A member not pending keeps their stored XP, so the true top K is within the stored top K plus the pending.
-        top = await self.service.top_entries(guild_id, page * per_page)
+        # A member not pending keeps their stored XP, so the true top K is within the stored top K and the pending
+        # members whose stored XP is within their pending XP of the K-th.
+        wanted = page * per_page
+        top = await self.service.top_entries(guild_id, wanted)
+        threshold = top[-1].xp if len(top) == wanted else 0
         listed = {e.user_id for e in top}
-        stored = await self._stored_xp(guild_id, pending - listed)
-        names = await self.service.member_names(guild_id, pending - listed)
-        total = await self.service.member_count(guild_id) + sum(1 for u in pending - listed if stored.get(u) is None)
-        curve = (await self.service.get_server_config(guild_id)).curve_rule
+        stored = await self._stored_near(guild_id, {u: x for u, x in pending.items() if u not in listed},
+                                         threshold - max(pending.values()))
         rows = {e.user_id: (e.xp, e.name) for e in top}
-        for u in pending - listed:
+        extra = {u: before for u, before in stored.items() if (before or 0) + pending[u] >= threshold}
+        names = await self.service.member_names(guild_id, extra)
+        for u, before in extra.items():
             m = self._members.get((guild_id, u))
-            rows[u] = (stored.get(u) or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
-        for u in pending:
+            rows[u] = (before or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
+        for u in pending.keys() & rows.keys():
             xp, name = rows[u]
-            rows[u] = (min(xp + self._pending_xp(guild_id, u), rules.MAX_XP), name)
+            rows[u] = (min(xp + pending[u], rules.MAX_XP), name)
+        total = await self._member_count(guild_id) + sum(1 for before in stored.values() if before is None)
+        curve = (await self.service.get_server_config(guild_id)).curve_rule
         ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
         pages = max(1, -(-total // per_page))
         page = max(1, min(page, pages))
@@ -814,6 +903,20 @@ class XpIngestor:
             progress = min(q.quest.requirement_value, q.quest_specific_progress + p.quest(q.quest.requirement_type))
             out.append(replace(q, quest_specific_progress=progress))
         return out
+
+
+def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
+    """The totals the upsert leaves: what was stored plus the row (the quest boost as the statement applies it)."""
+    if old is None:
+        return StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
+                           r.commands_used, r.voice_time_seconds, 1.0, None)
+    gain = r.xp
+    if old.xp_multiplier != 1 and old.multiplier_expires_at is not None and old.multiplier_expires_at > now:
+        gain = int(r.xp * old.xp_multiplier + 0.5)
+    return StoredLevel(r.guild_id, r.user_id, min(old.xp + gain, rules.MAX_XP), old.level,
+                       old.messages + r.messages, old.total_messages + r.total_messages,
+                       old.total_reactions + r.total_reactions, old.commands_used + r.commands_used,
+                       old.voice_time_seconds + r.voice_time_seconds, old.xp_multiplier, old.multiplier_expires_at)
 
 
 def _take_back(p: _Pending, ev: _Event) -> None:

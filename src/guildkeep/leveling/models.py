@@ -238,7 +238,8 @@ class SeenEvent(Base):
 
     ``key`` is the Discord message (or interaction) id, or a 63-bit hash of a reaction's or a voice interval's
     identity. ``owner`` is NULL for an event counted once; a voice interval carries the id of the process that
-    claimed it, which may add to it again. ``seen_at`` is POSIX seconds; rows older than an hour are pruned.
+    claimed it, which may add to it again. ``seen_at`` is POSIX time in microseconds, unique to the flush that
+    claimed the key (so a flush tells its own claims from older ones); rows older than an hour are pruned.
     """
 
     __tablename__ = "leveling_seen_events"

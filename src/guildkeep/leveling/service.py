@@ -781,6 +781,15 @@ class LevelingService:
                                                                         Level.user_id.in_(ids)))
             return {int(u): int(x) for u, x in rows.all()}
 
+    async def stored_xp_between(self, guild_id: int, low: int, high: int | None = None) -> dict[int, int]:
+        """Members whose stored XP is in [low, high] (a range of the leaderboard index)."""
+        cond = [Level.guild_id == guild_id, Level.xp >= low]
+        if high is not None:
+            cond.append(Level.xp <= high)
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(select(Level.user_id, Level.xp).where(*cond))
+            return {int(u): int(x) for u, x in rows.all()}
+
     async def rank_for_xp(self, guild_id: int, user_id: int, xp: int) -> int:
         """The rank a member with ``xp`` would hold among the stored rows (ties broken by user id)."""
         async with self.db.session(read_only=True) as s:
