@@ -795,29 +795,6 @@ class XpIngestor:
             out.update(u for g, u in self._inflight if g == guild_id)
         return out
 
-    async def _stored_near(self, guild_id: int, pending: dict[int, int], low: int, high: int | None = None
-                           ) -> dict[int, int | None]:
-        """Stored XP of the pending members that matter to a read: every pending member whose stored XP is in
-        [low, high] (from memory when known; one range query on the leaderboard index for the others). When
-        ``low <= 0`` every pending member matters, and one with no row gets None."""
-        out: dict[int, int | None] = {}
-        ask = []
-        for u in pending:
-            m = self._members.get((guild_id, u))
-            if m is not None and m.xp is not None:
-                if m.xp >= low and (high is None or m.xp <= high):
-                    out[u] = m.xp
-            else:
-                ask.append(u)
-        if ask:
-            if low <= 0:
-                found = await self.service.stored_xp(guild_id, ask)
-                out.update({u: found.get(u) for u in ask})
-            else:
-                found = await self.service.stored_xp_between(guild_id, low, high)
-                out.update({u: found[u] for u in ask if u in found})
-        return out
-
     def _pending_by_xp(self, guild_id: int, exclude: int | None = None) -> dict[int, int]:
         pending = {}
         for u in self._pending_members(guild_id):
@@ -827,24 +804,13 @@ class XpIngestor:
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity."""
-        mine = await self.user_level(guild_id, user_id)
-        if user_id not in self._pending_members(guild_id) and not (
-                await self.service.stored_xp(guild_id, [user_id])):
+        extra = self._pending_xp(guild_id, user_id)
+        stored_mine, position = await self.service.level_and_rank(guild_id, user_id, extra)
+        if stored_mine is None and user_id not in self._pending_members(guild_id):
             return None
-        position = await self.service.rank_for_xp(guild_id, user_id, mine.xp)
+        mine_xp = min((stored_mine or 0) + extra, rules.MAX_XP)
         pending = self._pending_by_xp(guild_id, exclude=user_id)
-        if not pending:
-            return position
-        # Only a member stored at most ``mine.xp`` and within their pending XP of it can pass the member.
-        stored = await self._stored_near(guild_id, pending, mine.xp - max(pending.values()), mine.xp)
-
-        def ahead(u: int, xp: int) -> bool:
-            return xp > mine.xp or (xp == mine.xp and u < user_id)
-
-        for u, before in stored.items():
-            if (before is None or not ahead(u, before)) and ahead(u, (before or 0) + pending[u]):
-                position += 1
-        return position
+        return position + await self.service.count_passing(guild_id, user_id, mine_xp, pending)
 
     async def _member_count(self, guild_id: int) -> int:
         """Members with a row here; cached for a few seconds (a large server's count is a long index scan)."""
@@ -868,18 +834,18 @@ class XpIngestor:
         top = await self.service.top_entries(guild_id, wanted)
         threshold = top[-1].xp if len(top) == wanted else 0
         listed = {e.user_id for e in top}
-        stored = await self._stored_near(guild_id, {u: x for u, x in pending.items() if u not in listed},
-                                         threshold - max(pending.values()))
+        found = await self.service.pending_reaching(
+            guild_id, threshold, {u: x for u, x in pending.items() if u not in listed})
+        extra = {u: before for u, before in found.items() if (before or 0) + pending[u] >= threshold}
         rows = {e.user_id: (e.xp, e.name) for e in top}
-        extra = {u: before for u, before in stored.items() if (before or 0) + pending[u] >= threshold}
-        names = await self.service.member_names(guild_id, extra)
+        names = await self.service.member_names(guild_id, extra) if extra else {}
         for u, before in extra.items():
             m = self._members.get((guild_id, u))
             rows[u] = (before or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
         for u in pending.keys() & rows.keys():
             xp, name = rows[u]
             rows[u] = (min(xp + pending[u], rules.MAX_XP), name)
-        total = await self._member_count(guild_id) + sum(1 for before in stored.values() if before is None)
+        total = await self._member_count(guild_id) + sum(1 for before in found.values() if before is None)
         curve = (await self.service.get_server_config(guild_id)).curve_rule
         ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
         pages = max(1, -(-total // per_page))

@@ -8,13 +8,15 @@ level from total XP. The write-behind ingestor calls the same function with a ba
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, false, func, or_, select, true, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, false, func, or_, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.cache import InvalidationBus, TTLCache
@@ -774,12 +776,60 @@ class LevelingService:
     async def stored_xp(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, int]:
         """Stored total XP of the members that have a row here."""
         ids = sorted(set(user_ids))
+        out: dict[int, int] = {}
         if not ids:
-            return {}
+            return out
         async with self.db.session(read_only=True) as s:
-            rows = await s.execute(select(Level.user_id, Level.xp).where(Level.guild_id == guild_id,
-                                                                        Level.user_id.in_(ids)))
-            return {int(u): int(x) for u, x in rows.all()}
+            for i in range(0, len(ids), 10_000):  # below both drivers' limits on bound values
+                rows = await s.execute(select(Level.user_id, Level.xp).where(
+                    Level.guild_id == guild_id, Level.user_id.in_(ids[i:i + 10_000])))
+                out.update({int(u): int(x) for u, x in rows.all()})
+        return out
+
+    async def _pending_join(self, sql_sqlite: str, sql_pg: str, guild_id: int, pending: Mapping[int, int],
+                            **params: Any) -> list[Any]:
+        """Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
+        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member."""
+        users = sorted(pending)
+        async with self.db.session(read_only=True) as s:
+            if self.db.backend == "postgresql":
+                stmt = text(sql_pg).bindparams(bindparam("users", type_=ARRAY(BigInteger())),
+                                               bindparam("gains", type_=ARRAY(BigInteger())))
+                rows = await s.execute(stmt, {"g": guild_id, "users": users, "gains": [pending[u] for u in users],
+                                              **params})
+            else:
+                rows = await s.execute(text(sql_sqlite), {"g": guild_id, "p": json.dumps(
+                    [(u, pending[u]) for u in users]), **params})
+            return list(rows.all())
+
+    async def count_passing(self, guild_id: int, user_id: int, xp: int, pending: Mapping[int, int]) -> int:
+        """How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
+        with it (a member with no row counts from 0)."""
+        if not pending:
+            return 0
+        behind = "NOT (coalesce(l.xp, 0) > :x OR (coalesce(l.xp, 0) = :x AND {u} < :me) OR l.xp IS NULL AND 0 > :x)"
+        passes = "(coalesce(l.xp, 0) + {gain} > :x OR (coalesce(l.xp, 0) + {gain} = :x AND {u} < :me))"
+        where = f"{behind} AND {passes}"
+        sqlite = ("SELECT count(*) FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
+                  "ON l.guild_id = :g AND l.user_id = j.value->>0 WHERE "
+                  + where.format(u="j.value->>0", gain="j.value->>1"))
+        pg = ("SELECT count(*) FROM unnest(:users, :gains) AS t(u, x) LEFT JOIN leveling_levels AS l "
+              "ON l.guild_id = :g AND l.user_id = t.u WHERE " + where.format(u="t.u", gain="t.x"))
+        rows = await self._pending_join(sqlite, pg, guild_id, pending, x=xp, me=user_id)
+        return int(rows[0][0])
+
+    async def pending_reaching(self, guild_id: int, threshold: int, pending: Mapping[int, int]
+                               ) -> dict[int, int | None]:
+        """Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
+        at all: {user: stored XP, or None for a member with no row}."""
+        if not pending:
+            return {}
+        sqlite = ("SELECT j.value->>0, l.xp FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
+                  "ON l.guild_id = :g AND l.user_id = j.value->>0 WHERE l.xp IS NULL OR l.xp + j.value->>1 >= :t")
+        pg = ("SELECT t.u, l.xp FROM unnest(:users, :gains) AS t(u, x) LEFT JOIN leveling_levels AS l "
+              "ON l.guild_id = :g AND l.user_id = t.u WHERE l.xp IS NULL OR l.xp + t.x >= :t")
+        rows = await self._pending_join(sqlite, pg, guild_id, pending, t=threshold)
+        return {int(u): (None if x is None else int(x)) for u, x in rows}
 
     async def stored_xp_between(self, guild_id: int, low: int, high: int | None = None) -> dict[int, int]:
         """Members whose stored XP is in [low, high] (a range of the leaderboard index)."""
@@ -793,13 +843,25 @@ class LevelingService:
     async def rank_for_xp(self, guild_id: int, user_id: int, xp: int) -> int:
         """The rank a member with ``xp`` would hold among the stored rows (ties broken by user id)."""
         async with self.db.session(read_only=True) as s:
-            ahead = await s.scalar(
-                select(func.count()).select_from(Level).where(
-                    Level.guild_id == guild_id, Level.user_id != user_id,
-                    or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id)),
-                )
+            return await self._rank_for_xp(s, guild_id, user_id, xp)
+
+    @staticmethod
+    async def _rank_for_xp(s: AsyncSession, guild_id: int, user_id: int, xp: int) -> int:
+        # ``xp >= :xp`` first, so both databases walk the (guild_id, xp) index from the member's place up.
+        ahead = await s.scalar(
+            select(func.count()).select_from(Level).where(
+                Level.guild_id == guild_id, Level.xp >= xp, Level.user_id != user_id,
+                or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id)),
             )
-            return int(ahead or 0) + 1
+        )
+        return int(ahead or 0) + 1
+
+    async def level_and_rank(self, guild_id: int, user_id: int, extra_xp: int = 0) -> tuple[int | None, int]:
+        """(stored XP or None, rank the member holds with ``extra_xp`` more) in one read."""
+        async with self.db.session(read_only=True) as s:
+            mine = await s.scalar(select(Level.xp).where(Level.guild_id == guild_id, Level.user_id == user_id))
+            xp = min((mine or 0) + extra_xp, rules.MAX_XP)
+            return (None if mine is None else int(mine)), await self._rank_for_xp(s, guild_id, user_id, xp)
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank by XP (ties broken by user id), or None for a member with no XP row."""
