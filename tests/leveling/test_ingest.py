@@ -319,3 +319,36 @@ async def test_stop_during_a_flush_loses_nothing(svc: LevelingService, monkeypat
     await asyncio.wait_for(started.wait(), 10)
     await ing.stop()
     assert sum([(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)]) == 50
+
+
+async def test_idle_members_leave_memory(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, idle_seconds=600, max_members=1_000)
+    start = utcnow() - timedelta(hours=2)
+    for user in range(1, 101):
+        await ing.message(G, user, message_id=SNOW + (user << 22), now=start)
+    await ing.flush()
+    assert ing.members_held == 100
+    later = start + timedelta(seconds=300)  # five minutes on: idle, but not for long enough
+    await ing.message(G, 500, message_id=SNOW + (500 << 22), now=later)
+    await ing.flush()
+    assert ing.members_held == 101
+    await ing.message(G, 501, message_id=SNOW + (501 << 22), now=start + timedelta(seconds=700))
+    await ing.flush()
+    assert ing.members_held == 2  # the first hundred were idle for over ten minutes
+    assert (await svc.leaderboard(G)).total == 102  # nothing they did was lost
+    # A member who comes back is known again from the database at the next flush; their cooldown had passed.
+    assert await ing.message(G, 1, message_id=SNOW + (900 << 22), now=start + timedelta(seconds=710)) > 0
+    assert ing.bytes_per_member() > 0
+
+
+async def test_memory_is_capped_but_never_inside_a_cooldown(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, idle_seconds=3600, max_members=10)
+    start = utcnow() - timedelta(hours=2)
+    for user in range(1, 31):
+        await ing.message(G, user, message_id=SNOW + (user << 22), now=start + timedelta(seconds=user))
+    await ing.flush()
+    assert ing.members_held == 30  # everyone is still inside the 60 s message cooldown
+    await ing.message(G, 99, message_id=SNOW + (99 << 22), now=start + timedelta(seconds=200))
+    await ing.flush()
+    assert ing.members_held <= 10
+    assert await ing.message(G, 99, message_id=SNOW + (98 << 22), now=start + timedelta(seconds=201)) == 0
