@@ -314,6 +314,8 @@ def bench_ingest(  # noqa: PLR0917 - typer options
     = 1_000_000,
     guilds: Annotated[int, typer.Option(min=1, max=100_000, help="Servers.")] = 1_000,
     naive_sample: Annotated[int, typer.Option(min=100, help="Events run through the naive path.")] = 5_000,
+    read_rate: Annotated[int, typer.Option(min=10, help="Events/s arriving while /rank and /leaderboard are timed.")]
+    = 2_000,
     postgres_url: Annotated[str | None, typer.Option(help="PostgreSQL server to create the databases on "
                                                           "(default GUILDKEEP_TEST_POSTGRES_URL or the local one).")]
     = None,
@@ -326,7 +328,8 @@ def bench_ingest(  # noqa: PLR0917 - typer options
         err.print("guildkeep: --backend must be sqlite, postgresql or both", markup=False)
         raise typer.Exit(2)
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
-    scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events))
+    scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events),
+                        read_rate=read_rate)
     results = asyncio.run(bench.run(backends, scale, pg_url=postgres_url,
                                     log=lambda m: err.print(m, markup=False, highlight=False)))
     print(bench.table(results))

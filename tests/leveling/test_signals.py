@@ -40,11 +40,13 @@ def _events(count: int, start: int = 0) -> list[tuple[int, int]]:
 def _send(proc: subprocess.Popen[str], events: list[tuple[int, int]]) -> None:
     assert proc.stdin is not None
     assert proc.stdout is not None
-    for user, message_id in events:
-        proc.stdin.write(f"{user} {message_id}\n")
-    proc.stdin.flush()
-    for _ in events:
-        assert proc.stdout.readline().startswith("ok ")
+    for i in range(0, len(events), 200):  # in steps, so neither pipe fills up
+        chunk = events[i:i + 200]
+        for user, message_id in chunk:
+            proc.stdin.write(f"{user} {message_id}\n")
+        proc.stdin.flush()
+        for _ in chunk:
+            assert proc.stdout.readline().startswith("ok ")
 
 
 async def _stored(db: Database) -> int:
@@ -70,10 +72,10 @@ async def test_sigkill_loses_at_most_the_window_and_never_counts_twice(db: Datab
     proc = _start(database_url, window)
     assert proc.stdin is not None
     assert proc.stdout is not None
-    events = _events(4000)
+    events = _events(20000)
     acked_at: list[float] = []
     try:
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + 5.0
         for user, message_id in events:
             proc.stdin.write(f"{user} {message_id}\n")
             proc.stdin.flush()
@@ -89,7 +91,8 @@ async def test_sigkill_loses_at_most_the_window_and_never_counts_twice(db: Datab
     sent = len(acked_at)
     stored = await _stored(db)
     # Everything acknowledged more than one window (plus the time a flush may take here) before the kill is stored.
-    safe = sum(1 for t in acked_at if t < killed_at - window - 1.5)
+    safe = sum(1 for t in acked_at if t < killed_at - window - 2.5)
+    assert safe > 0
     assert safe <= stored <= sent, (safe, stored, sent)
 
     # A restarted process fed the same events again (as a replayed gateway would) counts none of the stored twice.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, delete, false, func, or_, select, text, true, update
+from sqlalchemy import BigInteger, bindparam, delete, false, func, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -847,13 +847,12 @@ class LevelingService:
 
     @staticmethod
     async def _rank_for_xp(s: AsyncSession, guild_id: int, user_id: int, xp: int) -> int:
-        # ``xp >= :xp`` first, so both databases walk the (guild_id, xp) index from the member's place up.
-        ahead = await s.scalar(
-            select(func.count()).select_from(Level).where(
-                Level.guild_id == guild_id, Level.xp >= xp, Level.user_id != user_id,
-                or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id)),
-            )
-        )
+        # Two counts, so the larger one reads the (guild_id, xp) index alone (no table lookups): members above,
+        # then the few tied members with a smaller id (the member's own stored XP is never above ``xp``).
+        above = select(func.count()).select_from(Level).where(Level.guild_id == guild_id, Level.xp > xp)
+        tied = select(func.count()).select_from(Level).where(Level.guild_id == guild_id, Level.xp == xp,
+                                                             Level.user_id < user_id)
+        ahead = await s.scalar(select(above.scalar_subquery() + tied.scalar_subquery()))
         return int(ahead or 0) + 1
 
     async def level_and_rank(self, guild_id: int, user_id: int, extra_xp: int = 0) -> tuple[int | None, int]:
