@@ -208,6 +208,11 @@ class TTLCache:
         if bus is not None:
             bus.register(namespace, self._on_remote)
 
+    @property
+    def epoch(self) -> int:
+        """Bumped by every invalidation: a bulk loader compares it before and after to drop a raced load."""
+        return self._epoch
+
     def get(self, key: Hashable) -> Any | None:
         item = self._items.get(key)
         if item is None or item[0] <= self._clock():

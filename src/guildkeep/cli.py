@@ -25,6 +25,7 @@ from guildkeep.db.instances import Heartbeat, refuse_if_running
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
 from guildkeep.scheduler.cli import jobs_app
+from guildkeep.signals import install_shutdown_handlers, stdin_lines
 from guildkeep.web.cli import web_app
 
 T = TypeVar("T")
@@ -232,6 +233,9 @@ def _playground(settings: Settings, script: Path | None) -> None:
         logging.getLogger().setLevel(logging.ERROR)
 
     async def start() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        remove = install_shutdown_handlers(main.cancel)  # the finally blocks below flush and close
         db = Database.from_settings(settings)
         path = state_path(db.url)
         store = WorldFile(path) if path is not None else None
@@ -268,7 +272,13 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 if lines is not None:
                     await session.run_lines(lines)
                 elif not sys.stdin.isatty():
-                    await session.run_lines(sys.stdin.read().splitlines())
+                    async for raw in stdin_lines():  # line by line, so a signal is served while input waits
+                        line = raw.strip()
+                        if not line or line.startswith("#"):
+                            continue
+                        session.out(session.prompt + line)
+                        if not await session.handle(line):
+                            break
                 else:
                     from guildkeep.sandbox.editor import history_for
 
@@ -280,10 +290,13 @@ def _playground(settings: Settings, script: Path | None) -> None:
         finally:
             CLOCK.reset()
             await db.dispose()
+            remove()
 
     try:
         with _one_line_errors():
             asyncio.run(start())
+    except asyncio.CancelledError:
+        return  # SIGTERM/SIGINT: everything was flushed and closed on the way out
     except StateError as exc:
         err.print(f"guildkeep: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
@@ -479,6 +492,48 @@ def db_verify(file: Annotated[Path, typer.Argument(help="A backup file to check.
         raise typer.Exit(1)
     what = "row count and contents" if report.checked_contents else "row count"
     console.print(f"OK: {file.name} restores with every table's {what} intact ({report.backend})", markup=False)
+
+
+# --- bench: performance runs -----------------------------------------------------------------
+
+bench_app = typer.Typer(help="Performance benchmarks (they create and drop their own databases).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(  # noqa: PLR0917 - typer options
+    backend: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "both",
+    events: Annotated[int, typer.Option(min=1_000, help="Message events to ingest.")] = 1_000_000,
+    members: Annotated[int, typer.Option(min=1_000, help="Members over all servers (the largest has a tenth).")]
+    = 1_000_000,
+    guilds: Annotated[int, typer.Option(min=1, max=100_000, help="Servers.")] = 1_000,
+    naive_sample: Annotated[int, typer.Option(min=100, help="Events run through the naive path.")] = 5_000,
+    read_rate: Annotated[int, typer.Option(min=10, help="Events/s arriving while /rank and /leaderboard are timed.")]
+    = 2_000,
+    postgres_url: Annotated[str | None, typer.Option(help="PostgreSQL server to create the databases on "
+                                                          "(default GUILDKEEP_TEST_POSTGRES_URL or the local one).")]
+    = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to FILE.")] = None,
+) -> None:
+    """Chat activity through the write-behind path vs the naive path and the storage limit (docs/leveling.md)."""
+    from guildkeep.leveling import bench
+
+    if backend not in ("sqlite", "postgresql", "both"):
+        err.print("guildkeep: --backend must be sqlite, postgresql or both", markup=False)
+        raise typer.Exit(2)
+    backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
+    scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events),
+                        read_rate=read_rate)
+    results = asyncio.run(bench.run(backends, scale, pg_url=postgres_url,
+                                    log=lambda m: err.print(m, markup=False, highlight=False)))
+    print(bench.table(results))
+    text = bench.to_json(results)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text, encoding="utf-8")
+    if not all(all(r.checks.values()) for r in results):
+        raise typer.Exit(1)
 
 
 def main() -> None:

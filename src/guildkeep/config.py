@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     backup_max_age_days: float = Field(30.0, ge=0, description="Backups older than this are pruned; 0 = no limit.")
 
     write_behind_flush_seconds: float = Field(
-        5.0, gt=0, le=300, description="Longest time high-rate activity (XP) waits in memory before it is stored."
+        1.0, ge=0, le=300, description="Longest time high-rate activity (XP, counters, voice time) waits in memory "
+        "before it is stored: the most a crash can lose. 0 stores every event before it is acknowledged."
     )
     scheduler_poll_seconds: float = Field(
         5.0, gt=0, le=3600, description="How often the bot looks for due scheduled jobs (quest resets, backups ...)."

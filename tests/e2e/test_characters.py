@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -408,3 +409,23 @@ async def test_a_message_that_could_not_be_logged_is_taken_back(discord_env: San
     assert reply.ephemeral
     assert reply.content == ConflictError.default_message
     assert not [m for m in d.read("general", as_="carol") if m.is_webhook]
+
+
+async def test_speech_earns_the_real_speaker_message_xp(discord_env: SandboxEnv) -> None:
+    d, bot = discord_env.driver, discord_env.bot
+    leveling = bot.get_cog("Leveling")
+    assert leveling is not None
+    bob = d.member("bob").user.id
+    before = (await leveling.service.get_user_level(d.guild.id, bob)).total_messages
+    persona = await make_persona(discord_env)
+    await speak(discord_env, persona, "Credit me with XP")
+
+    async def counted() -> bool:
+        await leveling.ingestor.flush()
+        return (await leveling.service.get_user_level(d.guild.id, bob)).total_messages > before
+
+    for _ in range(50):
+        if await counted():
+            break
+        await asyncio.sleep(0.1)
+    assert await counted(), "the speaker's message was not credited"

@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from guildkeep.db import Database, utcnow
+from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
 from guildkeep.leveling.service import ActivityOutcome, LevelingService
 
 G = 2001
+SNOW = 1_200_000_000_000_000_000  # a message id (a snowflake of 2024)
 
 
 @pytest.fixture
@@ -100,18 +102,18 @@ async def test_background_loop_flushes_and_stop_loses_nothing(svc: LevelingServi
 
 async def test_failed_flush_keeps_the_batch(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:
     ing = XpIngestor(svc)
-    await ing.message(G, 1)
-    real = svc.apply_activity
+    await ing.message(G, 1, message_id=SNOW)
 
-    async def broken(*_args: object, **_kw: object) -> ActivityOutcome:
+    async def broken(*_args: object, **_kw: object) -> list:
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(svc, "apply_activity", broken)
-    assert await ing.flush() == []
-    assert ing.pending_members == 1
-    monkeypatch.setattr(svc, "apply_activity", real)
+    with monkeypatch.context() as patch:
+        patch.setattr(BulkWriter, "upsert_levels", broken)
+        assert await ing.flush() == []
+        assert ing.pending_members == 1
     await ing.flush()
-    assert (await svc.get_user_level(G, 1)).total_messages == 1
+    view = await svc.get_user_level(G, 1)
+    assert (view.total_messages, view.messages) == (1, 1)  # the rolled-back event key did not count it as seen
 
 
 async def test_max_pending_wakes_the_loop(svc: LevelingService) -> None:
@@ -150,3 +152,203 @@ async def test_message_cooldown_survives_a_restart(svc: LevelingService) -> None
     assert await restarted.message(G, 1, now=now + timedelta(seconds=61)) > 0
     await restarted.stop()
     assert (await svc.get_user_level(G, 1)).messages == 2
+
+
+async def test_quests_count_only_activity_that_counts_for_xp(svc: LevelingService) -> None:
+    """20 one-word messages and 15 commands in a minute: the cooldown lets one of each count, for XP and quests."""
+    now = utcnow()
+    created = {q.template_key: q for q in await svc.reset_quests(G, now=now)}
+    outcomes: list[ActivityOutcome] = []
+
+    async def collect(outcome: ActivityOutcome) -> None:
+        outcomes.append(outcome)
+
+    ing = XpIngestor(svc, on_outcome=collect)
+    for i in range(20):
+        await ing.message(G, 1, message_id=SNOW + (i << 22), now=now + timedelta(seconds=i))
+    for i in range(15):
+        await ing.command(G, 1, interaction_id=SNOW + ((100 + i) << 22), now=now + timedelta(seconds=20 + i))
+    await ing.stop()
+    assert [q for o in outcomes for _, q in o.quests_completed] == []
+    view = await svc.get_user_level(G, 1)
+    assert (view.total_messages, view.messages, view.commands_used) == (20, 1, 15)
+    assert view.xp <= 25 + 5  # one message and one command
+    progress = {q.quest.template_key: q.quest_specific_progress for q in await svc.get_user_active_quests(G, 1)}
+    assert progress["daily_chat"] == 1
+    assert progress["weekly_commands"] == 1
+    assert {"daily_chat", "weekly_commands"} <= created.keys()
+
+
+async def test_voice_time_is_credited_at_every_flush(svc: LevelingService) -> None:
+    """Voice time waits no longer than messages: the background flush credits it without any voice change."""
+    tracker = VoiceTracker()
+    holder: list[XpIngestor] = []
+
+    async def credit() -> None:
+        await holder[0].credit_voice(tracker)
+
+    ing = XpIngestor(svc, flush_seconds=0.1, before_flush=credit)
+    holder.append(ing)
+    tracker.update(G, 1, 50, eligible=True, now=utcnow() - timedelta(seconds=30))
+    ing.start()
+    try:
+        async with asyncio.timeout(20):
+            while (await svc.get_user_level(G, 1)).voice_time_seconds < 30:  # noqa: ASYNC110 - the database changes
+                await asyncio.sleep(0.05)
+        first = (await svc.get_user_level(G, 1)).voice_time_seconds
+        await asyncio.sleep(1.2)
+        assert (await svc.get_user_level(G, 1)).voice_time_seconds >= first + 1
+    finally:
+        await ing.stop()
+    view = await svc.get_user_level(G, 1)
+    assert view.xp == view.voice_time_seconds * 10 // 60  # credited second by second, no fraction is lost
+
+
+async def test_write_through_stores_each_event_before_returning(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, flush_seconds=0)
+    await ing.message(G, 1, message_id=SNOW)
+    assert (await svc.get_user_level(G, 1)).total_messages == 1
+    assert ing.pending_members == 0
+
+
+async def _feed(ing: XpIngestor, guild: int, start: datetime, part: slice = slice(None)) -> None:
+    events = []
+    snow = SNOW + guild % 1000  # Discord ids are unique everywhere: each server's events have their own
+    for i in range(40):  # three members chatting, reacting, using commands, one in voice
+        user = 1 + i % 3
+        when = start + timedelta(seconds=20 * i)
+        events.append(("message", user, snow + (i << 22), when))
+        if i % 4 == 0:
+            events.append(("reaction", user, snow + (i << 22), when))
+        if i % 5 == 0:
+            events.append(("command", user, snow + ((1000 + i) << 22), when))
+        if i % 10 == 0:
+            events.append(("voice", 4, i, when))
+    for kind, user, ident, when in events[part]:
+        if kind == "message":
+            await ing.message(guild, user, message_id=ident, now=when)
+        elif kind == "reaction":
+            await ing.reaction(guild, user, message_id=ident, emoji="👍", now=when)
+        elif kind == "command":
+            await ing.command(guild, user, interaction_id=ident, now=when)
+        else:
+            await ing.voice(guild, user, 200, start=when)
+
+
+async def test_two_processes_fed_the_same_events_count_each_once(db: Database, database_url: str) -> None:
+    """A rolling deploy's overlap: two processes (two services on their own connections) receive the same events;
+    the totals are those of one process."""
+    fixed = {"message_xp_min": 20, "message_xp_max": 20}
+    one = LevelingService(db)
+    other_db = Database(database_url)
+    try:
+        other = LevelingService(other_db)
+        for guild in (G, G + 1):
+            await one.update_server_config_values(guild, fixed)
+        start = utcnow() - timedelta(hours=1)
+        alone = XpIngestor(one)
+        await _feed(alone, G + 1, start)
+        await alone.stop()
+
+        first, second = XpIngestor(one), XpIngestor(other)
+        await _feed(first, G, start, slice(0, 30))
+        await first.flush()
+        await _feed(second, G, start)  # everything, including what the first one already stored
+        await _feed(first, G, start, slice(30, None))
+        await second.flush()
+        await first.stop()
+        await second.stop()
+        assert first.duplicates + second.duplicates > 0
+        for user in (1, 2, 3, 4):
+            expected = await one.get_user_level(G + 1, user)
+            got = await one.get_user_level(G, user)
+            assert (got.xp, got.messages, got.total_messages, got.total_reactions, got.commands_used,
+                    got.voice_time_seconds) == (expected.xp, expected.messages, expected.total_messages,
+                                                expected.total_reactions, expected.commands_used,
+                                                expected.voice_time_seconds), user
+            assert got.total_messages > 0 or got.voice_time_seconds > 0
+    finally:
+        await other_db.dispose()
+
+
+async def test_reads_include_activity_not_flushed_yet(svc: LevelingService) -> None:
+    await svc.update_server_config_values(G, {"message_xp_min": 20, "message_xp_max": 20,
+                                              "cooldowns": {"message": 0}})
+    quest = await svc.create_quest(G, "Chat", "", "daily", "total_messages", 10, 0)
+    for user, xp in ((1, 100), (2, 60), (3, 40)):
+        await svc.award_xp(G, user, xp)
+    ing = XpIngestor(svc, flush_seconds=60)
+    for i in range(4):  # member 3 goes from 40 to 120 XP: first place, but nothing is stored yet
+        await ing.message(G, 3, message_id=SNOW + (i << 22))
+    await ing.message(G, 4, message_id=SNOW + (9 << 22), username="newcomer")  # a member with no row yet
+    assert (await svc.get_user_level(G, 3)).xp == 40
+    view = await ing.user_level(G, 3)
+    assert (view.xp, view.total_messages, view.level) == (120, 4, 1)
+    assert await ing.rank_position(G, 3) == 1
+    assert await ing.rank_position(G, 1) == 2
+    assert await ing.rank_position(G, 4) == 4
+    assert await ing.rank_position(G, 99) is None
+    board = await ing.leaderboard(G, 1, 2)
+    assert [(e.user_id, e.xp, e.rank) for e in board.entries] == [(3, 120, 1), (1, 100, 2)]
+    assert (board.total, board.pages) == (4, 2)
+    second = await ing.leaderboard(G, 2, 2)
+    assert [(e.user_id, e.xp, e.rank) for e in second.entries] == [(2, 60, 3), (4, 20, 4)]
+    assert second.entries[1].name == "newcomer"
+    progress = {q.quest.id: q.quest_specific_progress for q in await ing.user_quests(G, 3)}
+    assert progress[quest.id] == 4
+    await ing.stop()  # what was shown is what is stored
+    assert (await svc.get_user_level(G, 3)).xp == 120
+    assert [(e.user_id, e.xp) for e in (await svc.leaderboard(G, 1, 2)).entries] == [(3, 120), (1, 100)]
+
+
+async def test_stop_during_a_flush_loses_nothing(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stop` cancels the background loop; a flush it was running completes (or comes back) instead of vanishing."""
+    real = BulkWriter.upsert_levels
+    started = asyncio.Event()
+
+    async def slow(self: BulkWriter, *args: object, **kwargs: object) -> object:
+        started.set()
+        await asyncio.sleep(0.3)
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkWriter, "upsert_levels", slow)
+    ing = XpIngestor(svc, flush_seconds=0.05)
+    ing.start()
+    for i in range(50):
+        await ing.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
+    await asyncio.wait_for(started.wait(), 10)
+    await ing.stop()
+    assert sum([(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)]) == 50
+
+
+async def test_idle_members_leave_memory(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, idle_seconds=600, max_members=1_000)
+    start = utcnow() - timedelta(hours=2)
+    for user in range(1, 101):
+        await ing.message(G, user, message_id=SNOW + (user << 22), now=start)
+    await ing.flush()
+    assert ing.members_held == 100
+    later = start + timedelta(seconds=300)  # five minutes on: idle, but not for long enough
+    await ing.message(G, 500, message_id=SNOW + (500 << 22), now=later)
+    await ing.flush()
+    assert ing.members_held == 101
+    await ing.message(G, 501, message_id=SNOW + (501 << 22), now=start + timedelta(seconds=700))
+    await ing.flush()
+    assert ing.members_held == 2  # the first hundred were idle for over ten minutes
+    assert (await svc.leaderboard(G)).total == 102  # nothing they did was lost
+    # A member who comes back is known again from the database at the next flush; their cooldown had passed.
+    assert await ing.message(G, 1, message_id=SNOW + (900 << 22), now=start + timedelta(seconds=710)) > 0
+    assert ing.bytes_per_member() > 0
+
+
+async def test_memory_is_capped_but_never_inside_a_cooldown(svc: LevelingService) -> None:
+    ing = XpIngestor(svc, idle_seconds=3600, max_members=10)
+    start = utcnow() - timedelta(hours=2)
+    for user in range(1, 31):
+        await ing.message(G, user, message_id=SNOW + (user << 22), now=start + timedelta(seconds=user))
+    await ing.flush()
+    assert ing.members_held == 30  # everyone is still inside the 60 s message cooldown
+    await ing.message(G, 99, message_id=SNOW + (99 << 22), now=start + timedelta(seconds=200))
+    await ing.flush()
+    assert ing.members_held <= 10
+    assert await ing.message(G, 99, message_id=SNOW + (98 << 22), now=start + timedelta(seconds=201)) == 0

@@ -10,14 +10,18 @@ from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db.instances import Heartbeat
 from guildkeep.discord.bot import GuildkeepBot
+from guildkeep.signals import install_shutdown_handlers
 
 log = logging.getLogger(__name__)
 
 
 async def serve(bot: GuildkeepBot, token: str) -> None:
     """Run ``bot`` with ``token`` and the heartbeat (``bot_instances``) until it stops, with the web pages when
-    GUILDKEEP_WEB_PORT is set; its scheduler (backups included) stops with it."""
+    GUILDKEEP_WEB_PORT is set; its scheduler (backups included) stops with it. SIGTERM and SIGINT close the
+    bot (its cogs unload and flush what they buffer) before this returns and the database is disposed."""
     heartbeat = Heartbeat(bot.db, kind="bot")
+    closing: list[asyncio.Future[None]] = []
+    remove = install_shutdown_handlers(lambda: closing.append(asyncio.ensure_future(bot.close())))
     try:
         async with bot:
             await heartbeat.start()
@@ -30,7 +34,10 @@ async def serve(bot: GuildkeepBot, token: str) -> None:
                     web.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await web
+        for task in closing:
+            await task
     finally:
+        remove()
         await heartbeat.stop()
 
 

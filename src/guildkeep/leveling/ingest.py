@@ -1,11 +1,26 @@
 """The high-rate path: activity is scored in memory with `rules` and written behind in batches.
 
-`XpIngestor` applies the rules per event (cooldowns held in memory, server config from the service's TTL
-cache) and accumulates one `ActivityDelta` per member. Every ``flush_seconds`` (the setting
-``write_behind_flush_seconds``), when too much is pending, and on `stop`, each server's batch goes to
-`LevelingService.apply_activity` in one unit of work; level-ups, quest completions and achievements come back
-through ``on_outcome``. What a crash can lose is bounded by ``flush_seconds`` of activity; a clean stop loses
-nothing, and a failed flush puts its batch back to be retried.
+`XpIngestor` applies the rules per event as it arrives (cooldowns held in memory, server config from the
+service's TTL cache): a message, reaction, command or stretch of voice time earns XP only when it counts (past
+its cooldown, not in a no-XP place), and only what counts advances quests. Each member's activity is coalesced
+in memory. Every ``flush_seconds`` (the setting ``write_behind_flush_seconds``, default 1 s), when too much is
+pending, when a known member crosses a level, and on `stop`, everything pending is written in ONE transaction of
+batched, additive upserts (`guildkeep.leveling.bulk`): ``xp = xp + excluded.xp`` and the counters likewise, so
+two processes writing one member lose nothing. ``RETURNING`` gives each member's exact totals; levels are
+derived from the server's curve and written with one conditional update (``WHERE level = <old>``), so a level-up
+is announced by exactly one process. Quest progress and completion and achievement grants run in the same
+transaction for the members that moved, with the service's exactly-once statements. Only what the transaction
+made durable is announced (``on_outcome``), once.
+
+Events that carry an identity (a Discord message or interaction id; a reaction's message, user and emoji; a
+voice interval) are recorded in ``leveling_seen_events`` in the same transaction, so when two processes receive
+the same event (a rolling deploy's overlap) it is counted once: a key already there is subtracted from the
+flush. A crash loses at most the activity of the last window (``flush_seconds``); a clean stop loses nothing;
+a failed flush keeps its batch for the next one. ``flush_seconds=0`` writes every event through before the
+event call returns.
+
+Reads that show a member their standing (`user_level`, `rank_position`, `leaderboard`, `user_quests`) add the
+activity not written yet. Members idle for ``idle_seconds`` leave memory.
 
 `VoiceTracker` turns voice-state changes into seconds of eligible voice time.
 """
@@ -13,21 +28,177 @@ nothing, and a failed flush puts its batch back to be retried.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import hashlib
 import logging
 import random
+import secrets
+import sys
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
 
 from guildkeep.db import utcnow
+from guildkeep.db.dialect import insert_for
+from guildkeep.identity.models import Guild
 from guildkeep.leveling import rules
-from guildkeep.leveling.service import ActivityDelta, ActivityOutcome, LevelingService
+from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
+from guildkeep.leveling.models import Level
+from guildkeep.leveling.service import (
+    COUNTERS,
+    ActivityOutcome,
+    LeaderboardEntry,
+    LeaderboardPage,
+    LevelChange,
+    LevelingService,
+    LevelView,
+    QuestView,
+    ServerConfigView,
+    UserQuestView,
+)
 
 log = logging.getLogger(__name__)
 
 OutcomeCallback = Callable[[ActivityOutcome], Awaitable[None]]
-SOURCE_COUNTER = {"message": "total_messages", "reaction": "total_reactions", "command": "commands_used"}
+DISCORD_EPOCH_MS = 1_420_070_400_000
+SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
+PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
+COUNT_SECONDS = 5.0  # how long a server's member count is reused by leaderboard reads
+SYNC_SECONDS = 60.0  # longest a member's totals in memory go without being read back from the database
+VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
+_MASK63 = (1 << 63) - 1
+MESSAGE, REACTION, COMMAND, VOICE = range(4)
+_SOURCE = ("message", "reaction", "command", "voice")
+_QUEST_FIELD = {"total_messages": "q_messages", "total_reactions": "q_reactions", "commands_used": "q_commands",
+                "voice_time_seconds": "q_voice"}
+
+
+def snowflake_time(snowflake: int) -> float:
+    """POSIX time at which Discord created ``snowflake``."""
+    return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000
+
+
+def event_key(*parts: object) -> int:
+    """A 63-bit identity for an event that has no snowflake of its own (a reaction, a voice interval)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & _MASK63
+
+
+class _Member:
+    """What the ingestor holds for one member: the last totals the database returned (``xp is None`` until the
+    first flush), cooldowns, and the activity not written yet (``p_*``, ``q_*``)."""
+
+    __slots__ = ("achievements", "boost", "boost_until", "last_cmd", "last_msg", "last_react", "level", "next_at",
+                 "p_commands", "p_last_msg", "p_messages", "p_reactions", "p_total_messages", "p_voice", "p_xp",
+                 "q_commands", "q_messages", "q_reactions", "q_voice", "synced", "touched", "username", "v_seconds",
+                 "xp")
+
+    def __init__(self, now: float) -> None:
+        self.xp: int | None = None
+        self.level = 0
+        self.next_at = 0
+        self.boost = 1.0
+        self.boost_until = 0.0
+        self.last_msg: float | None = None
+        self.last_react: float | None = None
+        self.last_cmd: float | None = None
+        self.touched = now
+        self.username: str | None = None
+        self.achievements: set[int] | None = None
+        self.synced = 0.0  # when ``xp`` was last read from the database (monotonic)
+        self.v_seconds = 0  # voice seconds this process credited the member (for XP without rounding loss)
+        self.clear()
+
+    def clear(self) -> None:
+        self.p_xp = self.p_messages = self.p_total_messages = self.p_reactions = self.p_commands = self.p_voice = 0
+        self.q_messages = self.q_reactions = self.q_commands = self.q_voice = 0
+        self.p_last_msg: float | None = None
+
+    def snapshot(self) -> _Pending:
+        return _Pending(self.p_xp, self.p_messages, self.p_total_messages, self.p_reactions, self.p_commands,
+                        self.p_voice, self.p_last_msg, self.q_messages, self.q_reactions, self.q_commands,
+                        self.q_voice, self.username)
+
+    def restore(self, p: _Pending) -> None:
+        self.p_xp += p.xp
+        self.p_messages += p.messages
+        self.p_total_messages += p.total_messages
+        self.p_reactions += p.reactions
+        self.p_commands += p.commands
+        self.p_voice += p.voice
+        if p.last_msg is not None and (self.p_last_msg is None or p.last_msg > self.p_last_msg):
+            self.p_last_msg = p.last_msg
+        self.q_messages += p.q_messages
+        self.q_reactions += p.q_reactions
+        self.q_commands += p.q_commands
+        self.q_voice += p.q_voice
+        self.username = self.username or p.username
+
+
+@dataclass(slots=True)
+class _Pending:
+    xp: int
+    messages: int
+    total_messages: int
+    reactions: int
+    commands: int
+    voice: int
+    last_msg: float | None
+    q_messages: int
+    q_reactions: int
+    q_commands: int
+    q_voice: int
+    username: str | None
+
+    def quest(self, requirement_type: str) -> int:
+        return getattr(self, _QUEST_FIELD[requirement_type])
+
+    def add(self, other: _Pending) -> None:
+        for name in ("xp", "messages", "total_messages", "reactions", "commands", "voice", "q_messages",
+                     "q_reactions", "q_commands", "q_voice"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
+class _Event:
+    """One identified event in the pending window, so it can be taken back if another process counted it."""
+
+    member: tuple[int, int]
+    source: int
+    xp: int
+    counted: bool
+    seconds: int = 0
+    owner: int | None = None  # voice intervals: the process that may add to the key
+
+
+class _Guild:
+    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "known", "levels", "pending", "plain", "quests",
+                 "seeded", "settings")
+
+    def __init__(self, cfg: ServerConfigView) -> None:
+        self.configure(cfg)
+        self.pending: set[int] = set()
+        self.seeded = False
+        self.known = False  # the guild row exists
+        self.quests: list[QuestView] = []
+        self.achievements: list = []
+
+    def configure(self, cfg: ServerConfigView) -> None:
+        self.cfg = cfg
+        self.settings = s = cfg.xp_settings
+        self.curve = cfg.curve_rule
+        self.levels = rules.thresholds(self.curve)  # total XP of each level: a level is one bisect
+        self.cooldowns = tuple(s.cooldown(name) for name in _SOURCE)
+        # No no-XP places and no role or channel multipliers: an event's context cannot change its XP.
+        self.plain = not (s.no_xp_channels or s.no_xp_roles or s.role_multipliers or s.channel_multipliers)
+
+    def level(self, xp: int) -> int:
+        return 0 if xp <= 0 else bisect.bisect_right(self.levels, xp) - 1
 
 
 class XpIngestor:
@@ -35,134 +206,525 @@ class XpIngestor:
         self,
         service: LevelingService,
         *,
-        flush_seconds: float = 5.0,
+        flush_seconds: float = 1.0,
         on_outcome: OutcomeCallback | None = None,
-        max_pending: int = 5_000,
+        max_pending: int = 50_000,
         rng: random.Random | None = None,
+        before_flush: Callable[[], Awaitable[None]] | None = None,
+        idle_seconds: float = 900.0,
+        max_members: int = 500_000,
     ) -> None:
         self.service = service
         self.flush_seconds = flush_seconds
         self.on_outcome = on_outcome
         self.max_pending = max_pending
         self.rng = rng or random.Random()
-        self._pending: dict[int, dict[int, ActivityDelta]] = {}
-        self._last: dict[tuple[int, int, str], datetime] = {}
-        self._seeded: set[int] = set()  # servers whose stored message cooldowns were read back
+        self.before_flush = before_flush
+        self.idle_seconds = idle_seconds
+        self.max_members = max_members
+        self.owner = secrets.randbits(62) + 1  # this process, for the voice intervals it claims
+        self._members: OrderedDict[tuple[int, int], _Member] = OrderedDict()  # least recently active first
+        self._guilds: dict[int, _Guild] = {}
+        self._pending: dict[tuple[int, int], _Member] = {}
+        self._events: dict[int, _Event] = {}
+        self._inflight: dict[tuple[int, int], _Pending] = {}
+        self._inflight_events: dict[int, _Event] = {}
+        self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._flushing = False
+        self._last_prune = 0.0
+        self._stamp = 0  # the last flush's claim stamp (microseconds)
+        self._counts: dict[int, tuple[float, int]] = {}  # guild -> (until, members with a row)
         self.flushed_batches = 0
+        self.events_seen = 0
+        self.duplicates = 0
+        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "flush_seconds": 0.0}
 
     # ------------------------------------------------------------------------------------- events
 
-    async def message(self, guild_id: int, user_id: int, *, channel_id: int | None = None,
-                      parent_channel_id: int | None = None, role_ids: Iterable[int] = (),
-                      username: str | None = None, now: datetime | None = None) -> int:
-        """Score one message; returns the XP it earned (0 on cooldown or in a no-XP place)."""
-        ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
-        return await self._event("message", guild_id, user_id, ctx, username=username, now=now)
+    async def message(self, guild_id: int, user_id: int, *, message_id: int | None = None,
+                      channel_id: int | None = None, parent_channel_id: int | None = None,
+                      role_ids: Iterable[int] = (), username: str | None = None, now: datetime | None = None) -> int:
+        """Score one message; returns the XP it earned (0 on cooldown, in a no-XP place, or already seen).
+        With ``message_id`` the message counts once across processes, at the time Discord created it."""
+        ts = now.timestamp() if now else (snowflake_time(message_id) if message_id else time.time())
+        return await self._event(MESSAGE, guild_id, user_id, channel_id, parent_channel_id, role_ids, ts,
+                                 message_id, username)
 
-    async def reaction(self, guild_id: int, user_id: int, *, channel_id: int | None = None,
-                       parent_channel_id: int | None = None, role_ids: Iterable[int] = (),
-                       now: datetime | None = None) -> int:
-        ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
-        return await self._event("reaction", guild_id, user_id, ctx, now=now)
+    async def reaction(self, guild_id: int, user_id: int, *, message_id: int | None = None, emoji: str | None = None,
+                       channel_id: int | None = None, parent_channel_id: int | None = None,
+                       role_ids: Iterable[int] = (), now: datetime | None = None) -> int:
+        ts = now.timestamp() if now else time.time()
+        key = event_key("reaction", message_id, user_id, emoji) if message_id is not None else None
+        return await self._event(REACTION, guild_id, user_id, channel_id, parent_channel_id, role_ids, ts, key, None)
 
-    async def command(self, guild_id: int, user_id: int, *, channel_id: int | None = None,
-                      parent_channel_id: int | None = None, role_ids: Iterable[int] = (),
-                      now: datetime | None = None) -> int:
-        ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
-        return await self._event("command", guild_id, user_id, ctx, now=now)
+    async def command(self, guild_id: int, user_id: int, *, interaction_id: int | None = None,
+                      channel_id: int | None = None, parent_channel_id: int | None = None,
+                      role_ids: Iterable[int] = (), now: datetime | None = None) -> int:
+        ts = now.timestamp() if now else (snowflake_time(interaction_id) if interaction_id else time.time())
+        return await self._event(COMMAND, guild_id, user_id, channel_id, parent_channel_id, role_ids, ts,
+                                 interaction_id, None)
 
     async def voice(self, guild_id: int, user_id: int, seconds: int, *, channel_id: int | None = None,
-                    parent_channel_id: int | None = None, role_ids: Iterable[int] = ()) -> int:
-        """Credit ``seconds`` of eligible voice time."""
+                    parent_channel_id: int | None = None, role_ids: Iterable[int] = (),
+                    start: datetime | None = None) -> int:
+        """Credit ``seconds`` of eligible voice time. With ``start`` (when the stretch began) the time is
+        identified per member and clock minute, so two processes tracking the same member credit it once."""
         if seconds <= 0:
             return 0
-        cfg = await self.service.get_server_config(guild_id)
+        g = await self._guild(guild_id)
         ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
-        xp = rules.award(cfg.xp_settings, "voice", ctx, self.rng, seconds=seconds)
-        self._add(guild_id, ActivityDelta(user_id, xp=xp, voice_time_seconds=seconds))
-        return xp
+        blocked = rules.xp_blocked(g.settings, ctx)
+        factor = 0.0 if blocked else rules.multiplier(g.settings, ctx)
+        rate = g.settings.voice_xp_per_minute
+        m = self._member(guild_id, user_id, time.time() if start is None else start.timestamp() + seconds)
+        pieces = [(None, seconds)] if start is None else _cells(start.timestamp(), seconds)
+        earned = 0
+        for cell, secs in pieces:
+            if cell is None:
+                xp = rules.apply_multiplier(rate * secs // 60, factor)
+            else:  # XP of the member's voice time so far: crediting it second by second loses no fraction
+                before = m.v_seconds
+                xp = max(0, rules.apply_multiplier(rate * (before + secs) // 60, factor)
+                         - rules.apply_multiplier(rate * before // 60, factor))
+                m.v_seconds = before + secs
+            earned += xp
+            m.p_xp += xp
+            m.p_voice += secs
+            if not blocked:
+                m.q_voice += secs
+            if cell is not None:
+                key = event_key("voice", guild_id, user_id, cell)
+                ev = self._events.get(key)
+                if ev is None:
+                    self._events[key] = _Event((guild_id, user_id), VOICE, xp, not blocked, secs, self.owner)
+                else:
+                    ev.xp += xp
+                    ev.seconds += secs
+        self._mark(g, guild_id, user_id, m)
+        await self._after_event(m)
+        return earned
 
-    async def _event(self, source: str, guild_id: int, user_id: int, ctx: rules.ActivityContext, *,
-                     username: str | None = None, now: datetime | None = None) -> int:
-        now = now or utcnow()
-        settings = (await self.service.get_server_config(guild_id)).xp_settings
-        if rules.xp_blocked(settings, ctx):
+    async def credit_voice(self, tracker: VoiceTracker,
+                           roles_of: Callable[[int, int], Iterable[int]] | None = None,
+                           now: datetime | None = None) -> int:
+        """Credit every tracked member's eligible voice time up to ``now`` (the flush calls this through
+        ``before_flush``, so voice time obeys the same window as messages); returns the XP earned."""
+        earned = 0
+        for guild_id, user_id, channel_id, start, seconds in tracker.checkpoint_intervals(now):
+            roles = roles_of(guild_id, user_id) if roles_of else ()
+            earned += await self.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=roles, start=start)
+        return earned
+
+    async def _event(  # noqa: PLR0917 - the hot path: positional on purpose
+            self, source: int, guild_id: int, user_id: int, channel_id: int | None,
+                     parent_channel_id: int | None, role_ids: Iterable[int], ts: float, key: int | None,
+                     username: str | None) -> int:
+        g = await self._guild(guild_id)
+        if key is not None and (key in self._events or key in self._inflight_events):
+            self.duplicates += 1  # delivered twice to this process
             return 0
-        key = (guild_id, user_id, source)
-        if source == "message" and guild_id not in self._seeded:
-            # After a restart the stored last XP messages restart the cooldowns, so none is granted twice:
-            # one query per server, for the members still inside the cooldown.
-            self._seeded.add(guild_id)
-            since = now - timedelta(seconds=settings.cooldown("message"))
-            for uid, when in (await self.service.recent_message_times(guild_id, since)).items():
-                self._last.setdefault((guild_id, uid, "message"), when)
-        xp = rules.award(settings, source, ctx, self.rng, last=self._last.get(key), now=now)
-        delta = ActivityDelta(user_id, xp=xp, username=username, **{SOURCE_COUNTER[source]: 1})
-        if xp:
-            self._last[key] = now
-            if source == "message":
-                delta.messages = 1
-                delta.last_message_time = now
-        self._add(guild_id, delta)
+        settings = g.settings
+        ctx = None
+        if not g.plain:
+            ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
+            if rules.xp_blocked(settings, ctx):
+                return 0
+        if source == MESSAGE and not g.seeded:
+            await self._seed(g, guild_id, ts)
+        self.events_seen += 1
+        m = self._member(guild_id, user_id, ts)
+        name = _SOURCE[source]
+        if source == MESSAGE:
+            last = m.last_msg
+        elif source == REACTION:
+            last = m.last_react
+        else:
+            last = m.last_cmd
+        counted = rules.cooldown_ready_ts(last, ts, g.cooldowns[source])
+        xp = 0
+        if counted:
+            factor = settings.xp_rate if ctx is None else rules.multiplier(settings, ctx)
+            xp = rules.apply_multiplier(rules.base_award(settings, name, self.rng), max(0.0, factor))
+        if source == MESSAGE:
+            m.p_total_messages += 1
+            if counted:
+                m.last_msg = ts
+                m.p_messages += 1
+                m.q_messages += 1
+                if m.p_last_msg is None or ts > m.p_last_msg:
+                    m.p_last_msg = ts
+            if username:
+                m.username = username
+        elif source == REACTION:
+            m.p_reactions += 1
+            if counted:
+                m.last_react = ts
+                m.q_reactions += 1
+        else:
+            m.p_commands += 1
+            if counted:
+                m.last_cmd = ts
+                m.q_commands += 1
+        m.p_xp += xp
+        if key is not None:
+            self._events[key] = _Event((guild_id, user_id), source, xp, counted)
+        self._mark(g, guild_id, user_id, m)
+        await self._after_event(m)
         return xp
 
-    def _add(self, guild_id: int, delta: ActivityDelta) -> None:
-        members = self._pending.setdefault(guild_id, {})
-        if delta.user_id in members:
-            members[delta.user_id].merge(delta)
+    def _mark(self, g: _Guild, guild_id: int, user_id: int, m: _Member) -> None:
+        g.pending.add(user_id)
+        self._pending[(guild_id, user_id)] = m
+
+    async def _after_event(self, m: _Member) -> None:
+        if self.flush_seconds <= 0 and not self._flushing:
+            await self.flush()  # write-through
+            return
+        if len(self._pending) >= self.max_pending:
+            self._wake.set()
+        elif m.xp is not None and m.p_xp and m.xp + self._boosted(m, m.p_xp) >= m.next_at:
+            self._wake.set()  # a known member reached a new level: write it now so the level-up is announced
+
+    @staticmethod
+    def _boosted(m: _Member, xp: int) -> int:
+        if m.boost != 1.0 and m.boost_until > time.time():
+            return rules.apply_multiplier(xp, m.boost)
+        return xp
+
+    async def _guild(self, guild_id: int) -> _Guild:
+        cfg = self.service.cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
+        g = self._guilds.get(guild_id)
+        if g is None:
+            g = self._guilds[guild_id] = _Guild(cfg)
+        elif g.cfg is not cfg:
+            g.configure(cfg)
+        return g
+
+    async def preload(self, guild_ids: Iterable[int]) -> None:
+        """Warm the servers the bot is in (at READY): config, quests and achievements, and the stored message
+        cooldowns of members still inside them, in a few queries for all servers instead of several per server."""
+        ids = sorted(set(guild_ids))
+        if not ids:
+            return
+        await self.service.warm(ids)
+        guilds = {g: await self._guild(g) for g in ids}
+        longest = max(g.settings.cooldown("message") for g in guilds.values())
+        now = time.time()
+        since = datetime.fromtimestamp(now - longest, UTC)
+        for (guild_id, user_id), when in (await self.service.recent_message_times_in(ids, since)).items():
+            if when is not None and when.timestamp() > now - guilds[guild_id].settings.cooldown("message"):
+                m = self._member(guild_id, user_id, when.timestamp())
+                if m.last_msg is None or when.timestamp() > m.last_msg:
+                    m.last_msg = when.timestamp()
+        for g in guilds.values():
+            g.seeded = True
+
+    async def _seed(self, g: _Guild, guild_id: int, ts: float) -> None:
+        """After a restart the stored last XP messages restart the cooldowns, so none is granted twice: one query
+        per server, for the members still inside the cooldown."""
+        g.seeded = True
+        since = datetime.fromtimestamp(ts, UTC) - timedelta(seconds=g.settings.cooldown("message"))
+        for uid, when in (await self.service.recent_message_times(guild_id, since)).items():
+            m = self._member(guild_id, uid, ts)
+            if when is not None and (m.last_msg is None or when.timestamp() > m.last_msg):
+                m.last_msg = when.timestamp()
+
+    def _member(self, guild_id: int, user_id: int, ts: float) -> _Member:
+        key = (guild_id, user_id)
+        m = self._members.get(key)
+        if m is None:
+            m = self._members[key] = _Member(ts)
         else:
-            members[delta.user_id] = delta
-            if self.pending_members >= self.max_pending:
-                self._wake.set()
+            self._members.move_to_end(key)
+            m.touched = max(m.touched, ts)
+        self._clock = max(self._clock, ts)
+        return m
 
     @property
     def pending_members(self) -> int:
-        return sum(len(m) for m in self._pending.values())
+        return len(self._pending)
 
     # -------------------------------------------------------------------------------------- flush
 
     async def flush(self) -> list[ActivityOutcome]:
-        """Write everything pending, one unit of work per server. A failed server's batch is kept for later."""
+        """Write everything pending in one transaction. A failed flush keeps its batch for the next one."""
         async with self._flush_lock:
-            batch, self._pending = self._pending, {}
-            outcomes = []
-            for guild_id, members in sorted(batch.items()):
-                try:
-                    outcome = await self.service.apply_activity(guild_id, list(members.values()))
-                except Exception:
-                    log.exception("could not store XP for guild %s; keeping %d members for the next flush",
-                                  guild_id, len(members))
-                    for delta in members.values():
-                        self._add(guild_id, delta)
-                    continue
-                self.flushed_batches += 1
-                outcomes.append(outcome)
-                if self.on_outcome and (outcome.level_changes or outcome.quests_completed
-                                        or outcome.achievements_earned):
+            self._flushing = True
+            try:
+                if self.before_flush is not None:
                     try:
-                        await self.on_outcome(outcome)
+                        await self.before_flush()
                     except Exception:
-                        log.exception("level-up/quest notification failed for guild %s", guild_id)
-            self._prune_cooldowns()
-            return outcomes
+                        log.exception("collecting activity before a flush failed")
+                return await self._flush_pending()
+            finally:
+                self._flushing = False
 
-    def _prune_cooldowns(self) -> None:
-        if len(self._last) < 50_000:
-            return
+    async def _flush_pending(self) -> list[ActivityOutcome]:
+        if not self._pending:
+            await self._maybe_prune()
+            self._evict()
+            return []
+        members, self._pending = self._pending, {}
+        events, self._events = self._events, {}
+        batch = {}
+        for key, m in members.items():
+            batch[key] = m.snapshot()
+            m.clear()
+        for g in self._guilds.values():
+            g.pending.clear()
+        grew = {g for g, u in batch if (m := self._members.get((g, u))) is None or m.xp is None}
+        self._inflight, self._inflight_events = batch, events
+        try:
+            try:
+                outcomes, stored, estimated = await self._write(batch, events)
+            except BaseException as exc:  # rolled back (cancelled too): the batch goes back, nothing is lost
+                if not isinstance(exc, Exception):
+                    self._restore(batch, events)
+                    raise
+                log.exception("could not store activity of %d members; keeping it for the next flush", len(batch))
+                self._restore(batch, events)
+                return []
+        finally:
+            self._inflight, self._inflight_events = {}, {}
+
+        self.flushed_batches += 1
+        for guild_id in grew:
+            self._counts.pop(guild_id, None)  # rows were created here: count again
+        now_mono = time.monotonic()
+        for key, gain in estimated:
+            m = self._members.get(key)
+            if m is not None and m.xp is not None:
+                m.xp = min(m.xp + self._boosted(m, gain), rules.MAX_XP)
+        for i, ((guild_id, user_id), row, level) in enumerate(stored):
+            if not i % 2000:
+                await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
+            m = self._members.get((guild_id, user_id))
+            if m is None:
+                continue
+            if m.xp is not None and row.xp < m.xp and m.achievements:
+                m.achievements = None  # the member was reset meanwhile
+            m.xp, m.level, m.synced = row.xp, level, now_mono
+            levels = self._guilds[guild_id].levels
+            m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
+            m.boost = row.xp_multiplier
+            m.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
+        for outcome in outcomes:
+            if self.on_outcome and (outcome.level_changes or outcome.quests_completed or outcome.achievements_earned):
+                try:
+                    await self.on_outcome(outcome)
+                except Exception:
+                    log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
+        await self._maybe_prune()
+        self._evict()
+        return outcomes
+
+    def _restore(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> None:
+        for key, p in batch.items():
+            m = self._members.get(key) or self._member(*key, self._clock)
+            m.restore(p)
+            self._mark(self._guilds[key[0]], key[0], key[1], m)
+        for k, ev in events.items():
+            mine = self._events.get(k)
+            if mine is None:
+                self._events[k] = ev
+            else:  # a voice interval credited again meanwhile
+                mine.xp += ev.xp
+                mine.seconds += ev.seconds
+
+    async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> tuple[
+            list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
+        """The flush's one transaction. Nothing in memory changes here, so a failure can simply be retried."""
+        svc = self.service
         now = utcnow()
-        for key in [k for k, t in self._last.items() if (now - t).total_seconds() > 3600]:
-            del self._last[key]
+        guild_ids = sorted({g for g, _ in batch})
+        await svc.warm(guild_ids)  # one query per kind for the servers whose cached copies expired
+        quests = {g: await svc.get_guild_active_quests(g) for g in guild_ids}
+        achievements = {g: await svc.list_achievements(g) for g in guild_ids}
+        for g in guild_ids:
+            self._guilds[g].quests, self._guilds[g].achievements = quests[g], achievements[g]
+        async with svc.db.session() as s:
+            writer = await BulkWriter.open(s, svc.db.backend)
+            rows = dict(batch)  # copied member by member below, only where an event is taken back
+            t = time.perf_counter()
+            if events:
+                self._stamp = max(self._stamp + 1, time.time_ns() // 1000)
+                taken = await writer.claim_events([(k, ev.owner) for k, ev in events.items()], self._stamp)
+                copied = set()
+                for k in taken:
+                    member = events[k].member
+                    if member not in copied:
+                        rows[member] = replace(rows[member])
+                        copied.add(member)
+                    _take_back(rows[member], events[k])
+                self.duplicates += len(taken)
+            self.stats["claim_seconds"] += time.perf_counter() - t
+            new_guilds = [g for g in guild_ids if not self._guilds[g].known]
+            if new_guilds:
+                await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
+                                [{"id": g, "name": ""} for g in new_guilds])
+            level_rows = [
+                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg)
+                for (g, u), p in rows.items()
+                if p.xp or p.total_messages or p.reactions or p.commands or p.voice
+            ]
+            t2 = time.perf_counter()
+            mono = time.monotonic()
+
+            def unknown(r: LevelRow) -> bool:
+                m = self._members.get((r.guild_id, r.user_id))
+                return m is None or m.xp is None
+
+            def read_back(r: LevelRow) -> bool:
+                """Whose totals SQLite reads: members not known, not synced for a while, in servers with quests or
+                achievements, or who may reach a level. The others' totals are the last read plus what was added
+                (exact with one process; re-read at least every ``SYNC_SECONDS``)."""
+                m = self._members.get((r.guild_id, r.user_id))
+                if m is None or m.xp is None or mono - m.synced > SYNC_SECONDS:
+                    return True
+                gs = self._guilds[r.guild_id]
+                return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
+
+            if svc.db.backend == "postgresql":
+                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                             for r in level_rows if unknown(r)}
+                if new_users:
+                    await writer.ensure_users(sorted(new_users.items()), now)
+                stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+            else:
+                # SQLite has one writer at a time and this flush holds the lock: the totals read before the
+                # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
+                # need their user row ensured.
+                wanted = [r for r in level_rows if read_back(r)]
+                before = await writer.read_levels([(r.guild_id, r.user_id) for r in wanted])
+                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                             for r in wanted if (r.guild_id, r.user_id) not in before}
+                if new_users:
+                    await writer.ensure_users(sorted(new_users.items()), now)
+                if level_rows:
+                    await writer.upsert_levels(level_rows, now, lambda _r: False)
+                stored = [_added(before.get((r.guild_id, r.user_id)), r, now) for r in wanted]
+            self.stats["upsert_seconds"] += time.perf_counter() - t2
+            self.stats["rows"] += len(level_rows)
+            returned = {(r.guild_id, r.user_id) for r in stored}
+            estimated = [((r.guild_id, r.user_id), r.xp) for r in level_rows
+                         if (r.guild_id, r.user_id) not in returned]
+            by_guild: dict[int, dict[int, StoredLevel]] = {}
+            for r in stored:
+                by_guild.setdefault(r.guild_id, {})[r.user_id] = r
+            outcomes = []
+            rewards: dict[tuple[int, int], int] = {}
+            final: list[tuple[tuple[int, int], StoredLevel, int]] = []
+            changes = []
+            for n, (g, members) in enumerate(sorted(by_guild.items())):
+                if not n % 50:
+                    await asyncio.sleep(0)  # let reads in between
+                outcome = ActivityOutcome(g)
+                gs = self._guilds[g]
+                stats = {u: r.stats for u, r in members.items()} if quests[g] or achievements[g] else {}
+                boosts: dict[int, tuple[float, datetime]] = {}
+                for quest in quests[g]:
+                    moved = [(u, rows[(g, u)].quest(quest.requirement_type)) for u in members]
+                    moved = [(u, inc) for u, inc in moved if inc > 0]
+                    if not moved:
+                        continue
+                    for u in await svc._advance_quest(s, g, quest, moved, stats=stats, now=now):
+                        outcome.quests_completed.append((u, quest))
+                        rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
+                        if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
+                            boosts[u] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
+                if achievements[g]:
+                    levels = {u: gs.level(r.xp + rewards.get((g, u), 0)) for u, r in members.items()}
+                    candidates = []
+                    for u, r in members.items():
+                        held = (m.achievements if (m := self._members.get((g, u))) is not None else None) or set()
+                        member_stats = {**r.stats, "level": levels[u]}
+                        if any(a.id not in held and rules.achievement_met(a.requirement_type, a.requirement_value,
+                                                                          member_stats) for a in achievements[g]):
+                            candidates.append(u)
+                    if candidates:
+                        granted = await svc._grant_achievements(
+                            s, g, candidates, stats=stats, levels=levels, now=now)
+                        for u, a in granted:
+                            outcome.achievements_earned.append((u, a))
+                            rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
+                        for u in candidates:
+                            m = self._members.get((g, u))
+                            if m is not None:  # what the member holds now, met or granted (a cache only)
+                                m.achievements = (m.achievements or set()) | {
+                                    a.id for a in achievements[g] if rules.achievement_met(
+                                        a.requirement_type, a.requirement_value, {**stats[u], "level": levels[u]})}
+                for u, (value, until) in boosts.items():
+                    await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
+                                    .values(xp_multiplier=value, multiplier_expires_at=until))
+                    members[u].xp_multiplier, members[u].multiplier_expires_at = value, until
+                for u, r in members.items():
+                    total = min(r.xp + rewards.get((g, u), 0), rules.MAX_XP)
+                    r.xp = total
+                    level = gs.level(total)
+                    if level != r.level:
+                        changes.append((g, u, r.level, level))
+                    final.append(((g, u), r, level))
+                outcomes.append(outcome)
+            if rewards:
+                await writer.add_xp([(g, u, x) for (g, u), x in rewards.items() if x])
+            won = await writer.set_levels(changes) if changes else set()
+            by_id = {o.guild_id: o for o in outcomes}
+            for g, u, old, new in changes:
+                if (g, u) in won:
+                    xp = by_guild[g][u].xp
+                    by_id[g].level_changes.append(LevelChange(u, old, new, xp))
+        for g in guild_ids:
+            self._guilds[g].known = True
+        return outcomes, final, estimated
+
+    async def _maybe_prune(self) -> None:
+        wall = time.monotonic()
+        if wall - self._last_prune < PRUNE_EVERY:
+            return
+        self._last_prune = wall
+        try:
+            async with self.service.db.session() as s:
+                writer = await BulkWriter.open(s, self.service.db.backend)
+                await writer.prune_events((int(time.time()) - SEEN_EVENTS_TTL) * 1_000_000)
+        except Exception:
+            log.exception("could not prune old activity event keys")
+
+    def _evict(self) -> None:
+        """Members idle for ``idle_seconds`` (and past every cooldown of their server) leave memory; beyond
+        ``max_members``, the least recently active past their cooldowns leave first."""
+        members = self._members
+        while members:
+            key, m = next(iter(members.items()))
+            idle = self._clock - m.touched
+            if key in self._pending or key in self._inflight:
+                break
+            g = self._guilds.get(key[0])
+            longest = max(g.settings.cooldowns.values(), default=60) if g else 60
+            if idle < longest or (idle < self.idle_seconds and len(members) <= self.max_members):
+                break
+            del members[key]
+
+    @property
+    def members_held(self) -> int:
+        return len(self._members)
+
+    def bytes_per_member(self) -> int:
+        """Approximate memory held per member: its state object and its entry in the LRU map."""
+        sample = _Member(0.0)
+        key = (2**62, 2**62)
+        return sys.getsizeof(sample) + sys.getsizeof(key) + 2 * sys.getsizeof(2**62) + 100  # ~dict entry
 
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(self.flush_seconds, 0.05))
             self._wake.clear()
             try:
-                await self.flush()
+                await asyncio.shield(self.flush())  # `stop` cancels the loop, never a flush half-way
             except Exception:
                 log.exception("write-behind flush failed")
 
@@ -178,6 +740,185 @@ class XpIngestor:
                 await self._task
             self._task = None
         await self.flush()
+        if self._pending:  # the last flush failed: one more try before giving up
+            await self.flush()
+
+    # --------------------------------------------------------------------------------------- reads
+
+    def pending_of(self, guild_id: int, user_id: int) -> _Pending | None:
+        """Activity of the member not written yet (pending and in flight), or None."""
+        key = (guild_id, user_id)
+        out = None
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            out = replace(inflight)
+        m = self._pending.get(key)
+        if m is not None:
+            mine = m.snapshot()
+            if out is None:
+                out = mine
+            else:
+                out.add(mine)
+        return out
+
+    def _pending_xp(self, guild_id: int, user_id: int) -> int:
+        key = (guild_id, user_id)
+        xp = 0
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            xp += inflight.xp
+        m = self._members.get(key)
+        if m is None:
+            return xp
+        if key in self._pending:
+            xp += m.p_xp
+        return self._boosted(m, xp) if xp else 0
+
+    async def user_level(self, guild_id: int, user_id: int) -> LevelView:
+        """The member's level and totals, including activity not written yet."""
+        view = await self.service.get_user_level(guild_id, user_id)
+        p = self.pending_of(guild_id, user_id)
+        if p is None:
+            return view
+        xp = min(view.xp + self._pending_xp(guild_id, user_id), rules.MAX_XP)
+        curve = (await self.service.get_server_config(guild_id)).curve_rule
+        level, into, span = curve.progress(xp)
+        return replace(view, xp=xp, level=level, xp_into_level=into, xp_for_level=span,
+                       messages=view.messages + p.messages, total_messages=view.total_messages + p.total_messages,
+                       total_reactions=view.total_reactions + p.reactions,
+                       commands_used=view.commands_used + p.commands,
+                       voice_time_seconds=view.voice_time_seconds + p.voice)
+
+    def _pending_members(self, guild_id: int) -> set[int]:
+        out = set(self._guilds[guild_id].pending) if guild_id in self._guilds else set()
+        if self._inflight:
+            out.update(u for g, u in self._inflight if g == guild_id)
+        return out
+
+    def _pending_by_xp(self, guild_id: int, exclude: int | None = None) -> dict[int, int]:
+        pending = {}
+        for u in self._pending_members(guild_id):
+            if u != exclude and (xp := self._pending_xp(guild_id, u)):
+                pending[u] = xp
+        return pending
+
+    async def rank_position(self, guild_id: int, user_id: int) -> int | None:
+        """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity."""
+        extra = self._pending_xp(guild_id, user_id)
+        stored_mine, position = await self.service.level_and_rank(guild_id, user_id, extra)
+        if stored_mine is None and user_id not in self._pending_members(guild_id):
+            return None
+        mine_xp = min((stored_mine or 0) + extra, rules.MAX_XP)
+        pending = self._pending_by_xp(guild_id, exclude=user_id)
+        return position + await self.service.count_passing(guild_id, user_id, mine_xp, pending)
+
+    async def _member_count(self, guild_id: int) -> int:
+        """Members with a row here; cached for a few seconds (a large server's count is a long index scan)."""
+        hit = self._counts.get(guild_id)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        count = await self.service.member_count(guild_id)
+        self._counts[guild_id] = (now + COUNT_SECONDS, count)
+        return count
+
+    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
+        """The server's leaderboard page including activity not written yet."""
+        per_page = max(1, min(per_page, 50))
+        pending = self._pending_by_xp(guild_id)
+        if not pending:
+            return await self.service.leaderboard(guild_id, page, per_page)
+        # A member not pending keeps their stored XP, so the true top K is within the stored top K and the pending
+        # members whose stored XP is within their pending XP of the K-th.
+        wanted = page * per_page
+        top = await self.service.top_entries(guild_id, wanted)
+        threshold = top[-1].xp if len(top) == wanted else 0
+        listed = {e.user_id for e in top}
+        found = await self.service.pending_reaching(
+            guild_id, threshold, {u: x for u, x in pending.items() if u not in listed})
+        extra = {u: before for u, before in found.items() if (before or 0) + pending[u] >= threshold}
+        rows = {e.user_id: (e.xp, e.name) for e in top}
+        names = await self.service.member_names(guild_id, extra) if extra else {}
+        for u, before in extra.items():
+            m = self._members.get((guild_id, u))
+            rows[u] = (before or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
+        for u in pending.keys() & rows.keys():
+            xp, name = rows[u]
+            rows[u] = (min(xp + pending[u], rules.MAX_XP), name)
+        total = await self._member_count(guild_id) + sum(1 for before in found.values() if before is None)
+        curve = (await self.service.get_server_config(guild_id)).curve_rule
+        ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
+        pages = max(1, -(-total // per_page))
+        page = max(1, min(page, pages))
+        start = (page - 1) * per_page
+        entries = [LeaderboardEntry(start + i + 1, u, name, xp, curve.level_for_xp(xp))
+                   for i, (u, (xp, name)) in enumerate(ordered[start:start + per_page])]
+        return LeaderboardPage(entries, page, pages, total)
+
+    async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
+        """The member's active quests with the progress not written yet (never past the requirement)."""
+        mine = await self.service.get_user_active_quests(guild_id, user_id)
+        p = self.pending_of(guild_id, user_id)
+        if p is None:
+            return mine
+        out = []
+        for q in mine:
+            if q.completed:
+                out.append(q)
+                continue
+            progress = min(q.quest.requirement_value, q.quest_specific_progress + p.quest(q.quest.requirement_type))
+            out.append(replace(q, quest_specific_progress=progress))
+        return out
+
+
+def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
+    """The totals the upsert leaves: what was stored plus the row (the quest boost as the statement applies it)."""
+    if old is None:
+        return StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
+                           r.commands_used, r.voice_time_seconds, 1.0, None)
+    gain = r.xp
+    if old.xp_multiplier != 1 and old.multiplier_expires_at is not None and old.multiplier_expires_at > now:
+        gain = int(r.xp * old.xp_multiplier + 0.5)
+    return StoredLevel(r.guild_id, r.user_id, min(old.xp + gain, rules.MAX_XP), old.level,
+                       old.messages + r.messages, old.total_messages + r.total_messages,
+                       old.total_reactions + r.total_reactions, old.commands_used + r.commands_used,
+                       old.voice_time_seconds + r.voice_time_seconds, old.xp_multiplier, old.multiplier_expires_at)
+
+
+def _take_back(p: _Pending, ev: _Event) -> None:
+    """Remove one event another process already counted from a member's flush row."""
+    p.xp -= ev.xp
+    if ev.source == MESSAGE:
+        p.total_messages -= 1
+        if ev.counted:
+            p.messages -= 1
+            p.q_messages -= 1
+    elif ev.source == REACTION:
+        p.reactions -= 1
+        if ev.counted:
+            p.q_reactions -= 1
+    elif ev.source == COMMAND:
+        p.commands -= 1
+        if ev.counted:
+            p.q_commands -= 1
+    else:
+        p.voice -= ev.seconds
+        if ev.counted:
+            p.q_voice -= ev.seconds
+
+
+def _cells(start: float, seconds: int) -> list[tuple[int | None, int]]:
+    """Split ``seconds`` of voice time from ``start`` at clock-minute boundaries: [(minute index, seconds)]."""
+    out: list[tuple[int | None, int]] = []
+    t, left = start, seconds
+    while left > 0:
+        cell = int(t // VOICE_CELL_SECONDS)
+        room = max(1, round((cell + 1) * VOICE_CELL_SECONDS - t))
+        secs = min(left, room)
+        out.append((cell, secs))
+        t += secs
+        left -= secs
+    return out
 
 
 @dataclass(slots=True)
@@ -204,8 +945,17 @@ class VoiceTracker:
             self._sessions[key] = _VoiceSession(channel_id, now, eligible)
         return max(0, earned)
 
+    def since_of(self, guild_id: int, user_id: int) -> datetime | None:
+        """Start of the member's stretch not credited yet, if tracked."""
+        session = self._sessions.get((guild_id, user_id))
+        return session.since if session else None
+
     def checkpoint(self, now: datetime | None = None) -> list[tuple[int, int, int, int]]:
         """(guild, user, channel, seconds) for every eligible member since the last checkpoint."""
+        return [(g, u, c, s) for g, u, c, _start, s in self.checkpoint_intervals(now)]
+
+    def checkpoint_intervals(self, now: datetime | None = None) -> list[tuple[int, int, int, datetime, int]]:
+        """(guild, user, channel, start, seconds) for every eligible member since the last checkpoint."""
         now = now or utcnow()
         out = []
         for (guild_id, user_id), session in self._sessions.items():
@@ -214,7 +964,7 @@ class VoiceTracker:
                 continue
             seconds = int((now - session.since).total_seconds())
             if seconds > 0:
-                out.append((guild_id, user_id, session.channel_id, seconds))
+                out.append((guild_id, user_id, session.channel_id, session.since, seconds))
                 session.since += timedelta(seconds=seconds)  # the fraction of a second carries over
         return out
 
@@ -228,3 +978,6 @@ class VoiceTracker:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+__all__ = ["COUNTERS", "VoiceTracker", "XpIngestor", "event_key", "snowflake_time"]

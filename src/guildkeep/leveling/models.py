@@ -248,3 +248,20 @@ class LevelRoleGrant(Base):
     user_id: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
     role_id: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class SeenEvent(Base):
+    """Activity events already counted, so two processes receiving the same event count it once.
+
+    ``key`` is the Discord message (or interaction) id, or a 63-bit hash of a reaction's or a voice interval's
+    identity. ``owner`` is NULL for an event counted once; a voice interval carries the id of the process that
+    claimed it, which may add to it again. ``seen_at`` is POSIX time in microseconds, unique to the flush that
+    claimed the key (so a flush tells its own claims from older ones); rows older than an hour are pruned.
+    """
+
+    __tablename__ = "leveling_seen_events"
+    __table_args__ = (Index("ix_leveling_seen_events_seen_at", "seen_at"),)
+
+    key: Mapped[int] = mapped_column(Snowflake(), primary_key=True, autoincrement=False)
+    owner: Mapped[int | None] = mapped_column(BigInteger)
+    seen_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

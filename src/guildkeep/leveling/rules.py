@@ -6,6 +6,8 @@ high-rate ingestion path, the service and the tests share one implementation.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import random
 import re
@@ -80,22 +82,19 @@ class Curve:
         """The level reached with ``xp`` total XP: the largest L with total_for_level(L) <= xp (exact)."""
         if xp <= 0:
             return 0
-        lo, hi = 0, MAX_LEVEL
-        if self.total_for_level(hi) <= xp:
-            return MAX_LEVEL
-        while lo < hi:  # invariant: total(lo) <= xp < total(hi+1)
-            mid = (lo + hi + 1) // 2
-            if self.total_for_level(mid) <= xp:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return bisect.bisect_right(thresholds(self), xp) - 1
 
     def progress(self, xp: int) -> tuple[int, int, int]:
         """(level, XP into the current level, XP the current level spans)."""
         level = self.level_for_xp(xp)
         start = self.total_for_level(level)
         return level, xp - start, self.total_for_level(level + 1) - start
+
+
+@functools.lru_cache(maxsize=64)
+def thresholds(curve: Curve) -> tuple[int, ...]:
+    """Total XP of every level 0..MAX_LEVEL (a curve's table, built once: a level lookup is one bisect)."""
+    return tuple(curve.total_for_level(level) for level in range(MAX_LEVEL + 1))
 
 
 # ------------------------------------------------------------------------------------------- settings
@@ -138,16 +137,32 @@ def cooldown_ready(last: datetime | None, now: datetime, seconds: float) -> bool
     return last is None or seconds <= 0 or (now - last).total_seconds() >= seconds
 
 
+def cooldown_ready_ts(last: float | None, now: float, seconds: float) -> bool:
+    """`cooldown_ready` on POSIX timestamps (the ingestion path keeps times as floats)."""
+    return last is None or seconds <= 0 or now - last >= seconds
+
+
+def counts(settings: XpSettings, source: str, ctx: ActivityContext, *, last: float | None, now: float) -> bool:
+    """Whether an activity counts at all: not in a no-XP place and past its cooldown. Only activity that counts
+    earns XP and advances quests (spam on cooldown and chatter in a no-XP channel advance nothing)."""
+    if xp_blocked(settings, ctx):
+        return False
+    return source == "voice" or cooldown_ready_ts(last, now, settings.cooldown(source))
+
+
 def xp_blocked(settings: XpSettings, ctx: ActivityContext) -> bool:
     """No XP in a no-XP channel (or a thread of one), nor for a member holding a no-XP role."""
-    channels = {c for c in (ctx.channel_id, ctx.parent_channel_id) if c is not None}
-    return bool(channels & settings.no_xp_channels) or bool(ctx.role_ids & settings.no_xp_roles)
+    if settings.no_xp_channels and (ctx.channel_id in settings.no_xp_channels
+                                    or ctx.parent_channel_id in settings.no_xp_channels):
+        return True
+    return bool(settings.no_xp_roles) and not settings.no_xp_roles.isdisjoint(ctx.role_ids)
 
 
 def multiplier(settings: XpSettings, ctx: ActivityContext, quest_multiplier: float = 1.0) -> float:
     """Server rate × highest role multiplier × channel multiplier × active quest multiplier."""
-    role = max((settings.role_multipliers.get(r, 1.0) for r in ctx.role_ids), default=1.0)
-    channel = settings.channel_multipliers.get(ctx.channel_id or 0)
+    role = max((settings.role_multipliers.get(r, 1.0) for r in ctx.role_ids),
+               default=1.0) if settings.role_multipliers else 1.0
+    channel = settings.channel_multipliers.get(ctx.channel_id or 0) if settings.channel_multipliers else 1.0
     if channel is None:
         channel = settings.channel_multipliers.get(ctx.parent_channel_id or 0, 1.0)
     return max(0.0, settings.xp_rate) * role * channel * max(quest_multiplier, 0.0)

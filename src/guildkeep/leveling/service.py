@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, false, func, or_, select, true, update
+from sqlalchemy import BigInteger, bindparam, delete, false, func, or_, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.cache import InvalidationBus, TTLCache
@@ -242,8 +243,19 @@ class ActivityDelta:
     last_message_time: datetime | None = None
     boostable: bool = True  # activity XP gets the member's quest multiplier; admin XP does not
     username: str | None = None
+    # What advances quests, by requirement type: only activity that counts (past its cooldown, not in a no-XP
+    # place). None means the counters themselves (an explicit counter update counts in full).
+    quest: dict[str, int] | None = None
+
+    def quest_increment(self, requirement_type: str) -> int:
+        if self.quest is None:
+            return int(getattr(self, requirement_type))
+        return self.quest.get(requirement_type, 0)
 
     def merge(self, other: ActivityDelta) -> None:
+        if self.quest is not None or other.quest is not None:
+            mine = {t: self.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
+            self.quest = {t: mine[t] + other.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
         self.xp += other.xp
         for name in COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -602,7 +614,7 @@ class LevelingService:
         for quest in quests:
             if quest.expires_at is not None and quest.expires_at <= now:
                 continue
-            moved = [(uid, getattr(deltas[uid], quest.requirement_type)) for uid in users]
+            moved = [(uid, deltas[uid].quest_increment(quest.requirement_type)) for uid in users]
             moved = [(uid, inc) for uid, inc in moved if inc > 0]
             if not moved:
                 continue
@@ -743,39 +755,138 @@ class LevelingService:
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
         per_page = max(1, min(per_page, 50))
+        total = await self.member_count(guild_id)
+        pages = max(1, math.ceil(total / per_page))
+        page = max(1, min(page, pages))
+        entries = await self.top_entries(guild_id, per_page, offset=(page - 1) * per_page)
+        return LeaderboardPage(entries, page, pages, total)
+
+    async def member_count(self, guild_id: int) -> int:
+        """Members with an XP row in the server."""
         async with self.db.session(read_only=True) as s:
-            total = await s.scalar(select(func.count()).select_from(Level).where(Level.guild_id == guild_id)) or 0
-            pages = max(1, math.ceil(total / per_page))
-            page = max(1, min(page, pages))
+            return int(await s.scalar(select(func.count()).select_from(Level).where(Level.guild_id == guild_id)) or 0)
+
+    async def top_entries(self, guild_id: int, limit: int, offset: int = 0) -> list[LeaderboardEntry]:
+        """Leaderboard entries ``offset+1 .. offset+limit`` by stored XP (ties by user id)."""
+        async with self.db.session(read_only=True) as s:
             rows = (await s.execute(
                 select(Level.user_id, Level.xp, Level.level, User.username, User.custom_name,
                        User.discord_display_name)
                 .join(User, User.id == Level.user_id)
                 .where(Level.guild_id == guild_id)
                 .order_by(Level.xp.desc(), Level.user_id)
-                .limit(per_page).offset((page - 1) * per_page)
+                .limit(limit).offset(offset)
             )).all()
-        start = (page - 1) * per_page
-        entries = [
-            LeaderboardEntry(start + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
+        return [
+            LeaderboardEntry(offset + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
                              or str(r.user_id), r.xp, r.level)
             for i, r in enumerate(rows)
         ]
-        return LeaderboardPage(entries, page, pages, total)
+
+    async def member_names(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, str]:
+        """Display names of members (custom name, else Discord display name, else username)."""
+        del guild_id  # names are global; kept so every read names the server it serves
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        async with self.db.session(read_only=True) as s:
+            rows = (await s.execute(select(User.id, User.username, User.custom_name, User.discord_display_name)
+                                    .where(User.id.in_(ids)))).all()
+        return {r.id: r.custom_name or r.discord_display_name or r.username or str(r.id) for r in rows}
+
+    async def stored_xp(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, int]:
+        """Stored total XP of the members that have a row here."""
+        ids = sorted(set(user_ids))
+        out: dict[int, int] = {}
+        if not ids:
+            return out
+        async with self.db.session(read_only=True) as s:
+            for i in range(0, len(ids), 10_000):  # below both drivers' limits on bound values
+                rows = await s.execute(select(Level.user_id, Level.xp).where(
+                    Level.guild_id == guild_id, Level.user_id.in_(ids[i:i + 10_000])))
+                out.update({int(u): int(x) for u, x in rows.all()})
+        return out
+
+    async def _pending_join(self, sql_sqlite: str, sql_pg: str, guild_id: int, pending: Mapping[int, int],
+                            **params: Any) -> list[Any]:
+        """Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
+        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member."""
+        users = sorted(pending)
+        async with self.db.session(read_only=True) as s:
+            if self.db.backend == "postgresql":
+                stmt = text(sql_pg).bindparams(bindparam("users", type_=ARRAY(BigInteger())),
+                                               bindparam("gains", type_=ARRAY(BigInteger())))
+                rows = await s.execute(stmt, {"g": guild_id, "users": users, "gains": [pending[u] for u in users],
+                                              **params})
+            else:
+                rows = await s.execute(text(sql_sqlite), {"g": guild_id, "p": json.dumps(
+                    [(u, pending[u]) for u in users]), **params})
+            return list(rows.all())
+
+    async def count_passing(self, guild_id: int, user_id: int, xp: int, pending: Mapping[int, int]) -> int:
+        """How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
+        with it (a member with no row counts from 0)."""
+        if not pending:
+            return 0
+        behind = "NOT (coalesce(l.xp, 0) > :x OR (coalesce(l.xp, 0) = :x AND {u} < :me) OR l.xp IS NULL AND 0 > :x)"
+        passes = "(coalesce(l.xp, 0) + {gain} > :x OR (coalesce(l.xp, 0) + {gain} = :x AND {u} < :me))"
+        where = f"{behind} AND {passes}"
+        sqlite = ("SELECT count(*) FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
+                  "ON l.guild_id = :g AND l.user_id = j.value->>0 WHERE "
+                  + where.format(u="j.value->>0", gain="j.value->>1"))
+        pg = ("SELECT count(*) FROM unnest(:users, :gains) AS t(u, x) LEFT JOIN leveling_levels AS l "
+              "ON l.guild_id = :g AND l.user_id = t.u WHERE " + where.format(u="t.u", gain="t.x"))
+        rows = await self._pending_join(sqlite, pg, guild_id, pending, x=xp, me=user_id)
+        return int(rows[0][0])
+
+    async def pending_reaching(self, guild_id: int, threshold: int, pending: Mapping[int, int]
+                               ) -> dict[int, int | None]:
+        """Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
+        at all: {user: stored XP, or None for a member with no row}."""
+        if not pending:
+            return {}
+        sqlite = ("SELECT j.value->>0, l.xp FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
+                  "ON l.guild_id = :g AND l.user_id = j.value->>0 WHERE l.xp IS NULL OR l.xp + j.value->>1 >= :t")
+        pg = ("SELECT t.u, l.xp FROM unnest(:users, :gains) AS t(u, x) LEFT JOIN leveling_levels AS l "
+              "ON l.guild_id = :g AND l.user_id = t.u WHERE l.xp IS NULL OR l.xp + t.x >= :t")
+        rows = await self._pending_join(sqlite, pg, guild_id, pending, t=threshold)
+        return {int(u): (None if x is None else int(x)) for u, x in rows}
+
+    async def stored_xp_between(self, guild_id: int, low: int, high: int | None = None) -> dict[int, int]:
+        """Members whose stored XP is in [low, high] (a range of the leaderboard index)."""
+        cond = [Level.guild_id == guild_id, Level.xp >= low]
+        if high is not None:
+            cond.append(Level.xp <= high)
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(select(Level.user_id, Level.xp).where(*cond))
+            return {int(u): int(x) for u, x in rows.all()}
+
+    async def rank_for_xp(self, guild_id: int, user_id: int, xp: int) -> int:
+        """The rank a member with ``xp`` would hold among the stored rows (ties broken by user id)."""
+        async with self.db.session(read_only=True) as s:
+            return await self._rank_for_xp(s, guild_id, user_id, xp)
+
+    @staticmethod
+    async def _rank_for_xp(s: AsyncSession, guild_id: int, user_id: int, xp: int) -> int:
+        # Two counts, so the larger one reads the (guild_id, xp) index alone (no table lookups): members above,
+        # then the few tied members with a smaller id (the member's own stored XP is never above ``xp``).
+        above = select(func.count()).select_from(Level).where(Level.guild_id == guild_id, Level.xp > xp)
+        tied = select(func.count()).select_from(Level).where(Level.guild_id == guild_id, Level.xp == xp,
+                                                             Level.user_id < user_id)
+        ahead = await s.scalar(select(above.scalar_subquery() + tied.scalar_subquery()))
+        return int(ahead or 0) + 1
+
+    async def level_and_rank(self, guild_id: int, user_id: int, extra_xp: int = 0) -> tuple[int | None, int]:
+        """(stored XP or None, rank the member holds with ``extra_xp`` more) in one read."""
+        async with self.db.session(read_only=True) as s:
+            mine = await s.scalar(select(Level.xp).where(Level.guild_id == guild_id, Level.user_id == user_id))
+            xp = min((mine or 0) + extra_xp, rules.MAX_XP)
+            return (None if mine is None else int(mine)), await self._rank_for_xp(s, guild_id, user_id, xp)
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank by XP (ties broken by user id), or None for a member with no XP row."""
-        async with self.db.session(read_only=True) as s:
-            mine = await s.scalar(select(Level.xp).where(Level.guild_id == guild_id, Level.user_id == user_id))
-            if mine is None:
-                return None
-            ahead = await s.scalar(
-                select(func.count()).select_from(Level).where(
-                    Level.guild_id == guild_id,
-                    or_(Level.xp > mine, and_(Level.xp == mine, Level.user_id < user_id)),
-                )
-            )
-            return int(ahead or 0) + 1
+        mine = (await self.stored_xp(guild_id, [user_id])).get(user_id)
+        return None if mine is None else await self.rank_for_xp(guild_id, user_id, mine)
 
     # ------------------------------------------------------------------------------- level roles
 
@@ -923,6 +1034,50 @@ class LevelingService:
                 return QuestView.of(quest)
 
         return await self.cache.get_or_load(("quest", guild_id, quest_id), load)
+
+    async def warm(self, guild_ids: Iterable[int]) -> None:
+        """Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
+        (or expired), with one query each for all of them: the write-behind path keeps its servers warm this way
+        instead of one round trip per server."""
+        wanted = sorted(set(guild_ids))
+        cache = self.cache
+        configs = [g for g in wanted if cache.get(("config", g)) is None]
+        quests = [g for g in wanted if cache.get(("active_quests", g)) is None]
+        achievements = [g for g in wanted if cache.get(("achievements", g)) is None]
+        if not (configs or quests or achievements):
+            return
+        epoch = cache.epoch
+        async with self.db.session(read_only=True) as s:
+            found_cfg = {r.guild_id: ServerConfigView.of(r) for r in (await s.execute(
+                select(ServerConfig).where(ServerConfig.guild_id.in_(configs)))).scalars()} if configs else {}
+            found_q: dict[int, list[QuestView]] = {g: [] for g in quests}
+            if quests:
+                for r in (await s.execute(select(Quest).where(Quest.guild_id.in_(quests), Quest.active == true())
+                                          .order_by(Quest.id))).scalars():
+                    found_q[r.guild_id].append(QuestView.of(r))
+            found_a: dict[int, list[AchievementView]] = {g: [] for g in achievements}
+            if achievements:
+                for r in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
+                        Achievement.requirement_type, Achievement.requirement_value))).scalars():
+                    found_a[r.guild_id].append(AchievementView.of(r))
+        if epoch != cache.epoch:  # a write raced the load: let each key load on its own
+            return
+        for g in configs:
+            cache.set(("config", g), found_cfg.get(g) or ServerConfigView(guild_id=g))
+        for g, rows in found_q.items():
+            cache.set(("active_quests", g), rows)
+        for g, rows in found_a.items():
+            cache.set(("achievements", g), rows)
+
+    async def recent_message_times_in(self, guild_ids: Sequence[int], since: datetime
+                                      ) -> dict[tuple[int, int], datetime]:
+        """`recent_message_times` for many servers in one query: {(guild, member): last XP message}."""
+        if not guild_ids:
+            return {}
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(select(Level.guild_id, Level.user_id, Level.last_message_time).where(
+                Level.guild_id.in_(sorted(set(guild_ids))), Level.last_message_time > since))
+            return {(g, u): t for g, u, t in rows.all()}
 
     async def get_guild_active_quests(self, guild_id: int, quest_type: str | None = None) -> list[QuestView]:
         """Active, unexpired quests of the server (cached; invalidated when quests change)."""
@@ -1083,13 +1238,21 @@ class LevelingService:
             await s.flush()
             return AchievementView.of(row)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self.cache.invalidate(("achievements", guild_id))
 
     async def list_achievements(self, guild_id: int) -> list[AchievementView]:
-        async with self.db.session(read_only=True) as s:
-            rows = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id)
-                                    .order_by(Achievement.requirement_type, Achievement.requirement_value))).scalars()
-            return [AchievementView.of(r) for r in rows]
+        """The server's achievements (cached; invalidated when one is created)."""
+
+        async def load() -> list[AchievementView]:
+            async with self.db.session(read_only=True) as s:
+                rows = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id).order_by(
+                    Achievement.requirement_type, Achievement.requirement_value))).scalars()
+                return [AchievementView.of(r) for r in rows]
+
+        return list(await self.cache.get_or_load(("achievements", guild_id), load))
 
     async def get_user_achievements(self, guild_id: int, user_id: int) -> list[AchievementView]:
         async with self.db.session(read_only=True) as s:

@@ -29,6 +29,7 @@ from guildkeep.sandbox.persist import WorldFile, forget
 from guildkeep.sandbox.render import Names, embed_panel, render_text
 from guildkeep.sandbox.server import LOADING
 from guildkeep.sandbox.state import Channel, ChannelType, Member, Message, Role
+from guildkeep.signals import read_line_async
 
 HELP = """\
   The bot's own commands: /help lists them, /help command:NAME explains one.
@@ -133,7 +134,7 @@ class Playground:
         self.out("Type :help for the commands, :quit to leave.")
         while True:
             try:
-                line = await asyncio.to_thread(input, self.prompt)
+                line = await read_line_async(self.prompt)  # a daemon thread: Ctrl-C/SIGTERM need not wait
             except EOFError:
                 return
             if line.strip() and not await self.handle(line.strip()):

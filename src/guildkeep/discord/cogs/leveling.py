@@ -151,7 +151,7 @@ class Leveling(commands.Cog):
         self.bot = bot
         self.service = LevelingService(bot.db, bus=bot.cache_bus)
         self.ingestor = XpIngestor(self.service, flush_seconds=bot.settings.write_behind_flush_seconds,
-                                   on_outcome=self.handle_outcome)
+                                   on_outcome=self.handle_outcome, before_flush=self._credit_voice)
         self.voice = VoiceTracker()
         self.last_channel: dict[tuple[int, int], int] = {}
         self.http: aiohttp.ClientSession | None = None
@@ -278,9 +278,20 @@ class Leveling(commands.Cog):
             return
         self.remember_channel(message.guild.id, message.author.id, message.channel.id)
         await self.ingestor.message(
-            message.guild.id, message.author.id, channel_id=message.channel.id,
+            message.guild.id, message.author.id, message_id=message.id, channel_id=message.channel.id,
             parent_channel_id=_parent_id(message.channel), role_ids=_role_ids(message.author),
             username=message.author.name,
+        )
+
+    @commands.Cog.listener()
+    async def on_character_speech(self, guild_id: int, channel_id: int, member: discord.Member,
+                                  message: discord.Message) -> None:
+        """A member spoke as a character (the webhook's message is skipped above): credit the real speaker."""
+        self.remember_channel(guild_id, member.id, channel_id)
+        await self.ingestor.message(
+            guild_id, member.id, message_id=message.id, channel_id=channel_id,
+            parent_channel_id=_parent_id(member.guild.get_channel_or_thread(channel_id)),
+            role_ids=_role_ids(member), username=member.name,
         )
 
     @commands.Cog.listener()
@@ -289,7 +300,8 @@ class Leveling(commands.Cog):
             return
         guild = self.bot.get_guild(payload.guild_id)
         channel = guild.get_channel_or_thread(payload.channel_id) if guild else None
-        await self.ingestor.reaction(payload.guild_id, payload.user_id, channel_id=payload.channel_id,
+        await self.ingestor.reaction(payload.guild_id, payload.user_id, message_id=payload.message_id,
+                                     emoji=str(payload.emoji), channel_id=payload.channel_id,
                                      parent_channel_id=_parent_id(channel), role_ids=_role_ids(payload.member))
 
     @commands.Cog.listener()
@@ -298,7 +310,8 @@ class Leveling(commands.Cog):
         if interaction.guild_id is None or interaction.user.bot:
             return
         self.remember_channel(interaction.guild_id, interaction.user.id, interaction.channel_id)
-        await self.ingestor.command(interaction.guild_id, interaction.user.id, channel_id=interaction.channel_id,
+        await self.ingestor.command(interaction.guild_id, interaction.user.id, interaction_id=interaction.id,
+                                    channel_id=interaction.channel_id,
                                     parent_channel_id=_parent_id(interaction.channel),
                                     role_ids=_role_ids(interaction.user))
 
@@ -320,6 +333,10 @@ class Leveling(commands.Cog):
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         """Members already in voice when the bot (re)connects start accruing time now."""
+        try:
+            await self.ingestor.preload(g.id for g in self.bot.guilds)  # a few queries for every server
+        except Exception:
+            log.exception("could not preload leveling state; servers load one by one instead")
         for guild in self.bot.guilds:
             for channel in [*guild.voice_channels, *guild.stage_channels]:
                 for member in channel.members:
@@ -330,17 +347,22 @@ class Leveling(commands.Cog):
         if channel is not None:
             others = [_voice_state(m) for m in getattr(channel, "members", ()) if m.id != member.id]
             eligible = rules.voice_eligible(_voice_state(member), others)
+        await self.service.get_server_config(member.guild.id)  # loaded first: the tracker and the credit move together
         channel_id = self.voice.channel_of(member.guild.id, member.id)
+        start = self.voice.since_of(member.guild.id, member.id)
         seconds = self.voice.update(member.guild.id, member.id, channel.id if channel else None, eligible)
         if seconds:
             await self.ingestor.voice(member.guild.id, member.id, seconds, channel_id=channel_id,
-                                      role_ids=_role_ids(member))
+                                      role_ids=_role_ids(member), start=start)
 
     async def _credit_voice(self) -> None:
-        for guild_id, user_id, channel_id, seconds in self.voice.checkpoint():
+        """Every flush credits the voice time so far (the same window as messages)."""
+
+        def roles_of(guild_id: int, user_id: int) -> list[int]:
             guild = self.bot.get_guild(guild_id)
-            member = guild.get_member(user_id) if guild else None
-            await self.ingestor.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=_role_ids(member))
+            return _role_ids(guild.get_member(user_id) if guild else None)
+
+        await self.ingestor.credit_voice(self.voice, roles_of)
 
     @tasks.loop(seconds=VOICE_CHECKPOINT_SECONDS)
     async def voice_checkpoint(self) -> None:
@@ -396,9 +418,8 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         target = member or interaction.user
         await interaction.response.defer(thinking=True)
-        await self._flush()
-        view = await self.service.get_user_level(interaction.guild.id, target.id)
-        position = await self.service.rank_position(interaction.guild.id, target.id)
+        view = await self.ingestor.user_level(interaction.guild.id, target.id)  # with activity not stored yet
+        position = await self.ingestor.rank_position(interaction.guild.id, target.id)
         card = await self.service.get_card(interaction.guild.id, target.id)
         avatar, background = await asyncio.gather(
             self._image(None if self.bot.sandbox else target.display_avatar.replace(size=256, format="png").url),
@@ -423,14 +444,13 @@ class Leveling(commands.Cog):
     async def leaderboard(self, interaction: discord.Interaction,
                           page: app_commands.Range[int, 1, 1000] = 1) -> None:
         assert interaction.guild is not None
-        await self._flush()
-        first = await self.service.leaderboard(interaction.guild.id, 1, PER_PAGE)
+        first = await self.ingestor.leaderboard(interaction.guild.id, 1, PER_PAGE)  # with activity not stored yet
         if not first.total:
             await respond(interaction, "Nobody has earned XP here yet.", ephemeral=True)
             return
         embeds = []
         for number in range(1, min(first.pages, MAX_LEADERBOARD_PAGES) + 1):
-            lb = first if number == 1 else await self.service.leaderboard(interaction.guild.id, number, PER_PAGE)
+            lb = first if number == 1 else await self.ingestor.leaderboard(interaction.guild.id, number, PER_PAGE)
             embed = discord.Embed(title=f"{interaction.guild.name} leaderboard", color=COLOR, description="\n".join(
                 f"**#{e.rank}** <@{e.user_id}> — level {e.level} · {rules.compact_number(e.xp)} XP"
                 for e in lb.entries))
@@ -443,8 +463,7 @@ class Leveling(commands.Cog):
     @app_commands.guild_only()
     async def quests(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
-        await self._flush()
-        mine = await self.service.get_user_active_quests(interaction.guild.id, interaction.user.id)
+        mine = await self.ingestor.user_quests(interaction.guild.id, interaction.user.id)  # with pending progress
         if not mine:
             await respond(interaction, "There are no active quests right now.", ephemeral=True)
             return

@@ -1,0 +1,328 @@
+"""The write-behind flush's batched statements, one spelling per database, on the unit of work's own connection.
+
+Each statement handles a whole flush (chunked when huge) and is additive, so two processes writing the same
+member never lose each other's updates:
+
+* PostgreSQL: one ``INSERT … SELECT FROM unnest($1::bigint[], …) ON CONFLICT DO UPDATE … RETURNING`` per
+  statement (asyncpg sends each column as one array parameter).
+* SQLite: the same statement reading its rows from one JSON parameter with ``json_each`` (no limit on bound
+  variables, rows parsed in C), with ``RETURNING``.
+
+Values go to the driver directly (the statements are fixed text, never built from input), inside the
+transaction the caller's `Database.session` opened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildkeep.leveling.rules import MAX_XP
+
+CHUNK = 20_000  # rows per statement: bounds the size of one parameter and of one RETURNING set
+
+
+@dataclass(slots=True)
+class LevelRow:
+    """One member's coalesced activity in a flush (the additive part of the upsert)."""
+
+    guild_id: int
+    user_id: int
+    xp: int
+    messages: int
+    total_messages: int
+    total_reactions: int
+    commands_used: int
+    voice_time_seconds: int
+    last_message_time: float | None  # POSIX time
+
+
+@dataclass(slots=True)
+class StoredLevel:
+    """A member's totals as the upsert left them (the server's numbers, including other processes' writes)."""
+
+    guild_id: int
+    user_id: int
+    xp: int
+    level: int
+    messages: int
+    total_messages: int
+    total_reactions: int
+    commands_used: int
+    voice_time_seconds: int
+    xp_multiplier: float
+    multiplier_expires_at: datetime | None
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"messages": self.messages, "total_messages": self.total_messages,
+                "total_reactions": self.total_reactions, "commands_used": self.commands_used,
+                "voice_time_seconds": self.voice_time_seconds}
+
+
+_RETURNING = ("guild_id, user_id, xp, level, messages, total_messages, total_reactions, commands_used, "
+              "voice_time_seconds, xp_multiplier, multiplier_expires_at")
+_COLUMNS = ("guild_id, user_id, xp, level, messages, total_messages, total_reactions, commands_used, "
+            "voice_time_seconds, last_message_time, xp_multiplier, created_at, updated_at")
+
+_PG_UPSERT = f"""
+INSERT INTO leveling_levels AS l ({_COLUMNS})
+SELECT t.g, t.u, t.x, 0, t.m, t.tm, t.tr, t.c, t.v, t.lmt, 1.0, $10, $10
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
+            $9::timestamptz[]) AS t(g, u, x, m, tm, tr, c, v, lmt)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET
+  xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
+                         THEN floor(excluded.xp * l.xp_multiplier + 0.5)::bigint ELSE excluded.xp END, {MAX_XP}),
+  messages = l.messages + excluded.messages,
+  total_messages = l.total_messages + excluded.total_messages,
+  total_reactions = l.total_reactions + excluded.total_reactions,
+  commands_used = l.commands_used + excluded.commands_used,
+  voice_time_seconds = l.voice_time_seconds + excluded.voice_time_seconds,
+  last_message_time = GREATEST(l.last_message_time, excluded.last_message_time),
+  updated_at = excluded.updated_at
+RETURNING {_RETURNING}
+"""
+
+_SQLITE_UPSERT = f"""
+INSERT INTO leveling_levels ({_COLUMNS})
+SELECT value->>0, value->>1, value->>2, 0, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 1.0,
+       ?1, ?1
+FROM json_each(?2) WHERE true
+ON CONFLICT (guild_id, user_id) DO UPDATE SET
+  xp = min(xp + CASE WHEN xp_multiplier <> 1 AND multiplier_expires_at > ?1
+                     THEN CAST(excluded.xp * xp_multiplier + 0.5 AS INTEGER) ELSE excluded.xp END, {MAX_XP}),
+  messages = messages + excluded.messages,
+  total_messages = total_messages + excluded.total_messages,
+  total_reactions = total_reactions + excluded.total_reactions,
+  commands_used = commands_used + excluded.commands_used,
+  voice_time_seconds = voice_time_seconds + excluded.voice_time_seconds,
+  last_message_time = CASE WHEN excluded.last_message_time IS NULL THEN last_message_time
+                           WHEN last_message_time IS NULL OR excluded.last_message_time > last_message_time
+                           THEN excluded.last_message_time ELSE last_message_time END,
+  updated_at = excluded.updated_at
+"""
+# SQLite hands RETURNING rows over one step at a time, each taking the GIL back from the event loop's thread (a
+# convoy under load); the totals come back instead as ONE row of JSON, built in C while the GIL is released.
+_SQLITE_TOTALS = """
+SELECT json_group_array(json_array(l.guild_id, l.user_id, l.xp, l.level, l.messages, l.total_messages,
+                                   l.total_reactions, l.commands_used, l.voice_time_seconds, l.xp_multiplier,
+                                   l.multiplier_expires_at))
+FROM json_each(?1) AS j JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1
+"""
+
+_PG_READ = f"""
+SELECT {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
+FROM unnest($1::bigint[], $2::bigint[]) AS t(g, u) JOIN leveling_levels AS l ON l.guild_id = t.g AND l.user_id = t.u
+"""
+
+_PG_USERS = """
+INSERT INTO users (id, username, first_seen_at, last_seen_at, created_at, updated_at, is_active)
+SELECT t.i, t.n, $3, $3, $3, $3, true FROM unnest($1::bigint[], $2::text[]) AS t(i, n)
+ON CONFLICT (id) DO NOTHING
+"""
+_SQLITE_USERS = """
+INSERT INTO users (id, username, first_seen_at, last_seen_at, created_at, updated_at, is_active)
+SELECT value->>0, value->>1, ?1, ?1, ?1, ?1, 1 FROM json_each(?2) WHERE true
+ON CONFLICT (id) DO NOTHING
+"""
+
+# The claim of event keys: a key nobody holds is inserted; a voice interval key (owner set) may be claimed again by
+# the process that owns it. Each flush stamps what it claims with its own ``seen_at`` (microseconds), so when fewer
+# rows changed than keys were sent, the keys another process (or an earlier flush) already counted are the ones
+# whose stamp is not this flush's. Usually every key is new and the claim is one appending insert.
+_PG_CLAIM = """
+INSERT INTO leveling_seen_events AS s (key, owner, seen_at)
+SELECT t.key, t.owner, $3 FROM unnest($1::bigint[], $2::bigint[]) AS t(key, owner) ORDER BY t.key
+ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE s.owner = excluded.owner
+"""
+_PG_TAKEN = """
+SELECT s.key FROM unnest($1::bigint[]) AS t(key) JOIN leveling_seen_events AS s ON s.key = t.key
+WHERE s.seen_at <> $2
+"""
+_SQLITE_CLAIM = """
+INSERT INTO leveling_seen_events (key, owner, seen_at) SELECT value->>0, value->>1, ?1 FROM json_each(?2) WHERE true
+ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE owner = excluded.owner
+"""
+_SQLITE_TAKEN = """
+SELECT json_group_array(s.key) FROM json_each(?2) AS j JOIN leveling_seen_events AS s ON s.key = j.value->>0
+WHERE s.seen_at <> ?1
+"""
+
+_PG_SET_LEVELS = """
+UPDATE leveling_levels AS l SET level = t.n
+FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[]) AS t(g, u, o, n)
+WHERE l.guild_id = t.g AND l.user_id = t.u AND l.level = t.o
+RETURNING l.guild_id, l.user_id
+"""
+_SQLITE_SET_LEVELS = """
+UPDATE leveling_levels SET level = j.value->>3 FROM json_each(?1) AS j
+WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND level = j.value->>2
+"""
+_SQLITE_LEVELS_AT = """
+SELECT json_group_array(json_array(l.guild_id, l.user_id)) FROM json_each(?1) AS j
+JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1 AND l.level = j.value->>3
+"""
+
+_PG_ADD_XP = f"""
+UPDATE leveling_levels AS l SET xp = LEAST(l.xp + t.x, {MAX_XP})
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, x)
+WHERE l.guild_id = t.g AND l.user_id = t.u
+"""
+_SQLITE_ADD_XP = f"""
+UPDATE leveling_levels SET xp = min(xp + j.value->>2, {MAX_XP}) FROM json_each(?1) AS j
+WHERE guild_id = j.value->>0 AND user_id = j.value->>1
+"""
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset), so raw and ORM writes compare equal."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_ts(ts: float) -> str:
+    """`sqlite_time` of a POSIX time."""
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def _chunks(rows: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+class BulkWriter:
+    """The flush's statements on the raw driver connection of ``session`` (which must already be in a transaction)."""
+
+    def __init__(self, session: AsyncSession, driver: Any, backend: str) -> None:
+        self.session = session
+        self.driver = driver
+        self.pg = backend == "postgresql"
+
+    @classmethod
+    async def open(cls, session: AsyncSession, backend: str) -> BulkWriter:
+        conn = await session.connection()
+        await conn.execute(text("SELECT 1"))  # starts the transaction on the driver connection (asyncpg is lazy)
+        raw = await conn.get_raw_connection()
+        return cls(session, raw.driver_connection, backend)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        if self.pg:
+            return list(await self.driver.fetch(sql, *args))
+        return list(await self.driver.execute_fetchall(sql, args))
+
+    async def _execute(self, sql: str, *args: Any) -> None:
+        if self.pg:
+            await self.driver.execute(sql, *args)
+        else:
+            await self.driver.execute_fetchall(sql, args)
+
+    # ------------------------------------------------------------------------------------------ events
+
+    async def claim_events(self, keys: Sequence[tuple[int, int | None]], stamp: int) -> set[int]:
+        """Record event keys as counted, stamped ``stamp`` (microseconds, unique to this flush); return the ones
+        already counted elsewhere (to subtract from this flush)."""
+        taken: set[int] = set()
+        for chunk in _chunks(sorted(keys)):
+            if self.pg:
+                status = await self.driver.execute(_PG_CLAIM, [k for k, _ in chunk], [o for _, o in chunk], stamp)
+                if int(status.rsplit(" ", 1)[-1]) < len(chunk):
+                    rows = await self._fetch(_PG_TAKEN, [k for k, _ in chunk], stamp)
+                    taken.update(r[0] for r in rows)
+            else:
+                payload = json.dumps(chunk)
+                await self._execute(_SQLITE_CLAIM, stamp, payload)
+                changed = (await self._fetch("SELECT changes()"))[0][0]
+                if changed < len(chunk):
+                    taken.update(json.loads((await self._fetch(_SQLITE_TAKEN, stamp, payload))[0][0]))
+        return taken
+
+    async def prune_events(self, before_us: int) -> None:
+        await self.session.execute(text("DELETE FROM leveling_seen_events WHERE seen_at < :t"), {"t": before_us})
+
+    # ------------------------------------------------------------------------------------------ levels
+
+    async def ensure_users(self, users: Sequence[tuple[int, str]], now: datetime) -> None:
+        for chunk in _chunks(sorted(users)):
+            if self.pg:
+                await self._execute(_PG_USERS, [u for u, _ in chunk], [n for _, n in chunk], now)
+            else:
+                await self._execute(_SQLITE_USERS, sqlite_time(now), json.dumps(chunk))
+
+    async def read_levels(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], StoredLevel]:
+        """Members' stored totals, in one statement (one row of JSON)."""
+        out: dict[tuple[int, int], StoredLevel] = {}
+        for chunk in _chunks(sorted(keys)):
+            if self.pg:
+                rows = await self._fetch(_PG_READ, [g for g, _ in chunk], [u for _, u in chunk])
+            else:
+                rows = json.loads((await self._fetch(_SQLITE_TOTALS, json.dumps(chunk)))[0][0])
+            for r in rows:
+                out[(r[0], r[1])] = StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                                _parse_time(r[10]) if r[10] is not None else None)
+        return out
+
+    async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
+                            read_back: Callable[[LevelRow], bool] | None = None) -> list[StoredLevel]:
+        """Add each row's activity to its member (creating the member's row); returns the resulting totals: of
+        every row on PostgreSQL (``RETURNING``), of the rows ``read_back`` selects on SQLite (a second pass)."""
+        out: list[StoredLevel] = []
+        ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))  # one lock order for every process
+        for chunk in _chunks(ordered):
+            if self.pg:
+                result = await self._fetch(
+                    _PG_UPSERT, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
+                    [r.messages for r in chunk], [r.total_messages for r in chunk],
+                    [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
+                    [r.voice_time_seconds for r in chunk],
+                    [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
+                     for r in chunk], now)
+            else:
+                payload = json.dumps([
+                    (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
+                     r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time))
+                    for r in chunk])
+                await self._execute(_SQLITE_UPSERT, sqlite_time(now), payload)
+                wanted = chunk if read_back is None else [r for r in chunk if read_back(r)]
+                result = json.loads((await self._fetch(
+                    _SQLITE_TOTALS, json.dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
+            out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                   _parse_time(r[10]) if r[10] is not None else None) for r in result)
+        return out
+
+    async def add_xp(self, gains: Sequence[tuple[int, int, int]]) -> None:
+        """Add (guild, user, xp) rewards."""
+        for chunk in _chunks(sorted(gains)):
+            if self.pg:
+                await self._execute(_PG_ADD_XP, [g for g, _, _ in chunk], [u for _, u, _ in chunk],
+                                    [x for _, _, x in chunk])
+            else:
+                await self._execute(_SQLITE_ADD_XP, json.dumps(chunk))
+
+    async def set_levels(self, changes: Sequence[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
+        """(guild, user, old level, new level): set each level only where it still is the old one; returns the
+        members this call changed (another process that got there first announces the others)."""
+        won: set[tuple[int, int]] = set()
+        for chunk in _chunks(sorted(changes)):
+            if self.pg:
+                rows = await self._fetch(_PG_SET_LEVELS, [c[0] for c in chunk], [c[1] for c in chunk],
+                                         [c[2] for c in chunk], [c[3] for c in chunk])
+            else:
+                # The writer holds the database's write lock for the whole flush, so the levels it read are still
+                # there; which rows the conditional update changed is read back in one row.
+                payload = json.dumps(chunk)
+                await self._execute(_SQLITE_SET_LEVELS, payload)
+                rows = json.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
+            won.update((r[0], r[1]) for r in rows)
+        return won
