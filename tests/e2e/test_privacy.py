@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -94,3 +95,26 @@ async def test_forget_asks_first_then_removes_every_row_and_says_what(discord_en
     assert await rows_naming(discord_env.db, bob) == {}
     assert await rows_naming(discord_env.db, carol) == carol_before
     await assert_ledger_reconciles(discord_env.db)
+
+
+async def test_activity_held_in_memory_does_not_bring_the_rows_back(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await play(discord_env, "bob")
+    bob = d.member("bob").user.id
+    ingestor = discord_env.bot.get_cog("Leveling").ingestor  # type: ignore[union-attr]
+    await d.send("general", "one more thing before I go", as_="bob")  # XP waiting in memory
+    await d.wait_for(lambda: ingestor.pending_members > 0, "the message to wait in memory")
+
+    bot = discord_env.bot
+    completed = asyncio.ensure_future(bot.wait_for(
+        "app_command_completion", check=lambda _i, cmd: cmd.qualified_name == "privacy forget", timeout=15))
+    ask = await d.slash("privacy forget", as_="bob")  # a command: it earns command XP too, once it completes
+    confirmed = await ask.click("Confirm", as_="bob")
+    done = await confirmed.wait_followup()
+    assert "leveling: removed" in done.content
+
+    await completed
+    await d.wait_for(lambda: not any(t.get_name() == "discord.py: on_app_command_completion" and not t.done()
+                                     for t in asyncio.all_tasks()), "the completion listeners to finish")
+    await ingestor.flush()  # whatever was still pending is written now
+    assert await rows_naming(discord_env.db, bob) == {}

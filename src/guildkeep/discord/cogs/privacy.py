@@ -56,6 +56,20 @@ def forget_message(result: ForgetResult) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+class ForgetView(ConfirmView):
+    """Confirm/Cancel for /privacy forget; Confirm runs the forget (the command itself has returned by then)."""
+
+    def __init__(self, cog: Privacy, *, owner_id: int) -> None:
+        super().__init__(owner_id=owner_id, confirmed="Removing your data...",
+                         cancelled="Cancelled; nothing was removed.")
+        self.cog = cog
+
+    async def _finish(self, interaction: discord.Interaction, value: bool) -> None:
+        await super()._finish(interaction, value)  # answers the click at once, within Discord's deadline
+        if value:
+            await self.cog.forget_confirmed(interaction)
+
+
 class Privacy(commands.Cog):
     """Your data: get a copy of everything stored about you, or have it removed."""
 
@@ -89,15 +103,17 @@ class Privacy(commands.Cog):
 
     @privacy.command(name="forget", description="Remove everything stored about you, in every server")
     async def forget(self, interaction: discord.Interaction) -> None:
-        view = ConfirmView(owner_id=interaction.user.id, confirmed="Removing your data...",
-                           cancelled="Cancelled; nothing was removed.")
+        # The work happens on Confirm, after this command has completed: activity counted for the command
+        # itself (leveling's command XP) is then already pending, and is flushed and removed with the rest.
+        view = ForgetView(self, owner_id=interaction.user.id)
         await interaction.response.send_message(FORGET_WARNING, view=view, ephemeral=True)
         view.message = await interaction.original_response()
-        if await view.wait() or not view.value or view.interaction is None:
-            return
+
+    async def forget_confirmed(self, interaction: discord.Interaction) -> None:
+        """Remove the clicking user's data and answer with what was removed."""
         await self._flush_pending_activity()
         result = await self.service.forget_user(interaction.user.id)
-        await view.interaction.followup.send(forget_message(result), ephemeral=True)
+        await interaction.followup.send(forget_message(result), ephemeral=True)
 
     async def _flush_pending_activity(self) -> None:
         """Write XP still held in memory (write-behind) first, so that it cannot re-create rows afterwards."""
