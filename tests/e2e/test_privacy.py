@@ -41,6 +41,9 @@ def dm_messages(env: SandboxEnv, who: str) -> list:
 
 async def test_export_arrives_as_a_dm_attachment_with_valid_json(discord_env: SandboxEnv) -> None:
     d = discord_env.driver
+    group = discord_env.bot.tree.get_command("privacy")
+    assert group is not None
+    assert not group.guild_only  # offered in DMs with the bot too
     await play(discord_env, "bob")
     reply = await d.slash("privacy export", as_="bob")
     assert reply.ephemeral

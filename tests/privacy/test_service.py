@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, ForeignKey, Table, select
 
-from guildkeep.db import Base, Database, ValidationError
+from guildkeep.db import Base, Database, DomainError, ValidationError
 from guildkeep.db.registry import load_models
 from guildkeep.gacha.config import WALLET
 from guildkeep.gacha.models import AuctionListing, LedgerEntry, Player, UserEsprit
@@ -275,3 +276,30 @@ def test_names_user_reads_user_id_and_user_ids() -> None:
     assert not names_user({"user_id": True}, 1)
     assert not names_user([5], 5)
     assert not names_user({"other": 5}, 5)
+
+
+@pytest.mark.parametrize("forget_first", [True, False])
+async def test_a_purchase_racing_the_forget_either_completes_or_is_refused_and_money_adds_up(
+        world: World, forget_first: bool) -> None:
+    db = world.db
+    async with db.session(read_only=True) as s:
+        listed_copy = (await s.execute(select(AuctionListing.user_esprit_id)
+                                       .where(AuctionListing.id == world.open_listing))).scalar_one()
+    bob_before = (await world.gacha.balance(GUILD, BOB)).balances["faylen"]
+    racers = [PrivacyService(db).forget_user(ANN), world.gacha.buy(GUILD, BOB, world.open_listing)]
+    outcomes = await asyncio.gather(*(racers if forget_first else racers[::-1]), return_exceptions=True)
+    forgot, bought = outcomes if forget_first else outcomes[::-1]
+    assert not isinstance(forgot, BaseException), forgot
+    # A refusal is a player-readable error. (A purchase that committed just before the forget may also
+    # answer "no listing" when it reads the listing back, after the forget removed it.)
+    assert not isinstance(bought, BaseException) or isinstance(bought, DomainError), bought
+    bob_after = (await world.gacha.balance(GUILD, BOB)).balances["faylen"]
+    async with db.session(read_only=True) as s:
+        owner = (await s.execute(select(UserEsprit.owner_id).where(UserEsprit.id == listed_copy))).scalar_one_or_none()
+    if owner == BOB:
+        assert bob_after == bob_before - 50  # bought first: Bob paid, Ann's credit was closed with her
+    else:
+        assert owner is None  # withdrawn first: the Esprit went with Ann, and Bob paid nothing
+        assert bob_after == bob_before
+    assert await rows_naming(db, ANN) == {}
+    await assert_ledger_reconciles(db)
