@@ -19,6 +19,7 @@ from guildkeep.db import Database, DomainError, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
+from guildkeep.privacy.cli import privacy_app
 from guildkeep.scheduler.cli import jobs_app
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(llm_app, name="llm")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(privacy_app, name="privacy")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
