@@ -154,15 +154,15 @@ class GachaPrivacy:
                 or_(AuctionListing.seller_id == user_id, AuctionListing.user_esprit_id.in_(copy_ids))
             )
         )
-        report.removed("gacha_auction_listings", listings.rowcount)
+        report.removed("gacha_auction_listings", listings)
         bought = await session.execute(
             update(AuctionListing).where(AuctionListing.buyer_id == user_id).values(buyer_id=None)
         )
-        report.kept_anonymised("gacha_auction_listings", bought.rowcount)
+        report.kept_anonymised("gacha_auction_listings", bought)
         owned = await session.execute(delete(UserEsprit).where(UserEsprit.owner_id == user_id))
-        report.removed("gacha_user_esprits", owned.rowcount)
+        report.removed("gacha_user_esprits", owned)
         gone = await session.execute(delete(Player).where(Player.user_id == user_id))
-        report.removed("gacha_players", gone.rowcount)
+        report.removed("gacha_players", gone)
 
         # 4. The ledger keeps its lines, with the user replaced.
         prefix = _admin_prefix(user_id)
@@ -176,7 +176,7 @@ class GachaPrivacy:
                             else_=LedgerEntry.reason),
             )
         )
-        report.kept_anonymised("gacha_ledger", anonymised.rowcount)
+        report.kept_anonymised("gacha_ledger", anonymised)
         if lines:
             servers = len({line["guild_id"] for line in lines})
             report.notes.append(f"accounts closed in the ledger in {servers} server(s)")

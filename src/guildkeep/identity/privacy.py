@@ -36,9 +36,9 @@ class IdentityPrivacy:
         """Delete the memberships, then the user row."""
         report = ForgetReport(self.name)
         members = await session.execute(delete(GuildMember).where(GuildMember.user_id == user_id))
-        report.removed("guild_members", members.rowcount)
+        report.removed("guild_members", members)
         users = await session.execute(delete(User).where(User.id == user_id))
-        report.removed("users", users.rowcount)
+        report.removed("users", users)
         return report
 
 

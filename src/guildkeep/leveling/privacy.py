@@ -75,9 +75,9 @@ class LevelingPrivacy:
             ("leveling_levels", Level),
         ):
             result = await session.execute(delete(model).where(model.user_id == user_id))
-            report.removed(table, result.rowcount)
+            report.removed(table, result)
         authored = await session.execute(update(Quest).where(Quest.created_by == user_id).values(created_by=None))
-        report.kept_anonymised("leveling_quests", authored.rowcount)
+        report.kept_anonymised("leveling_quests", authored)
         return report
 
 

@@ -22,8 +22,9 @@ import pkgutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from sqlalchemy import CursorResult, Result
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,15 +42,15 @@ class ForgetReport:
     anonymised: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def removed(self, table: str, count: int | None) -> None:
-        """Count ``count`` deleted rows of ``table`` (zero counts are left out)."""
-        if count:
-            self.deleted[table] = self.deleted.get(table, 0) + int(count)
+    def removed(self, table: str, count: int | Result[Any]) -> None:
+        """Count deleted rows of ``table``: a number, or the result of a DELETE (zero counts are left out)."""
+        if n := affected(count):
+            self.deleted[table] = self.deleted.get(table, 0) + n
 
-    def kept_anonymised(self, table: str, count: int | None) -> None:
-        """Count ``count`` rows of ``table`` kept with the user id replaced."""
-        if count:
-            self.anonymised[table] = self.anonymised.get(table, 0) + int(count)
+    def kept_anonymised(self, table: str, count: int | Result[Any]) -> None:
+        """Count rows of ``table`` kept with the user id replaced: a number, or the result of an UPDATE."""
+        if n := affected(count):
+            self.anonymised[table] = self.anonymised.get(table, 0) + n
 
     @property
     def total_deleted(self) -> int:
@@ -60,6 +61,13 @@ class ForgetReport:
     def total_anonymised(self) -> int:
         """All rows this module kept with the user id replaced."""
         return sum(self.anonymised.values())
+
+
+def affected(count: int | Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched, or ``count`` itself when it is a number."""
+    if isinstance(count, int):
+        return count
+    return int(cast(CursorResult[Any], count).rowcount or 0)
 
 
 @runtime_checkable

@@ -32,8 +32,11 @@ def names_user(payload: Any, user_id: int) -> bool:
 
 
 async def _job_ids(session: AsyncSession, user_id: int) -> list[int]:
-    """The jobs naming the user. Payloads are JSON on SQLite and JSONB on PostgreSQL, so they are
-    read in batches and matched here rather than by a dialect-specific JSON query."""
+    """The jobs naming the user.
+
+    Payloads are JSON on SQLite and JSONB on PostgreSQL, so they are read in batches and matched
+    here rather than by a dialect-specific JSON query.
+    """
     found: list[int] = []
     last = 0
     while True:
@@ -71,7 +74,7 @@ class SchedulerPrivacy:
         ids = await _job_ids(session, user_id)
         if ids:
             result = await session.execute(delete(ScheduledJob).where(ScheduledJob.id.in_(ids)))
-            report.removed("scheduler_jobs", result.rowcount)
+            report.removed("scheduler_jobs", result)
         return report
 
 

@@ -81,6 +81,7 @@ class Privacy(commands.Cog):
 
     @privacy.command(name="export", description="Get a JSON file of everything stored about you, in a DM")
     async def export(self, interaction: discord.Interaction) -> None:
+        """DM the caller their export; attach it to the private reply when DMs are closed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         info = await self.service.export_file(interaction.user.id)
         modules = ", ".join(info.document["modules"])
@@ -103,6 +104,7 @@ class Privacy(commands.Cog):
 
     @privacy.command(name="forget", description="Remove everything stored about you, in every server")
     async def forget(self, interaction: discord.Interaction) -> None:
+        """Ask for confirmation; `ForgetView` does the rest."""
         # The work happens on Confirm, after this command has completed: activity counted for the command
         # itself (leveling's command XP) is then already pending, and is flushed and removed with the rest.
         view = ForgetView(self, owner_id=interaction.user.id)
@@ -124,4 +126,5 @@ class Privacy(commands.Cog):
 
 
 async def setup(bot: GuildkeepBot) -> None:
+    """Load the cog (discord.py extension entry point)."""
     await bot.add_cog(Privacy(bot))
