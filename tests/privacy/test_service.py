@@ -303,3 +303,24 @@ async def test_a_purchase_racing_the_forget_either_completes_or_is_refused_and_m
         assert bob_after == bob_before
     assert await rows_naming(db, ANN) == {}
     await assert_ledger_reconciles(db)
+
+
+class _Broken:
+    name = "broken"
+    tables = ()
+    order = 500
+
+    async def export_user(self, _session: Any, _user_id: int) -> dict[str, Any]:
+        return {}
+
+    async def forget_user(self, _session: Any, _user_id: int) -> Any:
+        raise RuntimeError("disk on fire")
+
+
+async def test_a_forget_that_fails_half_way_changes_nothing(world: World) -> None:
+    before = await rows_naming(world.db, ANN)
+    providers = sorted([*load_providers(), _Broken()], key=lambda p: p.order)
+    assert [p.name for p in providers][:2] == ["gacha", "leveling"]  # these ran before the failure
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await PrivacyService(world.db, providers).forget_user(ANN)
+    assert await rows_naming(world.db, ANN) == before

@@ -109,19 +109,16 @@ class PrivacyService:
     async def forget_user(self, user_id: int) -> ForgetResult:
         """Remove everything stored about ``user_id``; ledgers keep their lines, anonymised.
 
-        Each module runs in its own unit of work (retried on a conflict), in the providers' order:
-        the identity rows the others reference go last. A module that fails stops the forget with
-        the earlier modules done; running it again finishes the rest (every step is idempotent).
+        One unit of work for every module (retried as a whole on a conflict), in the providers'
+        order, identity last: a forget is all or nothing, and a request that races it (a /start in
+        the same second) either lands before it and is forgotten too, or starts a new record after.
         """
         user_id = _check_user_id(user_id)
-        result = ForgetResult(user_id, utcnow())
-        for provider in self.providers:
 
-            async def work(s: AsyncSession, provider: PrivacyProvider = provider) -> ForgetReport:
-                return await provider.forget_user(s, user_id)
+        async def work(s: AsyncSession) -> list[ForgetReport]:
+            return [await provider.forget_user(s, user_id) for provider in self.providers]
 
-            report = await self.db.run(work)
-            result.reports.append(report)
+        result = ForgetResult(user_id, utcnow(), await self.db.run(work))
         result.finished_at = utcnow()
         # The id itself is not logged: the log would otherwise keep what was just forgotten.
         log.info("forgot a user: %d rows removed, %d kept anonymised", result.total_deleted,
