@@ -11,6 +11,7 @@ from discord.ext import commands
 
 import discord
 from discord import app_commands
+from guildkeep.db import ValidationError
 from guildkeep.discord.views import ConfirmView
 from guildkeep.privacy import ExportInfo, ForgetResult, PrivacyService
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CANNOT_DM = 50007  # Discord: "Cannot send messages to this user"
-FILE_LIMIT = 8 * 1024 * 1024  # above this the export is sent zipped (Discord refuses files over 10 MiB)
+FILE_LIMIT = 8 * 1024 * 1024  # above this the export is sent zipped
+DISCORD_FILE_MAX = 10 * 1024 * 1024  # Discord refuses bigger files
 MESSAGE_LIMIT = 2000
 
 FORGET_WARNING = (
@@ -39,6 +41,10 @@ def export_attachment(info: ExportInfo) -> discord.File:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(info.filename, info.data)
+    if buffer.tell() > DISCORD_FILE_MAX:
+        raise ValidationError(
+            f"Your data is too large to send through Discord ({buffer.tell() / 2**20:.0f} MiB even zipped). "
+            "Ask the bot's operator for it: they can run `guildkeep privacy export` with your user id.")
     buffer.seek(0)
     return discord.File(buffer, filename=info.filename.removesuffix(".json") + ".zip")
 
