@@ -239,7 +239,10 @@ async def test_export_holds_every_module_section_with_the_seeded_values(world: W
     assert all(e["name"] for e in gacha["esprits"])
     roles = {r["id"]: r["role"] for r in gacha["auction_listings"]}
     assert roles == {world.open_listing: "seller", world.sold_listing: "seller", world.bought_listing: "buyer"}
-    assert any(line["reason"] == f"by {ANN}: thanks for the trade" for line in gacha["ledger"])
+    granted = [line for line in gacha["ledger"] if line["reason"] == f"by {ANN}: thanks for the trade"]
+    assert [line["user_id"] for line in granted] == [BOB, BOB]
+    assert all("balance_after" not in line and "result" not in line for line in granted)  # Bob's balance is his
+    assert any(line["balance_after"] is not None for line in gacha["ledger"] if line["user_id"] == ANN)
     assert all(line["user_id"] == ANN or line["reason"].startswith(f"by {ANN}:") for line in gacha["ledger"])
 
     assert [j["payload"] for j in data["scheduler"]["jobs"]] == [{"user_id": ANN, "text": "birthday"}]

@@ -88,7 +88,10 @@ class GachaPrivacy:
             "auction_listings": [
                 {**row_dict(r), "role": "seller" if r.seller_id == user_id else "buyer"} for r in listings
             ],
-            "ledger": [row_dict(line) for line in ledger],
+            # Grants they made as an administrator are on the receiver's account: the receiver's balance
+            # (``balance_after``, and line 0's ``result``) is the receiver's data, not theirs.
+            "ledger": [row_dict(line, exclude=() if line.user_id == user_id else ("balance_after", "result"))
+                       for line in ledger],
         }
 
     async def forget_user(self, session: AsyncSession, user_id: int) -> ForgetReport:
