@@ -327,3 +327,33 @@ async def test_a_forget_that_fails_half_way_changes_nothing(world: World) -> Non
     with pytest.raises(RuntimeError, match="disk on fire"):
         await PrivacyService(world.db, providers).forget_user(ANN)
     assert await rows_naming(world.db, ANN) == before
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def defer(self, **kwargs: Any) -> None:
+        self.calls.append(("defer", kwargs))
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        self.calls.append((content, kwargs))
+
+
+async def test_export_invoked_in_a_dm_answers_with_the_file_there(world: World) -> None:
+    from types import SimpleNamespace
+
+    from guildkeep.discord.cogs.privacy import Privacy
+
+    def refuse_dm(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("in a DM the file is the reply itself")
+
+    recorder = _Recorder()
+    interaction = SimpleNamespace(user=SimpleNamespace(id=ANN, send=refuse_dm), guild_id=None,
+                                  response=recorder, followup=recorder)
+    cog = Privacy(SimpleNamespace(db=world.db))  # type: ignore[arg-type]
+    await Privacy.export.callback(cog, interaction)  # type: ignore[arg-type]
+    (_defer, defer_kwargs), (text, kwargs) = recorder.calls
+    assert defer_kwargs["ephemeral"] is True
+    assert "is in this file" in text
+    assert json.loads(kwargs["file"].fp.read())["data"]["identity"]["user"]["custom_name"] == "Annie"
