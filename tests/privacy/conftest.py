@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert
 
-from guildkeep.db import Database, utcnow
+from guildkeep.db import Base, Database, utcnow
 from guildkeep.gacha.config import load_config
 from guildkeep.gacha.service import GachaService
 from guildkeep.identity.service import IdentityService
@@ -47,6 +47,9 @@ async def seed_leveling(db: Database, user_id: int, quest_id: int, achievement_i
                                                        achievement_id=achievement_id, earned_at=utcnow()))
         await s.execute(insert(Card).values(guild_id=GUILD, user_id=user_id, primary_color="#123456",
                                             card_style="minimal"))
+        grants = Base.metadata.tables.get("leveling_role_grants")  # level roles the bot gave, where the schema has it
+        if grants is not None:
+            await s.execute(insert(grants).values(guild_id=GUILD, user_id=user_id, role_id=4242, granted_at=utcnow()))
 
 
 @pytest.fixture
