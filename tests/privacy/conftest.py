@@ -52,6 +52,26 @@ async def seed_leveling(db: Database, user_id: int, quest_id: int, achievement_i
             await s.execute(insert(grants).values(guild_id=GUILD, user_id=user_id, role_id=4242, granted_at=utcnow()))
 
 
+async def seed_characters(db: Database, user_id: int, message_id: int) -> None:
+    """A character with a server override and one logged message, where the schema has characters."""
+    tables = Base.metadata.tables
+    if "characters" not in tables:
+        return
+    characters, overrides, speech = (tables[n] for n in ("characters", "character_guild_overrides",
+                                                         "character_speech"))
+    now = utcnow()
+    async with db.session() as s:
+        character_id = (await s.execute(insert(characters).values(
+            owner_id=user_id, name=f"Hero of {user_id}", name_key=f"hero of {user_id}", description="brave",
+            is_public=True, origin_guild_id=GUILD, created_at=now, updated_at=now,
+        ).returning(characters.c.id))).scalar_one()
+        await s.execute(insert(overrides).values(character_id=character_id, guild_id=GUILD, nickname="Nick",
+                                                 hidden=False, created_at=now, updated_at=now))
+        await s.execute(insert(speech).values(message_id=message_id, guild_id=GUILD, channel_id=5, webhook_id=6,
+                                              speaker_id=user_id, character_id=character_id,
+                                              character_name="Nick", created_at=now))
+
+
 @pytest.fixture
 async def world(db: Database) -> World:
     gacha = GachaService(db, load_config(), rng=random.Random(7))
@@ -76,6 +96,8 @@ async def world(db: Database) -> World:
         ).returning(Achievement.id))).scalar_one()
     await seed_leveling(db, ANN, w.quest_by_ann, achievement, 1234)
     await seed_leveling(db, BOB, w.quest_by_ann, achievement, 777)
+    await seed_characters(db, ANN, 9001)
+    await seed_characters(db, BOB, 9002)
 
     # Gacha: both play here, Ann also in another server; trades both ways, an open listing, a grant by Ann.
     await gacha.start(GUILD, ANN)
