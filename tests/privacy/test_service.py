@@ -12,9 +12,10 @@ from sqlalchemy import Column, ForeignKey, Table, select
 
 from guildkeep.db import Base, Database, DomainError, ValidationError
 from guildkeep.db.registry import load_models
-from guildkeep.gacha.config import WALLET
+from guildkeep.gacha.config import WALLET, load_config
 from guildkeep.gacha.models import AuctionListing, LedgerEntry, Player, UserEsprit
 from guildkeep.gacha.privacy import ANONYMOUS_USER_ID
+from guildkeep.gacha.service import GachaService
 from guildkeep.privacy import PrivacyService, load_providers
 from guildkeep.scheduler.privacy import names_user
 from tests.privacy.conftest import ANN, BOB, GUILD, OTHER_GUILD, World
@@ -82,6 +83,10 @@ async def assert_ledger_reconciles(db: Database) -> None:
     assert sum(owned.values()) == len(copies)
     anonymous = {k: v for k, v in {**money, **owned}.items() if k[1] == ANONYMOUS_USER_ID}
     assert all(v == 0 for v in anonymous.values()), anonymous
+    reconcile = getattr(GachaService(db, load_config()), "reconcile", None)  # the service's own audit, where it has one
+    if reconcile is not None:
+        for guild_id in sorted({line.guild_id for line in lines}):
+            assert await reconcile(guild_id) == [], guild_id
 
 
 def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
