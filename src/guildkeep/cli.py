@@ -24,6 +24,7 @@ from guildkeep.db import backup as backups_mod
 from guildkeep.db.instances import Heartbeat, refuse_if_running
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
+from guildkeep.privacy.cli import privacy_app
 from guildkeep.scheduler.cli import jobs_app
 from guildkeep.signals import install_shutdown_handlers, stdin_lines
 from guildkeep.web.cli import web_app
@@ -42,6 +43,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(llm_app, name="llm")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(web_app, name="web")
+app.add_typer(privacy_app, name="privacy")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
