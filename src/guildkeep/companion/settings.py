@@ -19,14 +19,15 @@ MAX_CHANNELS = 25
 class CompanionConfig(BaseModel):
     """What a server's admins may change with ``/companion config``.
 
-    ``channel_ids`` empty: the companion answers mentions in every channel; otherwise only in those.
+    Off until an admin turns it on (every answer may cost a model request). ``channel_ids`` empty: once on,
+    the companion answers mentions in every channel; otherwise only in those. Direct messages are always answered.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     persona: str = Field(DEFAULT_PERSONA, min_length=1, max_length=MAX_PERSONA)
     channel_ids: tuple[int, ...] = Field((), max_length=MAX_CHANNELS)
-    enabled: bool = True
+    enabled: bool = False
     birthday_hour_utc: int = Field(9, ge=0, le=23)
     context_facts: int = Field(8, ge=0, le=25)
     context_messages: int = Field(12, ge=0, le=50)
