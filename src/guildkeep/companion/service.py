@@ -189,6 +189,32 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> dict[str, int]:
+    """Inside the caller's unit of work: delete every companion row about the user (rows per table).
+
+    Mood history rows the user caused keep their numbers with the user and description cleared. The
+    scheduler jobs of deleted events are left to find no event (`CompanionService.forget_all` cancels them).
+    """
+    removed: dict[str, int] = {}
+    fact_ids = select(UserFact.id).where(UserFact.user_id == user_id).scalar_subquery()
+    result = await s.execute(delete(FactAssociation).where(
+        or_(FactAssociation.fact_id_1.in_(fact_ids), FactAssociation.fact_id_2.in_(fact_ids))))
+    removed["fact_associations"] = _rowcount(result)
+    result = await s.execute(delete(Message).where(or_(
+        Message.user_id == user_id,
+        Message.conversation_id.in_(select(Conversation.id).where(Conversation.user_id == user_id)))))
+    removed["messages"] = _rowcount(result)
+    for name, model in TABLES.items():
+        if name == "messages":
+            continue
+        result = await s.execute(delete(model).where(model.user_id == user_id))
+        removed[name] = _rowcount(result)
+    result = await s.execute(update(MoodHistory).where(MoodHistory.trigger_user_id == user_id)
+                             .values(trigger_user_id=None, trigger_description=None, updated_at=now))
+    removed["mood_history_links"] = _rowcount(result)
+    return removed
+
+
 class CompanionService:
     """The companion's memory, mood, relationships, styles, opinions, events and chat."""
 
@@ -491,26 +517,10 @@ class CompanionService:
         no event and posts nothing).
         """
         now = self._now(now)
-        removed: dict[str, int] = {}
         async with self.db.session() as s:
             event_ids = list((await s.execute(select(ScheduledEvent.id).where(
                 ScheduledEvent.user_id == user_id, ScheduledEvent.status == rules.PENDING))).scalars())
-            fact_ids = select(UserFact.id).where(UserFact.user_id == user_id).scalar_subquery()
-            result = await s.execute(delete(FactAssociation).where(
-                or_(FactAssociation.fact_id_1.in_(fact_ids), FactAssociation.fact_id_2.in_(fact_ids))))
-            removed["fact_associations"] = _rowcount(result)
-            result = await s.execute(delete(Message).where(or_(
-                Message.user_id == user_id,
-                Message.conversation_id.in_(select(Conversation.id).where(Conversation.user_id == user_id)))))
-            removed["messages"] = _rowcount(result)
-            for name, model in TABLES.items():
-                if name == "messages":
-                    continue
-                result = await s.execute(delete(model).where(model.user_id == user_id))
-                removed[name] = _rowcount(result)
-            result = await s.execute(update(MoodHistory).where(MoodHistory.trigger_user_id == user_id)
-                                     .values(trigger_user_id=None, trigger_description=None, updated_at=now))
-            removed["mood_history_links"] = _rowcount(result)
+            removed = await forget_user_rows(s, user_id, now=now)
         for event_id in event_ids:
             await self.jobs.cancel_key(EVENT_JOB, f"event:{event_id}", now=now)
         return ForgetResult(removed)

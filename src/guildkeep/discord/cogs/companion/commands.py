@@ -73,13 +73,15 @@ class Companion(ChatListeners, commands.Cog):
         if choice.lower() in {FORGET_ALL, FORGET_ALL_LABEL.lower()}:
             view = ConfirmView(owner_id=user_id, confirmed="Forgetting…", cancelled="Nothing was forgotten.")
             await interaction.response.send_message(
-                "Forget **everything** I know about you: facts, preferences, conversations, our relationship, "
-                "your style and your reminders? This cannot be undone.", view=view, ephemeral=True)
+                "Forget **everything** the companion stores about you: facts, preferences, conversations, our "
+                "relationship, your style, your birthday and reminders? This cannot be undone.",
+                view=view, ephemeral=True)
             await view.wait()
             if view.value and view.interaction is not None:
                 result = await self.service.forget_all(user_id, now=utcnow())
                 await view.interaction.edit_original_response(
-                    content=f"Done: I forgot everything about you ({result.total} record(s) removed).", view=None)
+                    content=f"Done: the companion forgot everything about you ({result.total} record(s) removed).",
+                    view=None)
             return
         fact_id = choice.lstrip("#").split(" ", 1)[0]
         if not fact_id.isdigit():
