@@ -61,7 +61,7 @@ async def test_serve_runs_the_backup_schedule_until_the_bot_stops(db: Database, 
             running = asyncio.create_task(serve(bot, server.bot_token))
             await asyncio.wait_for(bot.wait_until_ready(), 30)
             assert bot.scheduler.running
-            assert bot.scheduler.kinds == ([] if db.is_memory else [BACKUP_KIND])
+            assert (BACKUP_KIND in bot.scheduler.kinds) is not db.is_memory  # modules register their own kinds too
             job = await bot.scheduler.service.find(BACKUP_KIND, BACKUP_KEY)
             assert job is not None
             assert (job.status, job.interval_seconds) == ("pending", 3600)

@@ -60,7 +60,8 @@ class Core(commands.Cog):
         found: dict[str, list[app_commands.Command]] = defaultdict(list)
         for command in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input):
             found[module_name(command, self.bot.cogs.values())].extend(leaf_commands(command))  # type: ignore[arg-type]
-        return {name: sorted(cmds, key=lambda c: c.qualified_name) for name, cmds in sorted(found.items())}
+        ordered = sorted(found.items(), key=lambda item: (item[0] != "Core", item[0]))  # Core first, then A-Z
+        return {name: sorted(cmds, key=lambda c: c.qualified_name) for name, cmds in ordered}
 
     def help_pages(self) -> list[discord.Embed]:
         modules = self.commands_by_module()
@@ -148,6 +149,10 @@ class Core(commands.Cog):
             return
         if message.mention_everyone:
             return
+        for cog in self.bot.cogs.values():  # a cog that answers mentions itself (the companion) takes precedence
+            claims = getattr(cog, "claims_mention", None)
+            if claims is not None and await claims(message):
+                return
         await message.reply(f"Hi {message.author.display_name}! Type `/help` to see what I can do.",
                             mention_author=False)
 

@@ -1,0 +1,158 @@
+"""The companion end to end: the real bot on the sandbox, with the local stand-in model and without a model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from guildkeep.companion.service import EVENT_JOB, NO_MODEL_REPLY, CompanionService
+from guildkeep.config import Settings, load_settings
+from guildkeep.llm.standin import DEFAULT_MODEL, StandinModel
+from guildkeep.sandbox.harness import SandboxEnv
+
+pytestmark = pytest.mark.e2e
+
+TOLD = "My birthday is March 14 and I love painting!"
+FACTS = {"facts": [
+    {"type": "event", "content": "Birthday is March 14", "importance": 0.9, "confidence": 0.9,
+     "temporal": "timeless", "birthday": "March 14"},
+    {"type": "hobby", "content": "Loves painting", "importance": 0.6, "confidence": 0.8, "temporal": "present",
+     "birthday": None},
+]}
+
+
+@pytest.fixture(params=["standin", "no-model"])
+async def model(request: pytest.FixtureRequest) -> AsyncIterator[StandinModel | None]:
+    """The local stand-in model on a free port, or no model at all."""
+    if request.param == "no-model":
+        yield None
+        return
+    async with StandinModel() as standin:
+        yield standin
+
+
+@pytest.fixture
+def discord_settings(database_url: str, model: StandinModel | None) -> Settings:
+    extra: dict[str, object] = {}
+    if model is not None:
+        extra = {"llm_base_url": model.base_url, "llm_model": DEFAULT_MODEL}
+    return load_settings(database_url=database_url, discord_token=None, auto_migrate=False, backup_interval_hours=0,
+                         **extra)
+
+
+def service(env: SandboxEnv) -> CompanionService:
+    return env.bot.get_cog("Companion").service  # type: ignore[union-attr]
+
+
+async def test_tell_remember_birthday_fires_once_and_forget_all(
+    discord_env: SandboxEnv, model: StandinModel | None,
+) -> None:
+    d = discord_env.driver
+    svc = service(discord_env)
+    bob = d.member("bob").user.id
+    ignored = await d.send("general", f"{d.bot_mention} hello", as_="bob")
+    hint = await d.wait_for_bot_message("general", after=ignored)
+    assert "/help" in hint.content  # off until an admin turns it on
+    turned_on = await d.slash("companion config", as_="alice", enabled=True)
+    assert "yes" in turned_on.text
+    if model is not None:
+        model.reply("What a lovely hobby! Happy early birthday.")
+        model.reply_json(FACTS)
+
+    sent = await d.send("general", f"{d.bot_mention} {TOLD}", as_="bob")
+    answer = await d.wait_for_bot_message("general", after=sent)
+
+    async def learned() -> bool:
+        return (await svc.list_facts(bob)).total == 2
+
+    await d.wait_for(learned, "the two facts to be stored")
+    if model is not None:
+        assert answer.content == "What a lovely hobby! Happy early birthday."
+        chat, extraction = model.chat_requests()
+        assert "Stranger" in chat.body["messages"][0]["content"]
+        assert chat.body["messages"][-1]["content"] == TOLD
+        assert extraction.body["response_format"]["type"] == "json_schema"
+    else:
+        assert answer.content == NO_MODEL_REPLY
+
+    memory = await d.slash("memory", as_="bob")
+    assert memory.ephemeral
+    assert "Birthday is March 14" in memory.text
+    assert "Loves painting" in memory.text
+
+    [event] = await svc.list_events(bob)
+    assert event.event_type == "birthday"
+    assert (event.trigger_at.month, event.trigger_at.day) == (3, 14)
+    on_the_day = event.trigger_at + timedelta(minutes=1)
+    day_before = event.trigger_at - timedelta(days=1)
+    assert await discord_env.bot.scheduler.run_until_idle(day_before) == 0
+    ran = await discord_env.bot.scheduler.run_until_idle(on_the_day)
+    assert ran == 1
+    greeting = await d.wait_for_message("general", lambda m: "Happy birthday" in m.content, "the birthday greeting")
+    assert f"<@{bob}>" in greeting.content
+    assert await discord_env.bot.scheduler.run_until_idle(on_the_day + timedelta(hours=1)) == 0
+    greetings = [m for m in d.world.channel_messages(d.channel("general").id) if "Happy birthday" in m.content]
+    assert len(greetings) == 1
+    [next_year] = await svc.list_events(bob)
+    assert next_year.trigger_at == datetime(event.trigger_at.year + 1, 3, 14, 9, tzinfo=UTC)
+    job = await svc.jobs.find(EVENT_JOB, f"event:{next_year.id}")
+    assert job is not None
+    assert job.status == "pending"
+
+    choices = await d.autocomplete("forget", "fact", "", as_="bob")
+    assert choices[0]["value"] == "all"
+    assert len(choices) == 3
+    prompt = await d.slash("forget", as_="bob", fact="all")
+    assert prompt.ephemeral
+    await prompt.click("Confirm", as_="bob")
+
+    async def nothing_left() -> bool:
+        return all(n == 0 for n in (await svc.count_user_rows(bob)).values())
+
+    await d.wait_for(nothing_left, "no companion row about bob")
+    assert (await svc.jobs.get(job.id)).status == "cancelled"
+    empty = await d.slash("memory", as_="bob")
+    assert "don't remember anything" in empty.text
+
+
+async def test_commands_remind_birthday_status_config_and_errors(
+    discord_env: SandboxEnv, model: StandinModel | None,
+) -> None:
+    d = discord_env.driver
+    svc = service(discord_env)
+    bad = await d.slash("remind", as_="bob", when="someday", what="call mom")
+    assert bad.ephemeral
+    assert "in 10 minutes" in bad.text
+    assert await svc.list_events(d.member("bob").user.id) == []
+    ok = await d.slash("remind", as_="bob", when="in 10 minutes", what="call mom")
+    assert ok.ephemeral
+    assert "call mom" in ok.text
+    bday = await d.slash("birthday set", as_="bob", month=2, day=30)
+    assert bday.ephemeral
+    assert "not a date" in bday.text
+    bday = await d.slash("birthday set", as_="bob", month=7, day=4)
+    assert "happy birthday" in bday.text
+    status = await d.slash("companion status", as_="bob")
+    assert "Stranger" in status.text
+    assert "2 upcoming event(s)" in status.text
+    refused = await d.slash("companion config", as_="bob", persona="evil", as_admin_override=True)
+    assert refused.ephemeral
+    assert "Manage Server" in refused.text
+    config = await d.slash("companion config", as_="alice", persona="You are Pip, an owl.", talk_in="bot-commands",
+                           enabled=True)
+    assert "You are Pip" in config.text
+    # Mentions outside its channels are ignored; inside they are answered.
+    elsewhere = await d.send("general", f"{d.bot_mention} hello", as_="carol")
+    hint = await d.wait_for_bot_message("general", after=elsewhere)
+    assert "/help" in hint.content
+    asked = await d.send("bot-commands", f"{d.bot_mention} hello", as_="carol")
+    answer = await d.wait_for_bot_message("bot-commands", after=asked)
+    echoed = "Well met! The stand-in narrator heard “hello” and bows."
+    assert answer.content == (NO_MODEL_REPLY if model is None else echoed)
+    assert len([m for m in d.world.channel_messages(d.channel("general").id)
+                if m.id > elsewhere.id and m.author.id == d.bot_user.id]) == 1
+    unknown = await d.slash("forget", as_="bob", fact="something I never said")
+    assert unknown.ephemeral
+    assert "Pick a fact" in unknown.text
