@@ -373,3 +373,12 @@ async def test_no_operation_given_one_servers_id_touches_another_servers_data(st
     assert await story.forget_guild(G2) == 1
     assert await snapshot() == before
     assert (await story.get_story_instance(G1, C1)).no_model_notice is False
+
+
+async def test_lookups_by_text_that_looks_like_a_number(story: StoryService) -> None:
+    await world_with_places(story)
+    for text in ("²", "①", "9" * 25, "-1"):
+        with pytest.raises(WorldNotFoundError):
+            await story.find_world(G1, text)
+        with pytest.raises(CharacterNotFoundError):
+            await story.characters.resolve(ALICE, text, guild_id=G1)

@@ -251,7 +251,7 @@ class CharacterService:
         text = ref.strip()
         if not text:
             raise CharacterNotFoundError("Name a character (pick one from the list as you type).")
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and int(text) < 2**63:  # an id ("²" is a digit but no number)
             try:
                 info = await self.get(viewer_id, int(text), guild_id=guild_id)
             except CharacterNotFoundError:

@@ -203,7 +203,7 @@ class StoryService:
         text = (ref or "").strip()
         async with self.db.session(read_only=True) as s:
             row = None
-            if text.isdigit() and len(text) < 19:
+            if text.isascii() and text.isdigit() and int(text) < 2**63:
                 row = (await s.execute(select(StoryWorld).where(
                     StoryWorld.id == int(text), StoryWorld.guild_id == guild_id))).scalar_one_or_none()
             if row is None and text:
