@@ -178,3 +178,83 @@ async def test_without_a_model_the_narrator_says_so_once_and_commands_work(disco
                             character=str(gandalf.character_id), score=100)
     assert refused.ephemeral
     assert refused.content.startswith("Only the person who started this story")
+
+
+@pytest.mark.parametrize("use_model", [False])
+async def test_world_and_character_commands_refuse_clearly_and_autocomplete_at_most_25(
+        discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    service = StoryService(discord_env.db)
+    alice = d.member("alice").user.id
+    for n in range(30):
+        await service.create_world(d.guild.id, alice, f"Realm {n:02d}")
+    choices = await d.autocomplete("world show", "world", "realm", as_="bob")
+    assert len(choices) == 25
+    assert choices[0]["name"] == "Realm 00"
+    listed = await d.slash("world list", as_="bob")
+    assert listed.ephemeral
+    assert "Realm 19" in listed.text
+    page2 = await listed.click("Next")
+    assert "Realm 29" in page2.text
+
+    missing = await d.slash("world show", as_="bob", world="Atlantis")
+    assert missing.ephemeral
+    assert missing.content.startswith("There is no such world on this server")
+    twice = await d.slash("world create", as_="bob", name="realm 01")
+    assert twice.ephemeral
+    assert twice.content == "This server already has a world called **realm 01**."
+    not_yours = await d.slash("world edit", as_="bob", world="Realm 01", name="Bob's")
+    assert not_yours.ephemeral
+    assert not_yours.content.startswith("Only the world's creator")
+    admin = await d.slash("world edit", as_="alice", world="Realm 01", name="Alice's Realm")
+    assert admin.content.startswith("Saved **Alice's Realm**")
+    await d.slash("world location add", as_="alice", world="Alice's Realm", name="Keep")
+    await d.slash("world event add", as_="alice", world="Alice's Realm", location="Keep", name="Siege")
+    events = await d.autocomplete("world event remove", "event", "", as_="alice",
+                                  options={"world": "Alice's Realm", "location": "Keep"})
+    assert [c["name"] for c in events] == ["Siege"]
+    nowhere = await d.slash("world event add", as_="alice", world="Alice's Realm", location="Gate", name="Siege")
+    assert nowhere.content.startswith("That world has no such location")
+    removed = await d.slash("world event remove", as_="alice", world="Alice's Realm", location="Keep", event="Siege")
+    assert removed.content.startswith("Removed an event")
+    removed = await d.slash("world location remove", as_="alice", world="Alice's Realm", location="keep")
+    assert removed.content.startswith("Removed a location")
+
+    no_story = await d.slash("story status", as_="bob", channel="bot-commands")
+    assert no_story.ephemeral
+    assert no_story.content == "There is no story in this channel. Start one with /story start."
+    unknown_cast = await d.slash("story start", as_="bob", channel="bot-commands", world="Realm 02",
+                                 characters="Nobody")
+    assert unknown_cast.ephemeral
+    assert "can't find a character called **Nobody**" in unknown_cast.content
+    started = await d.slash("story start", as_="bob", channel="bot-commands", world="Realm 02")
+    assert "begins" in started.content
+    again = await d.slash("story start", as_="carol", channel="bot-commands", world="Realm 03")
+    assert again.ephemeral
+    assert again.content.startswith("A story is already running in this channel")
+    in_use = await d.slash("world delete", as_="alice", world="Realm 02")
+    assert in_use.ephemeral
+    assert "is still using **Realm 02**" in in_use.content
+    assert (await d.slash("story pause", as_="bob", channel="bot-commands")).content.startswith("The story is paused")
+    assert (await d.slash("story resume", as_="bob", channel="bot-commands")).content == "The story goes on."
+    every = await d.slash("story summary", as_="bob", channel="bot-commands", every=5)
+    assert every.content == "A summary will be written every 5 messages."
+    await d.slash("story end", as_="bob", channel="bot-commands")
+    deleted = await d.slash("world delete", as_="alice", world="Realm 02")
+    assert deleted.content == "Deleted the world **Realm 02**."
+
+    made = await d.slash("story character create", as_="carol", name="Secret", description="Hidden")
+    assert made.ephemeral
+    edited = await d.slash("story character edit", as_="carol", character="Secret", description="Still hidden")
+    assert "Still hidden" in edited.text
+    mine = await d.slash("story character list", as_="carol")
+    assert "Secret" in mine.text
+    others = await d.slash("story character list", as_="bob")
+    assert "Secret" not in others.text
+    hidden = await d.slash("story character show", as_="bob", character="Secret")
+    assert hidden.ephemeral
+    assert "no character called **Secret**" in hidden.content
+    bad = await d.slash("story character create", as_="carol", name="Clyde")
+    assert '"clyde"' in bad.content
+    gone = await d.slash("story character delete", as_="carol", character="Secret")
+    assert gone.content == "Deleted **Secret**."
