@@ -44,6 +44,7 @@ from guildkeep.discord.limits import CONTENT, embed_problems
 from guildkeep.sandbox.driver import DriverError, Reply, SandboxTimeout
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import User
+from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e
 
@@ -153,6 +154,8 @@ def choices_for(env: SandboxEnv, param: app_commands.Parameter) -> list[Any] | N
         return _numbers(param, True)
     if kind is discord.AppCommandOptionType.number:
         return _numbers(param, False)
+    if kind is discord.AppCommandOptionType.attachment:  # an upload: a real image, or a file that is not one
+        return [("a.png", tiny_png()), ("notes.txt", b"nul\x00byte"), ("empty.gif", b"")]
     return None
 
 

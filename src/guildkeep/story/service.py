@@ -375,6 +375,12 @@ class StoryService:
                 return None
             return await self._story_info(s, row)
 
+    async def story_status(self, guild_id: int, channel_id: int) -> str | None:
+        """The status of the channel's running story (``active`` or ``paused``), or None: one cheap read."""
+        async with self.db.session(read_only=True) as s:
+            return await s.scalar(select(StoryInstance.status).where(
+                StoryInstance.guild_id == guild_id, StoryInstance.live_channel_id == channel_id))
+
     async def get_story_instance(self, guild_id: int, channel_id: int) -> StoryInfo:
         """The running (active or paused) story of this channel."""
         async with self.db.session(read_only=True) as s:

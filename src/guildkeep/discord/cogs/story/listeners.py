@@ -54,6 +54,8 @@ class StoryNarrator(commands.Cog):
         text = message.content.strip()
         if not text or not isinstance(message.channel, discord.abc.Messageable):
             return
+        if await self.service.story_status(message.guild.id, message.channel.id) != rules.STATUS_ACTIVE:
+            return  # most messages: one indexed read, and no lock kept for channels without a story
         lock = self._locks.setdefault(message.channel.id, asyncio.Lock())
         async with lock:
             try:
