@@ -382,3 +382,21 @@ async def test_lookups_by_text_that_looks_like_a_number(story: StoryService) -> 
             await story.find_world(G1, text)
         with pytest.raises(CharacterNotFoundError):
             await story.characters.resolve(ALICE, text, guild_id=G1)
+
+
+async def test_status_suggestions_and_forgetting_a_server(story: StoryService, db: Database) -> None:
+    world_id = await world_with_places(story)
+    gandalf = await npc(story)
+    assert await story.story_status(G1, C1) is None
+    await story.start_story(G1, C1, ALICE, world_id, [gandalf])
+    assert await story.story_status(G1, C1) == "active"
+    await story.pause_story(G1, C1, ALICE)
+    assert await story.story_status(G1, C1) == "paused"
+    assert await story.story_status(G2, C1) is None
+    assert [c.name for c in await story.suggest_characters(G1, BOB, "gan")] == ["Gandalf"]
+    await story.set_relationship(G1, C1, ALICE, BOB, gandalf, score=5)
+    assert await story.forget_guild(G1) == 1
+    async with db.session(read_only=True) as s:
+        for table in (StoryWorld, StoryInstance, StoryRelationship):
+            assert await s.scalar(select(func.count()).select_from(table)) == 0
+    assert (await story.get_character(G1, ALICE, gandalf)).name == "Gandalf"  # characters are not the server's
