@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guildkeep.db import DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
+from guildkeep.db import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
 
 
 class CharacterNameError(ValidationError):
@@ -50,3 +50,7 @@ class SpeechNotFoundError(NotFoundError):
 
 class NotSpeakerError(PermissionDeniedError):
     default_message = "Only the person who posted that message can change or delete it."
+
+
+class CharacterInUseError(ConflictError):
+    default_message = "That character is in use and can't be deleted now."

@@ -8,7 +8,7 @@ existence is not revealed). A server's override is read and written only for tha
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildkeep.characters import rules
 from guildkeep.characters.errors import (
     CharacterHiddenError,
+    CharacterInUseError,
     CharacterNotFoundError,
     DuplicateCharacterError,
     NotCharacterOwnerError,
@@ -35,6 +36,17 @@ from guildkeep.text import parse_id
 
 MAX_CHARACTERS_PER_OWNER = 300
 SUGGESTIONS_MAX = 25  # Discord's limit for autocomplete choices
+
+# Other modules may refuse a character's deletion while they use it (a running story, say): each guard gets
+# the deleting unit of work and the character's id and returns the reason to refuse, or None.
+DeleteGuard = Callable[[AsyncSession, int], Awaitable[str | None]]
+_DELETE_GUARDS: list[DeleteGuard] = []
+
+
+def register_delete_guard(guard: DeleteGuard) -> None:
+    """Have ``guard`` consulted (inside the same transaction) before any character is deleted."""
+    if guard not in _DELETE_GUARDS:
+        _DELETE_GUARDS.append(guard)
 
 
 class _Unset(Enum):
@@ -90,6 +102,20 @@ def _not_hidden() -> Any:
 
 def _pages(total: int, per_page: int) -> int:
     return max(1, math.ceil(total / per_page))
+
+
+async def character_infos(
+    session: AsyncSession, character_ids: Iterable[int], guild_id: int | None
+) -> dict[int, CharacterInfo]:
+    """The characters with these ids (as ``guild_id`` shows them), read in the caller's unit of work.
+
+    For modules that hold references to characters (a story's cast) and already decided who may use
+    them: no visibility check. Ids that no longer exist are left out."""
+    ids = sorted(set(character_ids))
+    if not ids:
+        return {}
+    rows = (await session.execute(_with_overrides(guild_id).where(Character.id.in_(ids)))).all()
+    return {c.id: _info(c, o) for c, o in rows}
 
 
 class CharacterService:
@@ -202,6 +228,10 @@ class CharacterService:
         async with self.db.session() as s:
             row = await self._owned(s, owner_id, character_id, lock=True)
             info = _info(row)
+            for guard in _DELETE_GUARDS:
+                reason = await guard(s, row.id)
+                if reason is not None:
+                    raise CharacterInUseError(reason)
             await s.execute(delete(CharacterGuildOverride).where(CharacterGuildOverride.character_id == row.id))
             await s.delete(row)
             return info
@@ -262,6 +292,23 @@ class CharacterService:
         """Another person's public characters, without those hidden on the requesting server."""
         where = and_(Character.owner_id == owner_id, Character.is_public.is_(True))
         return await self._list(where, guild_id, page, per_page, include_hidden=False)
+
+    async def list_usable(
+        self, guild_id: int, user_id: int, *, page: int = 1, per_page: int = 25
+    ) -> Page[CharacterInfo]:
+        """The characters ``user_id`` may use on ``guild_id``: their own (private or public) and everyone's
+        public ones that are not hidden there, with that server's overrides."""
+        where = or_(Character.owner_id == user_id, and_(Character.is_public.is_(True), _not_hidden()))
+        return await self._list(where, guild_id, page, per_page, include_hidden=True)
+
+    async def list_made_in(
+        self, guild_id: int, viewer_id: int, *, page: int = 1, per_page: int = 25
+    ) -> Page[CharacterInfo]:
+        """The characters made on ``guild_id`` that ``viewer_id`` may see there (theirs, and public ones not
+        hidden there)."""
+        where = and_(Character.origin_guild_id == guild_id,
+                     or_(Character.owner_id == viewer_id, and_(Character.is_public.is_(True), _not_hidden())))
+        return await self._list(where, guild_id, page, per_page, include_hidden=True)
 
     async def _list(
         self, where: Any, guild_id: int | None, page: int, per_page: int, *, include_hidden: bool

@@ -30,6 +30,7 @@ from guildkeep.characters.results import CharacterInfo, SpeechInfo
 from guildkeep.characters.service import UNSET, CharacterService
 from guildkeep.db import DomainError, ValidationError
 from guildkeep.discord.errors import handle_interaction_error
+from guildkeep.discord.speech import post_as_character
 from guildkeep.discord.views import Paginator
 from guildkeep.text import parse_id
 
@@ -343,30 +344,11 @@ class Personas(commands.Cog):
         content = rules.clean_speech(text)
         character = await self.service.speaker_identity(interaction.user.id, as_, guild_id)
         channel = self._channel(interaction)
-        try:
-            message = await self.bot.webhooks.send(
-                channel, content, username=character.display_name, avatar_url=character.display_avatar_url,
-                allowed_mentions=allowed_mentions(interaction.user, interaction.permissions),
-            )
-        except discord.HTTPException as exc:
-            if exc.status != 400 or exc.code != INVALID_FORM_BODY:
-                raise
-            log.info("Discord refused to post as %r: %s", character.display_name, exc.text)
-            raise DomainError(f"Discord refused to post as **{md(character.display_name)}** "
-                              f"({exc.text[:200] or 'invalid name or avatar'}). Try another name or avatar with "
-                              "`/persona edit` or `/persona server`.") from exc
+        message = await post_as_character(
+            self.bot, self.service, channel, content, guild_id=guild_id, speaker_id=interaction.user.id,
+            character_id=character.id, name=character.display_name, avatar_url=character.display_avatar_url,
+            allowed_mentions=allowed_mentions(interaction.user, interaction.permissions))
         channel_id = getattr(channel, "id", interaction.channel_id or 0)
-        try:
-            await self.service.record_speech(
-                message_id=message.id, guild_id=guild_id, channel_id=channel_id,
-                webhook_id=message.webhook_id or 0, speaker_id=interaction.user.id, character_id=character.id,
-                character_name=character.display_name, created_at=message.created_at,
-            )
-        except Exception:
-            # an unlogged message could never be edited, deleted or attributed: take it back
-            with contextlib.suppress(discord.HTTPException):
-                await self.bot.webhooks.delete(channel, message.id)
-            raise
         if isinstance(interaction.user, discord.Member):
             self.bot.dispatch("character_speech", guild_id, channel_id, interaction.user, message)
         await interaction.followup.send(

@@ -17,6 +17,7 @@ from guildkeep.discord.cogs.companion import render
 from guildkeep.discord.cogs.companion.listeners import ChatListeners
 from guildkeep.discord.views import ConfirmView, Paginator
 from guildkeep.llm import client_from_settings
+from guildkeep.text import parse_id
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -83,13 +84,13 @@ class Companion(ChatListeners, commands.Cog):
                     content=f"Done: the companion forgot everything about you ({result.total} record(s) removed).",
                     view=None)
             return
-        fact_id = choice.lstrip("#").split(" ", 1)[0]
-        if not fact_id.isdigit():
+        fact_id = parse_id(choice.lstrip("#").split(" ", 1)[0])
+        if fact_id is None:
             matches = await self.service.search_facts(user_id, choice, limit=2)
             if len(matches) != 1:
                 raise CompanionValidationError("Pick a fact from the list (start typing to search), or `all`.")
-            fact_id = str(matches[0].id)
-        forgotten = await self.service.forget_fact(user_id, int(fact_id))
+            fact_id = matches[0].id
+        forgotten = await self.service.forget_fact(user_id, fact_id)
         await interaction.response.send_message(f"Forgotten: {render.clip(forgotten.content, 1800)}",
                                                 ephemeral=True)
 
