@@ -44,6 +44,17 @@ async def test_mentioning_the_bot_gets_a_reply(discord_env: SandboxEnv) -> None:
     assert [m.author for m in seen] == ["Bob", "guildkeep"]
 
 
+async def test_a_mention_is_answered_where_the_bot_cannot_read_the_history(discord_env: SandboxEnv) -> None:
+    driver = discord_env.driver
+    await driver.set_permissions("general", "guildkeep", deny=["read_message_history"])
+    sent = await driver.send("general", f"hello {driver.bot_mention}", as_="bob")
+    reply = await driver.wait_for_bot_message("general", after=sent)
+    assert reply.reference_id is None  # Discord refuses a reply here (50013): a plain message instead
+    bob = driver.member("bob").user.id
+    assert reply.content.startswith(f"<@{bob}>")
+    assert "Type `/help`" in reply.content
+
+
 async def test_help_pages_turn_with_the_buttons(discord_env: SandboxEnv) -> None:
     reply = await discord_env.driver.slash("help", as_="alice")
     assert reply.embed["title"] == "guildkeep help"
