@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guildkeep.db import ValidationError
-from guildkeep.text import clean_text, echo, strip_control
+from guildkeep.text import clean_text, echo, plural, strip_control
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\x07bell", "tab\there", "line\nbreak", "\ud800lone"])
@@ -48,3 +48,9 @@ def test_echo_is_short_and_printable() -> None:
 def test_strip_control_drops_only_control_characters() -> None:
     assert strip_control("na\x00me\u200b") == "name\u200b"
     assert strip_control(None) == ""
+
+
+def test_plural_counts_with_thousands_separators() -> None:
+    assert plural(1, "Esprit") == "1 Esprit"
+    assert plural(1000, "player") == "1,000 players"
+    assert plural(2, "copy", "copies") == "2 copies"
