@@ -7,6 +7,7 @@ Cards are rendered off the event loop (``asyncio.to_thread``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -337,16 +338,29 @@ class Gacha(commands.Cog):
 
     # --- summons -----------------------------------------------------------------------------------------
 
-    @app_commands.command(name="summon", description="Summon Esprits: one, or ten with a guaranteed rare")
-    @app_commands.describe(count="How many to summon")
-    @app_commands.choices(count=[app_commands.Choice(name="1", value=1), app_commands.Choice(name="10", value=10)])
+    async def count_autocomplete(self, _interaction: discord.Interaction, _current: str
+                                 ) -> list[app_commands.Choice[int]]:
+        """1 or the configured multi-summon: read from the loaded catalogue, so a reseed changes it at once."""
+        counts = (1, self.config.settings.summon.multi_count)
+        return [app_commands.Choice(name=str(n), value=n) for n in counts]
+
+    @app_commands.command(name="summon", description="Summon Esprits: one, or a multi-summon with a guaranteed rare")
+    @app_commands.describe(count="How many to summon: 1, or the multi-summon's count")
+    @app_commands.autocomplete(count=count_autocomplete)
     @app_commands.guild_only()
     async def summon(self, interaction: discord.Interaction, count: int = 1) -> None:
         guild_id = guild_of(interaction)
-        # A refusal (not started, cannot afford) is answered privately before the public "thinking...".
+        # A refusal (wrong count, not started, cannot afford) is answered privately before the public "thinking...".
         await self.service.check_summon(guild_id, interaction.user.id, count)
         await interaction.response.defer(thinking=True)
-        result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
+        try:
+            result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
+        except Exception:
+            # Refused after all (a concurrent request spent the funds in between): the public "thinking..." goes,
+            # so that the error handler's answer is a new, private message rather than an edit of the public one.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            raise
         pages = []
         for number, pull in enumerate(result.pulls, start=1):
             title = f"Summon {number}/{len(result.pulls)}: {clip(pull.esprit.name, 200)}"
