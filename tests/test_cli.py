@@ -530,3 +530,67 @@ def test_a_database_that_does_not_exist_is_one_line(isolated_env: Path, pg_admin
         out = _fails(command, env)
         assert 'database "gk_no_such_database" does not exist' in out, out
         assert len(out.strip().splitlines()) == 1, out
+
+
+def _config_without_tier(directory: Path, tier: str) -> Path:
+    """A copy of the shipped gacha configuration with the rarity ``tier`` (and its Esprits) removed."""
+    import shutil
+
+    from guildkeep.gacha.config import DATA_DIR, load_config
+
+    shutil.copytree(DATA_DIR, directory)
+
+    def rewrite(name: str, change: Callable[[Any], Any]) -> None:
+        path = directory / name
+        path.write_text(json.dumps(change(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+
+    rewrite("rarity_tiers.json", lambda d: {**d, "tiers": [t for t in d["tiers"] if t["id"] != tier]})
+    rewrite("esprits.json", lambda d: {**d, "esprits": [e for e in d["esprits"] if e["rarity"] != tier]})
+    rewrite("rarity_visuals.json", lambda d: {k: v for k, v in d.items() if k != tier})
+
+    def settings(d: dict[str, Any]) -> dict[str, Any]:
+        d["starting"]["starter_rarities"] = [r for r in d["starting"]["starter_rarities"] if r != tier]
+        return d
+
+    rewrite("game_settings.json", settings)
+    load_config(directory)  # valid on its own: only the owned copies make it unusable
+    return directory
+
+
+def test_a_config_that_drops_an_owned_tier_stops_start_up_in_one_line(cli_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    from guildkeep.gacha.service import GachaService
+
+    _ok(["db", "upgrade"], cli_env)
+
+    async def two_players(db: Database) -> str:
+        service = GachaService(db)
+        await service.seed_catalogue()
+        first = await service.start(1, 11)
+        await service.start(1, 12)
+        await service.start(2, 11)
+        return first.starter.rarity
+
+    rarity = _run_async(cli_env["GUILDKEEP_DATABASE_URL"], two_players)
+    owned = _run_async(cli_env["GUILDKEEP_DATABASE_URL"], lambda db: _copies_of(db, rarity))
+    assert owned >= 1
+    config = _config_without_tier(tmp_path / "dropped", rarity)
+    (tmp_path / "script.txt").write_text(":help\n")
+    for command in STARTS:
+        out = _fails(command, {**cli_env, "GUILDKEEP_GACHA_CONFIG_DIR": str(config)})
+        out = "\n".join(line for line in out.splitlines() if "opening the playground instead" not in line)
+        _one_line_naming(out, "GUILDKEEP_GACHA_CONFIG_DIR")
+        assert str(config) in out
+        assert "rarity_tiers.json" in out
+        assert repr(rarity) in out
+        assert f"{owned} owned Esprit" in out
+
+
+async def _copies_of(db: Database, rarity: str) -> int:
+    from sqlalchemy import func, select
+
+    from guildkeep.gacha.models import Esprit, UserEsprit
+
+    async with db.session() as s:
+        return (await s.execute(select(func.count(UserEsprit.id)).join(Esprit, UserEsprit.esprit_id == Esprit.id)
+                                .where(Esprit.rarity == rarity))).scalar_one()
