@@ -305,6 +305,21 @@ async def test_bot_identifies_again_when_its_session_is_gone(discord_env: Sandbo
     assert "Hi Carol!" in reply.content
 
 
+async def test_closing_while_the_guilds_are_awaited_after_a_new_session_leaves_no_ready_dispatch(
+    discord_env: SandboxEnv,
+) -> None:
+    """discord.py waits for the guilds after a READY before it dispatches ``ready``; a close in that wait must
+    end the wait, or the dispatch comes after the close, when the bot has no event loop any more."""
+    driver, bot = discord_env.driver, discord_env.bot
+    state = bot._connection
+    state.guild_ready_timeout = 30  # keep the wait open while the bot closes
+    await driver.drop_connection(resumable=False)
+    await driver.wait_for(lambda: state._ready_task is not None, "the wait for the guilds after the new READY")
+    waiting = state._ready_task
+    await bot.close()
+    assert waiting.done()
+
+
 async def test_two_shards_split_the_guilds(db: Database, discord_settings: Settings) -> None:
     env = await SandboxEnv.start(db, discord_settings, shards=2)
     try:
