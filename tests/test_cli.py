@@ -594,3 +594,30 @@ async def _copies_of(db: Database, rarity: str) -> int:
     async with db.session() as s:
         return (await s.execute(select(func.count(UserEsprit.id)).join(Esprit, UserEsprit.esprit_id == Esprit.id)
                                 .where(Esprit.rarity == rarity))).scalar_one()
+
+
+@pytest.mark.parametrize("job_id", ["abc", "-1", "0", "1.5", str(2**63), "99999999999999999999"])
+@pytest.mark.parametrize("command", ["cancel", "retry"])
+def test_a_bad_job_id_is_refused_in_one_line(cli_env: dict[str, str], command: str, job_id: str) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    out = _fails(["jobs", command, "--", job_id], cli_env)
+    assert "job_id" in out
+    assert "Error" in out
+
+
+def test_an_unknown_job_id_is_one_line(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    for command in ("cancel", "retry"):
+        out = _fails(["jobs", command, str(2**63 - 1)], cli_env)
+        assert out.strip() == f"guildkeep: There is no scheduled job {2**63 - 1}."
+
+
+@pytest.mark.parametrize("options", [["--port", "70000"], ["--port=-1"], ["--port", "abc"],
+                                     ["--port", "0", "--host", "no..such..host"],
+                                     ["--port", "0", "--host", "a" * 300]])
+def test_llm_standin_refuses_a_bad_port_or_host_without_a_traceback(isolated_env: Path, options: list[str]) -> None:
+    result = runner.invoke(app, ["llm", "standin", *options])
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), (result.output, result.exception)
+    assert "Traceback" not in result.output
+    assert "port" in result.output or "cannot listen on" in result.output
