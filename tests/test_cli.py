@@ -621,3 +621,12 @@ def test_llm_standin_refuses_a_bad_port_or_host_without_a_traceback(isolated_env
     assert isinstance(result.exception, SystemExit), (result.output, result.exception)
     assert "Traceback" not in result.output
     assert "port" in result.output or "cannot listen on" in result.output
+
+
+def test_a_sqlite_database_under_a_missing_directory_is_refused_and_nothing_is_created(isolated_env: Path) -> None:
+    missing = isolated_env / "not-made" / "sub"
+    for command in (["db", "upgrade"], ["run"]):
+        out = _fails(command, {"GUILDKEEP_DATABASE_URL": f"sqlite+aiosqlite:///{missing / 'bot.db'}"})
+        _one_line_naming(out, "GUILDKEEP_DATABASE_URL")
+        assert str(missing) in out
+    assert not (isolated_env / "not-made").exists()
