@@ -530,3 +530,103 @@ def test_a_database_that_does_not_exist_is_one_line(isolated_env: Path, pg_admin
         out = _fails(command, env)
         assert 'database "gk_no_such_database" does not exist' in out, out
         assert len(out.strip().splitlines()) == 1, out
+
+
+def _config_without_tier(directory: Path, tier: str) -> Path:
+    """A copy of the shipped gacha configuration with the rarity ``tier`` (and its Esprits) removed."""
+    import shutil
+
+    from guildkeep.gacha.config import DATA_DIR, load_config
+
+    shutil.copytree(DATA_DIR, directory)
+
+    def rewrite(name: str, change: Callable[[Any], Any]) -> None:
+        path = directory / name
+        path.write_text(json.dumps(change(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+
+    rewrite("rarity_tiers.json", lambda d: {**d, "tiers": [t for t in d["tiers"] if t["id"] != tier]})
+    rewrite("esprits.json", lambda d: {**d, "esprits": [e for e in d["esprits"] if e["rarity"] != tier]})
+    rewrite("rarity_visuals.json", lambda d: {k: v for k, v in d.items() if k != tier})
+
+    def settings(d: dict[str, Any]) -> dict[str, Any]:
+        d["starting"]["starter_rarities"] = [r for r in d["starting"]["starter_rarities"] if r != tier]
+        return d
+
+    rewrite("game_settings.json", settings)
+    load_config(directory)  # valid on its own: only the owned copies make it unusable
+    return directory
+
+
+def test_a_config_that_drops_an_owned_tier_stops_start_up_in_one_line(cli_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    from guildkeep.gacha.service import GachaService
+
+    _ok(["db", "upgrade"], cli_env)
+
+    async def two_players(db: Database) -> str:
+        service = GachaService(db)
+        await service.seed_catalogue()
+        first = await service.start(1, 11)
+        await service.start(1, 12)
+        await service.start(2, 11)
+        return first.starter.rarity
+
+    rarity = _run_async(cli_env["GUILDKEEP_DATABASE_URL"], two_players)
+    owned = _run_async(cli_env["GUILDKEEP_DATABASE_URL"], lambda db: _copies_of(db, rarity))
+    assert owned >= 1
+    config = _config_without_tier(tmp_path / "dropped", rarity)
+    (tmp_path / "script.txt").write_text(":help\n")
+    for command in STARTS:
+        out = _fails(command, {**cli_env, "GUILDKEEP_GACHA_CONFIG_DIR": str(config)})
+        out = "\n".join(line for line in out.splitlines() if "opening the playground instead" not in line)
+        _one_line_naming(out, "GUILDKEEP_GACHA_CONFIG_DIR")
+        assert str(config) in out
+        assert "rarity_tiers.json" in out
+        assert repr(rarity) in out
+        assert f"{owned} owned Esprit" in out
+
+
+async def _copies_of(db: Database, rarity: str) -> int:
+    from sqlalchemy import func, select
+
+    from guildkeep.gacha.models import Esprit, UserEsprit
+
+    async with db.session() as s:
+        return (await s.execute(select(func.count(UserEsprit.id)).join(Esprit, UserEsprit.esprit_id == Esprit.id)
+                                .where(Esprit.rarity == rarity))).scalar_one()
+
+
+@pytest.mark.parametrize("job_id", ["abc", "-1", "0", "1.5", str(2**63), "99999999999999999999"])
+@pytest.mark.parametrize("command", ["cancel", "retry"])
+def test_a_bad_job_id_is_refused_in_one_line(cli_env: dict[str, str], command: str, job_id: str) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    out = _fails(["jobs", command, "--", job_id], cli_env)
+    assert "job_id" in out
+    assert "Error" in out
+
+
+def test_an_unknown_job_id_is_one_line(cli_env: dict[str, str]) -> None:
+    _ok(["db", "upgrade"], cli_env)
+    for command in ("cancel", "retry"):
+        out = _fails(["jobs", command, str(2**63 - 1)], cli_env)
+        assert out.strip() == f"guildkeep: There is no scheduled job {2**63 - 1}."
+
+
+@pytest.mark.parametrize("options", [["--port", "70000"], ["--port=-1"], ["--port", "abc"],
+                                     ["--port", "0", "--host", "no..such..host"],
+                                     ["--port", "0", "--host", "a" * 300]])
+def test_llm_standin_refuses_a_bad_port_or_host_without_a_traceback(isolated_env: Path, options: list[str]) -> None:
+    result = runner.invoke(app, ["llm", "standin", *options])
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), (result.output, result.exception)
+    assert "Traceback" not in result.output
+    assert "port" in result.output or "cannot listen on" in result.output
+
+
+def test_a_sqlite_database_under_a_missing_directory_is_refused_and_nothing_is_created(isolated_env: Path) -> None:
+    missing = isolated_env / "not-made" / "sub"
+    for command in (["db", "upgrade"], ["run"]):
+        out = _fails(command, {"GUILDKEEP_DATABASE_URL": f"sqlite+aiosqlite:///{missing / 'bot.db'}"})
+        _one_line_naming(out, "GUILDKEEP_DATABASE_URL")
+        assert str(missing) in out
+    assert not (isolated_env / "not-made").exists()

@@ -61,3 +61,28 @@ def test_a_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: 
     message = str(info.value)
     assert message.startswith(f"invalid setting {name}:")
     assert "\n" not in message
+
+
+def test_a_sqlite_url_under_a_missing_directory_is_refused_in_one_line(isolated_env: Path) -> None:
+    missing = isolated_env / "nowhere" / "deeper"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url=f"sqlite+aiosqlite:///{missing / 'bot.db'}")
+    assert str(caught.value).startswith("invalid setting GUILDKEEP_DATABASE_URL: ")
+    assert str(missing) in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert not (isolated_env / "nowhere").exists()
+    a_file = isolated_env / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(SettingsError, match="is not a directory"):
+        load_settings(database_url=f"sqlite+aiosqlite:///{a_file / 'bot.db'}")
+
+
+def test_only_the_default_data_directory_is_made(isolated_env: Path) -> None:
+    from guildkeep.db import Database
+
+    assert load_settings().database_url == "sqlite+aiosqlite:///data/guildkeep.db"
+    Database("sqlite+aiosqlite:///data/guildkeep.db")
+    assert (isolated_env / "data").is_dir()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Database(f"sqlite+aiosqlite:///{isolated_env / 'elsewhere' / 'bot.db'}")
+    assert not (isolated_env / "elsewhere").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guildkeep.db import ValidationError
-from guildkeep.text import clean_text, echo, strip_control
+from guildkeep.text import clean_text, echo, plural, strip_control
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\x07bell", "tab\there", "line\nbreak", "\ud800lone"])
@@ -58,3 +58,7 @@ def test_parse_id_takes_only_plain_digits_within_64_bits() -> None:
     assert parse_id(str(ID_MAX)) == ID_MAX
     for bad in ("", "0", "-1", "①", "²", "٣", "1e3", "12a", str(ID_MAX + 1), "9" * 25):
         assert parse_id(bad) is None, bad
+def test_plural_counts_with_thousands_separators() -> None:
+    assert plural(1, "Esprit") == "1 Esprit"
+    assert plural(1000, "player") == "1,000 players"
+    assert plural(2, "copy", "copies") == "2 copies"

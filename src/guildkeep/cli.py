@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
@@ -83,12 +83,34 @@ def _require_gacha_config(settings: Settings) -> None:
         problem = f"cannot be read ({exc.strerror or exc})"
     else:
         return
+    _refuse_gacha_config(settings, problem)
+
+
+def _refuse_gacha_config(settings: Settings, problem: str) -> NoReturn:
     if settings.gacha_config_dir is None:
         err.print(f"guildkeep: the shipped gacha configuration is invalid: {problem}", markup=False, highlight=False)
     else:
         err.print(f"guildkeep: invalid setting GUILDKEEP_GACHA_CONFIG_DIR ({settings.gacha_config_dir}): {problem}",
                   markup=False, highlight=False)
     raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _gacha_config_errors(settings: Settings) -> Iterator[None]:
+    """A configuration the database refuses at start-up (it drops a rarity tier that owned copies still have:
+    the catalogue seeding in the gacha cog's load raises) ends the command in one line, as a bad file does."""
+    from discord.ext.commands import ExtensionFailed
+
+    from guildkeep.gacha.config import GachaConfigError
+
+    try:
+        yield
+    except ExtensionFailed as exc:
+        if not isinstance(exc.original, GachaConfigError):
+            raise
+        _refuse_gacha_config(settings, str(exc.original))
+    except GachaConfigError as exc:
+        _refuse_gacha_config(settings, str(exc))
 
 
 def _is_utf8(path: Path) -> bool:
@@ -194,7 +216,7 @@ def run() -> None:
 
     from guildkeep.discord.runner import run_bot
 
-    with _one_line_errors():
+    with _one_line_errors(), _gacha_config_errors(settings):
         asyncio.run(run_bot(settings))
 
 
@@ -295,7 +317,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
             remove()
 
     try:
-        with _one_line_errors():
+        with _one_line_errors(), _gacha_config_errors(settings):
             asyncio.run(start())
     except asyncio.CancelledError:
         return  # SIGTERM/SIGINT: everything was flushed and closed on the way out

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must start with one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)} (got {value!r})"
             )
+        from guildkeep.db.database import sqlite_directory_problem
+
+        problem = sqlite_directory_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("redis_url")

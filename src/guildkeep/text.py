@@ -44,6 +44,11 @@ def clean_text(value: object, what: str, *, max_length: int, min_length: int = 1
     return value
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 Esprit``, ``2 Esprits``, ``1,000 players`` (``nouns`` for an irregular plural)."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def echo(value: object, limit: int = ECHO_LIMIT) -> str:
     """Player input as it may be quoted in a reply: control characters dropped, at most ``limit`` characters."""
     text = "".join(c for c in str(value) if unicodedata.category(c) not in ("Cc", "Cs"))

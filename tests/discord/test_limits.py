@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
 import discord
 from guildkeep.discord import limits
 from guildkeep.discord.limits import clip, embed_problems, fit, fit_embed, fit_embeds
@@ -74,3 +80,42 @@ def test_empty_field_names_and_values_are_filled_in() -> None:
     embed._fields = [{"name": "", "value": "", "inline": False}]
     assert embed_problems(fit_embed(embed).to_dict()) == []
 
+
+
+class _Response:
+    def __init__(self) -> None:
+        self.edited: dict | None = None
+
+    async def edit_message(self, **kwargs) -> None:
+        self.edited = kwargs
+
+
+async def test_edit_fits_what_it_changes_and_leaves_out_what_was_not_given() -> None:
+    interaction = SimpleNamespace(response=_Response())
+    await limits.edit(interaction, embed=discord.Embed(title="T" * 300, description="D" * 5000), view=None)
+    sent = interaction.response.edited
+    assert set(sent) == {"embed", "view"}  # no content key: the message's text is left as it was
+    assert limits.embed_problems(sent["embed"].to_dict()) == []
+
+
+COGS = Path(limits.__file__).parent / "cogs"
+DIRECT = {"send_message", "edit_message", "reply", "edit_original_response"}
+ALLOWED_SEND = {"view", "paginator", "self.bot.webhooks"}  # the paginator fits its pages itself
+
+
+def _direct_sends(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = ast.unparse(node.func.value)
+        if node.func.attr in DIRECT or (
+            node.func.attr == "send" and receiver not in ALLOWED_SEND and not receiver.startswith("Paginator(")
+        ):
+            found.append(f"line {node.lineno}: {ast.unparse(node.func)}")
+    return found
+
+
+@pytest.mark.parametrize("cog", sorted(p.name for p in COGS.glob("*.py") if p.name != "__init__.py"))
+def test_every_cog_sends_through_the_limits_helpers(cog: str) -> None:
+    assert _direct_sends((COGS / cog).read_text(encoding="utf-8")) == []

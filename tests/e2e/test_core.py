@@ -44,6 +44,17 @@ async def test_mentioning_the_bot_gets_a_reply(discord_env: SandboxEnv) -> None:
     assert [m.author for m in seen] == ["Bob", "guildkeep"]
 
 
+async def test_a_mention_is_answered_where_the_bot_cannot_read_the_history(discord_env: SandboxEnv) -> None:
+    driver = discord_env.driver
+    await driver.set_permissions("general", "guildkeep", deny=["read_message_history"])
+    sent = await driver.send("general", f"hello {driver.bot_mention}", as_="bob")
+    reply = await driver.wait_for_bot_message("general", after=sent)
+    assert reply.reference_id is None  # Discord refuses a reply here (50013): a plain message instead
+    bob = driver.member("bob").user.id
+    assert reply.content.startswith(f"<@{bob}>")
+    assert "Type `/help`" in reply.content
+
+
 async def test_help_pages_turn_with_the_buttons(discord_env: SandboxEnv) -> None:
     reply = await discord_env.driver.slash("help", as_="alice")
     assert reply.embed["title"] == "guildkeep help"
@@ -292,6 +303,21 @@ async def test_bot_identifies_again_when_its_session_is_gone(discord_env: Sandbo
     sent = await driver.send("general", f"{driver.bot_mention} still there?", as_="carol")
     reply = await driver.wait_for_bot_message("general", after=sent)
     assert "Hi Carol!" in reply.content
+
+
+async def test_closing_while_the_guilds_are_awaited_after_a_new_session_leaves_no_ready_dispatch(
+    discord_env: SandboxEnv,
+) -> None:
+    """discord.py waits for the guilds after a READY before it dispatches ``ready``; a close in that wait must
+    end the wait, or the dispatch comes after the close, when the bot has no event loop any more."""
+    driver, bot = discord_env.driver, discord_env.bot
+    state = bot._connection
+    state.guild_ready_timeout = 30  # keep the wait open while the bot closes
+    await driver.drop_connection(resumable=False)
+    await driver.wait_for(lambda: state._ready_task is not None, "the wait for the guilds after the new READY")
+    waiting = state._ready_task
+    await bot.close()
+    assert waiting.done()
 
 
 async def test_two_shards_split_the_guilds(db: Database, discord_settings: Settings) -> None:

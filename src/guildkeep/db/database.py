@@ -23,6 +23,31 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+DEFAULT_SQLITE_DIR = Path("data")  # the default database's directory, the only one made when missing
+
+
+def sqlite_directory_problem(url: str) -> str | None:
+    """Why a SQLite database file cannot be created at ``url``: its directory is missing (other than the
+    default ``data/``, which is made on first use) or is not a directory. None for PostgreSQL and memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    parent = Path(parsed.database).parent
+    if parent.is_dir() or parent == DEFAULT_SQLITE_DIR:
+        return None
+    if parent.exists():
+        return f"{parent} (the database file's directory) is not a directory"
+    return f"the directory {parent} does not exist; create it first (only the default data/ is created)"
+
+
+def _sqlite_directory(path: Path) -> None:
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent == DEFAULT_SQLITE_DIR:
+        parent.mkdir(exist_ok=True)
+        return
+    raise FileNotFoundError(sqlite_directory_problem(f"sqlite:///{path}"))
 _READ_ONLY = "guildkeep_read_only"
 
 
@@ -72,7 +97,7 @@ class Database:
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                _sqlite_directory(Path(self.url.database))
                 kwargs["pool_size"] = pool_size
                 kwargs["max_overflow"] = max_overflow
         else:

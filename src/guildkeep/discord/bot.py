@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pkgutil
 import time
@@ -101,7 +102,17 @@ class GuildkeepBot(commands.Bot):
         synced = await self.tree.sync()
         log.info("loaded %d extension(s); synced %d application command(s)", len(self._extensions), len(synced))
 
+    def _ready_tasks(self) -> list[asyncio.Task[Any]]:
+        """discord.py's tasks that wait for the guilds after a READY, then dispatch ``ready`` (one per shard
+        when sharded). ``Client.close`` leaves them running, and drops its event loop: one that finished after
+        the close would dispatch into no loop, leaving each listener's coroutine never awaited."""
+        state = self._connection
+        tasks = [getattr(state, "_ready_task", None), *(getattr(state, "_ready_tasks", None) or {}).values()]
+        return [t for t in tasks if isinstance(t, asyncio.Task) and not t.done()]
+
     async def close(self) -> None:
+        for task in self._ready_tasks():
+            task.cancel()
         try:
             await self.scheduler.stop(grace_seconds=SCHEDULER_STOP_GRACE_SECONDS)
         finally:

@@ -153,6 +153,12 @@ async def respond(interaction: discord.Interaction, content: str | None = None, 
         await interaction.response.send_message(**kwargs)
 
 
+async def edit(interaction: discord.Interaction, **kwargs: Any) -> None:
+    """Answer a component interaction by editing its message (``edit_message``), fitted to the limits; a key
+    left out is left as it was, ``content=None`` or ``embed=None`` removes it."""
+    await interaction.response.edit_message(**fit(kwargs))
+
+
 async def send(target: discord.abc.Messageable, content: str | None = None, **kwargs: Any) -> discord.Message:
     """``target.send`` with the message fitted to the limits."""
     return await target.send(**fit({"content": content, **kwargs}))

@@ -40,7 +40,7 @@ def standin(
 
     try:
         asyncio.run(serve())
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name no resolver accepts ("a..b")
         from guildkeep.cli import err
 
         err.print(f"guildkeep: cannot listen on {host}:{port}: {exc}", markup=False, highlight=False)

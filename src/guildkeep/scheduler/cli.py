@@ -13,6 +13,7 @@ from guildkeep.scheduler import rules
 jobs_app = typer.Typer(help="Scheduled jobs: list them, cancel one, retry a parked one.", no_args_is_help=True)
 
 ERROR_COLUMN = 60
+JOB_ID_MAX = 2**63 - 1  # ids are 64-bit integers on both databases
 
 
 class Status(StrEnum):
@@ -52,7 +53,8 @@ def jobs_list(
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `guildkeep jobs list`).")]) -> None:
+def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `guildkeep jobs list`).", min=1,
+                                                     max=JOB_ID_MAX)]) -> None:
     """Cancel a pending, running or parked job; a recurring job's series stops with it."""
     from guildkeep.cli import _with_db, console
     from guildkeep.db import utcnow
@@ -63,7 +65,8 @@ def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `g
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a failed (parked) job.")]) -> None:
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a failed (parked) job.", min=1,
+                                                    max=JOB_ID_MAX)]) -> None:
     """Run a parked job again now, with fresh attempts."""
     from guildkeep.cli import _with_db, console
     from guildkeep.db import utcnow

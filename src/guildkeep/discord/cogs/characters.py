@@ -30,6 +30,7 @@ from guildkeep.characters.results import CharacterInfo, SpeechInfo
 from guildkeep.characters.service import UNSET, CharacterService
 from guildkeep.db import DomainError, ValidationError
 from guildkeep.discord.errors import handle_interaction_error
+from guildkeep.discord.limits import respond, send
 from guildkeep.discord.speech import post_as_character
 from guildkeep.discord.views import Paginator
 from guildkeep.text import parse_id
@@ -212,8 +213,8 @@ class Personas(commands.Cog):
         guild_id = guild_of(interaction)
         info = await self.service.create(interaction.user.id, name, avatar_url=self.avatar_from(avatar_url, avatar),
                                          description=description, public=public, guild_id=guild_id)
-        await interaction.response.send_message(
-            f"Created **{md(info.name)}**. Speak as it with `/speak`.",
+        await respond(
+            interaction, f"Created **{md(info.name)}**. Speak as it with `/speak`.",
             embed=self.character_embed(info, viewer_id=interaction.user.id), ephemeral=True,
         )
 
@@ -238,8 +239,8 @@ class Personas(commands.Cog):
             public=public if public is not None else UNSET,
         )
         info = await self.service.get(interaction.user.id, info.id, guild_id=guild_id)
-        await interaction.response.send_message(
-            f"Saved **{md(info.name)}**.", embed=self.character_embed(info, viewer_id=interaction.user.id),
+        await respond(
+            interaction, f"Saved **{md(info.name)}**.", embed=self.character_embed(info, viewer_id=interaction.user.id),
             ephemeral=True)
 
     @persona.command(name="server", description="Give one of your characters another name or picture on this "
@@ -265,8 +266,8 @@ class Personas(commands.Cog):
                 hidden=hidden if hidden is not None else UNSET,
             )
         info = await self.service.get(interaction.user.id, target.id, guild_id=guild_id)
-        await interaction.response.send_message(
-            f"Saved **{md(info.name)}** for this server.",
+        await respond(
+            interaction, f"Saved **{md(info.name)}** for this server.",
             embed=self.character_embed(info, viewer_id=interaction.user.id), ephemeral=True)
 
     @persona.command(name="show", description="Show a character: yours, or someone's public one.")
@@ -275,8 +276,8 @@ class Personas(commands.Cog):
     async def persona_show(self, interaction: discord.Interaction, persona: str) -> None:
         guild_id = guild_of(interaction)
         info = await self.service.resolve(interaction.user.id, persona, guild_id=guild_id)
-        await interaction.response.send_message(embed=self.character_embed(info, viewer_id=interaction.user.id),
-                                                ephemeral=True)
+        await respond(interaction, embed=self.character_embed(info, viewer_id=interaction.user.id),
+                      ephemeral=True)
 
     @persona.command(name="list", description="List your characters, or someone's public ones.")
     @app_commands.describe(user="Whose characters (default: yours)")
@@ -295,7 +296,7 @@ class Personas(commands.Cog):
         if first.total == 0:
             text = ("You have no characters yet. Make one with `/persona create`." if own
                     else f"{owner.display_name} has no public characters.")
-            await interaction.followup.send(text, ephemeral=True)
+            await respond(interaction, text, ephemeral=True)
             return
         data = [first] + [await fetch(n) for n in range(2, min(first.pages, MAX_LIST_PAGES) + 1)]
         title = "Your characters" if own else f"{owner.display_name}'s public characters"
@@ -320,7 +321,7 @@ class Personas(commands.Cog):
         target = await self.service.resolve(interaction.user.id, persona, guild_id=guild_of(interaction),
                                             owned_only=True)
         gone = await self.service.delete(interaction.user.id, target.id)
-        await interaction.response.send_message(f"Deleted **{md(gone.name)}**.", ephemeral=True)
+        await respond(interaction, f"Deleted **{md(gone.name)}**.", ephemeral=True)
 
     # --- /speak ----------------------------------------------------------------------------------
 
@@ -351,8 +352,8 @@ class Personas(commands.Cog):
         channel_id = getattr(channel, "id", interaction.channel_id or 0)
         if isinstance(interaction.user, discord.Member):
             self.bot.dispatch("character_speech", guild_id, channel_id, interaction.user, message)
-        await interaction.followup.send(
-            f"Posted as **{md(character.display_name)}**. `/speech edit` or `/speech delete` change it.",
+        await respond(
+            interaction, f"Posted as **{md(character.display_name)}**. `/speech edit` or `/speech delete` change it.",
             ephemeral=True)
 
     # --- /speech ---------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ class Personas(commands.Cog):
                 raise
             await self.service.forget_speech(speech.guild_id, [speech.message_id])
             raise SpeechNotFoundError("That message no longer exists.") from exc
-        await interaction.followup.send(f"Edited your message as **{md(speech.character_name)}**.", ephemeral=True)
+        await respond(interaction, f"Edited your message as **{md(speech.character_name)}**.", ephemeral=True)
 
     async def edit_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Apps -> Edit speech: a form with the message's current text."""
@@ -411,8 +412,8 @@ class Personas(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         speech = await self._target(interaction, message_id)
         await self._delete(speech)
-        await interaction.followup.send(f"Deleted your message as **{md(speech.character_name)}**.",
-                                        ephemeral=True)
+        await respond(interaction, f"Deleted your message as **{md(speech.character_name)}**.",
+                      ephemeral=True)
 
     async def _delete(self, speech: SpeechInfo) -> None:
         channel = self._speech_channel(speech)
@@ -435,8 +436,8 @@ class Personas(commands.Cog):
     @app_commands.describe(message_id="The message's id or link")
     async def speech_who(self, interaction: discord.Interaction, message_id: str) -> None:
         speech = await self.service.speech(guild_of(interaction), parse_message_id(message_id))
-        await interaction.response.send_message(await self.who_text(interaction.guild, speech), ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await respond(interaction, await self.who_text(interaction.guild, speech), ephemeral=True,
+                      allowed_mentions=discord.AllowedMentions.none())
 
     async def who_wrote_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Apps -> Who wrote this? on any message."""
@@ -446,8 +447,8 @@ class Personas(commands.Cog):
             text = ("That message was not posted as a character." if message.webhook_id is None
                     else "That message was not posted as a character through me, so I don't know who wrote it.")
             raise SpeechNotFoundError(text) from None
-        await interaction.response.send_message(await self.who_text(interaction.guild, speech), ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await respond(interaction, await self.who_text(interaction.guild, speech), ephemeral=True,
+                      allowed_mentions=discord.AllowedMentions.none())
 
     # --- listeners -------------------------------------------------------------------------------
 
@@ -465,8 +466,8 @@ class Personas(commands.Cog):
         member = payload.member
         if emoji in WHO_EMOJI:
             with contextlib.suppress(discord.HTTPException):  # DMs closed: nothing more to do
-                await member.send(await self.who_text(member.guild, speech)
-                                  + f"\n(in <#{speech.channel_id}>, message {speech.message_id})")
+                await send(member, await self.who_text(member.guild, speech)
+                           + f"\n(in <#{speech.channel_id}>, message {speech.message_id})")
         elif member.id == speech.speaker_id:
             await self._delete(speech)
             return

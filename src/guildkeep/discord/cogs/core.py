@@ -14,7 +14,8 @@ import discord
 from discord import app_commands
 from guildkeep import __version__
 from guildkeep.db.errors import NotFoundError
-from guildkeep.discord.limits import FIELD_VALUE, clip, respond
+from guildkeep.discord.errors import MISSING_PERMISSIONS
+from guildkeep.discord.limits import FIELD_VALUE, clip, respond, send
 from guildkeep.discord.views import Paginator
 from guildkeep.text import echo
 
@@ -153,8 +154,19 @@ class Core(commands.Cog):
             claims = getattr(cog, "claims_mention", None)
             if claims is not None and await claims(message):
                 return
-        await message.reply(f"Hi {message.author.display_name}! Type `/help` to see what I can do.",
-                            mention_author=False)
+        text = f"Hi {message.author.display_name}! Type `/help` to see what I can do."
+        me_here = message.guild.me
+        if me_here is None or message.channel.permissions_for(me_here).read_message_history:
+            try:
+                await send(message.channel, text, reference=message, mention_author=False)
+                return
+            except discord.Forbidden as exc:
+                if exc.code != MISSING_PERMISSIONS:
+                    raise
+        # Discord refuses a reply where the bot cannot read the message history: a plain message, mentioning
+        # the member instead.
+        await send(message.channel, f"{message.author.mention} {text}",
+                   allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[message.author]))
 
 
 async def setup(bot: GuildkeepBot) -> None:

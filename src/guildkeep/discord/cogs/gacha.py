@@ -7,6 +7,7 @@ Cards are rendered off the event loop (``asyncio.to_thread``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,13 +19,14 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep.db import PermissionDeniedError, ValidationError
+from guildkeep.discord.limits import CONTENT, DESCRIPTION, TITLE, clip, edit, respond
 from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
 from guildkeep.gacha.views import Page as DataPage
-from guildkeep.text import parse_id
+from guildkeep.text import parse_id, plural
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -34,18 +36,6 @@ log = logging.getLogger(__name__)
 MAX_PAGES = 25  # pages fetched for one paged reply
 MAX_CHOICES = 25  # Discord's limit on autocomplete answers
 CHOICE_NAME = 100  # ... and on each choice's name
-CONTENT_MAX = 2000
-DESCRIPTION_MAX = 4096
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 Esprit``, ``2 Esprits``, ``1,000 players``."""
-    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def interaction_key(interaction: discord.Interaction) -> str:
@@ -92,14 +82,13 @@ class StartView(BaseView):
             "Next: `/daily` for your daily reward, `/summon` for more Esprits, `/inventory` to see them."
         )
         file = await self.cog.card_file(starter)
-        await interaction.response.edit_message(content=None, embed=embed, attachments=[file], view=None)
+        await edit(interaction, content=None, embed=embed, attachments=[file], view=None)
 
     @discord.ui.button(label="Decline", style=discord.ButtonStyle.secondary)
     async def decline(self, interaction: discord.Interaction, _button: discord.ui.Button[StartView]) -> None:
         self.stop()
-        await interaction.response.edit_message(
-            content="No problem: nothing was stored. Use /start again whenever you like.", embed=None, view=None
-        )
+        await edit(interaction, content="No problem: nothing was stored. Use /start again whenever you like.",
+                   embed=None, view=None)
 
 
 class Gacha(commands.Cog):
@@ -153,7 +142,7 @@ class Gacha(commands.Cog):
                 f"Lv {e.level}{flags}")
 
     def esprit_embed(self, e: EspritView, *, title: str | None = None) -> discord.Embed:
-        embed = discord.Embed(title=clip(title or e.name, 256), description=clip(e.description, DESCRIPTION_MAX),
+        embed = discord.Embed(title=clip(title or e.name, TITLE), description=clip(e.description, DESCRIPTION),
                               colour=self.colour(e.rarity))
         embed.add_field(name="Rarity", value=self.rarity_label(e.rarity))
         embed.add_field(name="Element", value=e.element.title())
@@ -186,7 +175,7 @@ class Gacha(commands.Cog):
     FITTING = ((100, False), (60, False), (40, False), (40, True), (24, True), (12, True))
 
     def fit_lines(self, items: list[Any], line: Callable[..., str], *, empty: str,
-                  limit: int = DESCRIPTION_MAX) -> str:
+                  limit: int = DESCRIPTION) -> str:
         """One line per item in at most ``limit`` characters: long names and labels shrink until the page fits."""
         text = empty
         for name_max, short in self.FITTING:
@@ -197,7 +186,7 @@ class Gacha(commands.Cog):
 
     def inventory_embed(self, title: str, data: DataPage[EspritView]) -> discord.Embed:
         description = self.fit_lines(data.items, self.esprit_line, empty="No Esprits here yet. Try /summon.")
-        embed = discord.Embed(title=clip(title, 256), description=description, colour=discord.Colour.blurple())
+        embed = discord.Embed(title=clip(title, TITLE), description=description, colour=discord.Colour.blurple())
         return embed.set_footer(text=f"Page {data.page}/{data.pages} · {plural(data.total, 'Esprit')}")
 
     def auction_embed(self, data: DataPage[ListingView]) -> discord.Embed:
@@ -295,14 +284,14 @@ class Gacha(commands.Cog):
     async def start(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
         if await self.service.has_started(guild_id, interaction.user.id):
-            await interaction.response.send_message(
-                "You have already started playing. Try /balance, /daily or /summon.", ephemeral=True)
+            await respond(
+                interaction, "You have already started playing. Try /balance, /daily or /summon.", ephemeral=True)
             return
         embed = discord.Embed(title="Before you start", description=self.config.settings.policy,
                               colour=discord.Colour.blurple())
         embed.set_footer(text="Press Accept to create your wallet and receive a starter Esprit.")
         view = StartView(self, interaction.user.id)
-        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+        await respond(interaction, embed=embed, view=view, ephemeral=True)
         view.message = await interaction.original_response()
 
     @app_commands.command(name="balance", description="Your currencies, level and daily streak")
@@ -324,7 +313,7 @@ class Gacha(commands.Cog):
                   f"{self.config.tier(pity.hard_rarity).name}",
             inline=False,
         )
-        await interaction.response.send_message(embed=embed)
+        await respond(interaction, embed=embed)
 
     @app_commands.command(name="daily", description="Claim your daily reward (every 24 hours)")
     @app_commands.guild_only()
@@ -333,7 +322,8 @@ class Gacha(commands.Cog):
             result = await self.service.daily(guild_of(interaction), interaction.user.id,
                                               key=interaction_key(interaction))
         except DailyNotReadyError as exc:
-            await interaction.response.send_message(
+            await respond(
+                interaction,
                 f"You have already claimed your daily reward. The next one is ready {timestamp(exc.next_at)}.",
                 ephemeral=True)
             return
@@ -343,20 +333,33 @@ class Gacha(commands.Cog):
         embed.add_field(name="Streak", value=plural(result.streak, "day"))
         embed.add_field(name="Next claim", value=timestamp(result.next_daily_at))
         embed.add_field(name="Wallet", value=self.wallet_line(result.balances), inline=False)
-        await interaction.response.send_message(embed=embed)
+        await respond(interaction, embed=embed)
 
     # --- summons -----------------------------------------------------------------------------------------
 
-    @app_commands.command(name="summon", description="Summon Esprits: one, or ten with a guaranteed rare")
-    @app_commands.describe(count="How many to summon")
-    @app_commands.choices(count=[app_commands.Choice(name="1", value=1), app_commands.Choice(name="10", value=10)])
+    async def count_autocomplete(self, _interaction: discord.Interaction, _current: str
+                                 ) -> list[app_commands.Choice[int]]:
+        """1 or the configured multi-summon: read from the loaded catalogue, so a reseed changes it at once."""
+        counts = (1, self.config.settings.summon.multi_count)
+        return [app_commands.Choice(name=str(n), value=n) for n in counts]
+
+    @app_commands.command(name="summon", description="Summon Esprits: one, or a multi-summon with a guaranteed rare")
+    @app_commands.describe(count="How many to summon: 1, or the multi-summon's count")
+    @app_commands.autocomplete(count=count_autocomplete)
     @app_commands.guild_only()
     async def summon(self, interaction: discord.Interaction, count: int = 1) -> None:
         guild_id = guild_of(interaction)
-        # A refusal (not started, cannot afford) is answered privately before the public "thinking...".
+        # A refusal (wrong count, not started, cannot afford) is answered privately before the public "thinking...".
         await self.service.check_summon(guild_id, interaction.user.id, count)
         await interaction.response.defer(thinking=True)
-        result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
+        try:
+            result = await self.service.summon(guild_id, interaction.user.id, count, key=interaction_key(interaction))
+        except Exception:
+            # Refused after all (a concurrent request spent the funds in between): the public "thinking..." goes,
+            # so that the error handler's answer is a new, private message rather than an edit of the public one.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            raise
         pages = []
         for number, pull in enumerate(result.pulls, start=1):
             title = f"Summon {number}/{len(result.pulls)}: {clip(pull.esprit.name, 200)}"
@@ -395,14 +398,14 @@ class Gacha(commands.Cog):
     async def esprit_show(self, interaction: discord.Interaction, esprit: str | None = None) -> None:
         copy_id = parse_copy_id(esprit) if esprit else None
         view = await self.service.show(guild_of(interaction), interaction.user.id, copy_id)
-        await interaction.response.send_message(embed=self.esprit_embed(view), file=await self.card_file(view))
+        await respond(interaction, embed=self.esprit_embed(view), file=await self.card_file(view))
 
     @esprit.command(name="set-active", description="Choose your active Esprit")
     @app_commands.describe(esprit="Which Esprit")
     @app_commands.autocomplete(esprit=owned_autocomplete)
     async def esprit_set_active(self, interaction: discord.Interaction, esprit: str) -> None:
         view = await self.service.set_active(guild_of(interaction), interaction.user.id, parse_copy_id(esprit))
-        await interaction.response.send_message(f"**{view.name}** (#{view.copy_id}) is now your active Esprit.")
+        await respond(interaction, f"**{view.name}** (#{view.copy_id}) is now your active Esprit.")
 
     @app_commands.command(name="gacha-leaderboard", description="The server's top players")
     @app_commands.describe(by="What to rank by", currency="For by:currency, which currency")
@@ -427,8 +430,8 @@ class Gacha(commands.Cog):
                            price: app_commands.Range[int, 1], currency: str | None = None) -> None:
         listing = await self.service.list_for_sale(guild_of(interaction), interaction.user.id, parse_copy_id(esprit),
                                                    price, currency, key=interaction_key(interaction))
-        await interaction.response.send_message(
-            f"Listed as **#{listing.listing_id}**: {clip(listing.esprit.name, 100)} for "
+        await respond(
+            interaction, f"Listed as **#{listing.listing_id}**: {clip(listing.esprit.name, 100)} for "
             f"{self.money(listing.price, listing.currency)}. It is held in escrow until it sells or you "
             f"`/auction cancel listing:{listing.listing_id}`."
         )
@@ -450,7 +453,8 @@ class Gacha(commands.Cog):
         result = await self.service.buy(guild_of(interaction), interaction.user.id, listing,
                                         key=interaction_key(interaction))
         bought = result.listing
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"You bought **{bought.esprit.name}** (#{bought.esprit.copy_id}) from <@{bought.seller_id}> for "
             f"{self.money(bought.price, bought.currency)}. "
             f"You have {self.money(result.buyer_balance, bought.currency)} left."
@@ -462,7 +466,8 @@ class Gacha(commands.Cog):
     async def auction_cancel(self, interaction: discord.Interaction, listing: app_commands.Range[int, 1]) -> None:
         cancelled = await self.service.cancel_listing(guild_of(interaction), interaction.user.id, listing,
                                                       key=interaction_key(interaction))
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"Listing #{cancelled.listing_id} withdrawn: **{cancelled.esprit.name}** is back in your inventory.",
             ephemeral=True,
         )
@@ -479,7 +484,8 @@ class Gacha(commands.Cog):
         result = await self.service.grant(guild_of(interaction), interaction.user.id, member.id, amount=amount,
                                           currency=currency, reason=reason, key=interaction_key(interaction))
         verb = "Gave" if amount > 0 else "Took"
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"{verb} {self.money(abs(amount), result.currency)} {'to' if amount > 0 else 'from'} {member.mention} "
             f"({reason}). Their balance: {self.money(result.balance_after, result.currency)}.",
             allowed_mentions=discord.AllowedMentions.none(),
@@ -491,7 +497,8 @@ class Gacha(commands.Cog):
         guild_id = guild_of(interaction)
         view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting: taking a backup first...",
                            cancelled="Reset cancelled; nothing was changed.")
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             "This deletes every player, Esprit and listing of the game in this server. A backup is taken first. "
             "Are you sure?", view=view, ephemeral=True)
         view.message = await interaction.original_response()
@@ -499,8 +506,8 @@ class Gacha(commands.Cog):
             report = await self.service.reset(guild_id, interaction.user.id, self.bot.settings.backup_dir,
                                               key=interaction_key(view.interaction))
             done = "This reset was already done" if report.replayed else "The game was reset"
-            await interaction.followup.send(
-                f"{done}: {plural(report.players, 'player')}, {plural(report.esprits, 'Esprit')} and "
+            await respond(
+                interaction, f"{done}: {plural(report.players, 'player')}, {plural(report.esprits, 'Esprit')} and "
                 f"{plural(report.listings, 'listing')} removed. Backup: `{report.backup.name}`.", ephemeral=True)
 
     async def is_operator(self, user: discord.abc.User) -> bool:
@@ -516,9 +523,9 @@ class Gacha(commands.Cog):
         try:
             report = await self.service.reseed()
         except GachaConfigError as exc:
-            raise ValidationError(clip(f"The catalogue was not changed: {exc}", CONTENT_MAX)) from exc
-        await interaction.followup.send(
-            f"Catalogue updated on every shard: {report.inserted} new, {report.updated} changed, "
+            raise ValidationError(clip(f"The catalogue was not changed: {exc}", CONTENT)) from exc
+        await respond(
+            interaction, f"Catalogue updated on every shard: {report.inserted} new, {report.updated} changed, "
             f"{report.unchanged} unchanged, {report.retired} retired.", ephemeral=True)
 
 
