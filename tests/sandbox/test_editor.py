@@ -21,6 +21,7 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
+from guildkeep.gacha.service import LEADERBOARD_KINDS
 from guildkeep.sandbox.editor import PlaygroundCompleter, run_interruptible
 from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.playground import Playground
@@ -43,7 +44,7 @@ async def test_tab_completes_commands_options_and_names(discord_env: SandboxEnv)
     assert set(completions(c, "/xp add ")) == {"member:", "amount:"}
     assert completions(c, "/xp add member:bob ") == ["amount:"]
     assert completions(c, "/xp add member:b") == ["member:bob"]
-    assert completions(c, "/summon count:") == ["count:1", "count:10"]
+    assert completions(c, "/gacha-leaderboard by:") == [f"by:{kind}" for kind in LEADERBOARD_KINDS]  # fixed choices
     assert completions(c, "/nosuch ") == []
     assert set(completions(c, ":a")) == {":as", ":add"}
     assert completions(c, ":as c") == ["carol"]

@@ -12,6 +12,7 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep.db import ValidationError
+from guildkeep.discord.limits import respond, send
 from guildkeep.discord.views import ConfirmView
 from guildkeep.privacy import ExportInfo, ForgetResult, PrivacyService
 
@@ -92,21 +93,21 @@ class Privacy(commands.Cog):
         info = await self.service.export_file(interaction.user.id)
         modules = ", ".join(info.document["modules"])
         if interaction.guild_id is None:  # already in our DMs
-            await interaction.followup.send(f"Everything I store about you ({modules}) is in this file.",
-                                            file=export_attachment(info))
+            await respond(interaction, f"Everything I store about you ({modules}) is in this file.",
+                          file=export_attachment(info))
             return
         try:
-            await interaction.user.send(f"Here is everything I store about you ({modules}), from every server.",
-                                        file=export_attachment(info))
+            await send(interaction.user, f"Here is everything I store about you ({modules}), from every server.",
+                       file=export_attachment(info))
         except discord.Forbidden as exc:
             if exc.code != CANNOT_DM:
                 raise
-            await interaction.followup.send(
+            await respond(
+                interaction,
                 "I could not DM you (your direct messages are closed), so here is the file; only you can see it.",
                 file=export_attachment(info), ephemeral=True)
             return
-        await interaction.followup.send("I sent you a DM with a JSON file of everything I store about you.",
-                                        ephemeral=True)
+        await respond(interaction, "I sent you a DM with a JSON file of everything I store about you.", ephemeral=True)
 
     @privacy.command(name="forget", description="Remove everything stored about you, in every server")
     async def forget(self, interaction: discord.Interaction) -> None:
@@ -114,14 +115,14 @@ class Privacy(commands.Cog):
         # The work happens on Confirm, after this command has completed: activity counted for the command
         # itself (leveling's command XP) is then already pending, and is flushed and removed with the rest.
         view = ForgetView(self, owner_id=interaction.user.id)
-        await interaction.response.send_message(FORGET_WARNING, view=view, ephemeral=True)
+        await respond(interaction, FORGET_WARNING, view=view, ephemeral=True)
         view.message = await interaction.original_response()
 
     async def forget_confirmed(self, interaction: discord.Interaction) -> None:
         """Remove the clicking user's data and answer with what was removed."""
         await self._flush_pending_activity()
         result = await self.service.forget_user(interaction.user.id)
-        await interaction.followup.send(forget_message(result), ephemeral=True)
+        await respond(interaction, forget_message(result), ephemeral=True)
 
     async def _flush_pending_activity(self) -> None:
         """Write XP still held in memory (write-behind) first, so that it cannot re-create rows afterwards."""
