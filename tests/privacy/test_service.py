@@ -342,8 +342,13 @@ async def test_a_forget_that_fails_half_way_changes_nothing(world: World) -> Non
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.deferred = False
+
+    def is_done(self) -> bool:
+        return self.deferred
 
     async def defer(self, **kwargs: Any) -> None:
+        self.deferred = True
         self.calls.append(("defer", kwargs))
 
     async def send(self, content: str, **kwargs: Any) -> None:
