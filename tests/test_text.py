@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guildkeep.db import ValidationError
+from guildkeep.errors import ValidationError
 from guildkeep.text import clean_text, echo, plural, strip_control
 
 

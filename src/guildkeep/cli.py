@@ -19,9 +19,10 @@ from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
-from guildkeep.db import Database, DomainError, migrate
+from guildkeep.db import Database, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.db.instances import Heartbeat, refuse_if_running
+from guildkeep.errors import DomainError
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
 from guildkeep.privacy.cli import privacy_app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from guildkeep.db.errors import ValidationError
+from guildkeep.errors import ValidationError
 
 ELLIPSIS = "…"
 ECHO_LIMIT = 80

@@ -12,7 +12,8 @@ from guildkeep.companion import rules
 from guildkeep.companion.errors import CompanionValidationError, FactNotFoundError
 from guildkeep.companion.models import BotOpinion, MoodHistory, UserPreference
 from guildkeep.companion.service import EVENT_JOB, CompanionService
-from guildkeep.db import Database, DuplicateError
+from guildkeep.db import Database
+from guildkeep.errors import DuplicateError
 from guildkeep.scheduler.results import JobInfo
 from guildkeep.scheduler.worker import Scheduler
 

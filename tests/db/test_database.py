@@ -6,15 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from guildkeep.db import (
-    ConflictError,
-    Database,
-    DomainError,
-    DuplicateError,
-    ForeignKeyError,
-    NotFoundError,
-    ValidationError,
-)
+from guildkeep.db import Database
+from guildkeep.errors import ConflictError, DomainError, DuplicateError, ForeignKeyError, NotFoundError, ValidationError
 from guildkeep.identity.models import Guild, GuildMember, User
 
 

@@ -8,8 +8,8 @@ import pytest
 
 import discord
 from discord import app_commands
-from guildkeep.db.errors import InsufficientFundsError, NotFoundError
 from guildkeep.discord.errors import BOT_MISSING_PERMISSION, BotPermissionError, permission_name, player_message
+from guildkeep.errors import InsufficientFundsError, NotFoundError
 
 
 def forbidden(code: int) -> discord.Forbidden:

@@ -8,8 +8,9 @@ import zipfile
 
 import pytest
 
-from guildkeep.db import ValidationError, utcnow
+from guildkeep.db import utcnow
 from guildkeep.discord.cogs.privacy import DISCORD_FILE_MAX, FILE_LIMIT, export_attachment, forget_message
+from guildkeep.errors import ValidationError
 from guildkeep.privacy import ExportInfo, ForgetReport, ForgetResult
 
 

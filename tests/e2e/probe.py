@@ -14,9 +14,9 @@ from discord.ext import commands
 
 import discord
 from discord import app_commands
-from guildkeep.db.errors import ValidationError
 from guildkeep.discord.limits import respond, send
 from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
+from guildkeep.errors import ValidationError
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot

@@ -10,7 +10,7 @@ import pytest
 import discord
 from guildkeep.characters.models import Character
 from guildkeep.characters.service import CharacterService
-from guildkeep.db import ConflictError
+from guildkeep.errors import ConflictError
 from guildkeep.identity.service import ensure_user
 from guildkeep.sandbox.driver import SeenMessage
 from guildkeep.sandbox.harness import SandboxEnv

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from guildkeep.db import ValidationError
+from guildkeep.errors import ValidationError
 from guildkeep.gacha.models import LedgerEntry, Player, UserEsprit
 from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import ADMIN, GUILD, OTHER_GUILD, fund

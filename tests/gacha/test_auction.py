@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import InsufficientFundsError, NotFoundError, PermissionDeniedError, ValidationError
+from guildkeep.errors import InsufficientFundsError, NotFoundError, PermissionDeniedError, ValidationError
 from guildkeep.gacha.models import AuctionListing, Player
 from guildkeep.gacha.service import AlreadySoldError, GachaService
 from tests.gacha.conftest import GUILD, fund

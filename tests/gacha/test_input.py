@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guildkeep.db import InsufficientFundsError, NotFoundError, ValidationError
+from guildkeep.errors import InsufficientFundsError, NotFoundError, ValidationError
 from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import ADMIN, GUILD
 

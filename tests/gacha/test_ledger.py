@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from guildkeep.db import DomainError
+from guildkeep.errors import DomainError
 from guildkeep.gacha.models import LedgerEntry, Player, UserEsprit
 from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import ADMIN, GUILD

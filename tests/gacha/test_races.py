@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from guildkeep.db import DomainError
+from guildkeep.errors import DomainError
 from guildkeep.gacha.models import Player, UserEsprit
 from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import GUILD, fund

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import InsufficientFundsError, NotFoundError, ValidationError, utcnow
+from guildkeep.db import utcnow
+from guildkeep.errors import InsufficientFundsError, NotFoundError, ValidationError
 from guildkeep.gacha.config import DATA_DIR, load_config
 from guildkeep.gacha.models import Esprit, LedgerEntry, Player, UserEsprit
 from guildkeep.gacha.service import AlreadyStartedError, DailyNotReadyError, GachaService, NotStartedError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import ValidationError
 from guildkeep.gacha.models import LedgerEntry
 from guildkeep.gacha.service import GachaService
 from guildkeep.identity.models import User

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import ValidationError
 from guildkeep.identity.models import GuildMember, User
 from guildkeep.identity.service import IdentityService, display_name
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import Database, NotFoundError, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import NotFoundError, ValidationError
 from guildkeep.identity.service import IdentityService
 from guildkeep.leveling.models import Achievement, Quest, ServerConfig
 from guildkeep.leveling.service import LevelingService

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guildkeep.db import ValidationError
+from guildkeep.errors import ValidationError
 from guildkeep.leveling import rules
 from guildkeep.leveling.rules import ActivityContext, Curve, LevelRole, VoiceState, XpSettings
 

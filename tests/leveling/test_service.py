@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from guildkeep.db import Database, NotFoundError, ValidationError, utcnow
+from guildkeep.db import Database, utcnow
+from guildkeep.errors import NotFoundError, ValidationError
 from guildkeep.leveling import rules
 from guildkeep.leveling.models import Level, Quest, UserAchievement, UserQuest
 from guildkeep.leveling.rules import LevelRole

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import ValidationError
 from guildkeep.leveling import rules
 from guildkeep.leveling.service import LevelingService
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, ForeignKey, Table, select
 
-from guildkeep.db import Base, Database, DomainError, ValidationError
+from guildkeep.db import Base, Database
 from guildkeep.db.registry import load_models
+from guildkeep.errors import DomainError, ValidationError
 from guildkeep.gacha.config import WALLET, load_config
 from guildkeep.gacha.models import AuctionListing, LedgerEntry, Player, UserEsprit
 from guildkeep.gacha.privacy import ANONYMOUS_USER_ID

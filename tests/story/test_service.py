@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from guildkeep.characters.errors import CharacterInUseError, CharacterNotFoundError, NotCharacterOwnerError
 from guildkeep.characters.service import CharacterService
-from guildkeep.db import Database, DomainError
+from guildkeep.db import Database
+from guildkeep.errors import DomainError
 from guildkeep.story import rules
 from guildkeep.story.errors import (
     DuplicateWorldError,

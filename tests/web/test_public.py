@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import ValidationError
 from guildkeep.gacha.service import GachaService
 from guildkeep.identity.service import IdentityService
 from guildkeep.leveling import queries

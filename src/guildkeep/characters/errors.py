@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guildkeep.db import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
+from guildkeep.errors import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
 
 
 class CharacterNameError(ValidationError):

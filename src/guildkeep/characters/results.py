@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +56,3 @@ class SpeechInfo:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    page: int  # 1-based
-    pages: int
-    total: int

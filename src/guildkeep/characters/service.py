@@ -28,10 +28,12 @@ from guildkeep.characters.errors import (
     TooManyCharactersError,
 )
 from guildkeep.characters.models import Character, CharacterGuildOverride, CharacterSpeech
-from guildkeep.characters.results import CharacterInfo, OverrideInfo, Page, SpeechInfo
-from guildkeep.db import Database, DuplicateError, utcnow
+from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
+from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.errors import DuplicateError
 from guildkeep.identity.service import ensure_guild, ensure_user
+from guildkeep.results import Page
 from guildkeep.text import parse_id
 
 MAX_CHARACTERS_PER_OWNER = 300

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guildkeep.db import DomainError
+from guildkeep.errors import DomainError
 
 
 class CompanionError(DomainError):

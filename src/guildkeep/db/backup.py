@@ -44,8 +44,8 @@ from sqlalchemy.pool import NullPool
 
 from guildkeep import __version__
 from guildkeep.db.database import Database
-from guildkeep.db.errors import DomainError
 from guildkeep.db.instances import TABLE as INSTANCES_TABLE
+from guildkeep.errors import DomainError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from guildkeep.db.errors import ConflictError, translate_db_error
+from guildkeep.db.errors import translate_db_error
+from guildkeep.errors import ConflictError
 
 log = logging.getLogger(__name__)
 

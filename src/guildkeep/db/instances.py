@@ -23,8 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guildkeep.db.base import Base
 from guildkeep.db.database import Database
-from guildkeep.db.errors import DomainError
 from guildkeep.db.types import UTCDateTime, utcnow
+from guildkeep.errors import DomainError
 
 log = logging.getLogger(__name__)
 

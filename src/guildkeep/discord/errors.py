@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 import discord
 from discord import app_commands
-from guildkeep.db.errors import DomainError
 from guildkeep.discord.limits import CONTENT, clip
+from guildkeep.errors import DomainError
 
 log = logging.getLogger(__name__)
 

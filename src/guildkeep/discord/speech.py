@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from guildkeep.characters.service import CharacterService
-from guildkeep.db import DomainError
+from guildkeep.errors import DomainError
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot

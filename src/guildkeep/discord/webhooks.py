@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
-from guildkeep.db.errors import DomainError
 from guildkeep.discord.errors import BotPermissionError
+from guildkeep.errors import DomainError
 
 if TYPE_CHECKING:
     from discord.ext import commands

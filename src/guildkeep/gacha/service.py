@@ -30,17 +30,16 @@ from sqlalchemy import Select, and_, case, delete, exists, func, insert, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.cache import InvalidationBus
-from guildkeep.db import (
-    Database,
+from guildkeep.db import Database, utcnow
+from guildkeep.db.dialect import insert_for
+from guildkeep.errors import (
     DomainError,
     DuplicateError,
     InsufficientFundsError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
-    utcnow,
 )
-from guildkeep.db.dialect import insert_for
 from guildkeep.gacha import rules
 from guildkeep.gacha.config import (
     ESPRITS_FILE,
@@ -67,7 +66,6 @@ from guildkeep.gacha.views import (
     GrantResult,
     LeaderboardEntry,
     ListingView,
-    Page,
     PlayerView,
     PurchaseResult,
     ResetReport,
@@ -77,6 +75,7 @@ from guildkeep.gacha.views import (
     SummonResult,
 )
 from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
+from guildkeep.results import Page
 from guildkeep.text import clean_text, strip_control
 
 log = logging.getLogger(__name__)

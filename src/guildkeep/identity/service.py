@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildkeep.db import Database, NotFoundError, utcnow
+from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.errors import NotFoundError
 from guildkeep.identity.models import Guild, GuildMember, User
 from guildkeep.text import clean_text, strip_control
 

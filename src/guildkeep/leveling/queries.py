@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
 
-from guildkeep.db import Database, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import ValidationError
 from guildkeep.identity.models import User
 from guildkeep.leveling.models import Level
 

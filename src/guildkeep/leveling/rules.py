@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlparse
 
-from guildkeep.db.errors import ValidationError
+from guildkeep.errors import ValidationError
 from guildkeep.text import clean_text, echo
 
 MAX_LEVEL = 10_000

@@ -20,8 +20,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.cache import InvalidationBus, TTLCache
-from guildkeep.db import Database, NotFoundError, ValidationError, utcnow
+from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.errors import NotFoundError, ValidationError
 from guildkeep.identity.models import User
 from guildkeep.identity.service import ensure_guild
 from guildkeep.leveling import rules

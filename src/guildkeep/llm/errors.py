@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from guildkeep.db.errors import DomainError
+from guildkeep.errors import DomainError
 
 
 class LLMError(DomainError):

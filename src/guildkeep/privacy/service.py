@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildkeep.db import Database, ValidationError, utcnow
+from guildkeep.db import Database, utcnow
 from guildkeep.db.types import SNOWFLAKE_MAX
+from guildkeep.errors import ValidationError
 from guildkeep.privacy.registry import ForgetReport, PrivacyProvider, json_value, load_providers
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guildkeep.db.errors import DomainError, NotFoundError, ValidationError
+from guildkeep.errors import DomainError, NotFoundError, ValidationError
 
 
 class JobNotFoundError(NotFoundError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guildkeep.db import (
+from guildkeep.errors import (
     ConflictError,
     DomainError,
     DuplicateError,

@@ -18,10 +18,12 @@ from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.characters.errors import CharacterNotFoundError
-from guildkeep.characters.results import CharacterInfo, Page
+from guildkeep.characters.results import CharacterInfo
 from guildkeep.characters.service import UNSET, CharacterService, character_infos, register_delete_guard
-from guildkeep.db import Database, DuplicateError, utcnow
+from guildkeep.db import Database, utcnow
+from guildkeep.errors import DuplicateError
 from guildkeep.identity.service import ensure_guild
+from guildkeep.results import Page
 from guildkeep.story import rules
 from guildkeep.story.errors import (
     DuplicateWorldError,

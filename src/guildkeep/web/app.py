@@ -35,7 +35,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from guildkeep.config import Settings
-from guildkeep.db import Database, DomainError, NotFoundError, ValidationError
+from guildkeep.db import Database
+from guildkeep.errors import DomainError, NotFoundError, ValidationError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, GachaService
 from guildkeep.leveling import queries, rules
 from guildkeep.leveling.cards import RankCardData, render_rank_card_async

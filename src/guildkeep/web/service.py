@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from guildkeep.db import Database, NotFoundError, utcnow
+from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.errors import NotFoundError
 from guildkeep.identity.models import Guild
 from guildkeep.identity.service import ensure_guild
 from guildkeep.web.models import WebSettings

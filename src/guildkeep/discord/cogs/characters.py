@@ -28,11 +28,12 @@ from guildkeep.characters import rules
 from guildkeep.characters.errors import SpeechNotFoundError
 from guildkeep.characters.results import CharacterInfo, SpeechInfo
 from guildkeep.characters.service import UNSET, CharacterService
-from guildkeep.db import DomainError, ValidationError
+from guildkeep.discord import checks
 from guildkeep.discord.errors import handle_interaction_error
 from guildkeep.discord.limits import respond, send
 from guildkeep.discord.speech import post_as_character
 from guildkeep.discord.views import Paginator
+from guildkeep.errors import DomainError, ValidationError
 from guildkeep.text import parse_id
 
 if TYPE_CHECKING:
@@ -51,9 +52,7 @@ MESSAGE_LINK = re.compile(r"channels/(?:\d+|@me)/\d+/(\d+)")
 
 
 def guild_of(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None:
-        raise ValidationError("Characters speak inside a server, not in direct messages.")
-    return interaction.guild_id
+    return checks.guild_of(interaction, "Characters speak inside a server, not in direct messages.")
 
 
 def parse_message_id(raw: str) -> int:

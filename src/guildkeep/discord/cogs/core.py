@@ -13,10 +13,10 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep import __version__
-from guildkeep.db.errors import NotFoundError
 from guildkeep.discord.errors import MISSING_PERMISSIONS
 from guildkeep.discord.limits import FIELD_VALUE, clip, respond, send
 from guildkeep.discord.views import Paginator
+from guildkeep.errors import NotFoundError
 from guildkeep.text import echo
 
 if TYPE_CHECKING:

@@ -18,14 +18,15 @@ from discord.ext import commands
 
 import discord
 from discord import app_commands
-from guildkeep.db import PermissionDeniedError, ValidationError
+from guildkeep.discord import checks
 from guildkeep.discord.limits import CONTENT, DESCRIPTION, TITLE, clip, edit, respond
 from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
+from guildkeep.errors import PermissionDeniedError, ValidationError
 from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
 from guildkeep.gacha.views import EspritView, ListingView
-from guildkeep.gacha.views import Page as DataPage
+from guildkeep.results import Page as DataPage
 from guildkeep.text import parse_id, plural
 
 if TYPE_CHECKING:
@@ -43,9 +44,7 @@ def interaction_key(interaction: discord.Interaction) -> str:
 
 
 def guild_of(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None:
-        raise ValidationError("The game is played inside a server, not in direct messages.")
-    return interaction.guild_id
+    return checks.guild_of(interaction, "The game is played inside a server, not in direct messages.")
 
 
 def timestamp(moment: datetime | None) -> str:

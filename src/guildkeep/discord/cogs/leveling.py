@@ -19,9 +19,10 @@ from discord.ext import commands, tasks
 import discord
 from discord import app_commands
 from guildkeep.db import utcnow
-from guildkeep.db.errors import ValidationError
+from guildkeep.discord.checks import ADMIN, admin_check
 from guildkeep.discord.limits import clip, respond, send
 from guildkeep.discord.views import ConfirmView, Paginator
+from guildkeep.errors import ValidationError
 from guildkeep.leveling import rules
 from guildkeep.leveling.cards import RankCardData, fetch_image, render_rank_card_async
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
@@ -44,10 +45,8 @@ MAX_LEADERBOARD_PAGES = 25
 VOICE_CHECKPOINT_SECONDS = 60
 QUEST_RESET_MINUTES = 5
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-ADMIN = discord.Permissions(manage_guild=True)
 # Where XP is earned: text, voice and stage channels, threads (their parent counts too) and categories.
 XpChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread | discord.CategoryChannel
-admin_check = app_commands.checks.has_permissions(manage_guild=True)
 
 
 def _bar(done: int, total: int, width: int = 12) -> str:

@@ -11,9 +11,9 @@ from discord.ext import commands
 
 import discord
 from discord import app_commands
-from guildkeep.db import ValidationError
 from guildkeep.discord.limits import respond, send
 from guildkeep.discord.views import ConfirmView
+from guildkeep.errors import ValidationError
 from guildkeep.privacy import ExportInfo, ForgetResult, PrivacyService
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from discord.ext import commands
 
 import discord
 from guildkeep.companion.service import CompanionService
-from guildkeep.db import DomainError
 from guildkeep.discord.cogs.companion import render
+from guildkeep.errors import DomainError
 from guildkeep.scheduler.results import JobInfo
 
 if TYPE_CHECKING:

@@ -10,10 +10,11 @@ import discord
 from discord import app_commands
 from guildkeep.characters.errors import CharacterNotFoundError
 from guildkeep.characters.results import CharacterInfo
-from guildkeep.db import DomainError, ValidationError
+from guildkeep.discord import checks
 from guildkeep.discord.cogs.story import render
 from guildkeep.discord.limits import clip
 from guildkeep.discord.views import Paginator
+from guildkeep.errors import DomainError, ValidationError
 from guildkeep.story import rules
 from guildkeep.story.errors import StoryInputError
 from guildkeep.story.results import WorldInfo
@@ -28,9 +29,7 @@ LIST_PAGES_MAX = 10
 
 
 def guild_of(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None:
-        raise ValidationError("Stories are played inside a server, not in direct messages.")
-    return interaction.guild_id
+    return checks.guild_of(interaction, "Stories are played inside a server, not in direct messages.")
 
 
 def channel_of(interaction: discord.Interaction) -> int:

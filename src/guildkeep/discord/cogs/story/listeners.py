@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from discord.ext import commands
 
 import discord
-from guildkeep.db import DomainError
 from guildkeep.discord.limits import clip
 from guildkeep.discord.speech import post_as_character
+from guildkeep.errors import DomainError
 from guildkeep.llm import LLMClient, LLMError, client_from_settings
 from guildkeep.story import narrator, rules
 from guildkeep.story.results import LineInfo, NarrationContext
