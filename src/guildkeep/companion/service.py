@@ -215,6 +215,11 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
     return removed
 
 
+def _job_payload(event: EventInfo) -> dict[str, int]:
+    """An event job's payload; it names the user, so the platform's privacy forget removes the job too."""
+    return {"event_id": event.id, "user_id": event.user_id}
+
+
 class CompanionService:
     """The companion's memory, mood, relationships, styles, opinions, events and chat."""
 
@@ -867,7 +872,7 @@ class CompanionService:
 
     async def _schedule_job(self, event: EventInfo, now: datetime) -> None:
         await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                 payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                 payload=_job_payload(event), dedup_key=f"event:{event.id}")
 
     async def set_birthday(self, user_id: int, month: int, day: int, *, guild_id: int | None = None,
                            channel_id: int | None = None, now: datetime | None = None) -> EventInfo:
@@ -960,7 +965,7 @@ class CompanionService:
         created = 0
         for event in pending:
             result = await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                              payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                              payload=_job_payload(event), dedup_key=f"event:{event.id}")
             created += int(result.created)
         return created
 
