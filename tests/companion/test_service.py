@@ -394,3 +394,21 @@ async def test_a_birthday_fires_once_on_the_day_with_two_dispatchers_racing(db: 
         birthdays = (await s.execute(select(func.count()).select_from(ScheduledEvent)
                                      .where(ScheduledEvent.user_id == U))).scalar_one()
     assert birthdays == 3  # 2027 and 2028 triggered, 2029 pending: never a duplicate
+
+
+async def test_config_is_off_until_enabled_and_two_admins_channel_changes_both_land(svc: CompanionService) -> None:
+    config = await svc.get_config(G)
+    assert not config.enabled
+    assert not config.talks_in(CH)  # off in a server until an admin turns it on
+    on = await svc.update_config(G, enabled=True)
+    assert on.talks_in(CH)  # on, with no channel list: every channel
+    await asyncio.gather(*(svc.update_config(G, add_channel=channel) for channel in (1, 2, 3, 4)))
+    assert sorted((await svc.get_config(G)).channel_ids) == [1, 2, 3, 4]
+    after = await svc.update_config(G, remove_channel=2, add_channel=5)
+    assert sorted(after.channel_ids) == [1, 3, 4, 5]
+    assert after.channel_ids[-1] == 5  # added last
+    assert not after.talks_in(CH)
+    with pytest.raises(CompanionValidationError):
+        await svc.update_config(G, add_channel=6, birthday_hour_utc=24)
+    assert (await svc.get_config(G)).channel_ids == after.channel_ids  # a bad value changes nothing
+    assert (await svc.update_config(G, every_channel=True)).channel_ids == ()

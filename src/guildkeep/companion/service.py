@@ -255,12 +255,26 @@ class CompanionService:
             prefs = await s.scalar(select(BotState.preferences).where(BotState.guild_id == _scope(guild_id)))
         return parse_config(prefs)
 
-    async def update_config(self, guild_id: int, *, now: datetime | None = None, **changes: Any) -> CompanionConfig:
-        """Change the server's settings; a bad value raises before anything is written."""
+    async def update_config(self, guild_id: int, *, add_channel: int | None = None, remove_channel: int | None = None,
+                            every_channel: bool = False, now: datetime | None = None,
+                            **changes: Any) -> CompanionConfig:
+        """Change the server's settings; a bad value raises before anything is written.
+
+        ``every_channel`` clears the channel list, then ``add_channel`` and ``remove_channel`` change it: all
+        against the stored list, in the same locked unit of work, so two admins' changes never overwrite
+        each other.
+        """
         now = self._now(now)
         async with self.db.session() as s:
             state = await self._state(s, _scope(guild_id), now, lock=True)
-            config = parse_config(state.preferences).merged(**changes)
+            current = parse_config(state.preferences)
+            if every_channel or add_channel is not None or remove_channel is not None:
+                channels = [] if every_channel else list(current.channel_ids)
+                if add_channel is not None and add_channel not in channels:
+                    channels.append(add_channel)
+                channels = [c for c in channels if c != remove_channel]
+                changes["channel_ids"] = tuple(channels)
+            config = current.merged(**changes)
             state.preferences = config.model_dump(mode="json")
             state.updated_at = now
             return config

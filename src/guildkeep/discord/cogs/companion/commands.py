@@ -13,6 +13,8 @@ from guildkeep.companion import rules
 from guildkeep.companion.errors import CompanionValidationError
 from guildkeep.companion.service import EVENT_JOB, FACTS_PER_PAGE, CompanionService
 from guildkeep.db import utcnow
+from guildkeep.discord import checks
+from guildkeep.discord.checks import guild_of
 from guildkeep.discord.cogs.companion import render
 from guildkeep.discord.cogs.companion.listeners import ChatListeners
 from guildkeep.discord.cogs.privacy import ask_to_forget
@@ -140,7 +142,7 @@ class Companion(ChatListeners, commands.Cog):
         enabled="Turn the companion's chat on or off in this server",
         birthday_hour="Hour (UTC) of birthday greetings",
     )
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @checks.admin_check
     async def config(self, interaction: discord.Interaction, *,
                      persona: app_commands.Range[str, 1, 1500] | None = None,
                      talk_in: discord.TextChannel | None = None,
@@ -148,19 +150,10 @@ class Companion(ChatListeners, commands.Cog):
                      every_channel: bool | None = None,
                      enabled: bool | None = None,
                      birthday_hour: app_commands.Range[int, 0, 23] | None = None) -> None:
-        guild_id = interaction.guild_id
-        assert guild_id is not None
-        current = await self.service.get_config(guild_id)
-        channels = list(current.channel_ids)
-        if every_channel:
-            channels = []
-        if talk_in is not None and talk_in.id not in channels:
-            channels.append(talk_in.id)
-        if stop_talking_in is not None:
-            channels = [c for c in channels if c != stop_talking_in.id]
         config = await self.service.update_config(
-            guild_id, persona=persona, channel_ids=tuple(channels), enabled=enabled,
-            birthday_hour_utc=birthday_hour)
+            guild_of(interaction), persona=persona, add_channel=talk_in.id if talk_in else None,
+            remove_channel=stop_talking_in.id if stop_talking_in else None, every_channel=bool(every_channel),
+            enabled=enabled, birthday_hour_utc=birthday_hour)
         await respond(interaction, embed=render.config_embed(config), ephemeral=True)
 
 
