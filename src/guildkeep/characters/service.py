@@ -494,14 +494,18 @@ class CharacterService:
     # -- privacy -------------------------------------------------------------------------------
 
     async def export_user(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about ``user_id``: their characters (with each server's override) and the log of
-        messages they posted as characters (ids, never text). JSON-ready; the privacy export's own section."""
+        """Everything stored about ``user_id``, JSON-ready: the privacy export's own characters section.
+
+        Their characters (with each server's override) and the log of messages they posted as characters
+        (ids, never text).
+        """
         async with self.db.session(read_only=True) as s:
             return await PROVIDER.export_user(s, user_id)
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete ``user_id``'s characters, their server overrides and the log of their character messages
-        (the messages themselves stay on Discord), as the privacy forget does. Returns the rows removed per
-        table (tables with none left out)."""
+        """Delete ``user_id``'s characters, server overrides and speech log, as the privacy forget does.
+
+        The messages themselves stay on Discord. Returns the rows removed per table (tables with none left out).
+        """
         async with self.db.session() as s:
             return (await PROVIDER.forget_user(s, user_id)).deleted

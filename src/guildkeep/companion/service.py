@@ -251,6 +251,7 @@ class CompanionService:
         return (await s.execute(stmt)).scalar_one()
 
     async def get_config(self, guild_id: int | None) -> CompanionConfig:
+        """The server's companion settings (defaults where none were set: off until an admin turns it on)."""
         async with self.db.session(read_only=True) as s:
             prefs = await s.scalar(select(BotState.preferences).where(BotState.guild_id == _scope(guild_id)))
         return parse_config(prefs)

@@ -89,9 +89,11 @@ class IdentityService:
             return guild
 
     async def sync_guilds(self, guilds: Iterable[tuple[int, str | None]], *, now: datetime | None = None) -> int:
-        """Record the servers the bot is in (on connect and on joining one): each row created or updated in
-        place, with its current name, active again (``joined_at`` reset when it had left). One upsert per
-        batch, so two processes (shards) doing it at once never conflict. Returns how many were recorded."""
+        """Record the servers the bot is in (on connect and on joining one); return how many.
+
+        Each row is created or updated in place, with its current name, active again (``joined_at`` reset
+        when it had left). One upsert per batch, so two processes (shards) doing it at once never conflict.
+        """
         now = now or utcnow()
         rows = {gid: {"id": gid, "name": strip_control(name)[:100], "joined_at": now, "is_active": True,
                       "settings": {}, "created_at": now, "updated_at": now}
@@ -110,6 +112,7 @@ class IdentityService:
         return len(items)
 
     async def mark_guild_left(self, guild_id: int) -> None:
+        """The bot left the server: its row stays, inactive (its data is kept)."""
         async with self.db.session() as s:
             await s.execute(update(Guild).where(Guild.id == guild_id).values(is_active=False))
 

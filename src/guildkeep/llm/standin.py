@@ -494,9 +494,12 @@ class PlaygroundModel:
 
 
 async def playground_model(settings: Settings) -> PlaygroundModel:
-    """With no model configured, start the stand-in in this process on a free port and point a copy of
-    ``settings`` at it, so the companion and the story narrator answer in the playground; otherwise keep
-    ``settings`` as they are. The caller stops it (`PlaygroundModel.stop`) on exit."""
+    """The playground's model: the configured one, else the stand-in, started here on a free port.
+
+    With no model configured, a copy of ``settings`` points at the stand-in, so the companion and the story
+    narrator answer in the playground; otherwise ``settings`` are kept. The caller stops it
+    (`PlaygroundModel.stop`) on exit.
+    """
     if settings.llm_base_url:
         return PlaygroundModel(settings, None)
     standin = await StandinModel().start()
