@@ -301,7 +301,7 @@ async def test_ensure_event_jobs_recreates_missing_jobs(svc: CompanionService) -
     assert await svc.ensure_event_jobs(now=NOW) == 1
 
 
-async def test_forget_all_removes_every_row_of_the_user(svc: CompanionService) -> None:
+async def test_forgetting_a_user_removes_every_companion_row_of_theirs(svc: CompanionService) -> None:
     await svc.set_preference(U, "tone", "gentle")
     await svc.reply(U, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
     await svc.learn(U, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
@@ -317,13 +317,11 @@ async def test_forget_all_removes_every_row_of_the_user(svc: CompanionService) -
         await svc.forget_fact(U, fact.id)  # not theirs
     pending = await svc.list_events(U)
     assert len(pending) == 1
-    result = await svc.forget_all(U, now=NOW)
-    assert result.total > 0
+    result = await PrivacyService(svc.db).forget_user(U)  # what /forget all runs
+    assert result.total_deleted > 0
     assert await svc.count_user_rows(U) == dict.fromkeys(before, 0)
     assert (await svc.list_facts(V, now=NOW)).total == 1  # someone else's memory stays
-    job = await svc.jobs.find(EVENT_JOB, f"event:{pending[0].id}")
-    assert job is not None
-    assert job.status == "cancelled"
+    assert await svc.jobs.find(EVENT_JOB, f"event:{pending[0].id}") is None  # the birthday's job went with it
     assert (await svc.mood_history(G))  # the mood's history stays, without the user
 
 

@@ -43,7 +43,6 @@ from guildkeep.companion.results import (
     FactChangeResult,
     FactInfo,
     FactPageInfo,
-    ForgetResult,
     LearnResult,
     MessageInfo,
     MoodHistoryInfo,
@@ -193,7 +192,8 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
     """Inside the caller's unit of work: delete every companion row about the user (rows per table).
 
     Mood history rows the user caused keep their numbers with the user and description cleared. The
-    scheduler jobs of deleted events are left to find no event (`CompanionService.forget_all` cancels them).
+    scheduler jobs of the deleted events name the user in their payload: the scheduler's privacy provider
+    removes them in the same forget (a job that still ran would find no event and post nothing).
     """
     removed: dict[str, int] = {}
     fact_ids = select(UserFact.id).where(UserFact.user_id == user_id).scalar_subquery()
@@ -529,21 +529,6 @@ class CompanionService:
                 or_(FactAssociation.fact_id_1 == fact_id, FactAssociation.fact_id_2 == fact_id)))
             await s.execute(delete(UserFact).where(UserFact.id == fact_id))
             return info
-
-    async def forget_all(self, user_id: int, *, now: datetime | None = None) -> ForgetResult:
-        """Delete every companion row about the user; mood history keeps its numbers but loses the user.
-
-        Pending events' scheduler jobs are cancelled after the rows are gone (a job that still runs finds
-        no event and posts nothing).
-        """
-        now = self._now(now)
-        async with self.db.session() as s:
-            event_ids = list((await s.execute(select(ScheduledEvent.id).where(
-                ScheduledEvent.user_id == user_id, ScheduledEvent.status == rules.PENDING))).scalars())
-            removed = await forget_user_rows(s, user_id, now=now)
-        for event_id in event_ids:
-            await self.jobs.cancel_key(EVENT_JOB, f"event:{event_id}", now=now)
-        return ForgetResult(removed)
 
     async def count_user_rows(self, user_id: int) -> dict[str, int]:
         """How many rows of each companion table refer to the user (privacy checks and tests)."""
