@@ -237,6 +237,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
     from datetime import timedelta
 
     from guildkeep.clock import CLOCK, describe
+    from guildkeep.llm.standin import PlaygroundModel, playground_model
     from guildkeep.sandbox.harness import SandboxEnv
     from guildkeep.sandbox.persist import StateError, WorldFile, state_path
     from guildkeep.sandbox.playground import Playground, console_writer
@@ -264,7 +265,10 @@ def _playground(settings: Settings, script: Path | None) -> None:
         db = Database.from_settings(settings)
         path = state_path(db.url)
         store = WorldFile(path) if path is not None else None
+        model: PlaygroundModel | None = None
         try:
+            model = await playground_model(settings)  # the stand-in model when none is configured
+            bot_settings = model.settings
             if settings.auto_migrate:
                 await migrate.upgrade(db)
             saved = store.load() if store is not None else None
@@ -272,13 +276,13 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 CLOCK.offset = timedelta(seconds=float(saved.get("clock_offset") or 0))
 
             async def fresh() -> SandboxEnv:
-                return await SandboxEnv.start(db, settings)
+                return await SandboxEnv.start(db, bot_settings)
 
             heartbeat = Heartbeat(db, kind="playground")
             await heartbeat.start()
             try:
                 if saved is not None and store is not None:
-                    env = await SandboxEnv.start(db, settings, restore=lambda server: store.restore(server, saved))
+                    env = await SandboxEnv.start(db, bot_settings, restore=lambda server: store.restore(server, saved))
                 else:
                     env = await fresh()
             except BaseException:
@@ -291,6 +295,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 where = ("restored from" if saved is not None else "saved in") + f" {path}" if path else "not saved"
                 session.out(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
                             f"server '{guild.name}' (id {guild.id}, {where}) with {members}.")
+                session.out(model.banner)
                 if CLOCK.offset:
                     session.out(f"the bot's clock is at {describe(CLOCK.offset)} (:clock reset for real time)")
                 session.save()
@@ -314,6 +319,8 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 await heartbeat.stop()
         finally:
             CLOCK.reset()
+            if model is not None:
+                await model.stop()
             await db.dispose()
             remove()
 

@@ -11,6 +11,7 @@ from guildkeep.companion.service import EVENT_JOB, NO_MODEL_REPLY, CompanionServ
 from guildkeep.config import Settings, load_settings
 from guildkeep.llm.standin import DEFAULT_MODEL, StandinModel
 from guildkeep.sandbox.harness import SandboxEnv
+from tests.privacy.test_service import rows_naming
 
 pytestmark = pytest.mark.e2e
 
@@ -104,17 +105,42 @@ async def test_tell_remember_birthday_fires_once_and_forget_all(
     choices = await d.autocomplete("forget", "fact", "", as_="bob")
     assert choices[0]["value"] == "all"
     assert len(choices) == 3
+    carol = d.member("carol").user.id
+    if model is not None:
+        model.reply("Bread is the best.")
+        model.reply_json({"facts": [{"type": "work", "content": "Works as a baker", "importance": 0.7,
+                                     "confidence": 0.9, "temporal": "present", "birthday": None}]})
+    await d.send("general", f"{d.bot_mention} I work as a baker", as_="carol")
+    await d.wait_for(lambda: _has_facts(svc, carol), "carol's fact to be stored")
+    await discord_env.bot.get_cog("Leveling").ingestor.flush()  # type: ignore[union-attr]  # XP held in memory
+    carol_before = await rows_naming(discord_env.db, carol)
+    assert await rows_naming(discord_env.db, bob)  # companion, identity and leveling rows
+
     prompt = await d.slash("forget", as_="bob", fact="all")
     assert prompt.ephemeral
-    await prompt.click("Confirm", as_="bob")
+    assert "every** server" in prompt.text  # the platform's forget, not the companion's alone
+    cancelled = await prompt.click("Cancel", as_="bob")
+    assert "nothing was removed" in cancelled.text
+    assert (await svc.list_facts(bob)).total == 2
 
-    async def nothing_left() -> bool:
-        return all(n == 0 for n in (await svc.count_user_rows(bob)).values())
+    prompt = await d.slash("forget", as_="bob", fact="all")
+    confirmed = await prompt.click("Confirm", as_="bob")
+    done = await confirmed.wait_followup()
+    assert done.ephemeral
+    assert "companion: removed" in done.content
+    assert "identity: removed" in done.content
+    assert "scheduler: removed 2 scheduler_jobs" in done.content  # this year's birthday job and next year's
 
-    await d.wait_for(nothing_left, "no companion row about bob")
-    assert (await svc.jobs.get(job.id)).status == "cancelled"
+    assert await rows_naming(discord_env.db, bob) == {}  # no row of bob's in any module's tables
+    assert all(n == 0 for n in (await svc.count_user_rows(bob)).values())
+    assert await rows_naming(discord_env.db, carol) == carol_before
+    assert await svc.jobs.find(EVENT_JOB, f"event:{next_year.id}") is None
     empty = await d.slash("memory", as_="bob")
     assert "don't remember anything" in empty.text
+
+
+async def _has_facts(svc: CompanionService, user_id: int) -> bool:
+    return (await svc.list_facts(user_id)).total > 0
 
 
 async def test_commands_remind_birthday_status_config_and_errors(

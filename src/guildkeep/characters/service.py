@@ -28,6 +28,7 @@ from guildkeep.characters.errors import (
     TooManyCharactersError,
 )
 from guildkeep.characters.models import Character, CharacterGuildOverride, CharacterSpeech
+from guildkeep.characters.privacy import PROVIDER
 from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
@@ -493,54 +494,18 @@ class CharacterService:
     # -- privacy -------------------------------------------------------------------------------
 
     async def export_user(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about ``user_id``: their characters (with each server's override) and the log of
-        messages they posted as characters (ids, never text). JSON-ready."""
+        """Everything stored about ``user_id``, JSON-ready: the privacy export's own characters section.
+
+        Their characters (with each server's override) and the log of messages they posted as characters
+        (ids, never text).
+        """
         async with self.db.session(read_only=True) as s:
-            characters = (
-                await s.execute(select(Character).where(Character.owner_id == user_id).order_by(Character.id))
-            ).scalars().all()
-            overrides = (
-                await s.execute(
-                    select(CharacterGuildOverride)
-                    .join(Character, Character.id == CharacterGuildOverride.character_id)
-                    .where(Character.owner_id == user_id)
-                    .order_by(CharacterGuildOverride.character_id, CharacterGuildOverride.guild_id)
-                )
-            ).scalars().all()
-            speech = (
-                await s.execute(select(CharacterSpeech).where(CharacterSpeech.speaker_id == user_id)
-                                .order_by(CharacterSpeech.created_at, CharacterSpeech.message_id))
-            ).scalars().all()
-        by_character: dict[int, list[dict[str, Any]]] = {}
-        for o in overrides:
-            by_character.setdefault(o.character_id, []).append(
-                {"guild_id": o.guild_id, "nickname": o.nickname, "avatar_url": o.avatar_url, "hidden": o.hidden})
-        return {
-            "characters": [
-                {"id": c.id, "name": c.name, "avatar_url": c.avatar_url, "description": c.description,
-                 "public": c.is_public, "origin_guild_id": c.origin_guild_id, "created_at": c.created_at.isoformat(),
-                 "updated_at": c.updated_at.isoformat(), "server_overrides": by_character.get(c.id, [])}
-                for c in characters
-            ],
-            "speech": [
-                {"message_id": r.message_id, "guild_id": r.guild_id, "channel_id": r.channel_id,
-                 "character_id": r.character_id, "character_name": r.character_name,
-                 "created_at": r.created_at.isoformat()}
-                for r in speech
-            ],
-        }
+            return await PROVIDER.export_user(s, user_id)
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete ``user_id``'s characters, their server overrides and the log of their character messages
-        (the messages themselves stay on Discord; who wrote them is no longer known). Returns the counts."""
+        """Delete ``user_id``'s characters, server overrides and speech log, as the privacy forget does.
+
+        The messages themselves stay on Discord. Returns the rows removed per table (tables with none left out).
+        """
         async with self.db.session() as s:
-            owned = select(Character.id).where(Character.owner_id == user_id)
-            overrides = await s.execute(delete(CharacterGuildOverride).where(
-                CharacterGuildOverride.character_id.in_(owned)))
-            speech = await s.execute(delete(CharacterSpeech).where(CharacterSpeech.speaker_id == user_id))
-            characters = await s.execute(delete(Character).where(Character.owner_id == user_id))
-            return {
-                "characters": int(getattr(characters, "rowcount", 0) or 0),
-                "server_overrides": int(getattr(overrides, "rowcount", 0) or 0),
-                "speech_log": int(getattr(speech, "rowcount", 0) or 0),
-            }
+            return (await PROVIDER.forget_user(s, user_id)).deleted

@@ -43,7 +43,6 @@ from guildkeep.companion.results import (
     FactChangeResult,
     FactInfo,
     FactPageInfo,
-    ForgetResult,
     LearnResult,
     MessageInfo,
     MoodHistoryInfo,
@@ -193,7 +192,8 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
     """Inside the caller's unit of work: delete every companion row about the user (rows per table).
 
     Mood history rows the user caused keep their numbers with the user and description cleared. The
-    scheduler jobs of deleted events are left to find no event (`CompanionService.forget_all` cancels them).
+    scheduler jobs of the deleted events name the user in their payload: the scheduler's privacy provider
+    removes them in the same forget (a job that still ran would find no event and post nothing).
     """
     removed: dict[str, int] = {}
     fact_ids = select(UserFact.id).where(UserFact.user_id == user_id).scalar_subquery()
@@ -213,6 +213,11 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
                              .values(trigger_user_id=None, trigger_description=None, updated_at=now))
     removed["mood_history_links"] = _rowcount(result)
     return removed
+
+
+def _job_payload(event: EventInfo) -> dict[str, int]:
+    """An event job's payload; it names the user, so the platform's privacy forget removes the job too."""
+    return {"event_id": event.id, "user_id": event.user_id}
 
 
 class CompanionService:
@@ -246,16 +251,31 @@ class CompanionService:
         return (await s.execute(stmt)).scalar_one()
 
     async def get_config(self, guild_id: int | None) -> CompanionConfig:
+        """The server's companion settings (defaults where none were set: off until an admin turns it on)."""
         async with self.db.session(read_only=True) as s:
             prefs = await s.scalar(select(BotState.preferences).where(BotState.guild_id == _scope(guild_id)))
         return parse_config(prefs)
 
-    async def update_config(self, guild_id: int, *, now: datetime | None = None, **changes: Any) -> CompanionConfig:
-        """Change the server's settings; a bad value raises before anything is written."""
+    async def update_config(self, guild_id: int, *, add_channel: int | None = None, remove_channel: int | None = None,
+                            every_channel: bool = False, now: datetime | None = None,
+                            **changes: Any) -> CompanionConfig:
+        """Change the server's settings; a bad value raises before anything is written.
+
+        ``every_channel`` clears the channel list, then ``add_channel`` and ``remove_channel`` change it: all
+        against the stored list, in the same locked unit of work, so two admins' changes never overwrite
+        each other.
+        """
         now = self._now(now)
         async with self.db.session() as s:
             state = await self._state(s, _scope(guild_id), now, lock=True)
-            config = parse_config(state.preferences).merged(**changes)
+            current = parse_config(state.preferences)
+            if every_channel or add_channel is not None or remove_channel is not None:
+                channels = [] if every_channel else list(current.channel_ids)
+                if add_channel is not None and add_channel not in channels:
+                    channels.append(add_channel)
+                channels = [c for c in channels if c != remove_channel]
+                changes["channel_ids"] = tuple(channels)
+            config = current.merged(**changes)
             state.preferences = config.model_dump(mode="json")
             state.updated_at = now
             return config
@@ -509,21 +529,6 @@ class CompanionService:
                 or_(FactAssociation.fact_id_1 == fact_id, FactAssociation.fact_id_2 == fact_id)))
             await s.execute(delete(UserFact).where(UserFact.id == fact_id))
             return info
-
-    async def forget_all(self, user_id: int, *, now: datetime | None = None) -> ForgetResult:
-        """Delete every companion row about the user; mood history keeps its numbers but loses the user.
-
-        Pending events' scheduler jobs are cancelled after the rows are gone (a job that still runs finds
-        no event and posts nothing).
-        """
-        now = self._now(now)
-        async with self.db.session() as s:
-            event_ids = list((await s.execute(select(ScheduledEvent.id).where(
-                ScheduledEvent.user_id == user_id, ScheduledEvent.status == rules.PENDING))).scalars())
-            removed = await forget_user_rows(s, user_id, now=now)
-        for event_id in event_ids:
-            await self.jobs.cancel_key(EVENT_JOB, f"event:{event_id}", now=now)
-        return ForgetResult(removed)
 
     async def count_user_rows(self, user_id: int) -> dict[str, int]:
         """How many rows of each companion table refer to the user (privacy checks and tests)."""
@@ -867,7 +872,7 @@ class CompanionService:
 
     async def _schedule_job(self, event: EventInfo, now: datetime) -> None:
         await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                 payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                 payload=_job_payload(event), dedup_key=f"event:{event.id}")
 
     async def set_birthday(self, user_id: int, month: int, day: int, *, guild_id: int | None = None,
                            channel_id: int | None = None, now: datetime | None = None) -> EventInfo:
@@ -960,7 +965,7 @@ class CompanionService:
         created = 0
         for event in pending:
             result = await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                              payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                              payload=_job_payload(event), dedup_key=f"event:{event.id}")
             created += int(result.created)
         return created
 

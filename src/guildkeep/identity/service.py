@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.db import Database, utcnow
@@ -17,6 +17,7 @@ from guildkeep.identity.models import Guild, GuildMember, User
 from guildkeep.text import clean_text, strip_control
 
 MAX_NAME = 255
+GUILD_BATCH = 500  # rows per upsert: SQLite allows 32,766 bound parameters, seven per row
 
 
 def display_name(custom_name: str | None, discord_display_name: str | None, username: str | None) -> str:
@@ -87,7 +88,31 @@ class IdentityService:
                 guild.joined_at = utcnow()
             return guild
 
+    async def sync_guilds(self, guilds: Iterable[tuple[int, str | None]], *, now: datetime | None = None) -> int:
+        """Record the servers the bot is in (on connect and on joining one); return how many.
+
+        Each row is created or updated in place, with its current name, active again (``joined_at`` reset
+        when it had left). One upsert per batch, so two processes (shards) doing it at once never conflict.
+        """
+        now = now or utcnow()
+        rows = {gid: {"id": gid, "name": strip_control(name)[:100], "joined_at": now, "is_active": True,
+                      "settings": {}, "created_at": now, "updated_at": now}
+                for gid, name in guilds}
+        table = Guild.__table__
+        items = list(rows.values())
+        async with self.db.session() as s:
+            for start in range(0, len(items), GUILD_BATCH):
+                stmt = insert_for(s, table).values(items[start:start + GUILD_BATCH])
+                await s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
+                    "name": stmt.excluded.name,
+                    "joined_at": case((table.c.is_active.is_(True), table.c.joined_at), else_=stmt.excluded.joined_at),
+                    "is_active": True,
+                    "updated_at": now,
+                }))
+        return len(items)
+
     async def mark_guild_left(self, guild_id: int) -> None:
+        """The bot left the server: its row stays, inactive (its data is kept)."""
         async with self.db.session() as s:
             await s.execute(update(Guild).where(Guild.id == guild_id).values(is_active=False))
 
