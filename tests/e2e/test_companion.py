@@ -68,7 +68,7 @@ async def test_tell_remember_birthday_fires_once_and_forget_all(
     async def learned() -> bool:
         return (await svc.list_facts(bob)).total == 2
 
-    await d.wait_for(learned, "the two facts to be stored")
+    await d.wait_for(learned, "the two facts to be stored", timeout=45)
     if model is not None:
         assert answer.content == "What a lovely hobby! Happy early birthday."
         chat, extraction = model.chat_requests()
