@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from guildkeep.errors import InsufficientFundsError, NotFoundError, PermissionDeniedError, ValidationError
+from guildkeep.gacha.errors import AlreadySoldError
 from guildkeep.gacha.models import AuctionListing, Player
-from guildkeep.gacha.service import AlreadySoldError, GachaService
+from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import GUILD, fund
 
 SELLER = 1

@@ -24,8 +24,9 @@ from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
 from guildkeep.errors import PermissionDeniedError, ValidationError
 from guildkeep.gacha import art
 from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
-from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
-from guildkeep.gacha.views import EspritView, ListingView
+from guildkeep.gacha.errors import DailyNotReadyError
+from guildkeep.gacha.results import EspritInfo, ListingInfo
+from guildkeep.gacha.service import LEADERBOARD_KINDS, GachaService
 from guildkeep.results import Page as DataPage
 from guildkeep.text import parse_id, plural
 
@@ -135,12 +136,12 @@ class Gacha(commands.Cog):
             return clip(name, 16)
         return f"{self.config.visual(rarity).emoji} {name} {'★' * stars}"
 
-    def esprit_line(self, e: EspritView, *, name_max: int = 100, short: bool = False) -> str:
+    def esprit_line(self, e: EspritInfo, *, name_max: int = 100, short: bool = False) -> str:
         flags = " · active" if e.is_active else (" · at auction" if e.in_escrow else "")
         return (f"`#{e.copy_id}` **{clip(e.name, name_max)}** · {self.rarity_label(e.rarity, short=short)} · "
                 f"Lv {e.level}{flags}")
 
-    def esprit_embed(self, e: EspritView, *, title: str | None = None) -> discord.Embed:
+    def esprit_embed(self, e: EspritInfo, *, title: str | None = None) -> discord.Embed:
         embed = discord.Embed(title=clip(title or e.name, TITLE), description=clip(e.description, DESCRIPTION),
                               colour=self.colour(e.rarity))
         embed.add_field(name="Rarity", value=self.rarity_label(e.rarity))
@@ -154,16 +155,16 @@ class Gacha(commands.Cog):
         embed.set_footer(text=f"Esprit #{e.copy_id}")
         return embed
 
-    async def card_bytes(self, e: EspritView) -> bytes:
+    async def card_bytes(self, e: EspritInfo) -> bytes:
         return await asyncio.to_thread(art.render_card, art.card_spec(e, self.config))
 
-    async def card_file(self, e: EspritView) -> discord.File:
+    async def card_file(self, e: EspritInfo) -> discord.File:
         return discord.File(io.BytesIO(await self.card_bytes(e)), filename=art.card_filename(e))
 
-    async def esprit_page(self, e: EspritView, *, title: str | None = None) -> Page:
+    async def esprit_page(self, e: EspritInfo, *, title: str | None = None) -> Page:
         return Page(embed=self.esprit_embed(e, title=title), files=[(art.card_filename(e), await self.card_bytes(e))])
 
-    def listing_line(self, listing: ListingView, *, name_max: int = 100, short: bool = False) -> str:
+    def listing_line(self, listing: ListingInfo, *, name_max: int = 100, short: bool = False) -> str:
         e = listing.esprit
         price = (f"{listing.price:,} {clip(self.config.currency(listing.currency).name, 12)}" if short
                  else self.money(listing.price, listing.currency))
@@ -183,12 +184,12 @@ class Gacha(commands.Cog):
                 return text
         return clip(text, limit)
 
-    def inventory_embed(self, title: str, data: DataPage[EspritView]) -> discord.Embed:
+    def inventory_embed(self, title: str, data: DataPage[EspritInfo]) -> discord.Embed:
         description = self.fit_lines(data.items, self.esprit_line, empty="No Esprits here yet. Try /summon.")
         embed = discord.Embed(title=clip(title, TITLE), description=description, colour=discord.Colour.blurple())
         return embed.set_footer(text=f"Page {data.page}/{data.pages} · {plural(data.total, 'Esprit')}")
 
-    def auction_embed(self, data: DataPage[ListingView]) -> discord.Embed:
+    def auction_embed(self, data: DataPage[ListingInfo]) -> discord.Embed:
         description = self.fit_lines(data.items, self.listing_line, empty="Nothing is for sale right now.")
         embed = discord.Embed(title="Auction house", description=description, colour=discord.Colour.teal())
         return embed.set_footer(
