@@ -78,8 +78,11 @@ class Ledger:
     """The idempotency mechanism over one module's ledger table (see the module docstring for its columns)."""
 
     def __init__(self, db: Database, model: type[Any], *, before_claim: ClaimHook | None = None) -> None:
-        """``model``: the mapped ledger table. ``before_claim(session, guild_id)`` runs before line 0 is
-        written (for example to create the guild row the table references)."""
+        """A ledger over ``model``, the mapped ledger table.
+
+        ``before_claim(session, guild_id)`` runs before line 0 is written (for example to create the guild row
+        the table references).
+        """
         self.db = db
         self.model = model
         self.before_claim = before_claim

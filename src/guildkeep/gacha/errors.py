@@ -39,6 +39,7 @@ class DailyNotReadyError(DomainError):
     """The daily reward was claimed less than a cooldown ago; ``next_at`` is when the next one opens."""
 
     def __init__(self, next_at: datetime) -> None:
+        """The error, with its message for the player."""
         super().__init__(
             f"You have already claimed your daily reward. The next one is ready at {next_at:%Y-%m-%d %H:%M} UTC."
         )
@@ -49,6 +50,7 @@ class CannotAffordError(InsufficientFundsError):
     """A cost above the player's balance; both amounts are given as the player reads them."""
 
     def __init__(self, cost: str, have: str) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"That costs {cost}, but you only have {have}.")
 
 
@@ -56,6 +58,7 @@ class SummonCountError(ValidationError):
     """A summon of a count other than 1 or the multi-summon's."""
 
     def __init__(self, multi_count: int) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"You can summon 1 or {multi_count} at a time.")
 
 
@@ -63,6 +66,7 @@ class UnknownCurrencyError(ValidationError):
     """A currency typed by a player that the game does not use (here)."""
 
     def __init__(self, typed: str, choices: str) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"Unknown currency {typed}: choose one of {choices}.")
 
 
@@ -70,6 +74,7 @@ class UnknownRarityError(ValidationError):
     """A rarity typed by a player that is not a configured tier."""
 
     def __init__(self, typed: str, choices: str) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"Unknown rarity {typed}: choose one of {choices}.")
 
 
@@ -77,6 +82,7 @@ class NotOwnedError(NotFoundError):
     """An Esprit number the player does not own (in this server)."""
 
     def __init__(self, copy_id: int) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"You do not own Esprit #{copy_id}.")
         self.copy_id = copy_id
 
@@ -103,6 +109,7 @@ class ListingNotFoundError(NotFoundError):
     """No listing of that number in this server."""
 
     def __init__(self, listing_id: int) -> None:
+        """The error, with its message for the player."""
         super().__init__(f"There is no listing #{listing_id} in this server.")
         self.listing_id = listing_id
 

@@ -143,6 +143,8 @@ def _pages(total: int, page_size: int) -> int:
 
 
 class GachaService:
+    """The game's operations for every server; one instance per process, sharing the database."""
+
     def __init__(
         self,
         db: Database,
@@ -153,6 +155,11 @@ class GachaService:
         config_dir: Path | None = None,
         bus: InvalidationBus | None = None,
     ) -> None:
+        """The service over ``db``.
+
+        ``config`` (else loaded from ``config_dir``), ``rng`` for rolls, ``clock`` for the daily reward, ``bus`` to
+        hear and publish reseeds of the shared catalogue.
+        """
         self.db = db
         self._ledger = Ledger(db, LedgerEntry, before_claim=ensure_guild)  # the ledger references the guild
         self.config_dir = config_dir
@@ -286,7 +293,7 @@ class GachaService:
             raise InsufficientFundsError(
                 f"They only have {self._money(have, currency)}, so {self._money(amount, currency)} cannot be taken."
             )
-        return new
+        return int(new)
 
     async def _credit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
                       *, who: str = "your") -> int:
@@ -307,7 +314,7 @@ class GachaService:
                 f"That would take {who} {self.config.currency(currency).name} above the maximum of "
                 f"{self._money(limit, currency)}."
             )
-        return new
+        return int(new)
 
     # ------------------------------------------------------------------------------------------
     # catalogue
@@ -421,12 +428,14 @@ class GachaService:
         return StartResult(player, starter)
 
     async def has_started(self, guild_id: int, user_id: int) -> bool:
+        """Whether the member has a wallet in this server."""
         async with self.db.session(read_only=True) as s:
             return bool(await s.scalar(
                 select(exists().where(Player.guild_id == guild_id, Player.user_id == user_id))
             ))
 
     async def profile(self, guild_id: int, user_id: int) -> PlayerInfo:
+        """The player's wallet, level, streak and pity counters; `NotStartedError` without a wallet."""
         async with self.db.session(read_only=True) as s:
             return self._player_info(await self._player(s, guild_id, user_id))
 
@@ -457,7 +466,7 @@ class GachaService:
             ).first()
             if claimed is None:
                 fresh = (await s.execute(select(Player.last_daily_at).where(Player.id == player.id))).scalar_one()
-                raise DailyNotReadyError(fresh + cooldown)
+                raise DailyNotReadyError((fresh or now) + cooldown)
             balances = dict(zip(WALLET, claimed[:3], strict=True))
             amounts = rules.daily_rewards(
                 {c: (r.base, r.per_level) for c, r in d.rewards.items()}, level=claimed[3], streak=streak,
@@ -618,7 +627,7 @@ class GachaService:
     # ------------------------------------------------------------------------------------------
     # collection
 
-    def _owned(self, guild_id: int, user_id: int) -> Select[Any]:
+    def _owned(self, guild_id: int, user_id: int) -> Select[UserEsprit, Esprit]:
         return (
             select(UserEsprit, Esprit)
             .join(Esprit, Esprit.id == UserEsprit.esprit_id)
@@ -627,6 +636,7 @@ class GachaService:
 
     async def inventory(self, guild_id: int, user_id: int, *, page: int = 1, rarity: str | None = None,
                         page_size: int = PAGE_SIZE) -> Page[EspritInfo]:
+        """A page of the player's Esprits (strongest rarity first), optionally of one rarity."""
         if rarity is not None:
             rarity = self.resolve_rarity(rarity)
         async with self.db.session(read_only=True) as s:
@@ -707,6 +717,7 @@ class GachaService:
 
     async def leaderboard(self, guild_id: int, by: str = "level", *, page: int = 1, currency: str | None = None,
                           page_size: int = PAGE_SIZE) -> Page[RankInfo]:
+        """A page of the server's players ranked ``by`` level, xp or a currency."""
         if by not in LEADERBOARD_KINDS:
             raise ValidationError(f"Rank by one of: {', '.join(LEADERBOARD_KINDS)}.")
         value = {
@@ -800,6 +811,7 @@ class GachaService:
         return await self.listing(guild_id, result["listing_id"])
 
     async def listing(self, guild_id: int, listing_id: int) -> ListingInfo:
+        """One listing of this server; `ListingNotFoundError` when there is none."""
         async with self.db.session(read_only=True) as s:
             found = await self._listings(s, guild_id, [listing_id])
         if not found:
@@ -808,6 +820,7 @@ class GachaService:
 
     async def browse(self, guild_id: int, *, page: int = 1, rarity: str | None = None,
                      seller_id: int | None = None, page_size: int | None = None) -> Page[ListingInfo]:
+        """A page of this server's open listings (newest first), optionally of one rarity or seller."""
         page_size = page_size or self._s.auction.page_size
         if rarity is not None:
             rarity = self.resolve_rarity(rarity)
@@ -901,6 +914,7 @@ class GachaService:
 
     async def cancel_listing(self, guild_id: int, seller_id: int, listing_id: int, *,
                              key: str | None = None) -> ListingInfo:
+        """The seller withdraws an open listing; the Esprit leaves escrow. Idempotent by ``key``."""
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await self._ledger.claim(s, request)
             cancelled = (
@@ -963,7 +977,8 @@ class GachaService:
             request.reason = f"game reset, backup {backup.name}"[:MAX_REASON]
             # The reversing lines are built from what the DELETEs return: exactly what was wiped, even if a
             # request of another shard committed a moment before.
-            listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
+            deleted = await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))
+            listings: int = deleted.rowcount  # type: ignore[attr-defined]  # a CursorResult
             players = (await s.execute(
                 delete(Player).where(Player.guild_id == guild_id)
                 .returning(Player.user_id, *(getattr(Player, c) for c in WALLET))
@@ -1020,7 +1035,7 @@ class GachaService:
                     .group_by(LedgerEntry.user_id, LedgerEntry.currency)
                 )
             }
-            owned = {
+            owned: dict[tuple[int, int], int] = {
                 (user_id, copy_id): int(total)
                 for user_id, copy_id, total in await s.execute(
                     select(LedgerEntry.user_id, LedgerEntry.user_esprit_id, func.sum(LedgerEntry.amount))
@@ -1028,6 +1043,7 @@ class GachaService:
                            LedgerEntry.user_esprit_id.is_not(None))
                     .group_by(LedgerEntry.user_id, LedgerEntry.user_esprit_id)
                 )
+                if copy_id is not None
             }
             players = (await s.execute(select(Player).where(Player.guild_id == guild_id))).scalars().all()
             copies = {c.id: c for c in (await s.execute(
