@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from guildkeep.errors import InsufficientFundsError, NotFoundError, PermissionDeniedError, ValidationError
 from guildkeep.gacha.errors import AlreadySoldError
 from guildkeep.gacha.models import AuctionListing, Player
+from guildkeep.gacha.privacy import ANONYMOUS_USER_ID
 from guildkeep.gacha.service import GachaService
 from guildkeep.privacy import PrivacyService
 from tests.gacha.conftest import GUILD, fund
@@ -73,10 +74,12 @@ async def test_a_purchase_is_reported_even_if_the_listing_vanishes_before_the_re
     with pytest.raises(NotFoundError):  # the listing is gone ...
         await service.listing(GUILD, listing.listing_id)
     # ... and the purchase is still reported as it happened, also when the request is delivered again.
-    for reply in (result, await service.buy(GUILD, 2, listing.listing_id, key="buy-vanish")):
+    # The retry names the seller as the ledger now does: anonymous, since they were forgotten.
+    again = await service.buy(GUILD, 2, listing.listing_id, key="buy-vanish")
+    for reply, seller in ((result, SELLER), (again, ANONYMOUS_USER_ID)):
         sold = reply.listing
         assert (sold.listing_id, sold.status, sold.price) == (listing.listing_id, "sold", 300)
-        assert (reply.listing.seller_id, reply.listing.buyer_id) == (SELLER, 2)
+        assert (reply.listing.seller_id, reply.listing.buyer_id) == (seller, 2)
         assert (reply.listing.esprit.copy_id, reply.listing.esprit.owner_id) == (copy_id, 2)
         assert reply.listing.esprit.name == listing.esprit.name
         assert reply.buyer_balance == 700
@@ -101,6 +104,7 @@ async def test_a_purchase_moves_currency_and_ownership_together(service: GachaSe
     # The retried request does not charge twice.
     again = await service.buy(GUILD, 2, listing.listing_id, key="buy-1")
     assert again.buyer_balance == 600
+    assert again.listing == result.listing  # the same sale, seller and buyer included
     assert (await service.balance(GUILD, 2)).balances["faylen"] == 600
     # The buyer can use it; the seller no longer has it.
     assert (await service.set_active(GUILD, 2, copy_id)).is_active

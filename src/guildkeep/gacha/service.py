@@ -123,19 +123,26 @@ def echo(text: str, limit: int = ECHO_MAX) -> str:
     return repr(shown)
 
 
+# A stored outcome names nobody: ledger lines are anonymised when a player is forgotten, their JSON is not.
+_PEOPLE = ("seller_id", "buyer_id")
+
+
 def _listing_json(listing: ListingInfo) -> dict[str, Any]:
-    """A listing as JSON for a request's stored outcome."""
+    """A sold listing as JSON for a request's stored outcome, without the people in it."""
     data = asdict(listing)
+    for name in _PEOPLE:
+        del data[name]
+    del data["esprit"]["owner_id"]
     data["created_at"] = listing.created_at.isoformat()
     return data
 
 
-def _listing_from_json(data: dict[str, Any]) -> ListingInfo:
-    """The listing `_listing_json` stored."""
+def _listing_from_json(data: dict[str, Any], *, seller_id: int, buyer_id: int) -> ListingInfo:
+    """The sold listing `_listing_json` stored, with its seller and buyer (who now owns the Esprit)."""
     fields = dict(data)
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    fields["esprit"] = EspritInfo(**fields["esprit"])
-    return ListingInfo(**fields)
+    fields["esprit"] = EspritInfo(**fields["esprit"], owner_id=buyer_id)
+    return ListingInfo(**fields, seller_id=seller_id, buyer_id=buyer_id)
 
 
 def _pages(total: int, page_size: int) -> int:
@@ -847,6 +854,7 @@ class GachaService:
 
     async def buy(self, guild_id: int, buyer_id: int, listing_id: int, *, key: str | None = None) -> PurchaseResult:
         """Currency and ownership move in one transaction; of several buyers exactly one wins."""
+        this_sale: list[ListingInfo] = []  # the listing as this call sold it
 
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await self._player(s, guild_id, buyer_id)
@@ -901,6 +909,7 @@ class GachaService:
             # The reply is built from the sale as it happened, not read again later: a listing that vanishes
             # afterwards (a reset, a forgotten seller) cannot turn a purchase into a "not found".
             (sold,) = await self._listings(s, guild_id, [listing_id])
+            this_sale.append(sold)
             return await self._ledger.finish(s, request, {"listing_id": listing_id, "buyer_balance": buyer_balance,
                                                          "seller_balance": seller_balance,
                                                          "listing": _listing_json(sold)})
@@ -908,9 +917,24 @@ class GachaService:
         request = _Request(guild_id, buyer_id, key, "auction_buy", f"bought listing #{listing_id}")
 
         result = await self._ledger.once(request, work)
-        listing = (_listing_from_json(result["listing"]) if "listing" in result  # older ledger rows lack it
-                   else await self.listing(guild_id, result["listing_id"]))
+        if this_sale and not result.get("replayed"):
+            listing = this_sale[-1]
+        elif "listing" in result:  # a retry: the sale as stored, the seller from its ledger lines
+            listing = _listing_from_json(result["listing"], seller_id=await self._seller_of(request),
+                                         buyer_id=buyer_id)
+        else:  # a sale recorded before outcomes held the listing
+            listing = await self.listing(guild_id, result["listing_id"])
         return PurchaseResult(listing, result["buyer_balance"], result["seller_balance"])
+
+    async def _seller_of(self, request: _Request) -> int:
+        """Who lost the Esprit in a recorded purchase (the anonymous id once they are forgotten)."""
+        async with self.db.session(read_only=True) as s:
+            seller = (await s.execute(
+                select(LedgerEntry.user_id).where(
+                    LedgerEntry.guild_id == request.guild_id, LedgerEntry.idempotency_key == request.key,
+                    LedgerEntry.line > 0, LedgerEntry.user_esprit_id.is_not(None), LedgerEntry.amount < 0)
+            )).scalars().first()
+        return int(seller) if seller is not None else 0
 
     async def cancel_listing(self, guild_id: int, seller_id: int, listing_id: int, *,
                              key: str | None = None) -> ListingInfo:
