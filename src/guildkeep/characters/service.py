@@ -120,6 +120,29 @@ async def character_infos(
     return {c.id: _info(c, o) for c, o in rows}
 
 
+async def add_character(
+    session: AsyncSession, owner_id: int, name: str, *, avatar_url: str | None = None,
+    description: str | None = None, public: bool = False, guild_id: int | None = None,
+    max_per_owner: int = MAX_CHARACTERS_PER_OWNER,
+) -> CharacterInfo:
+    """Create a character inside the caller's unit of work (for modules that bind it to something in the
+    same transaction). Same rules as `CharacterService.create`; a taken name surfaces as `DuplicateError`
+    when the unit of work flushes or ends."""
+    clean = rules.clean_name(name)
+    avatar = rules.clean_avatar_url(avatar_url)
+    text = rules.clean_description(description)
+    await ensure_user(session, owner_id)
+    count = await session.scalar(select(func.count()).select_from(Character).where(Character.owner_id == owner_id))
+    if (count or 0) >= max_per_owner:
+        raise TooManyCharactersError(
+            f"You already have {max_per_owner} characters, the most one person can have. Delete one to make room.")
+    row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
+                    description=text, is_public=public, origin_guild_id=guild_id)
+    session.add(row)
+    await session.flush()
+    return _info(row)
+
+
 class CharacterService:
     """Characters, their per-server overrides and the speech log."""
 
@@ -170,26 +193,13 @@ class CharacterService:
     ) -> CharacterInfo:
         """Create a character owned by ``owner_id``; its name must be new among the owner's characters
         (whatever the letter case) and follow Discord's name rules."""
-        clean = rules.clean_name(name)
-        avatar = rules.clean_avatar_url(avatar_url)
-        text = rules.clean_description(description)
         try:
             async with self.db.session() as s:
-                await ensure_user(s, owner_id)
-                owned = select(func.count()).select_from(Character).where(Character.owner_id == owner_id)
-                count = await s.scalar(owned)
-                if (count or 0) >= self.max_per_owner:
-                    raise TooManyCharactersError(
-                        f"You already have {self.max_per_owner} characters, the most one person can have. "
-                        "Delete one to make room."
-                    )
-                row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
-                                description=text, is_public=public, origin_guild_id=guild_id)
-                s.add(row)
-                await s.flush()
-                return _info(row)
+                return await add_character(s, owner_id, name, avatar_url=avatar_url, description=description,
+                                           public=public, guild_id=guild_id, max_per_owner=self.max_per_owner)
         except DuplicateError as exc:
-            raise DuplicateCharacterError(f"You already have a character called **{clean}**.") from exc
+            raise DuplicateCharacterError(
+                f"You already have a character called **{rules.clean_name(name)}**.") from exc
 
     async def edit(
         self,

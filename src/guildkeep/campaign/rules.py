@@ -1,0 +1,74 @@
+"""Pure rules for campaigns: names, references typed by players, the seed's JSON entries. No I/O."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from guildkeep.campaign.errors import CampaignInputError
+from guildkeep.characters import rules as character_rules
+
+CAMPAIGN_NAME_MAX = 100
+NPC_PREFIX = "npc:"
+CHARACTER_PREFIX = "char:"
+SUGGESTIONS_MAX = 25
+_SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"^\d{1,20}$")
+
+
+def clean_campaign_name(raw: str) -> str:
+    """A campaign's name: one line, 1 to 100 visible characters."""
+    if any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in raw):
+        raise CampaignInputError("A campaign's name can't contain control characters.")
+    name = _SPACES.sub(" ", raw).strip()
+    if not name:
+        raise CampaignInputError("A campaign's name can't be empty.")
+    if len(name) > CAMPAIGN_NAME_MAX:
+        raise CampaignInputError(
+            f"A campaign's name can be at most {CAMPAIGN_NAME_MAX} characters (this one has {len(name)}).")
+    return name
+
+
+def clean_npc_name(raw: str) -> str:
+    """An NPC's name follows the rules of the name a message is posted under (a webhook's)."""
+    return character_rules.clean_name(raw, what="An NPC's name")
+
+
+def role_names(campaign_name: str) -> tuple[str, str]:
+    """The names of the campaign's player role and GM role (Discord: at most 100 characters)."""
+    base = campaign_name[:90]
+    return f"{base} Player", f"{base} GM"
+
+
+def parse_speaker_ref(ref: str | None) -> tuple[str, int | str | None]:
+    """What ``/say as:`` names: ``("npc", id)``, ``("character", id)``, ``("name", text)`` or ``("own", None)``."""
+    text = (ref or "").strip()
+    if not text:
+        return "own", None
+    lowered = text.lower()
+    for prefix, kind in ((NPC_PREFIX, "npc"), (CHARACTER_PREFIX, "character")):
+        if lowered.startswith(prefix) and _DIGITS.match(text[len(prefix):]):
+            return kind, int(text[len(prefix):])
+    return "name", " ".join(text.split())
+
+
+def snowflake(value: Any) -> int | None:
+    """A Discord id from the seed's files (a string or a number of digits), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2**63 else None
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
+        number = int(value.strip())
+        return number if 0 < number < 2**63 else None
+    return None
+
+
+def optional_text(value: Any, what: str) -> str | None:
+    """A text field that may be missing or null; anything else is refused with the reason."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CampaignInputError(f"{what} must be text")
+    return value
