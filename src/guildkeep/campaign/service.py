@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.campaign import rules
@@ -187,6 +187,16 @@ class CampaignService:
                 raise NoCampaignError
             await s.refresh(row)
             return await _info(s, row)
+
+    async def note_webhook(self, guild_id: int, campaign_id: int, webhook_id: int) -> bool:
+        """Remember the webhook the campaign's channel speaks through (it changes when one is deleted behind
+        the bot's back and made again). True when it changed; a conditional update, no read first."""
+        async with self.db.session() as s:
+            done = await s.execute(
+                update(Campaign).where(Campaign.id == campaign_id, Campaign.guild_id == guild_id,
+                                       or_(Campaign.webhook_id.is_(None), Campaign.webhook_id != webhook_id))
+                .values(webhook_id=webhook_id, updated_at=utcnow()))
+            return bool(getattr(done, "rowcount", 0))
 
     async def get(self, guild_id: int, channel_id: int) -> CampaignInfo:
         """The campaign played in ``channel_id`` of ``guild_id``."""
