@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +25,7 @@ from guildkeep.campaign.errors import (
 )
 from guildkeep.campaign.models import Campaign, CampaignCharacter, CampaignNpc, CampaignPlayer
 from guildkeep.campaign.privacy import PROVIDER
-from guildkeep.campaign.service import CampaignService
+from guildkeep.campaign.service import SESSION_JOB, CampaignService
 from guildkeep.characters.errors import CharacterInUseError, CharacterNameError, DuplicateCharacterError
 from guildkeep.characters.models import Character
 from guildkeep.db import Database
@@ -311,3 +312,34 @@ async def test_privacy_export_and_forget(campaigns: CampaignService, db: Databas
     assert gm_report.anonymised == {"campaigns": 1, "campaign_npcs": 1}
     info = await campaigns.get(G1, C1)
     assert (info.gm_id, info.players) == (0, ())
+
+
+async def test_sessions_are_scheduler_jobs(campaigns: CampaignService) -> None:
+    await started(campaigns, BOB)
+    now = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    with pytest.raises(NotGmError):
+        await campaigns.schedule_session(G1, C1, BOB, "in 2 hours", now=now)
+    with pytest.raises(CampaignInputError):
+        await campaigns.schedule_session(G1, C1, GM, "yesterday-ish", now=now)
+    with pytest.raises(CampaignInputError):
+        await campaigns.schedule_session(G1, C1, GM, "2027-02-01 18:00", now=now)
+    first = await campaigns.schedule_session(G1, C1, GM, "2027-03-14 18:30", now=now, note="Bring dice")
+    assert (first.run_at, first.weekly, first.note) == (datetime(2027, 3, 14, 18, 30, tzinfo=UTC), False, "Bring dice")
+    # a new schedule replaces the previous one: one live job per campaign
+    second = await campaigns.schedule_session(G1, C1, GM, "in 2 days", now=now, weekly=True)
+    assert (second.run_at, second.weekly) == (now + timedelta(days=2), True)
+    assert await campaigns.next_session(G1, C1) == second
+    live = await campaigns.jobs.list_jobs(kind=SESSION_JOB, status="pending")
+    assert len(live) == 1
+    due = await campaigns.session_due(live[0])
+    assert due is not None
+    assert due[0].channel_id == C1
+    await campaigns.archive(G1, C1, GM)
+    assert await campaigns.session_due(live[0]) is None  # archived: nothing to remind
+    assert await campaigns.cancel_session(G1, C1, GM, now=now)
+    assert await campaigns.next_session(G1, C1) is None
+    assert not await campaigns.cancel_session(G1, C1, GM, now=now)
+    await campaigns.archive(G1, C1, GM, False)
+    await campaigns.schedule_session(G1, C1, GM, "in 1 hour", now=now)
+    await campaigns.delete(G1, C1, GM)  # deleting the campaign cancels its session
+    assert not await campaigns.jobs.list_jobs(kind=SESSION_JOB, status="pending")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from guildkeep.campaign.service import CampaignService
 from guildkeep.characters.service import CharacterService
+from guildkeep.db import utcnow
 from guildkeep.sandbox.driver import SeenMessage
 from guildkeep.sandbox.harness import SandboxEnv
 
@@ -207,3 +210,25 @@ async def test_the_gms_cross_reaction_deletes_a_players_message(discord_env: San
         return posts(discord_env) == [] and await speech.speaker_of(d.guild.id, posted.id) is None
 
     await d.wait_for(gone, "the GM's ❌ to delete the message and its log row")
+
+
+async def test_a_scheduled_session_reminds_the_players(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    player_role = role_named(discord_env, "Lost Mine Player")
+    refused = await d.slash("campaign schedule", as_="bob", channel="general", when="in 30 minutes")
+    assert refused.content == "Only this campaign's GM can do that."
+    bad = await d.slash("campaign schedule", as_="alice", channel="general", when="whenever")
+    assert bad.content.startswith("I can't read `whenever` as a time.")
+    done = await d.slash("campaign schedule", as_="alice", channel="general", when="in 30 minutes",
+                         note="Bring dice")
+    assert done.content.startswith("Next session: <t:"), done.text
+    info = await d.slash("campaign info", as_="bob", channel="general")
+    assert any(f["name"] == "Next session" for f in info.embed["fields"])
+    scheduler = discord_env.bot.scheduler
+    assert await scheduler.run_until_idle(utcnow() + timedelta(minutes=20)) == 0
+    assert await scheduler.run_until_idle(utcnow() + timedelta(minutes=31)) == 1
+    reminder = await d.wait_for_message("general", lambda m: "starts now" in m.content)
+    assert reminder.content == f"<@&{player_role}> The session of **Lost Mine** starts now!\nBring dice"
+    assert (await d.slash("campaign unschedule", as_="alice", channel="general")).content == (
+        "No session was scheduled.")

@@ -62,6 +62,18 @@ class LeaveResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A campaign's next scheduled session (a scheduler job)."""
+
+    campaign_id: int
+    guild_id: int
+    channel_id: int
+    run_at: datetime
+    weekly: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignSpeechInfo:
     message_id: int
     campaign_id: int

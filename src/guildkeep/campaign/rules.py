@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guildkeep.campaign.errors import CampaignInputError
@@ -72,3 +73,39 @@ def optional_text(value: Any, what: str) -> str | None:
     if not isinstance(value, str):
         raise CampaignInputError(f"{what} must be text")
     return value
+
+
+SESSION_NOTE_MAX = 500
+MAX_SESSION_AHEAD = timedelta(days=366)
+WHEN_HELP = "Try `in 30 minutes`, `in 2 days` or a date and time like `2027-03-14 18:30` (UTC)."
+_IN = re.compile(r"^in (\d{1,4}) ?(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_session_time(text: str, now: datetime) -> datetime:
+    """When a session starts, in UTC: ``in 30 minutes``, ``in 2 days`` or ``2027-03-14 18:30`` (UTC).
+    Refused when it is none of those, in the past, or more than a year ahead."""
+    t = _SPACES.sub(" ", text.strip().lower())
+    if (m := _IN.match(t)) is not None:
+        when = now + timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)[0]])
+    else:
+        try:
+            parsed = datetime.fromisoformat(t.replace(" ", "T", 1).upper().replace("Z", "+00:00"))
+        except ValueError:
+            raise CampaignInputError(f"I can't read `{text[:40]}` as a time. {WHEN_HELP}") from None
+        when = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if when <= now:
+        raise CampaignInputError(f"That time has already passed. {WHEN_HELP}")
+    if when - now > MAX_SESSION_AHEAD:
+        raise CampaignInputError("A session can be scheduled at most a year ahead.")
+    return when
+
+
+def clean_note(raw: str | None) -> str:
+    """A session's note: at most 500 characters, no control characters but line breaks."""
+    text = (raw or "").strip()
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise CampaignInputError("A note can't contain control characters.")
+    if len(text) > SESSION_NOTE_MAX:
+        raise CampaignInputError(f"A note can be at most {SESSION_NOTE_MAX} characters (this one has {len(text)}).")
+    return text

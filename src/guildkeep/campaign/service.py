@@ -8,6 +8,7 @@ primary key, a unique constraint or a conditional update, never a read followed 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import delete, func, or_, select, update
@@ -38,6 +39,7 @@ from guildkeep.campaign.results import (
     LeaveResult,
     NpcInfo,
     PlayerCharacterInfo,
+    SessionInfo,
     SpeakerInfo,
 )
 from guildkeep.characters import rules as character_rules
@@ -55,9 +57,13 @@ from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.errors import DomainError, DuplicateError
 from guildkeep.identity.service import ensure_guild
+from guildkeep.scheduler import rules as scheduler_rules
+from guildkeep.scheduler.results import JobInfo
+from guildkeep.scheduler.service import SchedulerService
 from guildkeep.text import parse_id
 
 SUGGESTIONS_MAX = 25
+SESSION_JOB = "campaign.session"
 Progress = Callable[[], None]
 
 
@@ -77,6 +83,16 @@ async def _bound_character_guard(session: AsyncSession, character_id: int) -> st
 
 
 register_delete_guard(_bound_character_guard)
+
+
+def _session_key(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def _session(job: JobInfo) -> SessionInfo:
+    payload = job.payload if isinstance(job.payload, dict) else {}
+    return SessionInfo(int(payload.get("campaign_id", 0)), job.guild_id or 0, int(payload.get("channel_id", 0)),
+                       job.run_at, job.recurrence == scheduler_rules.WEEKLY, str(payload.get("note", "")))
 
 
 def _npc(row: CampaignNpc) -> NpcInfo:
@@ -149,6 +165,7 @@ class CampaignService:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.characters = CharacterService(db)
+        self.jobs = SchedulerService(db)
 
     # -- campaigns ---------------------------------------------------------------------------------
 
@@ -300,7 +317,62 @@ class CampaignService:
             for table in (CampaignSpeech, CampaignNpc, CampaignCharacter, CampaignPlayer):
                 await s.execute(delete(table).where(table.campaign_id == row.id))
             await s.execute(delete(Campaign).where(Campaign.id == row.id))
-            return info
+        await self.jobs.cancel_key(SESSION_JOB, _session_key(info.id), now=utcnow())
+        return info
+
+    # -- sessions (scheduler jobs) -----------------------------------------------------------------
+
+    async def schedule_session(
+        self, guild_id: int, channel_id: int, gm_id: int, when: str, *, now: datetime, weekly: bool = False,
+        note: str | None = None, can_manage: bool = False,
+    ) -> SessionInfo:
+        """The GM schedules the campaign's next session (weekly: every week from then on); the bot reminds the
+        players (their role) in the channel when it starts. A new schedule replaces the previous one."""
+        run_at = rules.parse_session_time(when, now)
+        text = rules.clean_note(note)
+        async with self.db.session(read_only=True) as s:
+            row = await _campaign(s, guild_id, channel_id)
+            _gm_only(row, gm_id, can_manage)
+            _writable(row)
+            campaign_id = row.id
+        key = _session_key(campaign_id)
+        await self.jobs.cancel_key(SESSION_JOB, key, now=now)
+        done = await self.jobs.schedule(
+            SESSION_JOB, run_at, now=now, guild_id=guild_id, dedup_key=key,
+            recurrence=scheduler_rules.WEEKLY if weekly else scheduler_rules.NONE,
+            payload={"campaign_id": campaign_id, "channel_id": channel_id, "note": text})
+        if not done.created:
+            raise CampaignChangedError("Someone scheduled this campaign's session at the same moment; see "
+                                       "/campaign info and try again.")
+        return _session(done.job)
+
+    async def cancel_session(self, guild_id: int, channel_id: int, gm_id: int, *, now: datetime,
+                             can_manage: bool = False) -> bool:
+        """The GM cancels the scheduled session (and its weekly series); False when none was scheduled."""
+        async with self.db.session(read_only=True) as s:
+            row = await _campaign(s, guild_id, channel_id)
+            _gm_only(row, gm_id, can_manage)
+            campaign_id = row.id
+        return await self.jobs.cancel_key(SESSION_JOB, _session_key(campaign_id), now=now) is not None
+
+    async def next_session(self, guild_id: int, channel_id: int) -> SessionInfo | None:
+        """The campaign's scheduled session, if any."""
+        async with self.db.session(read_only=True) as s:
+            row = await _campaign(s, guild_id, channel_id)
+        job = await self.jobs.find(SESSION_JOB, _session_key(row.id))
+        if job is None or job.status not in (scheduler_rules.PENDING, scheduler_rules.RUNNING):
+            return None
+        return _session(job)
+
+    async def session_due(self, job: JobInfo) -> tuple[CampaignInfo, SessionInfo] | None:
+        """For the scheduler's handler: the campaign a session job reminds, or None when it was deleted or
+        archived since (nothing to post)."""
+        session = _session(job)
+        async with self.db.session(read_only=True) as s:
+            row = await s.get(Campaign, session.campaign_id)
+            if row is None or row.archived or row.guild_id != session.guild_id:
+                return None
+            return await _info(s, row), session
 
     # -- characters --------------------------------------------------------------------------------
 

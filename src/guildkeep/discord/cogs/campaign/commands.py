@@ -18,17 +18,19 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep.campaign import rules
-from guildkeep.campaign.service import CampaignService
+from guildkeep.campaign.service import SESSION_JOB, CampaignService
 from guildkeep.characters import rules as character_rules
 from guildkeep.characters.service import UNSET
+from guildkeep.db import utcnow
 from guildkeep.discord import checks
 from guildkeep.discord.cogs.campaign import render
 from guildkeep.discord.cogs.campaign.views import DeleteCampaignView
 from guildkeep.discord.cogs.characters import allowed_mentions, parse_message_id
 from guildkeep.discord.errors import BotPermissionError
-from guildkeep.discord.limits import clip, respond
+from guildkeep.discord.limits import clip, respond, send
 from guildkeep.discord.speech import delete_posted, post_as_character
 from guildkeep.errors import DomainError, PermissionDeniedError, ValidationError
+from guildkeep.scheduler.results import JobInfo
 
 if TYPE_CHECKING:
     from guildkeep.discord.bot import GuildkeepBot
@@ -68,6 +70,28 @@ class CampaignCommands(commands.Cog):
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
         self.service = CampaignService(bot.db)
+
+    async def cog_load(self) -> None:
+        self.bot.scheduler.register(SESSION_JOB, self.remind_session)
+
+    async def cog_unload(self) -> None:
+        self.bot.scheduler.unregister(SESSION_JOB)
+
+    async def remind_session(self, job: JobInfo) -> None:
+        """The scheduler's handler for ``campaign.session``: ping the players' role in the campaign's channel."""
+        due = await self.service.session_due(job)
+        if due is None:
+            return  # deleted or archived since
+        campaign, session = due
+        channel = self.bot.get_channel(campaign.channel_id)
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            return
+        ping = f"<@&{campaign.player_role_id}> " if campaign.player_role_id else ""
+        text = f"{ping}The session of **{render.md(campaign.name)}** starts now!"
+        if session.note:
+            text += f"\n{session.note}"
+        roles = [discord.Object(campaign.player_role_id)] if campaign.player_role_id else False
+        await send(channel, text, allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=roles))
 
     # --- Discord helpers ---------------------------------------------------------------------------
 
@@ -186,7 +210,9 @@ class CampaignCommands(commands.Cog):
         info = await self.service.get(guild_id, channel_id)
         characters = await self.service.list_characters(guild_id, channel_id)
         npcs = await self.service.list_npcs(guild_id, channel_id)
-        await respond(interaction, embed=render.campaign_embed(info, characters=len(characters), npcs=len(npcs)),
+        session = await self.service.next_session(guild_id, channel_id)
+        await respond(interaction, embed=render.campaign_embed(info, characters=len(characters), npcs=len(npcs),
+                                                               session=session),
                       ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
     @campaign.command(name="join", description="Join this channel's campaign as a player.")
@@ -265,6 +291,28 @@ class CampaignCommands(commands.Cog):
                 problems = True
         await view.interaction.followup.send(
             clip(f"Deleted **{render.md(gone.name)}**." + self._role_warning(not problems), 2000), ephemeral=True)
+
+    @campaign.command(name="schedule", description="(GM) Schedule the next session; the players are reminded.")
+    @app_commands.describe(when="`in 30 minutes`, `in 2 days` or `2027-03-14 18:30` (UTC)",
+                           weekly="Every week from then on", note="What to tell the players")
+    async def campaign_schedule(self, interaction: discord.Interaction, when: app_commands.Range[str, 1, 40],
+                                weekly: bool = False, note: app_commands.Range[str, 1, 500] | None = None) -> None:
+        guild_id = guild_of(interaction)
+        session = await self.service.schedule_session(guild_id, checks.channel_of(interaction), interaction.user.id,
+                                                      when, now=utcnow(), weekly=weekly, note=note,
+                                                      can_manage=can_manage(interaction))
+        stamp = int(session.run_at.timestamp())
+        every = " and every week after" if session.weekly else ""
+        await respond(interaction, f"Next session: <t:{stamp}:F> (<t:{stamp}:R>){every}. I will remind the "
+                      "players here.", ephemeral=True)
+
+    @campaign.command(name="unschedule", description="(GM) Cancel the scheduled session.")
+    async def campaign_unschedule(self, interaction: discord.Interaction) -> None:
+        guild_id = guild_of(interaction)
+        cancelled = await self.service.cancel_session(guild_id, checks.channel_of(interaction), interaction.user.id,
+                                                      now=utcnow(), can_manage=can_manage(interaction))
+        await respond(interaction, "Cancelled the scheduled session." if cancelled
+                      else "No session was scheduled.", ephemeral=True)
 
     @campaign.command(name="unsay", description="(GM) Delete a message posted in your campaign.")
     @app_commands.describe(message_id="The message's id or link")

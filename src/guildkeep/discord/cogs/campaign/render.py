@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import discord
-from guildkeep.campaign.results import CampaignInfo, NpcInfo, PlayerCharacterInfo
+from guildkeep.campaign.results import CampaignInfo, NpcInfo, PlayerCharacterInfo, SessionInfo
 from guildkeep.discord.limits import clip, fit_embed
 
 COLOR = discord.Colour.from_rgb(192, 57, 43)
@@ -21,7 +21,8 @@ def mentions(user_ids: tuple[int, ...] | list[int]) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "") if shown else "nobody yet"
 
 
-def campaign_embed(info: CampaignInfo, *, characters: int | None = None, npcs: int | None = None) -> discord.Embed:
+def campaign_embed(info: CampaignInfo, *, characters: int | None = None, npcs: int | None = None,
+                   session: SessionInfo | None = None) -> discord.Embed:
     embed = discord.Embed(title=clip(info.name, 256), color=COLOR,
                           description="Archived: read-only." if info.archived else None)
     embed.add_field(name="GM", value=f"<@{info.gm_id}>" if info.gm_id else "nobody (ask a server manager)")
@@ -34,6 +35,10 @@ def campaign_embed(info: CampaignInfo, *, characters: int | None = None, npcs: i
         embed.add_field(name="Characters", value=str(characters))
     if npcs is not None:
         embed.add_field(name="NPCs", value=str(npcs))
+    if session is not None:
+        stamp = int(session.run_at.timestamp())
+        embed.add_field(name="Next session", value=f"<t:{stamp}:F>" + (" (weekly)" if session.weekly else ""),
+                        inline=False)
     embed.set_footer(text=f"Campaign #{info.id}")
     return fit_embed(embed)
 
