@@ -29,6 +29,7 @@ from guildkeep.campaign.service import SESSION_JOB, CampaignService
 from guildkeep.characters.errors import CharacterInUseError, CharacterNameError, DuplicateCharacterError
 from guildkeep.characters.models import Character
 from guildkeep.db import Database
+from guildkeep.errors import PermissionDeniedError
 
 G1, G2 = 900_000_000_000_000_001, 900_000_000_000_000_002
 C1, C2, C3 = 800_000_000_000_000_001, 800_000_000_000_000_002, 800_000_000_000_000_003
@@ -343,3 +344,17 @@ async def test_sessions_are_scheduler_jobs(campaigns: CampaignService) -> None:
     await campaigns.schedule_session(G1, C1, GM, "in 1 hour", now=now)
     await campaigns.delete(G1, C1, GM)  # deleting the campaign cancels its session
     assert not await campaigns.jobs.list_jobs(kind=SESSION_JOB, status="pending")
+
+
+async def test_speaking_as_a_persona_in_a_campaign_channel_is_for_its_players(campaigns: CampaignService) -> None:
+    await started(campaigns, BOB)
+    characters = campaigns.characters
+    await characters.check_speak(G1, C1, BOB)
+    await characters.check_speak(G1, C1, GM)
+    await characters.check_speak(G1, C2, CAROL)  # no campaign there: anyone
+    with pytest.raises(PermissionDeniedError, match="only its players and GM speak here"):
+        await characters.check_speak(G1, C1, CAROL)
+    await campaigns.archive(G1, C1, GM)
+    with pytest.raises(PermissionDeniedError, match="archived"):
+        await characters.check_speak(G1, C1, BOB)
+    await characters.check_speak(G2, C1, CAROL)  # another server's channel of that id: not this campaign

@@ -91,6 +91,8 @@ async def test_a_campaign_from_creation_to_speech(discord_env: SandboxEnv) -> No
     assert choice["name"] == "Gimli"
     gimli = await say(discord_env, "carol", "And my axe!", as_=choice["value"])
     assert (gimli.author, gimli.avatar_url) == ("Gimli", GIMLI)
+    who = await d.slash("speech who", as_="bob", channel="general", message_id=str(gimli.id))
+    assert who.content.startswith(f"**Gimli**'s message was written by <@{d.member('carol').user.id}>"), who.text
 
     # the author edits theirs (the characters' /speech commands cover campaign speech)
     edited = await d.slash("speech edit", as_="bob", channel="general", message_id=str(thorin.id),
@@ -185,6 +187,11 @@ async def test_archived_campaigns_are_read_only_and_members_need_a_campaign(disc
     assert "Manage Channels" in refused.content
     await start(discord_env, "bob")
     await d.slash("character create", as_="bob", channel="general", name="Thorin")
+    # carol does not play here: not even /speak with her own persona
+    await d.slash("persona create", as_="carol", name="Lurker")
+    [lurker] = await d.autocomplete("speak", "as", "Lurker", as_="carol", channel="general")
+    refused = await d.slash("speak", as_="carol", channel="general", options={"as": lurker["value"], "text": "Hi"})
+    assert "only its players and GM speak here" in refused.content
     not_gm = await d.slash("campaign archive", as_="bob", channel="general")
     assert not_gm.content == "Only this campaign's GM can do that."
     archived = await d.slash("campaign archive", as_="alice", channel="general")

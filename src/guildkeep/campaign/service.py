@@ -52,6 +52,7 @@ from guildkeep.characters.service import (
     add_character,
     character_infos,
     register_delete_guard,
+    register_speak_guard,
 )
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
@@ -83,6 +84,22 @@ async def _bound_character_guard(session: AsyncSession, character_id: int) -> st
 
 
 register_delete_guard(_bound_character_guard)
+
+
+async def _campaign_channel_guard(session: AsyncSession, guild_id: int, channel_id: int, user_id: int) -> str | None:
+    """``/speak`` in a campaign's channel: only its players and GM, and not while it is archived."""
+    row = (await session.execute(select(Campaign).where(
+        Campaign.guild_id == guild_id, Campaign.channel_id == channel_id))).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.archived:
+        return CampaignArchivedError.default_message
+    if row.gm_id == user_id or await _is_player(session, row.id, user_id):
+        return None
+    return "This channel is the campaign **" + row.name + "**: only its players and GM speak here as characters."
+
+
+register_speak_guard(_campaign_channel_guard)
 
 
 def _session_key(campaign_id: int) -> str:

@@ -31,7 +31,7 @@ from guildkeep.characters.models import Character, CharacterGuildOverride, Chara
 from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
-from guildkeep.errors import DuplicateError
+from guildkeep.errors import DuplicateError, PermissionDeniedError
 from guildkeep.identity.service import ensure_guild, ensure_user
 from guildkeep.results import Page
 from guildkeep.text import parse_id
@@ -49,6 +49,19 @@ def register_delete_guard(guard: DeleteGuard) -> None:
     """Have ``guard`` consulted (inside the same transaction) before any character is deleted."""
     if guard not in _DELETE_GUARDS:
         _DELETE_GUARDS.append(guard)
+
+
+# Other modules may refuse speaking as a character in some channels (a campaign's channel is for its players):
+# each guard gets a read-only unit of work, the server, the channel and the speaker, and returns the reason
+# to refuse, or None.
+SpeakGuard = Callable[[AsyncSession, int, int, int], Awaitable[str | None]]
+_SPEAK_GUARDS: list[SpeakGuard] = []
+
+
+def register_speak_guard(guard: SpeakGuard) -> None:
+    """Have ``guard`` consulted before anyone speaks as a character in a channel."""
+    if guard not in _SPEAK_GUARDS:
+        _SPEAK_GUARDS.append(guard)
 
 
 class _Unset(Enum):
@@ -424,6 +437,17 @@ class CharacterService:
                 f"**{info.name}** is hidden on this server. Use `/persona server hidden:False` to show it here."
             )
         return info
+
+    async def check_speak(self, guild_id: int, channel_id: int, speaker_id: int) -> None:
+        """Refuse (`PermissionDeniedError` with the reason) when a module keeps ``speaker_id`` from speaking
+        as a character in ``channel_id``."""
+        if not _SPEAK_GUARDS:
+            return
+        async with self.db.session(read_only=True) as s:
+            for guard in _SPEAK_GUARDS:
+                reason = await guard(s, guild_id, channel_id, speaker_id)
+                if reason is not None:
+                    raise PermissionDeniedError(reason)
 
     async def record_speech(
         self,
