@@ -110,6 +110,27 @@ async def test_a_changed_file_updates(db: Database, tmp_path: Path) -> None:
     assert thorin.character.description == "King under the mountain"
 
 
+async def test_one_name_two_campaigns_binds_one_character_or_says_why(db: Database, tmp_path: Path) -> None:
+    characters = json.loads(json.dumps(CHARACTERS))
+    characters[G][BOB][C2] = dict(characters[G][BOB][C1])  # the same Thorin in both campaigns
+    characters[G][CAROL][C2] = {**characters[G][CAROL][C1], "description": "Another Gimli"}
+    campaigns = json.loads(json.dumps(CAMPAIGNS))
+    campaigns[G][C2]["gm_id"] = GM
+    directory = write(tmp_path / "data", campaigns, characters)
+    report = await run_import(db, directory)
+    assert report.imported == {"campaigns": 2, "characters": 3, "npcs": 3}
+    assert [r for w, r in report.skipped] == [
+        "the player already has a character called Gimli with another name spelling, picture or description "
+        "(in another campaign or /persona); rename one of them"]
+    service = CampaignService(db)
+    thorins = {(await service.character_of(int(G), int(c), int(BOB))).character.id for c in (C1, C2)}
+    assert len(thorins) == 1
+    before = await snapshot(db)
+    again = await run_import(db, directory)
+    assert (again.imported, again.updated, len(again.skipped)) == ({}, {}, 1)
+    assert await snapshot(db) == before
+
+
 async def test_partly_malformed_keeps_going_and_says_why(db: Database, tmp_path: Path) -> None:
     campaigns = {
         G: {

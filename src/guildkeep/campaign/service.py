@@ -796,6 +796,13 @@ class CampaignService:
                 character = (await s.execute(select(Character).where(
                     Character.owner_id == user_id, Character.name_key == character_rules.name_key(clean))
                 )).scalar_one_or_none()
+                if character is not None and (character.name, character.avatar_url, character.description) != (
+                        clean, avatar, description):
+                    # the same character in two campaigns with other details: binding it would make each entry
+                    # undo the other on every run
+                    raise DuplicateCharacterError(
+                        f"the player already has a character called {clean} with another name spelling, "
+                        "picture or description (in another campaign or /persona); rename one of them")
                 if character is None:
                     info = await add_character(s, user_id, clean, avatar_url=avatar, description=description,
                                                guild_id=guild_id)
