@@ -172,8 +172,8 @@ async def test_leave_kick_transfer_and_delete_move_the_roles(discord_env: Sandbo
     await prompt.click("Cancel", as_="bob")
     assert await CampaignService(discord_env.db).find(d.guild.id, d.channel("general").id) is not None
     prompt = await d.slash("campaign delete", as_="bob", channel="general")
-    clicked = await prompt.click("Confirm", as_="bob")
-    done = await clicked.wait_followup()
+    await prompt.click("Confirm", as_="bob")
+    done = await prompt.wait_followup()
     assert done.content.startswith("Deleted **Lost Mine**"), done.content
     assert await CampaignService(discord_env.db).find(d.guild.id, d.channel("general").id) is None
     assert not [r for r in d.guild.roles.values() if r.name.startswith("Lost Mine")]

@@ -274,8 +274,8 @@ class CampaignCommands(commands.Cog):
         view = DeleteCampaignView(interaction.user.id, info.name)
         await respond(interaction, f"Delete **{render.md(info.name)}**, its NPCs and its two roles? The "
                       "players' characters stay theirs.", view=view, ephemeral=True)
-        await view.wait()
-        if not view.value or view.interaction is None:
+        view.message = await interaction.original_response()  # so a timeout greys the buttons out
+        if await view.wait() or not view.value:
             return
         gone = await self.service.delete(guild_id, channel_id, interaction.user.id,
                                          can_manage=can_manage(interaction))
@@ -289,8 +289,8 @@ class CampaignCommands(commands.Cog):
                 pass  # already deleted by hand
             except discord.HTTPException:
                 problems = True
-        await view.interaction.followup.send(
-            clip(f"Deleted **{render.md(gone.name)}**." + self._role_warning(not problems), 2000), ephemeral=True)
+        await respond(interaction, f"Deleted **{render.md(gone.name)}**." + self._role_warning(not problems),
+                      ephemeral=True)
 
     @campaign.command(name="schedule", description="(GM) Schedule the next session; the players are reminded.")
     @app_commands.describe(when="`in 30 minutes`, `in 2 days` or `2027-03-14 18:30` (UTC)",
