@@ -11,6 +11,7 @@ from guildkeep.characters.service import CharacterService
 from guildkeep.db import utcnow
 from guildkeep.sandbox.driver import SeenMessage
 from guildkeep.sandbox.harness import SandboxEnv
+from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e
 
@@ -239,3 +240,24 @@ async def test_a_scheduled_session_reminds_the_players(discord_env: SandboxEnv) 
     assert reminder.content == f"<@&{player_role}> The session of **Lost Mine** starts now!\nBring dice"
     assert (await d.slash("campaign unschedule", as_="alice", channel="general")).content == (
         "No session was scheduled.")
+
+
+async def test_uploaded_pictures_are_what_the_channel_shows(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await start(discord_env, "bob")
+    made = await d.slash("character create", as_="bob", channel="general", name="Arwen",
+                         avatar=("arwen.png", tiny_png()))
+    assert made.content.startswith("You play **Arwen**"), made.text
+    npc = await d.slash("npc create", as_="alice", channel="general", name="Goblin", avatar=("goblin.png", tiny_png()))
+    assert npc.content.startswith("Added **Goblin**"), npc.text
+    refused = await d.slash("npc create", as_="alice", channel="general", name="Notes", avatar=("notes.txt", b"hi"))
+    assert refused.content == "An avatar must be an image: PNG, JPEG, GIF or WebP."
+    arwen = await say(discord_env, "bob", "Hello")
+    assert arwen.avatar_url is not None
+    assert arwen.avatar_url.startswith(discord_env.server.base_url)
+    assert "arwen.png" in arwen.avatar_url
+    [goblin_choice] = await d.autocomplete("say", "as", "gob", as_="alice", channel="general")
+    goblin = await say(discord_env, "alice", "Grr", as_=goblin_choice["value"])
+    assert goblin.author == "Goblin"
+    assert goblin.avatar_url is not None
+    assert "goblin.png" in goblin.avatar_url
