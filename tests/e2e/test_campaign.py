@@ -261,3 +261,14 @@ async def test_uploaded_pictures_are_what_the_channel_shows(discord_env: Sandbox
     assert goblin.author == "Goblin"
     assert goblin.avatar_url is not None
     assert "goblin.png" in goblin.avatar_url
+
+
+async def test_without_manage_roles_no_campaign_is_started(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    await d.set_bot_permissions(["view_channel", "send_messages", "read_message_history", "embed_links",
+                                 "manage_webhooks"])
+    refused = await d.slash("campaign create", as_="alice", channel="general", name="Lost Mine")
+    assert refused.content == ("I need the Manage Roles permission to make the campaign's player and GM roles; "
+                               "the campaign was not started.")
+    assert await CampaignService(discord_env.db).find(d.guild.id, d.channel("general").id) is None
+    assert not [r for r in d.guild.roles.values() if r.name.startswith("Lost Mine")]
