@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
+from guildkeep.campaign.cli import export_campaign_json, import_campaign_json
 from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
 from guildkeep.db import Database, migrate
 from guildkeep.db import backup as backups_mod
@@ -40,7 +41,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema, backups and restores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+import_app.command("campaign-json")(import_campaign_json)
 app.add_typer(import_app, name="import")
+export_app = typer.Typer(help="Export data in other bots' formats.", no_args_is_help=True)
+export_app.command("campaign-json")(export_campaign_json)
+app.add_typer(export_app, name="export")
 app.add_typer(llm_app, name="llm")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(web_app, name="web")

@@ -32,7 +32,7 @@ from guildkeep.characters.privacy import PROVIDER
 from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
-from guildkeep.errors import DuplicateError
+from guildkeep.errors import DuplicateError, PermissionDeniedError
 from guildkeep.identity.service import ensure_guild, ensure_user
 from guildkeep.results import Page
 from guildkeep.text import parse_id
@@ -50,6 +50,19 @@ def register_delete_guard(guard: DeleteGuard) -> None:
     """Have ``guard`` consulted (inside the same transaction) before any character is deleted."""
     if guard not in _DELETE_GUARDS:
         _DELETE_GUARDS.append(guard)
+
+
+# Other modules may refuse speaking as a character in some channels (a campaign's channel is for its players):
+# each guard gets a read-only unit of work, the server, the channel and the speaker, and returns the reason
+# to refuse, or None.
+SpeakGuard = Callable[[AsyncSession, int, int, int], Awaitable[str | None]]
+_SPEAK_GUARDS: list[SpeakGuard] = []
+
+
+def register_speak_guard(guard: SpeakGuard) -> None:
+    """Have ``guard`` consulted before anyone speaks as a character in a channel."""
+    if guard not in _SPEAK_GUARDS:
+        _SPEAK_GUARDS.append(guard)
 
 
 class _Unset(Enum):
@@ -121,6 +134,29 @@ async def character_infos(
     return {c.id: _info(c, o) for c, o in rows}
 
 
+async def add_character(
+    session: AsyncSession, owner_id: int, name: str, *, avatar_url: str | None = None,
+    description: str | None = None, public: bool = False, guild_id: int | None = None,
+    max_per_owner: int = MAX_CHARACTERS_PER_OWNER,
+) -> CharacterInfo:
+    """Create a character inside the caller's unit of work (for modules that bind it to something in the
+    same transaction). Same rules as `CharacterService.create`; a taken name surfaces as `DuplicateError`
+    when the unit of work flushes or ends."""
+    clean = rules.clean_name(name)
+    avatar = rules.clean_avatar_url(avatar_url)
+    text = rules.clean_description(description)
+    await ensure_user(session, owner_id)
+    count = await session.scalar(select(func.count()).select_from(Character).where(Character.owner_id == owner_id))
+    if (count or 0) >= max_per_owner:
+        raise TooManyCharactersError(
+            f"You already have {max_per_owner} characters, the most one person can have. Delete one to make room.")
+    row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
+                    description=text, is_public=public, origin_guild_id=guild_id)
+    session.add(row)
+    await session.flush()
+    return _info(row)
+
+
 class CharacterService:
     """Characters, their per-server overrides and the speech log."""
 
@@ -171,26 +207,13 @@ class CharacterService:
     ) -> CharacterInfo:
         """Create a character owned by ``owner_id``; its name must be new among the owner's characters
         (whatever the letter case) and follow Discord's name rules."""
-        clean = rules.clean_name(name)
-        avatar = rules.clean_avatar_url(avatar_url)
-        text = rules.clean_description(description)
         try:
             async with self.db.session() as s:
-                await ensure_user(s, owner_id)
-                owned = select(func.count()).select_from(Character).where(Character.owner_id == owner_id)
-                count = await s.scalar(owned)
-                if (count or 0) >= self.max_per_owner:
-                    raise TooManyCharactersError(
-                        f"You already have {self.max_per_owner} characters, the most one person can have. "
-                        "Delete one to make room."
-                    )
-                row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
-                                description=text, is_public=public, origin_guild_id=guild_id)
-                s.add(row)
-                await s.flush()
-                return _info(row)
+                return await add_character(s, owner_id, name, avatar_url=avatar_url, description=description,
+                                           public=public, guild_id=guild_id, max_per_owner=self.max_per_owner)
         except DuplicateError as exc:
-            raise DuplicateCharacterError(f"You already have a character called **{clean}**.") from exc
+            raise DuplicateCharacterError(
+                f"You already have a character called **{rules.clean_name(name)}**.") from exc
 
     async def edit(
         self,
@@ -415,6 +438,17 @@ class CharacterService:
                 f"**{info.name}** is hidden on this server. Use `/persona server hidden:False` to show it here."
             )
         return info
+
+    async def check_speak(self, guild_id: int, channel_id: int, speaker_id: int) -> None:
+        """Refuse (`PermissionDeniedError` with the reason) when a module keeps ``speaker_id`` from speaking
+        as a character in ``channel_id``."""
+        if not _SPEAK_GUARDS:
+            return
+        async with self.db.session(read_only=True) as s:
+            for guard in _SPEAK_GUARDS:
+                reason = await guard(s, guild_id, channel_id, speaker_id)
+                if reason is not None:
+                    raise PermissionDeniedError(reason)
 
     async def record_speech(
         self,

@@ -226,7 +226,7 @@ class Leveling(commands.Cog):
         text = rules.render_template(cfg.template, user=name, mention=f"<@{change.user_id}>",
                                      level=change.new_level, xp=change.xp, server=guild.name)
         if cfg.level_up_mode == "dm":
-            if member is not None:
+            if member is not None and not member.bot:  # a bot (the bot itself, even) has no DMs to open
                 with contextlib.suppress(discord.HTTPException):
                     await send(member, text)
             return
