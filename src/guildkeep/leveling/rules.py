@@ -15,24 +15,20 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 from urllib.parse import urlparse
 
 from guildkeep.errors import ValidationError
+from guildkeep.leveling.settings import CURVES, DEFAULTS, CurveKind  # settings are declared there
 from guildkeep.text import clean_text, echo
 
 MAX_LEVEL = 10_000
 MAX_XP = 2**62  # far above any real total; keeps BIGINT arithmetic safe
 
-CurveKind = Literal["mee6", "linear", "power"]
-CURVES: tuple[CurveKind, ...] = ("mee6", "linear", "power")
-SOURCES = ("message", "voice", "reaction", "command")
 QUEST_TYPES = ("daily", "weekly", "special", "event", "challenge")
 QUEST_REQUIREMENTS = ("total_messages", "total_reactions", "voice_time_seconds", "commands_used")
 REFRESH_CYCLES = ("daily", "weekly", "monthly", "once")
 DIFFICULTIES = ("easy", "medium", "hard")
 ACHIEVEMENT_REQUIREMENTS = ("level", "messages", "voice", "reactions", "commands")
-LEVEL_UP_MODES = ("off", "same", "dm", "channel")
 CARD_STYLES = ("default", "minimal", "rounded")
 TEMPLATE_KEYS = frozenset({"user", "mention", "level", "xp", "server"})
 DEFAULT_LEVEL_UP_MESSAGE = "GG {mention}, you just reached level {level}!"
@@ -104,15 +100,13 @@ def thresholds(curve: Curve) -> tuple[int, ...]:
 class XpSettings:
     """The part of a server's config the award rules read."""
 
-    xp_rate: float = 1.0
-    message_xp_min: int = 15
-    message_xp_max: int = 25
-    voice_xp_per_minute: int = 10
-    reaction_xp: int = 5
-    command_xp: int = 5
-    cooldowns: Mapping[str, int] = field(
-        default_factory=lambda: {"message": 60, "reaction": 60, "command": 60}
-    )
+    xp_rate: float = DEFAULTS.xp_rate
+    message_xp_min: int = DEFAULTS.message_xp_min
+    message_xp_max: int = DEFAULTS.message_xp_max
+    voice_xp_per_minute: int = DEFAULTS.voice_xp_per_minute
+    reaction_xp: int = DEFAULTS.reaction_xp
+    command_xp: int = DEFAULTS.command_xp
+    cooldowns: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULTS.cooldowns))
     no_xp_channels: frozenset[int] = frozenset()
     no_xp_roles: frozenset[int] = frozenset()
     role_multipliers: Mapping[int, float] = field(default_factory=dict)
