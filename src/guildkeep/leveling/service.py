@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, bindparam, delete, false, func, or_, select, text, true, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, false, func, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,15 @@ QUEST_RESET_MAX_ATTEMPTS = 3
 IMPORT_CHUNK = 2_000  # players per statement: 7 columns x 2,000 stays far below asyncpg's 32,767 arguments
 
 
+LEVELS = cast(Table, Level.__table__)
+USER_QUESTS = cast(Table, UserQuest.__table__)
+
+
+def _rowcount(result: Any) -> int:
+    """Rows a DELETE or UPDATE matched (``CursorResult.rowcount``; ``execute`` is typed as returning ``Result``)."""
+    return int(result.rowcount)
+
+
 def quest_reset_key(guild_id: int) -> str:
     """The dedup key of a server's quest reset job."""
     return f"guild:{guild_id}"
@@ -102,11 +111,13 @@ class ActivityDelta:
     quest: dict[str, int] | None = None
 
     def quest_increment(self, requirement_type: str) -> int:
+        """How far this activity moves quests counting ``requirement_type``."""
         if self.quest is None:
             return int(getattr(self, requirement_type))
         return self.quest.get(requirement_type, 0)
 
     def merge(self, other: ActivityDelta) -> None:
+        """Add ``other`` (the same member's later activity) to this one."""
         if self.quest is not None or other.quest is not None:
             mine = {t: self.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
             self.quest = {t: mine[t] + other.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
@@ -207,6 +218,7 @@ class LevelingService:
     """The leveling module's whole API. The Discord cog and the CLI only call this."""
 
     def __init__(self, db: Database, *, cache_ttl: float = 60.0, bus: InvalidationBus | None = None) -> None:
+        """Serve leveling on ``db``; configs, quests and achievements are cached for ``cache_ttl`` s."""
         self.db = db
         self.cache = TTLCache(cache_ttl, bus=bus, namespace="leveling")
         self.jobs = SchedulerService(db)
@@ -228,9 +240,12 @@ class LevelingService:
         return await self.update_server_config_values(guild_id, {setting: value})
 
     async def update_server_config_values(self, guild_id: int, changes: Mapping[str, Any]) -> ServerConfigInfo:
-        """Change several settings at once, checked against their declarations in `leveling.settings` (a bad
+        """Change several settings at once.
+
+        Change several settings at once, checked against their declarations in `leveling.settings` (a bad
         value raises a `SettingError` and changes nothing). Changing the curve re-derives every member's level;
-        changing the quest reset hour moves the server's quest reset job."""
+        changing the quest reset hour moves the server's quest reset job.
+        """
         for name, value in changes.items():  # refuse bad input before opening a transaction
             config.check(name, value)
 
@@ -337,17 +352,20 @@ class LevelingService:
         changed = [{"g": guild_id, "u": uid, "lvl": curve.level_for_xp(xp)} for uid, xp, lvl in rows
                    if curve.level_for_xp(xp) != lvl]
         if changed:
-            table = Level.__table__
+            table = LEVELS
             stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u"))
             await s.execute(stmt.values(level=bindparam("lvl")), changed)
 
     async def get_level_up_channel(self, guild_id: int) -> int | None:
+        """The channel level-ups are announced in (mode "channel"), if set."""
         return (await self.get_server_config(guild_id)).settings.level_up_channel
 
     async def get_quest_channel(self, guild_id: int) -> int | None:
+        """The channel quest news go to, if set."""
         return (await self.get_server_config(guild_id)).settings.quest_channel
 
     async def get_achievement_channel(self, guild_id: int) -> int | None:
+        """The channel achievement news go to, if set."""
         return (await self.get_server_config(guild_id)).settings.achievement_channel
 
     async def get_quest_reset_settings(self, guild_id: int) -> tuple[int, int]:
@@ -358,6 +376,7 @@ class LevelingService:
     # ------------------------------------------------------------------------------------ levels
 
     async def get_user_level(self, guild_id: int, user_id: int) -> LevelInfo:
+        """A member's stored XP, counters and level (level 0 for a member with no XP yet)."""
         curve = (await self.get_server_config(guild_id)).curve_rule
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(Level).where(Level.guild_id == guild_id, Level.user_id == user_id)))
@@ -371,7 +390,7 @@ class LevelingService:
         async with self.db.session(read_only=True) as s:
             rows = await s.execute(select(Level.user_id, Level.last_message_time).where(
                 Level.guild_id == guild_id, Level.last_message_time > since))
-            return dict(rows.all())
+            return {int(u): t for u, t in rows.all() if t is not None}
 
     async def award_xp(self, guild_id: int, user_id: int, xp_amount: int, *, boostable: bool = False,
                        username: str | None = None) -> ActivityResult:
@@ -388,7 +407,8 @@ class LevelingService:
             raise LevelingValidationError(f"Unknown counter “{echo(counter_type)}”.")
         if increment < 0:
             raise CounterError
-        delta = ActivityDelta(user_id, xp=xp, **{counter_type: increment})
+        delta = ActivityDelta(user_id, xp=xp)
+        setattr(delta, counter_type, increment)
         return await self.apply_activity(guild_id, [delta])
 
     async def apply_activity(self, guild_id: int, deltas: Sequence[ActivityDelta],
@@ -438,7 +458,7 @@ class LevelingService:
             stats[uid] = {c: getattr(row, c) + getattr(d, c) for c in COUNTERS}
             params.append({"g": guild_id, "u": uid, "dxp": xp[uid] - row.xp, "lmt": d.last_message_time,
                            **{f"d_{c}": getattr(d, c) for c in COUNTERS}})
-        table = Level.__table__
+        table = LEVELS
         stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u")).values(
             xp=table.c.xp + bindparam("dxp"),
             last_message_time=func.coalesce(bindparam("lmt", type_=Level.last_message_time.type),
@@ -488,7 +508,7 @@ class LevelingService:
     async def _advance_quest(self, s: AsyncSession, guild_id: int, quest: QuestInfo, moved: list[tuple[int, int]],
                              *, stats: Mapping[int, Mapping[str, int]], now: datetime) -> list[int]:
         """Add progress for members on one quest; return who completed it now (each pays once)."""
-        table = UserQuest.__table__
+        table = USER_QUESTS
         rows = [{"guild_id": guild_id, "user_id": uid, "quest_id": quest.id, "progress": stats[uid][
             quest.requirement_type], "quest_specific_progress": inc, "completed": False,
             "expires_at": quest.expires_at} for uid, inc in moved]
@@ -542,14 +562,17 @@ class LevelingService:
     # ------------------------------------------------------------------------------------- admin
 
     async def add_xp(self, guild_id: int, user_id: int, amount: int) -> ActivityResult:
+        """Give a member XP as an admin (not boosted by quest multipliers)."""
         _int_in("The amount", 1, MAX_ADMIN_XP)(amount)
         return await self.award_xp(guild_id, user_id, amount)
 
     async def remove_xp(self, guild_id: int, user_id: int, amount: int) -> LevelChangeResult:
+        """Take XP from a member (never below 0); the level follows."""
         _int_in("The amount", 1, MAX_ADMIN_XP)(amount)
         return await self._set_xp(guild_id, user_id, lambda xp, _curve: max(0, xp - amount))
 
     async def set_xp(self, guild_id: int, user_id: int, xp: int) -> LevelChangeResult:
+        """Set a member's total XP; the level follows."""
         _int_in("The XP", 0, MAX_ADMIN_XP)(xp)
         return await self._set_xp(guild_id, user_id, lambda _xp, _curve: xp)
 
@@ -580,7 +603,7 @@ class LevelingService:
             gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
             for model in (UserQuest, UserAchievement):
                 await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
-            return gone.rowcount > 0
+            return _rowcount(gone) > 0
 
     async def reset_server(self, guild_id: int) -> int:
         """Forget every member's XP, quest progress and achievements in this server; returns members reset."""
@@ -588,11 +611,12 @@ class LevelingService:
             gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
             for model in (UserQuest, UserAchievement):
                 await s.execute(delete(model).where(model.guild_id == guild_id))
-            return gone.rowcount
+            return _rowcount(gone)
 
     # ------------------------------------------------------------------------------- leaderboard
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> Page[LeaderboardEntryInfo]:
+        """One page of the leaderboard by stored XP (``page`` is clamped to the pages there are)."""
         per_page = max(1, min(per_page, 50))
         total = await self.member_count(guild_id)
         pages = max(1, math.ceil(total / per_page))
@@ -648,8 +672,11 @@ class LevelingService:
 
     async def _pending_join(self, sql_sqlite: str, sql_pg: str, guild_id: int, pending: Mapping[int, int],
                             **params: Any) -> list[Any]:
-        """Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
-        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member."""
+        """Join members' pending XP to their stored rows in one statement.
+
+        Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
+        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member.
+        """
         users = sorted(pending)
         async with self.db.session(read_only=True) as s:
             if self.db.backend == "postgresql":
@@ -663,8 +690,11 @@ class LevelingService:
             return list(rows.all())
 
     async def count_passing(self, guild_id: int, user_id: int, xp: int, pending: Mapping[int, int]) -> int:
-        """How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
-        with it (a member with no row counts from 0)."""
+        """Count the members pending XP moves past a member holding ``xp``.
+
+        How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
+        with it (a member with no row counts from 0).
+        """
         if not pending:
             return 0
         behind = "NOT (coalesce(l.xp, 0) > :x OR (coalesce(l.xp, 0) = :x AND {u} < :me) OR l.xp IS NULL AND 0 > :x)"
@@ -680,8 +710,11 @@ class LevelingService:
 
     async def pending_reaching(self, guild_id: int, threshold: int, pending: Mapping[int, int]
                                ) -> dict[int, int | None]:
-        """Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
-        at all: {user: stored XP, or None for a member with no row}."""
+        """Find the members whose pending XP reaches ``threshold``.
+
+        Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
+        at all: {user: stored XP, or None for a member with no row}.
+        """
         if not pending:
             return {}
         sqlite = ("SELECT j.value->>0, l.xp FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
@@ -730,6 +763,7 @@ class LevelingService:
     # ------------------------------------------------------------------------------- level roles
 
     async def add_level_role(self, guild_id: int, role_id: int, level: int, *, stacked: bool = True) -> LevelRole:
+        """Grant ``role_id`` at ``level`` (replacing the role's earlier level)."""
         _int_in("The level", 0, 1000)(level)
 
         async def work(s: AsyncSession) -> LevelRole:
@@ -747,12 +781,13 @@ class LevelingService:
         async with self.db.session() as s:
             gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
                                                               LevelRoleRow.role_id == role_id))
-            if not gone.rowcount:
+            if not _rowcount(gone):
                 raise NotALevelRoleError
             await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
                                                          LevelRoleGrant.role_id == role_id))
 
     async def list_level_roles(self, guild_id: int) -> list[LevelRole]:
+        """The server's level roles, lowest level first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id)
                                     .order_by(LevelRoleRow.level, LevelRoleRow.role_id))).scalars()
@@ -760,8 +795,11 @@ class LevelingService:
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
-        """(roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
-        this bot granted as level rewards are removed (see `record_level_roles`)."""
+        """Work out the level roles to give and take.
+
+        (roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
+        this bot granted as level rewards are removed (see `record_level_roles`).
+        """
         roles = await self.list_level_roles(guild_id)
         if not roles:
             return set(), set()
@@ -776,8 +814,11 @@ class LevelingService:
 
     async def record_level_roles(self, guild_id: int, user_id: int, *, given: Iterable[int],
                                  held: Iterable[int]) -> None:
-        """Remember the level roles just given; forget grants of roles the member no longer holds (taken back
-        by the bot, or removed by hand: a role they get again elsewhere is then theirs)."""
+        """Record the level roles given and forget the ones gone.
+
+        Remember the level roles just given; forget grants of roles the member no longer holds (taken back
+        by the bot, or removed by hand: a role they get again elsewhere is then theirs).
+        """
         given, held = set(given), set(held) | set(given)
         now = utcnow()
 
@@ -827,6 +868,7 @@ class LevelingService:
         template_key: str | None = None,
         period_start: datetime | None = None,
     ) -> QuestInfo:
+        """Create a custom quest; a daily or weekly one expires at the next reset."""
         name = clean_text(name, "The quest name", max_length=100)
         description = clean_text(description or "", "The description", max_length=1000, min_length=0,
                                  multiline=True)
@@ -875,9 +917,12 @@ class LevelingService:
         return await self.cache.get_or_load(("quest", guild_id, quest_id), load)
 
     async def warm(self, guild_ids: Iterable[int]) -> None:
-        """Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
+        """Warm the cache for many servers at once.
+
+        Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
         (or expired), with one query each for all of them: the write-behind path keeps its servers warm this way
-        instead of one round trip per server."""
+        instead of one round trip per server.
+        """
         wanted = sorted(set(guild_ids))
         cache = self.cache
         configs = [g for g in wanted if cache.get(("config", g)) is None]
@@ -896,17 +941,17 @@ class LevelingService:
                     found_q[r.guild_id].append(QuestInfo.of(r))
             found_a: dict[int, list[AchievementInfo]] = {g: [] for g in achievements}
             if achievements:
-                for r in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
+                for a in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
                         Achievement.requirement_type, Achievement.requirement_value))).scalars():
-                    found_a[r.guild_id].append(AchievementInfo.of(r))
+                    found_a[a.guild_id].append(AchievementInfo.of(a))
         if epoch != cache.epoch:  # a write raced the load: let each key load on its own
             return
         for g in configs:
             cache.set(("config", g), found_cfg.get(g) or ServerConfigInfo(guild_id=g))
-        for g, rows in found_q.items():
-            cache.set(("active_quests", g), rows)
-        for g, rows in found_a.items():
-            cache.set(("achievements", g), rows)
+        for g, quest_list in found_q.items():
+            cache.set(("active_quests", g), quest_list)
+        for g, achievement_list in found_a.items():
+            cache.set(("achievements", g), achievement_list)
 
     async def recent_message_times_in(self, guild_ids: Sequence[int], since: datetime
                                       ) -> dict[tuple[int, int], datetime]:
@@ -916,7 +961,7 @@ class LevelingService:
         async with self.db.session(read_only=True) as s:
             rows = await s.execute(select(Level.guild_id, Level.user_id, Level.last_message_time).where(
                 Level.guild_id.in_(sorted(set(guild_ids))), Level.last_message_time > since))
-            return {(g, u): t for g, u, t in rows.all()}
+            return {(int(g), int(u)): t for g, u, t in rows.all() if t is not None}
 
     async def get_guild_active_quests(self, guild_id: int, quest_type: str | None = None) -> list[QuestInfo]:
         """Active, unexpired quests of the server (cached; invalidated when quests change)."""
@@ -933,6 +978,7 @@ class LevelingService:
                 and (quest_type is None or q.quest_type == quest_type)]
 
     async def get_user_active_quests(self, guild_id: int, user_id: int) -> list[UserQuestInfo]:
+        """The server's active quests with the member's progress on each."""
         quests = await self.get_guild_active_quests(guild_id)
         if not quests:
             return []
@@ -948,8 +994,11 @@ class LevelingService:
 
     async def check_quest_progress(self, guild_id: int, user_id: int, counter_type: str, counter_value: int,
                                    session_value: int | None = None) -> list[QuestInfo]:
-        """Advance the member's active quests on ``counter_type`` by ``session_value`` (default 1) and
-        return the quests this completed (their rewards are paid in the same unit of work)."""
+        """Advance the member's quests and return the ones completed.
+
+        Advance the member's active quests on ``counter_type`` by ``session_value`` (default 1) and
+        return the quests this completed (their rewards are paid in the same unit of work).
+        """
         outcome = await self.update_activity_counter_db(guild_id, user_id, counter_type,
                                                         1 if session_value is None else session_value)
         del counter_value  # the stored counter is authoritative; kept for the seed's signature
@@ -976,6 +1025,7 @@ class LevelingService:
         return await self.db.run(work)
 
     async def end_quest(self, guild_id: int, quest_id: int) -> QuestInfo:
+        """End a quest now (members keep what it paid)."""
         if not 0 < quest_id < 2**63:
             raise QuestNotFoundError
         async with self.db.session() as s:
@@ -1001,13 +1051,16 @@ class LevelingService:
         async with self.db.session() as s:
             done = await s.execute(update(Quest).where(*cond).values(active=False))
         self.cache.invalidate_guild(guild_id)
-        return done.rowcount
+        return _rowcount(done)
 
     async def reset_quests(self, guild_id: int, now: datetime | None = None,
                            templates: Sequence[rules.QuestTemplate] = rules.QUEST_TEMPLATES) -> list[QuestInfo]:
-        """Run the server's quest reset: expire old quests, create this period's daily and weekly quests from
+        """Run the server's quest reset.
+
+        Run the server's quest reset: expire old quests, create this period's daily and weekly quests from
         the templates (once per period even if several processes run it; not when the server turned
-        ``quests_enabled`` off) and restart refreshing custom quests."""
+        ``quests_enabled`` off) and restart refreshing custom quests.
+        """
         now = now or utcnow()
         cfg = await self.get_server_config(guild_id)
         hour, day = cfg.settings.quest_reset_hour, cfg.settings.quest_reset_day
@@ -1057,11 +1110,14 @@ class LevelingService:
     # ------------------------------------------------------------------------ quest reset job
 
     async def ensure_quest_reset_job(self, guild_id: int, *, now: datetime | None = None) -> JobInfo:
-        """Make sure the server's quest reset runs on the scheduler: one daily ``leveling.quest_reset`` job per
+        """Make sure the server's quest reset runs on the scheduler.
+
+        Make sure the server's quest reset runs on the scheduler: one daily ``leveling.quest_reset`` job per
         server (its dedup key), at the server's reset hour. A new job's first occurrence is the latest reset
         time, so it runs at once and catches up the current period. When the reset hour changed, the pending
         job moves to the new hour (and runs at once too; a reset is idempotent per period). Any process may call
-        this any number of times: the job exists once."""
+        this any number of times: the job exists once.
+        """
         now = now or utcnow()
         hour = (await self.get_server_config(guild_id)).settings.quest_reset_hour
         anchor = rules.period_start("daily", now, hour)
@@ -1090,6 +1146,7 @@ class LevelingService:
         self, guild_id: int, name: str, description: str, requirement_type: str, requirement_value: int,
         reward_xp: int = 0, badge_url: str | None = None,
     ) -> AchievementInfo:
+        """Create an achievement, paid once to each member who meets it."""
         name = clean_text(name, "The achievement name", max_length=100)
         description = clean_text(description or "", "The description", max_length=1000, min_length=0,
                                  multiline=True)
@@ -1124,6 +1181,7 @@ class LevelingService:
         return list(await self.cache.get_or_load(("achievements", guild_id), load))
 
     async def get_user_achievements(self, guild_id: int, user_id: int) -> list[AchievementInfo]:
+        """The achievements a member earned here, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(
                 select(Achievement, UserAchievement.earned_at)
@@ -1143,6 +1201,7 @@ class LevelingService:
     # ------------------------------------------------------------------------------------- cards
 
     async def get_card(self, guild_id: int, user_id: int) -> CardInfo:
+        """A member's rank-card look (the default look when never changed)."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(Card, (guild_id, user_id))
             if row is None:
@@ -1180,7 +1239,9 @@ class LevelingService:
 
     async def import_mee6(self, guild_id: int, players: Sequence[Mapping[str, Any]], *,
                           progress: Callable[[int, int], None] | None = None) -> ImportResult:
-        """Upsert a MEE6 leaderboard (``id``, ``xp``, optional ``level``/``username``): total XP is kept, the
+        """Import a MEE6 leaderboard.
+
+        Upsert a MEE6 leaderboard (``id``, ``xp``, optional ``level``/``username``): total XP is kept, the
         level is derived from this server's curve. Running it twice changes nothing the second time.
 
         An entry whose id is not a Discord id or whose xp is not a whole number (``1.9``, ``true``) is skipped with

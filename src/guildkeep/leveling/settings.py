@@ -86,7 +86,7 @@ class LevelingSettings(BaseModel):
         return int(self.cooldowns.get(source, 60 if source == "message" else 0))
 
 
-DEFAULTS = LevelingSettings()
+DEFAULTS = LevelingSettings.model_validate({})
 NAMES: tuple[str, ...] = tuple(LevelingSettings.model_fields)
 NUMBERS: tuple[str, ...] = tuple(
     n for n, f in LevelingSettings.model_fields.items() if f.annotation in (int, float, "int", "float")
