@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import aiohttp
 from discord.ext import commands
@@ -46,16 +46,28 @@ def _range(kind: type, name: str) -> Any:
     return app_commands.Range[kind, kind(lo), kind(hi)]  # type: ignore[valid-type]
 
 
-# ``/levels config``'s option types, derived from the declarations (discord.py reads them by name).
-XpRate = _range(float, "xp_rate")
-ResetHour = _range(int, "quest_reset_hour")
-MessageXpMin = _range(int, "message_xp_min")
-MessageXpMax = _range(int, "message_xp_max")
-VoiceXp = _range(int, "voice_xp_per_minute")
-ReactionXp = _range(int, "reaction_xp")
-CommandXp = _range(int, "command_xp")
-CurveBase = _range(float, "curve_base")
-CurveExponent = _range(float, "curve_exponent")
+# ``/levels config``'s option types, derived from the declarations (discord.py reads them by name; a type
+# checker sees the plain number types).
+if TYPE_CHECKING:
+    XpRate: TypeAlias = float
+    CurveBase: TypeAlias = float
+    CurveExponent: TypeAlias = float
+    ResetHour: TypeAlias = int
+    MessageXpMin: TypeAlias = int
+    MessageXpMax: TypeAlias = int
+    VoiceXp: TypeAlias = int
+    ReactionXp: TypeAlias = int
+    CommandXp: TypeAlias = int
+else:
+    XpRate = _range(float, "xp_rate")
+    ResetHour = _range(int, "quest_reset_hour")
+    MessageXpMin = _range(int, "message_xp_min")
+    MessageXpMax = _range(int, "message_xp_max")
+    VoiceXp = _range(int, "voice_xp_per_minute")
+    ReactionXp = _range(int, "reaction_xp")
+    CommandXp = _range(int, "command_xp")
+    CurveBase = _range(float, "curve_base")
+    CurveExponent = _range(float, "curve_exponent")
 CooldownSeconds = app_commands.Range[int, 0, config.COOLDOWN_MAX]
 MultiplierValue = app_commands.Range[float, 0.0, config.MULTIPLIER_MAX]
 

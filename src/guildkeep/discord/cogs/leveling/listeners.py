@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from discord.ext import commands, tasks
@@ -307,7 +308,7 @@ class LevelingListeners:
 
     # ------------------------------------------------------------------------------ quest resets
 
-    async def _ensure_quest_reset_jobs(self, guilds: list[discord.Guild] | tuple[discord.Guild, ...]) -> None:
+    async def _ensure_quest_reset_jobs(self, guilds: Sequence[discord.Guild]) -> None:
         for guild in list(guilds):
             try:
                 await self.service.ensure_quest_reset_job(guild.id)
