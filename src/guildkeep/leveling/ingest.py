@@ -49,22 +49,22 @@ from guildkeep.identity.models import Guild
 from guildkeep.leveling import rules
 from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
-from guildkeep.leveling.service import (
+from guildkeep.leveling.results import (
     COUNTERS,
-    ActivityOutcome,
-    LeaderboardEntry,
-    LeaderboardPage,
-    LevelChange,
-    LevelingService,
-    LevelView,
-    QuestView,
-    ServerConfigView,
-    UserQuestView,
+    ActivityResult,
+    LeaderboardEntryInfo,
+    LevelChangeResult,
+    LevelInfo,
+    QuestInfo,
+    ServerConfigInfo,
+    UserQuestInfo,
 )
+from guildkeep.leveling.service import LevelingService
+from guildkeep.results import Page
 
 log = logging.getLogger(__name__)
 
-OutcomeCallback = Callable[[ActivityOutcome], Awaitable[None]]
+OutcomeCallback = Callable[[ActivityResult], Awaitable[None]]
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
@@ -180,15 +180,15 @@ class _Guild:
     __slots__ = ("achievements", "cfg", "cooldowns", "curve", "known", "levels", "pending", "plain", "quests",
                  "seeded", "settings")
 
-    def __init__(self, cfg: ServerConfigView) -> None:
+    def __init__(self, cfg: ServerConfigInfo) -> None:
         self.configure(cfg)
         self.pending: set[int] = set()
         self.seeded = False
         self.known = False  # the guild row exists
-        self.quests: list[QuestView] = []
+        self.quests: list[QuestInfo] = []
         self.achievements: list = []
 
-    def configure(self, cfg: ServerConfigView) -> None:
+    def configure(self, cfg: ServerConfigInfo) -> None:
         self.cfg = cfg
         self.settings = s = cfg.xp_settings
         self.curve = cfg.curve_rule
@@ -449,7 +449,7 @@ class XpIngestor:
 
     # -------------------------------------------------------------------------------------- flush
 
-    async def flush(self) -> list[ActivityOutcome]:
+    async def flush(self) -> list[ActivityResult]:
         """Write everything pending in one transaction. A failed flush keeps its batch for the next one."""
         async with self._flush_lock:
             self._flushing = True
@@ -463,7 +463,7 @@ class XpIngestor:
             finally:
                 self._flushing = False
 
-    async def _flush_pending(self) -> list[ActivityOutcome]:
+    async def _flush_pending(self) -> list[ActivityResult]:
         if not self._pending:
             await self._maybe_prune()
             self._evict()
@@ -536,7 +536,7 @@ class XpIngestor:
                 mine.seconds += ev.seconds
 
     async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> tuple[
-            list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
+            list[ActivityResult], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
         """The flush's one transaction. Nothing in memory changes here, so a failure can simply be retried."""
         svc = self.service
         now = utcnow()
@@ -622,7 +622,7 @@ class XpIngestor:
             for n, (g, members) in enumerate(sorted(by_guild.items())):
                 if not n % 50:
                     await asyncio.sleep(0)  # let reads in between
-                outcome = ActivityOutcome(g)
+                outcome = ActivityResult(g)
                 gs = self._guilds[g]
                 stats = {u: r.stats for u, r in members.items()} if quests[g] or achievements[g] else {}
                 boosts: dict[int, tuple[float, datetime]] = {}
@@ -676,7 +676,7 @@ class XpIngestor:
             for g, u, old, new in changes:
                 if (g, u) in won:
                     xp = by_guild[g][u].xp
-                    by_id[g].level_changes.append(LevelChange(u, old, new, xp))
+                    by_id[g].level_changes.append(LevelChangeResult(u, old, new, xp))
         for g in guild_ids:
             self._guilds[g].known = True
         return outcomes, final, estimated
@@ -774,7 +774,7 @@ class XpIngestor:
             xp += m.p_xp
         return self._boosted(m, xp) if xp else 0
 
-    async def user_level(self, guild_id: int, user_id: int) -> LevelView:
+    async def user_level(self, guild_id: int, user_id: int) -> LevelInfo:
         """The member's level and totals, including activity not written yet."""
         view = await self.service.get_user_level(guild_id, user_id)
         p = self.pending_of(guild_id, user_id)
@@ -822,7 +822,7 @@ class XpIngestor:
         self._counts[guild_id] = (now + COUNT_SECONDS, count)
         return count
 
-    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
+    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> Page[LeaderboardEntryInfo]:
         """The server's leaderboard page including activity not written yet."""
         per_page = max(1, min(per_page, 50))
         pending = self._pending_by_xp(guild_id)
@@ -851,11 +851,11 @@ class XpIngestor:
         pages = max(1, -(-total // per_page))
         page = max(1, min(page, pages))
         start = (page - 1) * per_page
-        entries = [LeaderboardEntry(start + i + 1, u, name, xp, curve.level_for_xp(xp))
+        entries = [LeaderboardEntryInfo(start + i + 1, u, name, xp, curve.level_for_xp(xp))
                    for i, (u, (xp, name)) in enumerate(ordered[start:start + per_page])]
-        return LeaderboardPage(entries, page, pages, total)
+        return Page(entries, page, pages, total)
 
-    async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
+    async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestInfo]:
         """The member's active quests with the progress not written yet (never past the requirement)."""
         mine = await self.service.get_user_active_quests(guild_id, user_id)
         p = self.pending_of(guild_id, user_id)

@@ -154,10 +154,10 @@ class SandboxEnv:
                 return True
         return False
 
-    def run_periodic_jobs(self) -> int:
-        """Restart every running ``tasks.loop`` of the bots' cogs so each runs an iteration now (after the
-        clock moved: quest resets and voice checkpoints see the new time at once, as they would have while
-        that time passed). Returns how many loops were restarted."""
+    async def run_periodic_jobs(self) -> int:
+        """After the clock moved, run what would have run while that time passed: restart every running
+        ``tasks.loop`` of the bots' cogs so each runs an iteration now (voice checkpoints), and run every
+        scheduler job now due (quest resets, backups, reminders). Returns how many loops and jobs ran."""
         restarted = 0
         for bot in self.bots:
             for cog in list(bot.cogs.values()):
@@ -167,6 +167,8 @@ class SandboxEnv:
                         if loop.is_running():
                             loop.restart()
                             restarted += 1
+        for bot in self.bots:
+            restarted += await bot.scheduler.run_until_idle()
         return restarted
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:

@@ -552,7 +552,7 @@ class Playground:
         elif rest:
             CLOCK.advance(parse_shift(rest))
         if rest:
-            self.env.run_periodic_jobs()  # quest resets and voice time catch up with the new time
+            await self.env.run_periodic_jobs()  # quest resets and voice time catch up with the new time
             await self._settle()
             self.show_new()
         self.out(f"  bot time: {CLOCK.now():%a %Y-%m-%d %H:%M} UTC ({describe(CLOCK.offset)})")
