@@ -14,7 +14,7 @@ from guildkeep.db import utcnow
 from guildkeep.leveling import ingest
 from guildkeep.leveling.ingest import VoiceTracker
 from guildkeep.sandbox.driver import Reply
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 if TYPE_CHECKING:
     from guildkeep.discord.cogs.leveling import Leveling
