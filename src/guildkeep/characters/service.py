@@ -112,7 +112,8 @@ async def character_infos(
     """The characters with these ids (as ``guild_id`` shows them), read in the caller's unit of work.
 
     For modules that hold references to characters (a story's cast) and already decided who may use
-    them: no visibility check. Ids that no longer exist are left out."""
+    them: no visibility check. Ids that no longer exist are left out.
+    """
     ids = sorted(set(character_ids))
     if not ids:
         return {}
@@ -168,8 +169,11 @@ class CharacterService:
         public: bool = False,
         guild_id: int | None = None,
     ) -> CharacterInfo:
-        """Create a character owned by ``owner_id``; its name must be new among the owner's characters
-        (whatever the letter case) and follow Discord's name rules."""
+        """Create a character owned by ``owner_id``.
+
+        Its name must be new among the owner's characters (whatever the letter case) and follow Discord's
+        name rules.
+        """
         clean = rules.clean_name(name)
         avatar = rules.clean_avatar_url(avatar_url)
         text = rules.clean_description(description)
@@ -225,8 +229,11 @@ class CharacterService:
             raise DuplicateCharacterError(f"You already have a character called **{values['name']}**.") from exc
 
     async def delete(self, owner_id: int, character_id: int) -> CharacterInfo:
-        """Delete a character and its server overrides. Its speech log stays (who wrote a message does
-        not change), keeping the name the messages were posted under."""
+        """Delete a character and its server overrides.
+
+        Its speech log stays (who wrote a message does not change), keeping the name the messages were
+        posted under.
+        """
         async with self.db.session() as s:
             row = await self._owned(s, owner_id, character_id, lock=True)
             info = _info(row)
@@ -249,8 +256,11 @@ class CharacterService:
     async def resolve(
         self, viewer_id: int, ref: str, *, guild_id: int | None = None, owned_only: bool = False
     ) -> CharacterInfo:
-        """A character from what the player gave: the id an autocomplete choice carries, or a name
-        (the viewer's own characters first, then public ones)."""
+        """A character from what the player gave.
+
+        That is the id an autocomplete choice carries, or a name (the viewer's own characters first, then
+        public ones).
+        """
         text = ref.strip()
         if not text:
             raise CharacterNotFoundError("Name a character (pick one from the list as you type).")
@@ -298,16 +308,20 @@ class CharacterService:
     async def list_usable(
         self, guild_id: int, user_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters ``user_id`` may use on ``guild_id``: their own (private or public) and everyone's
-        public ones that are not hidden there, with that server's overrides."""
+        """The characters ``user_id`` may use on ``guild_id``, with that server's overrides.
+
+        These are their own (private or public) and everyone's public ones that are not hidden there.
+        """
         where = or_(Character.owner_id == user_id, and_(Character.is_public.is_(True), _not_hidden()))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
 
     async def list_made_in(
         self, guild_id: int, viewer_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters made on ``guild_id`` that ``viewer_id`` may see there (theirs, and public ones not
-        hidden there)."""
+        """The characters made on ``guild_id`` that ``viewer_id`` may see there.
+
+        These are theirs, and public ones not hidden there.
+        """
         where = and_(Character.origin_guild_id == guild_id,
                      or_(Character.owner_id == viewer_id, and_(Character.is_public.is_(True), _not_hidden())))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
@@ -334,8 +348,11 @@ class CharacterService:
         self, viewer_id: int, typed: str, *, guild_id: int | None = None, owned_only: bool = True,
         speakable: bool = False, limit: int = SUGGESTIONS_MAX,
     ) -> list[CharacterInfo]:
-        """Characters whose name contains what the player typed: their own first, then (unless
-        ``owned_only``) public ones; names that start with it come first. At most 25."""
+        """Characters whose name contains what the player typed, at most 25.
+
+        Their own come first, then (unless ``owned_only``) public ones; names that start with it come
+        first.
+        """
         limit = max(1, min(limit, SUGGESTIONS_MAX))
         key = rules.name_key(" ".join(typed.split()))
         mine = Character.owner_id == viewer_id
@@ -407,7 +424,9 @@ class CharacterService:
 
     async def speaker_identity(self, speaker_id: int, ref: str, guild_id: int) -> CharacterInfo:
         """The character ``speaker_id`` wants to speak as on ``guild_id``: their own and not hidden there.
-        Its ``display_name``/``display_avatar_url`` are what the webhook posts under."""
+
+        Its ``display_name``/``display_avatar_url`` are what the webhook posts under.
+        """
         info = await self.resolve(speaker_id, ref, guild_id=guild_id, owned_only=True)
         if info.hidden:
             raise CharacterHiddenError(
@@ -493,8 +512,11 @@ class CharacterService:
     # -- privacy -------------------------------------------------------------------------------
 
     async def export_user(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about ``user_id``: their characters (with each server's override) and the log of
-        messages they posted as characters (ids, never text). JSON-ready."""
+        """Everything stored about ``user_id``, JSON-ready.
+
+        That is their characters (with each server's override) and the log of messages they posted as
+        characters (ids, never text).
+        """
         async with self.db.session(read_only=True) as s:
             characters = (
                 await s.execute(select(Character).where(Character.owner_id == user_id).order_by(Character.id))
@@ -531,8 +553,10 @@ class CharacterService:
         }
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete ``user_id``'s characters, their server overrides and the log of their character messages
-        (the messages themselves stay on Discord; who wrote them is no longer known). Returns the counts."""
+        """Delete ``user_id``'s characters, their server overrides and the log of their character messages.
+
+        The messages themselves stay on Discord; who wrote them is no longer known. Returns the counts.
+        """
         async with self.db.session() as s:
             owned = select(Character.id).where(Character.owner_id == user_id)
             overrides = await s.execute(delete(CharacterGuildOverride).where(
