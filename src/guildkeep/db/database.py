@@ -93,8 +93,9 @@ class Database:
         self.backend = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.backend == "sqlite":
-            database = self.url.database
-            if not database or database == ":memory:":
+            database = self.url.database or ""
+            memory = database in ("", ":memory:")
+            if memory:
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
