@@ -7,19 +7,20 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
-import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
 from guildkeep.campaign.cli import export_campaign_json, import_campaign_json
-from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
+from guildkeep.clitools import console, err  # also importable from here by module CLIs written before clitools
+from guildkeep.clitools import load_cli_settings as _settings
+from guildkeep.clitools import one_line_errors as _one_line_errors
+from guildkeep.clitools import with_db as _with_db
+from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.db.instances import Heartbeat, refuse_if_running
@@ -30,8 +31,6 @@ from guildkeep.privacy.cli import privacy_app
 from guildkeep.scheduler.cli import jobs_app
 from guildkeep.signals import install_shutdown_handlers, stdin_lines
 from guildkeep.web.cli import web_app
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="guildkeep",
@@ -51,19 +50,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(web_app, name="web")
 app.add_typer(privacy_app, name="privacy")
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("guildkeep.cli")
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log_level)
-    return settings
 
 
 def _require_backup_dir(settings: Settings, *, write: bool = True) -> None:
@@ -131,44 +118,6 @@ def _preflight(settings: Settings) -> None:
     """What the bot needs besides the database: checked before start-up, each refused in one line."""
     _require_gacha_config(settings)
     _require_backup_dir(settings)
-
-
-def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    settings = _settings()
-
-    async def runner() -> T:
-        db = Database.from_settings(settings)
-        try:
-            return await work(db, settings)
-        finally:
-            await db.dispose()
-
-    with _one_line_errors():
-        return asyncio.run(runner())
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Domain, migration and database errors end the command with one line on stderr and exit code 1."""
-    try:
-        yield
-    except (DomainError, migrate.MigrationError) as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-    except OSError as exc:
-        err.print(f"guildkeep: cannot reach the database: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        err.print(f"guildkeep: the database refused: {_first_line(exc)}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    """The driver's own message, without SQLAlchemy's wrapping and background link."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    message = text[0] if text else orig.__class__.__name__
-    return message.split("> ", 1)[-1] if message.startswith("<class") else message
 
 
 def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
@@ -243,9 +192,9 @@ def _playground(settings: Settings, script: Path | None) -> None:
 
     from guildkeep.clock import CLOCK, describe
     from guildkeep.llm.standin import PlaygroundModel, playground_model
-    from guildkeep.sandbox.harness import SandboxEnv
+    from guildkeep.playground.console import Playground, console_writer
     from guildkeep.sandbox.persist import StateError, WorldFile, state_path
-    from guildkeep.sandbox.playground import Playground, console_writer
+    from guildkeep.testing.harness import SandboxEnv
 
     if script is not None and not script.is_file():
         err.print(f"guildkeep: no script file {script}", markup=False)
@@ -315,7 +264,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
                         if not await session.handle(line):
                             break
                 else:
-                    from guildkeep.sandbox.editor import history_for
+                    from guildkeep.playground.editor import history_for
 
                     await session.interactive(history_for(path))
             finally:

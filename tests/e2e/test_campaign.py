@@ -10,7 +10,7 @@ from guildkeep.campaign.service import CampaignService
 from guildkeep.characters.service import CharacterService
 from guildkeep.db import utcnow
 from guildkeep.sandbox.driver import SeenMessage
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 from guildkeep.companion.service import EVENT_JOB, NO_MODEL_REPLY, CompanionService
 from guildkeep.config import Settings, load_settings
 from guildkeep.llm.standin import DEFAULT_MODEL, StandinModel
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.privacy.test_service import rows_naming
 
 pytestmark = pytest.mark.e2e

@@ -42,9 +42,9 @@ from guildkeep.db.registry import load_models
 from guildkeep.discord.errors import player_message
 from guildkeep.discord.limits import CONTENT, embed_problems
 from guildkeep.sandbox.driver import DriverError, Reply, SandboxTimeout
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import User
 from guildkeep.scheduler.worker import Scheduler
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from guildkeep.identity.models import Guild
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from guildkeep.leveling import ingest, rules
 from guildkeep.leveling.ingest import VoiceTracker
 from guildkeep.leveling.service import QUEST_RESET_JOB, quest_reset_key
 from guildkeep.sandbox.driver import Reply
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 if TYPE_CHECKING:
     from guildkeep.discord.cogs.leveling import Leveling

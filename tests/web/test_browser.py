@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from guildkeep.db import Database
 from guildkeep.leveling.service import LevelingService
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from guildkeep.web.app import WebContext
 from guildkeep.web.server import context_for_bot, running
 from tests.web.conftest import GUILD, Discord, seed_levels

@@ -149,7 +149,8 @@ def import_campaign_json(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from guildkeep.campaign.service import CampaignService
-    from guildkeep.cli import _with_db, console, err
+    from guildkeep.clitools import console, err
+    from guildkeep.clitools import with_db as _with_db
 
     if not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a directory", param_hint="DIR")
@@ -194,7 +195,8 @@ def export_campaign_json(
     """Write one server's campaigns, characters and NPCs in the seed's layout (existing files are backed up)."""
     from guildkeep.campaign.rules import snowflake
     from guildkeep.campaign.service import CampaignService
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console
+    from guildkeep.clitools import with_db as _with_db
 
     if snowflake(guild) is None:
         raise typer.BadParameter(f"{guild} is not a Discord server id (a whole number from 1 to 2^63-1)",

@@ -84,7 +84,9 @@ _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_session_time(text: str, now: datetime) -> datetime:
     """When a session starts, in UTC: ``in 30 minutes``, ``in 2 days`` or ``2027-03-14 18:30`` (UTC).
-    Refused when it is none of those, in the past, or more than a year ahead."""
+
+    Refused when it is none of those, in the past, or more than a year ahead.
+    """
     t = _SPACES.sub(" ", text.strip().lower())
     if (m := _IN.match(t)) is not None:
         when = now + timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)[0]])

@@ -223,8 +223,11 @@ class CampaignService:
             return await _info(s, row)
 
     async def note_webhook(self, guild_id: int, campaign_id: int, webhook_id: int) -> bool:
-        """Remember the webhook the campaign's channel speaks through (it changes when one is deleted behind
-        the bot's back and made again). True when it changed; a conditional update, no read first."""
+        """Remember the webhook the campaign's channel speaks through.
+
+        It changes when one is deleted behind the bot's back and made again. True when it changed; a
+        conditional update, no read first.
+        """
         async with self.db.session() as s:
             done = await s.execute(
                 update(Campaign).where(Campaign.id == campaign_id, Campaign.guild_id == guild_id,
@@ -294,8 +297,10 @@ class CampaignService:
 
     async def transfer(self, guild_id: int, channel_id: int, gm_id: int, new_gm_id: int, *,
                        can_manage: bool = False) -> tuple[CampaignInfo, int]:
-        """Hand the campaign to another GM; returns it and the previous GM. The new GM stops being a
-        player. A conditional update: two transfers at once, one wins."""
+        """Hand the campaign to another GM; returns it and the previous GM.
+
+        The new GM stops being a player. A conditional update: two transfers at once, one wins.
+        """
         async with self.db.session() as s:
             row = await _campaign(s, guild_id, channel_id)
             _gm_only(row, gm_id, can_manage)
@@ -325,8 +330,10 @@ class CampaignService:
             return await _info(s, row)
 
     async def delete(self, guild_id: int, channel_id: int, gm_id: int, *, can_manage: bool = False) -> CampaignInfo:
-        """Delete the campaign with its players, character bindings, NPCs and speech log (the characters
-        themselves stay their owners'). Returns what it was, to take the roles back."""
+        """Delete the campaign with its players, character bindings, NPCs and speech log.
+
+        The characters themselves stay their owners'. Returns what it was, to take the roles back.
+        """
         async with self.db.session() as s:
             row = await _campaign(s, guild_id, channel_id, lock=True)
             _gm_only(row, gm_id, can_manage)
@@ -343,8 +350,11 @@ class CampaignService:
         self, guild_id: int, channel_id: int, gm_id: int, when: str, *, now: datetime, weekly: bool = False,
         note: str | None = None, can_manage: bool = False,
     ) -> SessionInfo:
-        """The GM schedules the campaign's next session (weekly: every week from then on); the bot reminds the
-        players (their role) in the channel when it starts. A new schedule replaces the previous one."""
+        """The GM schedules the campaign's next session (weekly: every week from then on).
+
+        The bot reminds the players (their role) in the channel when it starts. A new schedule replaces the
+        previous one.
+        """
         run_at = rules.parse_session_time(when, now)
         text = rules.clean_note(note)
         async with self.db.session(read_only=True) as s:
@@ -382,8 +392,10 @@ class CampaignService:
         return _session(job)
 
     async def session_due(self, job: JobInfo) -> tuple[CampaignInfo, SessionInfo] | None:
-        """For the scheduler's handler: the campaign a session job reminds, or None when it was deleted or
-        archived since (nothing to post)."""
+        """The campaign a session job reminds, for the scheduler's handler.
+
+        None when it was deleted or archived since (nothing to post).
+        """
         session = _session(job)
         async with self.db.session(read_only=True) as s:
             row = await s.get(Campaign, session.campaign_id)
@@ -409,8 +421,10 @@ class CampaignService:
         self, guild_id: int, channel_id: int, user_id: int, name: str, *, avatar_url: str | None = None,
         description: str | None = None,
     ) -> PlayerCharacterInfo:
-        """Make a new character (in the player's repository) and play it here, in one unit of work: one
-        character per player per campaign, however many requests race."""
+        """Make a new character (in the player's repository) and play it here, in one unit of work.
+
+        One character per player per campaign, however many requests race.
+        """
         clean = character_rules.clean_name(name)
         try:
             async with self.db.session() as s:
@@ -560,8 +574,11 @@ class CampaignService:
     # -- speech ------------------------------------------------------------------------------------
 
     async def speaker(self, guild_id: int, channel_id: int, user_id: int, ref: str | None = None) -> SpeakerInfo:
-        """Who ``user_id`` may post as in this channel's campaign: their own character, or (the GM only)
-        one of the campaign's NPCs. Archived campaigns, non-players and other campaigns' NPCs are refused."""
+        """Who ``user_id`` may post as in this channel's campaign.
+
+        Their own character, or (the GM only) one of the campaign's NPCs. Archived campaigns, non-players and
+        other campaigns' NPCs are refused.
+        """
         kind, value = rules.parse_speaker_ref(ref)
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -691,9 +708,11 @@ class CampaignService:
         return {CAMPAIGNS: campaigns, CHARACTERS: characters, NPCS: npcs}
 
     async def import_seed(self, data: dict[str, Any], *, progress: Progress | None = None) -> ImportResult:
-        """Import the seed's three files (``campaigns``, ``characters``, ``npcs``; a missing one is
-        ``None``). Each entry is its own unit of work: a malformed entry is skipped with its reason and the
-        rest goes on. Running it twice changes nothing the second time."""
+        """Import the seed's three files (``campaigns``, ``characters``, ``npcs``; a missing one is ``None``).
+
+        Each entry is its own unit of work: a malformed entry is skipped with its reason and the rest goes
+        on. Running it twice changes nothing the second time.
+        """
         result = ImportResult()
 
         def tick() -> None:
@@ -861,7 +880,8 @@ def _entries(data: Any, depth: int, result: ImportResult, file: str) -> Iterable
     """Walk ``{guild: {...depth levels...: entry}}``, skipping (with the reason) what is malformed.
 
     Yields ``(where, guild_id, keys, entry)``: for depth 2 ``keys`` is the channel id; for depth 3 a pair
-    (the second level's id, the third level's key as given)."""
+    (the second level's id, the third level's key as given).
+    """
     if data is None:
         return
     if not isinstance(data, dict):

@@ -126,7 +126,8 @@ async def character_infos(
     """The characters with these ids (as ``guild_id`` shows them), read in the caller's unit of work.
 
     For modules that hold references to characters (a story's cast) and already decided who may use
-    them: no visibility check. Ids that no longer exist are left out."""
+    them: no visibility check. Ids that no longer exist are left out.
+    """
     ids = sorted(set(character_ids))
     if not ids:
         return {}
@@ -139,9 +140,11 @@ async def add_character(
     description: str | None = None, public: bool = False, guild_id: int | None = None,
     max_per_owner: int = MAX_CHARACTERS_PER_OWNER,
 ) -> CharacterInfo:
-    """Create a character inside the caller's unit of work (for modules that bind it to something in the
-    same transaction). Same rules as `CharacterService.create`; a taken name surfaces as `DuplicateError`
-    when the unit of work flushes or ends."""
+    """Create a character inside the caller's unit of work.
+
+    For modules that bind it to something in the same transaction. Same rules as `CharacterService.create`;
+    a taken name surfaces as `DuplicateError` when the unit of work flushes or ends.
+    """
     clean = rules.clean_name(name)
     avatar = rules.clean_avatar_url(avatar_url)
     text = rules.clean_description(description)
@@ -205,8 +208,11 @@ class CharacterService:
         public: bool = False,
         guild_id: int | None = None,
     ) -> CharacterInfo:
-        """Create a character owned by ``owner_id``; its name must be new among the owner's characters
-        (whatever the letter case) and follow Discord's name rules."""
+        """Create a character owned by ``owner_id``.
+
+        Its name must be new among the owner's characters (whatever the letter case) and follow Discord's
+        name rules.
+        """
         try:
             async with self.db.session() as s:
                 return await add_character(s, owner_id, name, avatar_url=avatar_url, description=description,
@@ -249,8 +255,11 @@ class CharacterService:
             raise DuplicateCharacterError(f"You already have a character called **{values['name']}**.") from exc
 
     async def delete(self, owner_id: int, character_id: int) -> CharacterInfo:
-        """Delete a character and its server overrides. Its speech log stays (who wrote a message does
-        not change), keeping the name the messages were posted under."""
+        """Delete a character and its server overrides.
+
+        Its speech log stays (who wrote a message does not change), keeping the name the messages were
+        posted under.
+        """
         async with self.db.session() as s:
             row = await self._owned(s, owner_id, character_id, lock=True)
             info = _info(row)
@@ -273,8 +282,11 @@ class CharacterService:
     async def resolve(
         self, viewer_id: int, ref: str, *, guild_id: int | None = None, owned_only: bool = False
     ) -> CharacterInfo:
-        """A character from what the player gave: the id an autocomplete choice carries, or a name
-        (the viewer's own characters first, then public ones)."""
+        """A character from what the player gave.
+
+        That is the id an autocomplete choice carries, or a name (the viewer's own characters first, then
+        public ones).
+        """
         text = ref.strip()
         if not text:
             raise CharacterNotFoundError("Name a character (pick one from the list as you type).")
@@ -322,16 +334,20 @@ class CharacterService:
     async def list_usable(
         self, guild_id: int, user_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters ``user_id`` may use on ``guild_id``: their own (private or public) and everyone's
-        public ones that are not hidden there, with that server's overrides."""
+        """The characters ``user_id`` may use on ``guild_id``, with that server's overrides.
+
+        These are their own (private or public) and everyone's public ones that are not hidden there.
+        """
         where = or_(Character.owner_id == user_id, and_(Character.is_public.is_(True), _not_hidden()))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
 
     async def list_made_in(
         self, guild_id: int, viewer_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters made on ``guild_id`` that ``viewer_id`` may see there (theirs, and public ones not
-        hidden there)."""
+        """The characters made on ``guild_id`` that ``viewer_id`` may see there.
+
+        These are theirs, and public ones not hidden there.
+        """
         where = and_(Character.origin_guild_id == guild_id,
                      or_(Character.owner_id == viewer_id, and_(Character.is_public.is_(True), _not_hidden())))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
@@ -358,8 +374,11 @@ class CharacterService:
         self, viewer_id: int, typed: str, *, guild_id: int | None = None, owned_only: bool = True,
         speakable: bool = False, limit: int = SUGGESTIONS_MAX,
     ) -> list[CharacterInfo]:
-        """Characters whose name contains what the player typed: their own first, then (unless
-        ``owned_only``) public ones; names that start with it come first. At most 25."""
+        """Characters whose name contains what the player typed, at most 25.
+
+        Their own come first, then (unless ``owned_only``) public ones; names that start with it come
+        first.
+        """
         limit = max(1, min(limit, SUGGESTIONS_MAX))
         key = rules.name_key(" ".join(typed.split()))
         mine = Character.owner_id == viewer_id
@@ -431,7 +450,9 @@ class CharacterService:
 
     async def speaker_identity(self, speaker_id: int, ref: str, guild_id: int) -> CharacterInfo:
         """The character ``speaker_id`` wants to speak as on ``guild_id``: their own and not hidden there.
-        Its ``display_name``/``display_avatar_url`` are what the webhook posts under."""
+
+        Its ``display_name``/``display_avatar_url`` are what the webhook posts under.
+        """
         info = await self.resolve(speaker_id, ref, guild_id=guild_id, owned_only=True)
         if info.hidden:
             raise CharacterHiddenError(
@@ -440,8 +461,10 @@ class CharacterService:
         return info
 
     async def check_speak(self, guild_id: int, channel_id: int, speaker_id: int) -> None:
-        """Refuse (`PermissionDeniedError` with the reason) when a module keeps ``speaker_id`` from speaking
-        as a character in ``channel_id``."""
+        """Refuse when a module keeps ``speaker_id`` from speaking as a character in ``channel_id``.
+
+        Raises `PermissionDeniedError` with the reason.
+        """
         if not _SPEAK_GUARDS:
             return
         async with self.db.session(read_only=True) as s:

@@ -232,6 +232,7 @@ class CompanionService:
 
     @property
     def model_configured(self) -> bool:
+        """Whether a language model is configured (without one, replies come from the rules)."""
         return self.llm is not None and self.llm.configured
 
     def _now(self, now: datetime | None) -> datetime:
@@ -283,6 +284,7 @@ class CompanionService:
     # ------------------------------------------------------------------------------ preferences
 
     async def set_preference(self, user_id: int, key: str, value: str) -> None:
+        """Set one of the user's preferences (a short name and value), replacing its value."""
         key = key.strip().lower()
         if not 1 <= len(key) <= MAX_PREF_KEY:
             raise CompanionValidationError(f"A preference name is 1-{MAX_PREF_KEY} characters.")
@@ -298,12 +300,14 @@ class CompanionService:
                 set_={"preference_value": value, "updated_at": now}))
 
     async def get_preferences(self, user_id: int) -> dict[str, str]:
+        """The user's preferences, by name."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(UserPreference.preference_key, UserPreference.preference_value)
                                     .where(UserPreference.user_id == user_id))).all()
         return dict(rows)
 
     async def delete_preference(self, user_id: int, key: str) -> bool:
+        """Remove one of the user's preferences; False when there was none of that name."""
         async with self.db.session() as s:
             result = await s.execute(delete(UserPreference).where(
                 UserPreference.user_id == user_id, UserPreference.preference_key == key.strip().lower()))
@@ -323,8 +327,10 @@ class CompanionService:
         expiry_date: datetime | None = None,
         now: datetime | None = None,
     ) -> list[FactChangeResult]:
-        """Store facts, each reconciled against the user's similar visible facts in the same scope:
-        added, updated in place (same id) or left alone."""
+        """Store facts, each reconciled against the user's similar visible facts in the same scope.
+
+        Each is added, updated in place (same id) or left alone.
+        """
         now = self._now(now)
         if source not in rules.FACT_SOURCES:
             raise CompanionValidationError(f"A fact's source is one of {', '.join(rules.FACT_SOURCES)}.")
@@ -445,6 +451,7 @@ class CompanionService:
             return AssociationInfo(row.id, row.fact_id_1, row.fact_id_2, row.association_type, row.strength)
 
     async def associations(self, fact_id: int) -> list[AssociationInfo]:
+        """The associations that link this fact to others, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(FactAssociation).where(
                 or_(FactAssociation.fact_id_1 == fact_id, FactAssociation.fact_id_2 == fact_id))
@@ -468,6 +475,7 @@ class CompanionService:
             return FactPageInfo(tuple(_fact_info(r) for r in rows), page, pages, total)
 
     async def get_fact(self, fact_id: int) -> FactInfo:
+        """One fact by id; `FactNotFoundError` when there is none."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(UserFact, fact_id)
             if row is None:
@@ -489,8 +497,10 @@ class CompanionService:
 
     async def relevant_facts(self, user_id: int, guild_id: int | None, query: str, *, limit: int = 8,
                              now: datetime | None = None) -> list[FactInfo]:
-        """The user's visible facts of this scope ranked by recency x importance x relevance; the ones
-        returned are marked as referenced now."""
+        """The user's visible facts of this scope ranked by recency x importance x relevance.
+
+        The ones returned are marked as referenced now.
+        """
         now = self._now(now)
         async with self.db.session() as s:
             return await self._relevant(s, user_id, _scope(guild_id), query, limit=limit, now=now)
@@ -508,6 +518,7 @@ class CompanionService:
         return [_fact_info(r) for r in ranked]
 
     async def set_fact_expiry(self, user_id: int, fact_id: int, expiry: datetime | None) -> FactInfo:
+        """Set (or clear, with ``None``) when one of the user's facts expires; `FactNotFoundError` otherwise."""
         async with self.db.session() as s:
             row = (await s.execute(select(UserFact).where(UserFact.id == fact_id, UserFact.user_id == user_id)
                                    .with_for_update())).scalar_one_or_none()
@@ -588,6 +599,7 @@ class CompanionService:
                                       image_urls=image_urls)
 
     async def conversations(self, user_id: int) -> list[ConversationInfo]:
+        """The user's conversations, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(Conversation).where(Conversation.user_id == user_id)
                                     .order_by(Conversation.started_at, Conversation.id))).scalars()
@@ -657,6 +669,7 @@ class CompanionService:
                                            trigger_type="time_decay", user_id=None, description=None)
 
     async def mood_history(self, guild_id: int | None, *, limit: int = 50) -> list[MoodHistoryInfo]:
+        """How the mood of a server (``None``: direct messages) changed, oldest first, at most ``limit``."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(MoodHistory).where(MoodHistory.guild_id == _scope(guild_id))
                                     .order_by(MoodHistory.recorded_at, MoodHistory.id).limit(limit))).scalars()
@@ -698,6 +711,7 @@ class CompanionService:
             return _opinion_info(row)
 
     async def opinions(self, guild_id: int | None) -> list[OpinionInfo]:
+        """The companion's opinions in a server (``None``: direct messages), most discussed first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(BotOpinion).where(BotOpinion.guild_id == _scope(guild_id))
                                     .order_by(BotOpinion.discussion_count.desc(), BotOpinion.topic))).scalars()
@@ -755,6 +769,7 @@ class CompanionService:
             return _relationship_info(row, user_id, scope)
 
     async def get_relationship(self, user_id: int, guild_id: int | None) -> RelationshipInfo:
+        """The user's relationship with the companion in a server (``None``: DMs); defaults when none is stored."""
         scope = _scope(guild_id)
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(UserRelationship).where(
@@ -826,6 +841,7 @@ class CompanionService:
             return await self._learn_style(s, user_id, text, now)
 
     async def get_style(self, user_id: int) -> StyleInfo:
+        """How the user likes to talk, as learnt so far (defaults when nothing is)."""
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(UserCommunicationStyle).where(
                 UserCommunicationStyle.user_id == user_id))).scalar_one_or_none()
@@ -911,6 +927,7 @@ class CompanionService:
         return len(ids)
 
     async def list_events(self, user_id: int, *, status: str | None = rules.PENDING) -> list[EventInfo]:
+        """The user's scheduled events by due time, of one status (``None``: every status)."""
         async with self.db.session(read_only=True) as s:
             stmt = select(ScheduledEvent).where(ScheduledEvent.user_id == user_id)
             if status is not None:
@@ -975,8 +992,11 @@ class CompanionService:
                       username: str | None = None, display_name: str | None = None,
                       discord_message_id: int | None = None, image_urls: Sequence[str] = (),
                       now: datetime | None = None) -> ChatContextInfo:
-        """Record a message to the companion and everything it changes (conversation, relationship, style,
-        mood, opinions), then read the context a reply is written from. One transaction."""
+        """Record a message to the companion, then read the context a reply is written from.
+
+        Everything the message changes (conversation, relationship, style, mood, opinions) is written in
+        the same transaction.
+        """
         now = self._now(now)
         scope = _scope(guild_id)
         async with self.db.session() as s:
@@ -1059,8 +1079,10 @@ class CompanionService:
 
     async def learn(self, user_id: int, channel_id: int, content: str, *, guild_id: int | None = None,
                     discord_message_id: int | None = None, now: datetime | None = None) -> LearnResult:
-        """After a reply: extract facts (model or rules), reconcile and store them; a birthday among them
-        schedules the yearly birthday event."""
+        """After a reply: extract facts (model or rules), reconcile and store them.
+
+        A birthday among them schedules the yearly birthday event.
+        """
         now = self._now(now)
         facts, extractor = await self.extract(content, guild_id=guild_id)  # no session is open here
         changes = await self.remember(user_id, facts, guild_id=guild_id, source="auto_extraction",
@@ -1078,6 +1100,7 @@ class CompanionService:
         return LearnResult(tuple(changes), tuple(events), extractor)
 
     async def status(self, user_id: int, guild_id: int | None, *, now: datetime | None = None) -> StatusInfo:
+        """What the companion knows of the user: mood, relationship, how many facts and pending events."""
         now = self._now(now)
         mood = await self.get_mood(guild_id, now=now)
         relationship = await self.get_relationship(user_id, guild_id)

@@ -27,6 +27,8 @@ def display_name(custom_name: str | None, discord_display_name: str | None, user
 
 @dataclass(frozen=True, slots=True)
 class UserView:
+    """A user as the bot knows them: names, first and last seen."""
+
     id: int
     username: str
     discord_display_name: str | None
@@ -37,10 +39,12 @@ class UserView:
 
     @property
     def display_name(self) -> str:
+        """The name to show: custom name, else Discord display name, else username, else the id."""
         return display_name(self.custom_name, self.discord_display_name, self.username) or str(self.id)
 
     @classmethod
     def of(cls, row: User) -> UserView:
+        """The view of a stored user row."""
         return cls(
             row.id,
             row.username,
@@ -73,10 +77,13 @@ async def ensure_member(session: AsyncSession, guild_id: int, user_id: int) -> N
 
 
 class IdentityService:
+    """Servers, users and memberships: the rows every module's data hangs from."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get_or_create_guild(self, guild_id: int, name: str | None = None) -> Guild:
+        """The server's row, created on first sight; its name refreshed and it marked active again."""
         name = strip_control(name) or None
         async with self.db.session() as s:
             await ensure_guild(s, guild_id, name)
@@ -112,16 +119,18 @@ class IdentityService:
         return len(items)
 
     async def mark_guild_left(self, guild_id: int) -> None:
-        """The bot left the server: its row stays, inactive (its data is kept)."""
+        """Mark the server inactive (the bot left it); its data stays."""
         async with self.db.session() as s:
             await s.execute(update(Guild).where(Guild.id == guild_id).values(is_active=False))
 
     async def get_guild_settings(self, guild_id: int) -> dict[str, Any]:
+        """The server's stored settings (empty when none or unknown)."""
         async with self.db.session(read_only=True) as s:
             settings = await s.scalar(select(Guild.settings).where(Guild.id == guild_id))
             return dict(settings or {})
 
     async def update_guild_settings(self, guild_id: int, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into the server's settings in one locked update; returns them all."""
         async with self.db.session() as s:
             await ensure_guild(s, guild_id)
             guild = (
@@ -149,6 +158,7 @@ class IdentityService:
             return UserView.of(row)
 
     async def get_user(self, user_id: int) -> UserView:
+        """A user the bot has met; `NotFoundError` otherwise."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(User, user_id)
             if row is None:
@@ -156,6 +166,7 @@ class IdentityService:
             return UserView.of(row)
 
     async def set_custom_name(self, user_id: int, name: str | None) -> UserView:
+        """Set (or clear, with ``None`` or an empty name) the name the bot calls the user by."""
         if name is not None:
             name = clean_text(name, "A custom name", max_length=32, min_length=0) or None
         async with self.db.session() as s:
@@ -174,6 +185,7 @@ class IdentityService:
         roles: Iterable[int] = (),
         joined_at: datetime | None = None,
     ) -> GuildMember:
+        """Record a member of a server (nickname, roles, joined at), creating or replacing the row."""
         async with self.db.session() as s:
             await ensure_guild(s, guild_id)
             await ensure_user(s, user_id, username)
@@ -198,6 +210,7 @@ class IdentityService:
             ).scalar_one()
 
     async def remove_member(self, guild_id: int, user_id: int) -> bool:
+        """Forget a membership; False when there was none."""
         async with self.db.session() as s:
             row = (
                 await s.execute(
@@ -210,6 +223,7 @@ class IdentityService:
             return True
 
     async def get_member(self, guild_id: int, user_id: int) -> GuildMember | None:
+        """The membership row of a user in a server, or None."""
         async with self.db.session(read_only=True) as s:
             return (
                 await s.execute(
