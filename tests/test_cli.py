@@ -120,6 +120,48 @@ def _tables(url: str) -> set[str]:
     return _run_async(url, work)
 
 
+# --- db revision ---------------------------------------------------------------------------------
+
+
+def test_revision_new_branch_starts_a_module_branch_at_identity(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`--new-branch` writes the first revision of a new module's branch; `--head` still continues one."""
+    from alembic.script import ScriptDirectory
+
+    shipped = sorted(p.name for p in migrate.VERSIONS_DIR.glob("*.py"))
+    versions = tmp_path / "versions"
+    _ok(["db", "upgrade"], cli_env)
+    out = _ok(["db", "revision", "-m", "poll tables", "--new-branch", "polls", "--version-path", str(versions)],
+              cli_env)
+    [written] = versions.glob("*.py")
+    assert written.name == "polls_0001_poll_tables.py"
+    assert str(written) in out
+    script = ScriptDirectory.from_config(migrate.alembic_config(versions))
+    rev = script.get_revision("polls@head")
+    assert (rev.revision, rev.down_revision, set(rev.branch_labels)) == ("polls_0001", "0001_identity", {"polls"})
+    assert set(script.get_heads()) == {*migrate.heads(), "polls_0001"}  # a new head beside every other branch
+
+    # the same branch twice, a bad name, or --new-branch with --head: one clear line, nothing written
+    for args, problem in (
+        (["--new-branch", "polls"], "already exists"),
+        (["--new-branch", "Polls!"], "not a branch name"),
+        (["--new-branch", "votes", "--head", "leveling@head"], "do not combine"),
+    ):
+        failed = _fails(["db", "revision", "-m", "again", *args, "--version-path", str(versions)], cli_env)
+        assert problem in failed
+        assert len(failed.strip().splitlines()) == 1
+    assert [p.name for p in versions.glob("*.py")] == [written.name]
+
+    # without --new-branch, as before: --head continues an existing module's branch
+    leveling_head = ScriptDirectory.from_config(migrate.alembic_config()).get_revision("leveling@head").revision
+    more = tmp_path / "more"  # apart from polls_0001, which this database has not applied
+    _ok(["db", "revision", "-m", "more levels", "--head", "leveling@head", "--rev-id", "leveling_next",
+         "--version-path", str(more)], cli_env)
+    script = ScriptDirectory.from_config(migrate.alembic_config(more))
+    assert script.get_revision("leveling_next").down_revision == leveling_head
+    assert script.get_revision("leveling@head").revision == "leveling_next"
+    assert sorted(p.name for p in migrate.VERSIONS_DIR.glob("*.py")) == shipped  # the package is untouched
+
+
 # --- db downgrade -------------------------------------------------------------------------------
 
 

@@ -364,14 +364,28 @@ def db_check() -> None:
 
 
 @db_app.command("revision")
-def db_revision(
+def db_revision(  # noqa: PLR0917 - typer options
     message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
     head: Annotated[str, typer.Option(help="Revision to build on, e.g. leveling@head.")] = "head",
-    branch_label: Annotated[str | None, typer.Option(help="Start a new module branch.")] = None,
+    new_branch: Annotated[str | None, typer.Option(
+        "--new-branch", metavar="NAME",
+        help="Start the migration branch of a new module NAME, rooted at 0001_identity (revision NAME_0001).",
+    )] = None,
+    branch_label: Annotated[str | None, typer.Option(help="Label the new revision (prefer --new-branch).")] = None,
     rev_id: Annotated[str | None, typer.Option(help="Revision id to use.")] = None,
+    version_path: Annotated[Path | None, typer.Option(
+        help="Write the file into this directory instead of the package's migrations.")] = None,
 ) -> None:
-    """(Developers) autogenerate a migration from the models."""
-    _with_db(lambda db, _s: migrate.autogenerate(db, message, head=head, branch_label=branch_label, rev_id=rev_id))
+    """(Developers) autogenerate a migration from the models.
+
+    `--head leveling@head` continues a module's branch; `--new-branch polls` starts the branch of a module
+    that adds its first tables. The database must be at every head first (`guildkeep db upgrade`).
+    """
+    path = _with_db(lambda db, _s: migrate.autogenerate(
+        db, message, head=head, branch_label=branch_label, rev_id=rev_id, new_branch=new_branch,
+        version_path=version_path,
+    ))
+    console.print(f"wrote {path}; review it before committing", markup=False, highlight=False)
 
 
 # --- db: backups -----------------------------------------------------------------------------

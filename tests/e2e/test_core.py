@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from discord.ext import commands
 
 import discord
 from guildkeep.config import Settings
@@ -42,6 +45,21 @@ async def test_mentioning_the_bot_gets_a_reply(discord_env: SandboxEnv) -> None:
     assert "Hi Bob!" in reply.content
     seen = driver.read("general", as_="carol")
     assert [m.author for m in seen] == ["Bob", "guildkeep"]
+
+
+async def test_a_message_starting_with_a_mention_logs_no_error(
+    discord_env: SandboxEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mention is the bot's old text-command prefix: "@bot hello" is chat, not an unknown command."""
+    driver = discord_env.driver
+    caplog.set_level(logging.DEBUG)
+    for text in (f"{driver.bot_mention} hello", f"{driver.bot_mention} help", f"{driver.bot_mention}"):
+        sent = await driver.send("general", text, as_="bob")
+        reply = await driver.wait_for_bot_message("general", after=sent)
+        assert reply.reference_id == sent.id
+    assert (await driver.slash("ping", as_="bob")).content.startswith("Pong!")  # the loop has moved on since
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], commands.CommandError)]
 
 
 async def test_a_mention_is_answered_where_the_bot_cannot_read_the_history(discord_env: SandboxEnv) -> None:

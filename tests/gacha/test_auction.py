@@ -87,6 +87,60 @@ async def test_a_purchase_is_reported_even_if_the_listing_vanishes_before_the_re
     assert (await service.balance(GUILD, 2)).balances["faylen"] == 700
 
 
+async def test_a_listing_is_reported_as_made_even_if_it_is_bought_before_the_reply(
+    service: GachaService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another player buys the listing between the listing's commit and its reply: still a success."""
+    await service.start(GUILD, SELLER)
+    await service.start(GUILD, 2)
+    copy_id = await listable_copy(service)
+    commit = service._ledger.once
+    bought: list[int] = []
+
+    async def commit_then_someone_buys(request, work):  # type: ignore[no-untyped-def]
+        outcome = await commit(request, work)
+        if request.operation == "auction_list" and not bought:
+            bought.append((await service.buy(GUILD, 2, outcome["listing_id"])).listing.listing_id)
+        return outcome
+
+    monkeypatch.setattr(service._ledger, "once", commit_then_someone_buys)
+    listing = await service.list_for_sale(GUILD, SELLER, copy_id, 300, key="list-then-sold")
+    assert bought == [listing.listing_id]
+    assert (await service.listing(GUILD, listing.listing_id)).status == "sold"  # it is sold by now ...
+    # ... and the listing is answered as it was made, also when the request is delivered again
+    again = await service.list_for_sale(GUILD, SELLER, copy_id, 300, key="list-then-sold")
+    for reply in (listing, again):
+        assert (reply.status, reply.price, reply.seller_id, reply.buyer_id) == ("open", 300, SELLER, None)
+        assert (reply.esprit.copy_id, reply.esprit.owner_id, reply.esprit.in_escrow) == (copy_id, SELLER, True)
+    assert again.listing_id == listing.listing_id
+    assert (await service.show(GUILD, 2, copy_id)).owner_id == 2
+
+
+async def test_a_withdrawal_is_reported_even_if_the_listing_vanishes_before_the_reply(
+    service: GachaService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seller is forgotten (their listings deleted) between the withdrawal's commit and its reply."""
+    await service.start(GUILD, SELLER)
+    copy_id = await listable_copy(service)
+    listing = await service.list_for_sale(GUILD, SELLER, copy_id, 300)
+    commit = service._ledger.once
+
+    async def commit_then_forget_the_seller(request, work):  # type: ignore[no-untyped-def]
+        outcome = await commit(request, work)
+        if request.operation == "auction_cancel":
+            await PrivacyService(service.db).forget_user(SELLER)
+        return outcome
+
+    monkeypatch.setattr(service._ledger, "once", commit_then_forget_the_seller)
+    withdrawn = await service.cancel_listing(GUILD, SELLER, listing.listing_id, key="cancel-vanish")
+    with pytest.raises(NotFoundError):  # the listing is gone ...
+        await service.listing(GUILD, listing.listing_id)
+    # ... and the withdrawal is still reported as it happened
+    assert (withdrawn.listing_id, withdrawn.status, withdrawn.seller_id) == (listing.listing_id, "cancelled", SELLER)
+    assert (withdrawn.esprit.copy_id, withdrawn.esprit.in_escrow) == (copy_id, False)
+    assert withdrawn.esprit.name == listing.esprit.name
+
+
 async def test_a_purchase_moves_currency_and_ownership_together(service: GachaService) -> None:
     await service.start(GUILD, SELLER)
     await service.start(GUILD, 2)

@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from guildkeep.db import Database
 from guildkeep.errors import ValidationError
 from guildkeep.identity.models import Guild, GuildMember, User
-from guildkeep.identity.service import IdentityService, display_name
+from guildkeep.identity.results import GuildInfo, MemberInfo, UserInfo
+from guildkeep.identity.rules import display_name
+from guildkeep.identity.service import IdentityService
 
 
 def test_display_name_rule() -> None:
@@ -28,6 +30,23 @@ async def test_get_or_create_user_creates_once_and_refreshes(db: Database) -> No
     assert again.last_seen_at >= first.last_seen_at
     renamed = await svc.set_custom_name(123456789, "Captain")
     assert renamed.display_name == "Captain"
+    assert isinstance(renamed, UserInfo)
+    assert await svc.get_user(123456789) == renamed
+
+
+async def test_service_returns_frozen_results_not_rows(db: Database) -> None:
+    svc = IdentityService(db)
+    guild = await svc.get_or_create_guild(10, "Guild A")
+    assert guild == GuildInfo(10, "Guild A", True, guild.joined_at)
+    await svc.mark_guild_left(10)
+    back = await svc.get_or_create_guild(10, "Guild A2")  # seen again: active, renamed, joined anew
+    assert (back.name, back.is_active) == ("Guild A2", True)
+    assert back.joined_at >= guild.joined_at
+    member = await svc.upsert_member(10, 1, nickname="one", roles=[5, 3, 5])
+    assert member == MemberInfo(10, 1, "one", (3, 5), None)
+    assert await svc.get_member(10, 1) == member
+    with pytest.raises(AttributeError):
+        member.nickname = "changed"  # type: ignore[misc]
 
 
 async def test_get_or_create_user_race_makes_one_row(db: Database) -> None:
@@ -53,7 +72,7 @@ async def test_members_are_unique_per_guild_and_user(db: Database) -> None:
     member = await svc.upsert_member(10, 1, nickname="uno", roles=[7])
     await svc.upsert_member(20, 1, nickname="other guild")
     assert member.nickname == "uno"
-    assert member.roles == [7]
+    assert member == MemberInfo(10, 1, "uno", (7,), None)
     async with db.session(read_only=True) as s:
         rows = (await s.execute(select(GuildMember.guild_id, GuildMember.nickname))).all()
     assert sorted(rows) == [(10, "uno"), (20, "other guild")]

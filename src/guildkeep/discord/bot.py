@@ -72,7 +72,7 @@ class GuildkeepBot(commands.Bot):
                     raise ValueError("GUILDKEEP_SHARD_IDS: run one shard per process, e.g. [0]")
                 options.setdefault("shard_id", settings.shard_ids[0])
         super().__init__(
-            command_prefix=commands.when_mentioned,
+            command_prefix=commands.when_mentioned,  # required by commands.Bot; never parsed (see on_message)
             intents=bot_intents(),
             help_command=None,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=True),
@@ -128,6 +128,14 @@ class GuildkeepBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Messages are not text commands: every command is a slash command.
+
+        discord.py's default would parse each message that starts with the mention prefix ("@guildkeep hello",
+        ordinary chat with the companion) as a command and log a CommandNotFound error for it. The cogs' own
+        ``on_message`` listeners still see every message.
+        """
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """Log errors raised in event listeners rather than printing them to stderr."""

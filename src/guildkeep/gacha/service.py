@@ -128,7 +128,7 @@ _PEOPLE = ("seller_id", "buyer_id")
 
 
 def _listing_json(listing: ListingInfo) -> dict[str, Any]:
-    """A sold listing as JSON for a request's stored outcome, without the people in it."""
+    """A listing as JSON for a request's stored outcome, without the people in it."""
     data = asdict(listing)
     for name in _PEOPLE:
         del data[name]
@@ -137,11 +137,11 @@ def _listing_json(listing: ListingInfo) -> dict[str, Any]:
     return data
 
 
-def _listing_from_json(data: dict[str, Any], *, seller_id: int, buyer_id: int) -> ListingInfo:
-    """The sold listing `_listing_json` stored, with its seller and buyer (who now owns the Esprit)."""
+def _listing_from_json(data: dict[str, Any], *, seller_id: int, buyer_id: int | None) -> ListingInfo:
+    """The listing `_listing_json` stored, with its seller and buyer; the buyer, if any, owns the Esprit."""
     fields = dict(data)
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    fields["esprit"] = EspritInfo(**fields["esprit"], owner_id=buyer_id)
+    fields["esprit"] = EspritInfo(**fields["esprit"], owner_id=seller_id if buyer_id is None else buyer_id)
     return ListingInfo(**fields, seller_id=seller_id, buyer_id=buyer_id)
 
 
@@ -810,12 +810,21 @@ class GachaService:
                 )
             ).scalar_one()
             request.ownership(seller_id, copy_id, 0)
-            return await self._ledger.finish(s, request, {"listing_id": listing_id})
+            # The reply is the listing as this transaction made it: bought or withdrawn a moment after the
+            # commit, it was still listed successfully.
+            (listed,) = await self._listings(s, guild_id, [listing_id])
+            return await self._ledger.finish(s, request, {"listing_id": listing_id,
+                                                         "listing": _listing_json(listed)})
 
         request = _Request(guild_id, seller_id, key, "auction_list", f"listed for {price} {currency}")
 
-        result = await self._ledger.once(request, work)
-        return await self.listing(guild_id, result["listing_id"])
+        return await self._listing_outcome(guild_id, seller_id, await self._ledger.once(request, work))
+
+    async def _listing_outcome(self, guild_id: int, seller_id: int, result: dict[str, Any]) -> ListingInfo:
+        """The listing a listing or withdrawal request left, from its own outcome (first run or retry)."""
+        if "listing" in result:
+            return _listing_from_json(result["listing"], seller_id=seller_id, buyer_id=None)
+        return await self.listing(guild_id, result["listing_id"])  # recorded before outcomes held the listing
 
     async def listing(self, guild_id: int, listing_id: int) -> ListingInfo:
         """One listing of this server; `ListingNotFoundError` when there is none."""
@@ -962,12 +971,13 @@ class GachaService:
                 .values(in_escrow=False, updated_at=utcnow())
             )
             request.ownership(seller_id, cancelled, 0)
-            return await self._ledger.finish(s, request, {"listing_id": listing_id})
+            (withdrawn,) = await self._listings(s, guild_id, [listing_id])  # as withdrawn, not read again later
+            return await self._ledger.finish(s, request, {"listing_id": listing_id,
+                                                         "listing": _listing_json(withdrawn)})
 
         request = _Request(guild_id, seller_id, key, "auction_cancel", f"withdrew listing #{listing_id}")
 
-        result = await self._ledger.once(request, work)
-        return await self.listing(guild_id, result["listing_id"])
+        return await self._listing_outcome(guild_id, seller_id, await self._ledger.once(request, work))
 
     # ------------------------------------------------------------------------------------------
     # administration

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,46 +13,11 @@ from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.errors import NotFoundError
 from guildkeep.identity.models import Guild, GuildMember, User
+from guildkeep.identity.results import GuildInfo, MemberInfo, UserInfo
 from guildkeep.text import clean_text, strip_control
 
 MAX_NAME = 255
 GUILD_BATCH = 500  # rows per upsert: SQLite allows 32,766 bound parameters, seven per row
-
-
-def display_name(custom_name: str | None, discord_display_name: str | None, username: str | None) -> str:
-    """Custom name, else Discord display name, else username."""
-    return custom_name or discord_display_name or username or ""
-
-
-@dataclass(frozen=True, slots=True)
-class UserView:
-    """A user as the bot knows them: names, first and last seen."""
-
-    id: int
-    username: str
-    discord_display_name: str | None
-    custom_name: str | None
-    first_seen_at: datetime
-    last_seen_at: datetime
-    is_active: bool
-
-    @property
-    def display_name(self) -> str:
-        """The name to show: custom name, else Discord display name, else username, else the id."""
-        return display_name(self.custom_name, self.discord_display_name, self.username) or str(self.id)
-
-    @classmethod
-    def of(cls, row: User) -> UserView:
-        """The view of a stored user row."""
-        return cls(
-            row.id,
-            row.username,
-            row.discord_display_name,
-            row.custom_name,
-            row.first_seen_at,
-            row.last_seen_at,
-            row.is_active,
-        )
 
 
 async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:
@@ -82,7 +46,7 @@ class IdentityService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get_or_create_guild(self, guild_id: int, name: str | None = None) -> Guild:
+    async def get_or_create_guild(self, guild_id: int, name: str | None = None) -> GuildInfo:
         """The server's row, created on first sight; its name refreshed and it marked active again."""
         name = strip_control(name) or None
         async with self.db.session() as s:
@@ -93,7 +57,8 @@ class IdentityService:
             if not guild.is_active:
                 guild.is_active = True
                 guild.joined_at = utcnow()
-            return guild
+            await s.flush()
+            return GuildInfo.of(guild)
 
     async def sync_guilds(self, guilds: Iterable[tuple[int, str | None]], *, now: datetime | None = None) -> int:
         """Record the servers the bot is in (on connect and on joining one); return how many.
@@ -142,7 +107,7 @@ class IdentityService:
 
     async def get_or_create_user(
         self, user_id: int, username: str | None = None, display_name: str | None = None
-    ) -> UserView:
+    ) -> UserInfo:
         """Create the user on first sight; afterwards refresh names and `last_seen_at`."""
         now = utcnow()
         username, display_name = strip_control(username) or None, strip_control(display_name) or None
@@ -155,17 +120,17 @@ class IdentityService:
                 values["discord_display_name"] = display_name[:MAX_NAME]
             await s.execute(update(User).where(User.id == user_id).values(**values))
             row = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
-            return UserView.of(row)
+            return UserInfo.of(row)
 
-    async def get_user(self, user_id: int) -> UserView:
+    async def get_user(self, user_id: int) -> UserInfo:
         """A user the bot has met; `NotFoundError` otherwise."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(User, user_id)
             if row is None:
                 raise NotFoundError("I have not met that user yet.")
-            return UserView.of(row)
+            return UserInfo.of(row)
 
-    async def set_custom_name(self, user_id: int, name: str | None) -> UserView:
+    async def set_custom_name(self, user_id: int, name: str | None) -> UserInfo:
         """Set (or clear, with ``None`` or an empty name) the name the bot calls the user by."""
         if name is not None:
             name = clean_text(name, "A custom name", max_length=32, min_length=0) or None
@@ -173,7 +138,7 @@ class IdentityService:
             await ensure_user(s, user_id)
             await s.execute(update(User).where(User.id == user_id).values(custom_name=name))
             row = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
-            return UserView.of(row)
+            return UserInfo.of(row)
 
     async def upsert_member(
         self,
@@ -184,7 +149,7 @@ class IdentityService:
         nickname: str | None = None,
         roles: Iterable[int] = (),
         joined_at: datetime | None = None,
-    ) -> GuildMember:
+    ) -> MemberInfo:
         """Record a member of a server (nickname, roles, joined at), creating or replacing the row."""
         async with self.db.session() as s:
             await ensure_guild(s, guild_id)
@@ -203,11 +168,12 @@ class IdentityService:
                 },
             )
             await s.execute(ins)
-            return (
+            row = (
                 await s.execute(
                     select(GuildMember).where(GuildMember.guild_id == guild_id, GuildMember.user_id == user_id)
                 )
             ).scalar_one()
+            return MemberInfo.of(row)
 
     async def remove_member(self, guild_id: int, user_id: int) -> bool:
         """Forget a membership; False when there was none."""
@@ -222,11 +188,12 @@ class IdentityService:
             await s.delete(row)
             return True
 
-    async def get_member(self, guild_id: int, user_id: int) -> GuildMember | None:
-        """The membership row of a user in a server, or None."""
+    async def get_member(self, guild_id: int, user_id: int) -> MemberInfo | None:
+        """A user's membership of a server, or None."""
         async with self.db.session(read_only=True) as s:
-            return (
+            row = (
                 await s.execute(
                     select(GuildMember).where(GuildMember.guild_id == guild_id, GuildMember.user_id == user_id)
                 )
             ).scalar_one_or_none()
+            return MemberInfo.of(row) if row is not None else None

@@ -42,6 +42,7 @@ from guildkeep.leveling import queries, rules
 from guildkeep.leveling import settings as config
 from guildkeep.leveling.cards import RankCardData, render_rank_card_async
 from guildkeep.leveling.service import LevelingService
+from guildkeep.web.cardcache import CardCache, etag_for
 from guildkeep.web.service import UnknownServerError, WebService
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def create_app(ctx: WebContext) -> Starlette:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["compact"] = _fmt
     env.globals["initials"] = initials
+    cards = CardCache()
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         user = request.session.get("user")
@@ -239,9 +241,15 @@ def create_app(ctx: WebContext) -> Starlette:
             raise HTTPException(404, "That member has no XP in this server.")
         view = await ctx.leveling.get_user_level(gid, uid)
         card = await ctx.leveling.get_card(gid, uid)
-        png = await render_rank_card_async(RankCardData(row.name, view.level, view.xp_into_level,
-                                                        view.xp_for_level, view.xp, row.rank, card))
-        return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=60"})
+        data = RankCardData(row.name, view.level, view.xp_into_level, view.xp_for_level, view.xp, row.rank, card)
+        # Everything the card shows is in the key: new XP, rank, look or avatar is a new key, rendered anew.
+        key = (gid, uid, data.name, data.level, data.xp_into_level, data.xp_for_level, data.total_xp, data.rank,
+               card, avatar(uid))
+        headers = {"Cache-Control": "public, max-age=60", "ETag": etag_for(key)}
+        if {headers["ETag"], "*"} & _etags(request.headers.get("if-none-match", "")):
+            return Response(status_code=304, headers=headers)
+        cached = await cards.get(key, lambda: render_rank_card_async(data))
+        return Response(cached.png, media_type="image/png", headers=headers)
 
     def need_gacha() -> GachaService:
         if ctx.gacha is None:
@@ -576,8 +584,15 @@ def create_app(ctx: WebContext) -> Starlette:
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
                              max_age=SESSION_MAX_AGE, same_site="lax", https_only=root.startswith("https://"))]
-    return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={HTTPException: http_error, NotFoundError: not_found})
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={HTTPException: http_error, NotFoundError: not_found})
+    app.state.card_cache = cards
+    return app
+
+
+def _etags(header: str) -> set[str]:
+    """The entity tags of an If-None-Match header (weak ones compared as strong, as RFC 9110 says for GET)."""
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
 class LoginError(Exception):
