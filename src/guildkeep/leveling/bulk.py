@@ -180,6 +180,60 @@ WHERE guild_id = j.value->>0 AND user_id = j.value->>1
 """
 
 
+# Quest progress of a whole flush (every server, every quest) in one statement; completions in one more. A
+# completed quest takes no more progress (``WHERE NOT completed``), and ``completed`` flips false → true once.
+_PG_QUESTS = """
+INSERT INTO leveling_user_quests AS q (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                       expires_at)
+SELECT t.g, t.u, t.q, t.p, t.i, false, t.e
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[])
+     AS t(g, u, q, p, i, e)
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET
+  quest_specific_progress = q.quest_specific_progress + excluded.quest_specific_progress,
+  progress = excluded.progress
+WHERE NOT q.completed
+"""
+_PG_COMPLETE = """
+UPDATE leveling_user_quests AS q SET completed = true, completed_at = $5
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(g, u, q, r)
+WHERE q.guild_id = t.g AND q.user_id = t.u AND q.quest_id = t.q AND NOT q.completed
+  AND q.quest_specific_progress >= t.r
+RETURNING q.guild_id, q.user_id, q.quest_id
+"""
+_SQLITE_QUESTS = """
+INSERT INTO leveling_user_quests (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                  expires_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 0, value->>5 FROM json_each(?1) WHERE true
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET
+  quest_specific_progress = quest_specific_progress + excluded.quest_specific_progress,
+  progress = excluded.progress
+WHERE NOT completed
+"""
+# SQLite: the flush holds the write lock, so the rows found completable are the ones the update completes.
+_SQLITE_COMPLETABLE = """
+SELECT json_group_array(json_array(q.guild_id, q.user_id, q.quest_id)) FROM json_each(?1) AS j
+JOIN leveling_user_quests AS q ON q.guild_id = j.value->>0 AND q.user_id = j.value->>1 AND q.quest_id = j.value->>2
+WHERE NOT q.completed AND q.quest_specific_progress >= j.value->>3
+"""
+_SQLITE_COMPLETE = """
+UPDATE leveling_user_quests SET completed = 1, completed_at = ?1 FROM json_each(?2) AS j
+WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND quest_id = j.value->>2 AND NOT completed
+"""
+# Achievements met: one insert for the whole flush; a row already there is a no-op, so each is earned once.
+_PG_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a) ORDER BY 1, 2, 3
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
+"""
+_SQLITE_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT value->>0, value->>1, value->>2, ?1 FROM json_each(?2) WHERE true
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
+"""
+
+
 def sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset), so raw and ORM writes compare equal."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -326,3 +380,41 @@ class BulkWriter:
                 rows = json.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
             won.update((r[0], r[1]) for r in rows)
         return won
+
+    # ------------------------------------------------------------------------------------- quests, achievements
+
+    async def advance_quests(self, rows: Sequence[tuple[int, int, int, int, int, datetime | None, int]],
+                             now: datetime) -> list[tuple[int, int, int]]:
+        """(guild, user, quest, member's counter, progress to add, quest expiry, requirement) for every member and
+        quest a flush moved, in every server: add the progress and complete the quests that reach their
+        requirement; returns the (guild, user, quest) completed by this call (each completes once)."""
+        done: list[tuple[int, int, int]] = []
+        for chunk in _chunks(sorted(rows)):
+            if self.pg:
+                await self._execute(_PG_QUESTS, [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk],
+                                    [r[3] for r in chunk], [r[4] for r in chunk], [r[5] for r in chunk])
+                found = await self._fetch(_PG_COMPLETE, [r[0] for r in chunk], [r[1] for r in chunk],
+                                          [r[2] for r in chunk], [r[6] for r in chunk], now)
+                done.extend((r[0], r[1], r[2]) for r in found)
+            else:
+                await self._execute(_SQLITE_QUESTS, json.dumps(
+                    [(g, u, q, p, i, None if e is None else sqlite_time(e)) for g, u, q, p, i, e, _ in chunk]))
+                payload = json.dumps([(g, u, q, req) for g, u, q, _p, _i, _e, req in chunk])
+                found = json.loads((await self._fetch(_SQLITE_COMPLETABLE, payload))[0][0])
+                if found:
+                    await self._execute(_SQLITE_COMPLETE, sqlite_time(now), json.dumps(found))
+                done.extend((r[0], r[1], r[2]) for r in found)
+        return done
+
+    async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime
+                                 ) -> list[tuple[int, int, int]]:
+        """Record (guild, user, achievement) as earned; returns the ones this call earned (not held before)."""
+        out: list[tuple[int, int, int]] = []
+        for chunk in _chunks(sorted(set(rows))):
+            if self.pg:
+                found = await self._fetch(_PG_ACHIEVEMENTS, [r[0] for r in chunk], [r[1] for r in chunk],
+                                          [r[2] for r in chunk], now)
+            else:
+                found = await self._fetch(_SQLITE_ACHIEVEMENTS, sqlite_time(now), json.dumps(chunk))
+            out.extend((r[0], r[1], r[2]) for r in found)
+        return out

@@ -36,7 +36,7 @@ import random
 import secrets
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -46,7 +46,8 @@ from sqlalchemy import update
 from guildkeep.db import utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.identity.models import Guild
-from guildkeep.leveling import rules
+from guildkeep.leveling import queries, rules
+from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.service import (
@@ -68,8 +69,10 @@ OutcomeCallback = Callable[[ActivityOutcome], Awaitable[None]]
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
-COUNT_SECONDS = 5.0  # how long a server's member count is reused by leaderboard reads
 SYNC_SECONDS = 60.0  # longest a member's totals in memory go without being read back from the database
+BOARD_CHECK_SECONDS = 5.0  # how often a leaderboard page's rows are checked against the database
+BOARD_RELOAD_SECONDS = 600.0  # a server's in-memory leaderboard is rebuilt from the database this often
+BOARD_IDLE_SECONDS = 1800.0  # a leaderboard nobody read for this long leaves memory
 VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
@@ -177,12 +180,12 @@ class _Event:
 
 
 class _Guild:
-    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "known", "levels", "pending", "plain", "quests",
+    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "epoch", "known", "levels", "plain", "quests",
                  "seeded", "settings")
 
     def __init__(self, cfg: ServerConfigView) -> None:
         self.configure(cfg)
-        self.pending: set[int] = set()
+        self.epoch = -1  # the service cache's epoch when the config was last taken from it
         self.seeded = False
         self.known = False  # the guild row exists
         self.quests: list[QuestView] = []
@@ -231,12 +234,15 @@ class XpIngestor:
         self._inflight_events: dict[int, _Event] = {}
         self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
+        self._announce: deque[ActivityOutcome] = deque()
+        self._announcer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._flushing = False
         self._last_prune = 0.0
         self._stamp = 0  # the last flush's claim stamp (microseconds)
-        self._counts: dict[int, tuple[float, int]] = {}  # guild -> (until, members with a row)
+        self._boards: dict[int, GuildBoard] = {}  # servers whose leaderboard was read: every member, ordered
+        self._board_loads: dict[int, asyncio.Task[GuildBoard]] = {}
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
@@ -303,7 +309,7 @@ class XpIngestor:
                 else:
                     ev.xp += xp
                     ev.seconds += secs
-        self._mark(g, guild_id, user_id, m)
+        self._mark(guild_id, user_id, m)
         await self._after_event(m)
         return earned
 
@@ -318,11 +324,15 @@ class XpIngestor:
             earned += await self.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=roles, start=start)
         return earned
 
-    async def _event(  # noqa: PLR0917 - the hot path: positional on purpose
+    async def _event(  # noqa: PLR0917 - the hot path: positional on purpose, one function
             self, source: int, guild_id: int, user_id: int, channel_id: int | None,
                      parent_channel_id: int | None, role_ids: Iterable[int], ts: float, key: int | None,
                      username: str | None) -> int:
-        g = await self._guild(guild_id)
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch or not g.seeded:
+            g = await self._guild(guild_id)
+            if source == MESSAGE and not g.seeded:
+                await self._seed(g, guild_id, ts)
         if key is not None and (key in self._events or key in self._inflight_events):
             self.duplicates += 1  # delivered twice to this process
             return 0
@@ -332,22 +342,29 @@ class XpIngestor:
             ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
             if rules.xp_blocked(settings, ctx):
                 return 0
-        if source == MESSAGE and not g.seeded:
-            await self._seed(g, guild_id, ts)
         self.events_seen += 1
-        m = self._member(guild_id, user_id, ts)
-        name = _SOURCE[source]
+        mkey = (guild_id, user_id)
+        m = self._members.get(mkey)
+        if m is None:
+            m = self._members[mkey] = _Member(ts)
+        else:
+            self._members.move_to_end(mkey)
+            if ts > m.touched:  # noqa: PLR1730 - cheaper than max() on the hot path
+                m.touched = ts
+        if ts > self._clock:  # noqa: PLR1730
+            self._clock = ts
         if source == MESSAGE:
             last = m.last_msg
         elif source == REACTION:
             last = m.last_react
         else:
             last = m.last_cmd
-        counted = rules.cooldown_ready_ts(last, ts, g.cooldowns[source])
+        cooldown = g.cooldowns[source]
+        counted = last is None or cooldown <= 0 or ts - last >= cooldown
         xp = 0
         if counted:
             factor = settings.xp_rate if ctx is None else rules.multiplier(settings, ctx)
-            xp = rules.apply_multiplier(rules.base_award(settings, name, self.rng), max(0.0, factor))
+            xp = rules.apply_multiplier(rules.base_award(settings, _SOURCE[source], self.rng), max(0.0, factor))
         if source == MESSAGE:
             m.p_total_messages += 1
             if counted:
@@ -370,14 +387,29 @@ class XpIngestor:
                 m.q_commands += 1
         m.p_xp += xp
         if key is not None:
-            self._events[key] = _Event((guild_id, user_id), source, xp, counted)
-        self._mark(g, guild_id, user_id, m)
-        await self._after_event(m)
+            self._events[key] = _Event(mkey, source, xp, counted)
+        pending = self._pending
+        pending[mkey] = m
+        if self._boards:
+            self._on_board(guild_id, user_id)
+        if self.flush_seconds <= 0:
+            if not self._flushing:
+                await self.flush()  # write-through
+        elif len(pending) >= self.max_pending:
+            self._wake.set()
+        elif m.xp is not None and xp and m.xp + self._boosted(m, m.p_xp) >= m.next_at:
+            self._wake.set()  # a known member reached a new level: write it now so the level-up is announced
         return xp
 
-    def _mark(self, g: _Guild, guild_id: int, user_id: int, m: _Member) -> None:
-        g.pending.add(user_id)
+    def _on_board(self, guild_id: int, user_id: int) -> None:
+        board = self._boards.get(guild_id)
+        if board is not None:
+            board.set_total(user_id, board.base.get(user_id, 0) + self._pending_xp(guild_id, user_id))
+
+    def _mark(self, guild_id: int, user_id: int, m: _Member) -> None:
         self._pending[(guild_id, user_id)] = m
+        if self._boards:
+            self._on_board(guild_id, user_id)
 
     async def _after_event(self, m: _Member) -> None:
         if self.flush_seconds <= 0 and not self._flushing:
@@ -395,12 +427,17 @@ class XpIngestor:
         return xp
 
     async def _guild(self, guild_id: int) -> _Guild:
-        cfg = self.service.cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
+        """The server's rules. Events reuse them until the service's cache sees a change (its epoch moves); each
+        flush also takes in copies reloaded after their TTL (a change made by another process)."""
+        cache = self.service.cache
+        epoch = cache.epoch
+        cfg = cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
         g = self._guilds.get(guild_id)
         if g is None:
             g = self._guilds[guild_id] = _Guild(cfg)
         elif g.cfg is not cfg:
             g.configure(cfg)
+        g.epoch = epoch
         return g
 
     async def preload(self, guild_ids: Iterable[int]) -> None:
@@ -450,7 +487,13 @@ class XpIngestor:
     # -------------------------------------------------------------------------------------- flush
 
     async def flush(self) -> list[ActivityOutcome]:
-        """Write everything pending in one transaction. A failed flush keeps its batch for the next one."""
+        """Write everything pending in one transaction, then announce what it made durable (``on_outcome``, after
+        the write lock is released). A failed flush keeps its batch for the next one."""
+        outcomes = await self._flush_locked()
+        await self._deliver(outcomes)
+        return outcomes
+
+    async def _flush_locked(self) -> list[ActivityOutcome]:
         async with self._flush_lock:
             self._flushing = True
             try:
@@ -463,6 +506,30 @@ class XpIngestor:
             finally:
                 self._flushing = False
 
+    async def _deliver(self, outcomes: Iterable[ActivityOutcome]) -> None:
+        if self.on_outcome is None:
+            return
+        for outcome in outcomes:
+            if outcome.level_changes or outcome.quests_completed or outcome.achievements_earned:
+                try:
+                    await self.on_outcome(outcome)
+                except Exception:
+                    log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
+
+    def _hand_over(self, outcomes: list[ActivityOutcome]) -> None:
+        """The background flush hands its announcements to their own task: level roles and messages to Discord
+        (slow, rate-limited requests) never hold up the next flush."""
+        if self.on_outcome is None or not any(
+                o.level_changes or o.quests_completed or o.achievements_earned for o in outcomes):
+            return
+        self._announce.extend(outcomes)
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.get_running_loop().create_task(self._announce_all(), name="leveling-announce")
+
+    async def _announce_all(self) -> None:
+        while self._announce:
+            await self._deliver([self._announce.popleft()])
+
     async def _flush_pending(self) -> list[ActivityOutcome]:
         if not self._pending:
             await self._maybe_prune()
@@ -474,13 +541,13 @@ class XpIngestor:
         for key, m in members.items():
             batch[key] = m.snapshot()
             m.clear()
-        for g in self._guilds.values():
-            g.pending.clear()
-        grew = {g for g, u in batch if (m := self._members.get((g, u))) is None or m.xp is None}
         self._inflight, self._inflight_events = batch, events
         try:
             try:
                 outcomes, stored, estimated = await self._write(batch, events)
+                self._inflight, self._inflight_events = {}, {}
+                if self._boards:
+                    self._settle_boards(stored, estimated)
             except BaseException as exc:  # rolled back (cancelled too): the batch goes back, nothing is lost
                 if not isinstance(exc, Exception):
                     self._restore(batch, events)
@@ -492,8 +559,6 @@ class XpIngestor:
             self._inflight, self._inflight_events = {}, {}
 
         self.flushed_batches += 1
-        for guild_id in grew:
-            self._counts.pop(guild_id, None)  # rows were created here: count again
         now_mono = time.monotonic()
         for key, gain in estimated:
             m = self._members.get(key)
@@ -512,21 +577,31 @@ class XpIngestor:
             m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
             m.boost = row.xp_multiplier
             m.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
-        for outcome in outcomes:
-            if self.on_outcome and (outcome.level_changes or outcome.quests_completed or outcome.achievements_earned):
-                try:
-                    await self.on_outcome(outcome)
-                except Exception:
-                    log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
         await self._maybe_prune()
         self._evict()
         return outcomes
+
+    def _settle_boards(self, stored: list[tuple[tuple[int, int], StoredLevel, int]],
+                       estimated: list[tuple[tuple[int, int], int]]) -> None:
+        """Right after a flush (no await in between): what the database now holds becomes each flushed member's
+        stored XP on the loaded leaderboards; what arrived during the flush stays on top."""
+        boards = self._boards
+        for (g, u), row, _level in stored:
+            board = boards.get(g)
+            if board is not None:
+                board.set_base(u, row.xp, self._pending_xp(g, u))
+        for (g, u), gain in estimated:
+            board = boards.get(g)
+            if board is not None:
+                m = self._members.get((g, u))
+                board.set_base(u, min(board.base.get(u, 0) + (self._boosted(m, gain) if m else gain), rules.MAX_XP),
+                               self._pending_xp(g, u))
 
     def _restore(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> None:
         for key, p in batch.items():
             m = self._members.get(key) or self._member(*key, self._clock)
             m.restore(p)
-            self._mark(self._guilds[key[0]], key[0], key[1], m)
+            self._mark(key[0], key[1], m)
         for k, ev in events.items():
             mine = self._events.get(k)
             if mine is None:
@@ -615,52 +690,67 @@ class XpIngestor:
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
-            outcomes = []
             rewards: dict[tuple[int, int], int] = {}
             final: list[tuple[tuple[int, int], StoredLevel, int]] = []
             changes = []
-            for n, (g, members) in enumerate(sorted(by_guild.items())):
-                if not n % 50:
-                    await asyncio.sleep(0)  # let reads in between
-                outcome = ActivityOutcome(g)
-                gs = self._guilds[g]
-                stats = {u: r.stats for u, r in members.items()} if quests[g] or achievements[g] else {}
-                boosts: dict[int, tuple[float, datetime]] = {}
-                for quest in quests[g]:
-                    moved = [(u, rows[(g, u)].quest(quest.requirement_type)) for u in members]
-                    moved = [(u, inc) for u, inc in moved if inc > 0]
-                    if not moved:
-                        continue
-                    for u in await svc._advance_quest(s, g, quest, moved, stats=stats, now=now):
-                        outcome.quests_completed.append((u, quest))
-                        rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
-                        if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
-                            boosts[u] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
-                if achievements[g]:
-                    levels = {u: gs.level(r.xp + rewards.get((g, u), 0)) for u, r in members.items()}
-                    candidates = []
+            # Quests and achievements of every server in a few statements for the whole flush (never one per
+            # server or member): progress added and completions found in one statement each, achievements met
+            # inserted in one (a row already there is a no-op, so each is earned once).
+            by_id = {g: ActivityOutcome(g) for g in sorted(by_guild)}
+            quest_rows = []
+            quest_at: dict[int, tuple[int, QuestView]] = {}
+            for g, members in by_guild.items():
+                for index, quest in enumerate(quests[g]):
+                    quest_at[quest.id] = (index, quest)
+                    name, stat = _QUEST_FIELD[quest.requirement_type], quest.requirement_type
                     for u, r in members.items():
-                        held = (m.achievements if (m := self._members.get((g, u))) is not None else None) or set()
-                        member_stats = {**r.stats, "level": levels[u]}
-                        if any(a.id not in held and rules.achievement_met(a.requirement_type, a.requirement_value,
-                                                                          member_stats) for a in achievements[g]):
-                            candidates.append(u)
-                    if candidates:
-                        granted = await svc._grant_achievements(
-                            s, g, candidates, stats=stats, levels=levels, now=now)
-                        for u, a in granted:
-                            outcome.achievements_earned.append((u, a))
-                            rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
-                        for u in candidates:
-                            m = self._members.get((g, u))
-                            if m is not None:  # what the member holds now, met or granted (a cache only)
-                                m.achievements = (m.achievements or set()) | {
-                                    a.id for a in achievements[g] if rules.achievement_met(
-                                        a.requirement_type, a.requirement_value, {**stats[u], "level": levels[u]})}
-                for u, (value, until) in boosts.items():
-                    await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
-                                    .values(xp_multiplier=value, multiplier_expires_at=until))
-                    members[u].xp_multiplier, members[u].multiplier_expires_at = value, until
+                        inc = getattr(rows[(g, u)], name)
+                        if inc > 0:
+                            quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at,
+                                               quest.requirement_value))
+            boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
+            if quest_rows:
+                done = await writer.advance_quests(quest_rows, now)
+                for g, u, qid in sorted(done, key=lambda d: (d[0], quest_at[d[2]][0], d[1])):
+                    quest = quest_at[qid][1]
+                    by_id[g].quests_completed.append((u, quest))
+                    rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
+                    if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
+                        boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
+            wanted_achievements = []
+            met_by: dict[tuple[int, int], set[int]] = {}
+            for g, members in by_guild.items():
+                defs = achievements[g]
+                if not defs:
+                    continue
+                gs = self._guilds[g]
+                for u, r in members.items():
+                    member_stats = {**r.stats, "level": gs.level(r.xp + rewards.get((g, u), 0))}
+                    met = {a.id for a in defs if rules.achievement_met(a.requirement_type, a.requirement_value,
+                                                                       member_stats)}
+                    if not met:
+                        continue
+                    m = self._members.get((g, u))
+                    held = (m.achievements if m is not None else None) or set()
+                    wanted_achievements.extend((g, u, a) for a in met - held)
+                    met_by[(g, u)] = met
+            if wanted_achievements:
+                defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
+                for g, u, aid in sorted(await writer.grant_achievements(wanted_achievements, now)):
+                    a = defs_by_id[aid]
+                    by_id[g].achievements_earned.append((u, replace(a, earned_at=now)))
+                    rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
+            for (g, u), met in met_by.items():
+                m = self._members.get((g, u))
+                if m is not None:  # what the member holds now, met or granted (a cache only)
+                    m.achievements = (m.achievements or set()) | met
+            for (g, u), (value, until) in sorted(boosts.items()):
+                await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
+                                .values(xp_multiplier=value, multiplier_expires_at=until))
+                r = by_guild[g][u]
+                r.xp_multiplier, r.multiplier_expires_at = value, until
+            for g, members in sorted(by_guild.items()):
+                gs = self._guilds[g]
                 for u, r in members.items():
                     total = min(r.xp + rewards.get((g, u), 0), rules.MAX_XP)
                     r.xp = total
@@ -668,15 +758,13 @@ class XpIngestor:
                     if level != r.level:
                         changes.append((g, u, r.level, level))
                     final.append(((g, u), r, level))
-                outcomes.append(outcome)
+            outcomes = list(by_id.values())
             if rewards:
                 await writer.add_xp([(g, u, x) for (g, u), x in rewards.items() if x])
             won = await writer.set_levels(changes) if changes else set()
-            by_id = {o.guild_id: o for o in outcomes}
             for g, u, old, new in changes:
                 if (g, u) in won:
-                    xp = by_guild[g][u].xp
-                    by_id[g].level_changes.append(LevelChange(u, old, new, xp))
+                    by_id[g].level_changes.append(LevelChange(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
         return outcomes, final, estimated
@@ -724,7 +812,8 @@ class XpIngestor:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(self.flush_seconds, 0.05))
             self._wake.clear()
             try:
-                await asyncio.shield(self.flush())  # `stop` cancels the loop, never a flush half-way
+                # `stop` cancels the loop, never a flush half-way
+                self._hand_over(await asyncio.shield(self._flush_locked()))
             except Exception:
                 log.exception("write-behind flush failed")
 
@@ -742,6 +831,9 @@ class XpIngestor:
         await self.flush()
         if self._pending:  # the last flush failed: one more try before giving up
             await self.flush()
+        if self._announcer is not None:  # what earlier flushes made durable is announced before stopping
+            await self._announcer
+            self._announcer = None
 
     # --------------------------------------------------------------------------------------- reads
 
@@ -777,6 +869,12 @@ class XpIngestor:
     async def user_level(self, guild_id: int, user_id: int) -> LevelView:
         """The member's level and totals, including activity not written yet."""
         view = await self.service.get_user_level(guild_id, user_id)
+        board = self._boards.get(guild_id)
+        if board is not None:
+            empty = not (view.xp or view.total_messages or view.messages or view.total_reactions
+                         or view.commands_used or view.voice_time_seconds)  # no row, or a row of zeros
+            if not empty or board.base.get(user_id):
+                self._correct(guild_id, user_id, None if empty else view.xp)
         p = self.pending_of(guild_id, user_id)
         if p is None:
             return view
@@ -790,70 +888,97 @@ class XpIngestor:
                        voice_time_seconds=view.voice_time_seconds + p.voice)
 
     def _pending_members(self, guild_id: int) -> set[int]:
-        out = set(self._guilds[guild_id].pending) if guild_id in self._guilds else set()
+        out = {u for g, u in self._pending if g == guild_id}
         if self._inflight:
             out.update(u for g, u in self._inflight if g == guild_id)
         return out
 
-    def _pending_by_xp(self, guild_id: int, exclude: int | None = None) -> dict[int, int]:
-        pending = {}
-        for u in self._pending_members(guild_id):
-            if u != exclude and (xp := self._pending_xp(guild_id, u)):
-                pending[u] = xp
-        return pending
+    async def _board(self, guild_id: int) -> GuildBoard:
+        """The server's in-memory leaderboard, loaded on its first read (one query for the server's rows) and
+        rebuilt in the background every ``BOARD_RELOAD_SECONDS`` (to take in XP changed outside this process)."""
+        now = time.monotonic()
+        board = self._boards.get(guild_id)
+        if board is not None:
+            board.used_at = now
+            if now - board.loaded_at > BOARD_RELOAD_SECONDS and guild_id not in self._board_loads:
+                self._board_loads[guild_id] = asyncio.get_running_loop().create_task(self._load_board(guild_id))
+            return board
+        task = self._board_loads.get(guild_id)
+        if task is None:
+            task = self._board_loads[guild_id] = asyncio.get_running_loop().create_task(self._load_board(guild_id))
+        return await asyncio.shield(task)
+
+    async def _load_board(self, guild_id: int) -> GuildBoard:
+        try:
+            # Under the flush lock: no flush is half-way, so the rows read plus what is pending is every member's XP.
+            async with self._flush_lock:
+                stored = await queries.guild_xp(self.service.db, guild_id)
+                board = GuildBoard(stored, time.monotonic())
+                old = self._boards.get(guild_id)
+                if old is not None:
+                    board.names = old.names
+                for u in self._pending_members(guild_id):
+                    board.set_total(u, board.base.get(u, 0) + self._pending_xp(guild_id, u))
+                self._boards[guild_id] = board
+                return board
+        finally:
+            self._board_loads.pop(guild_id, None)
+
+    def _correct(self, guild_id: int, user_id: int, stored: int | None) -> None:
+        """A read of the member's stored XP (``None``: no row) that differs from the board's (an admin change, another
+        process) corrects the board, unless a flush of the member is in flight (the read may predate it)."""
+        board = self._boards.get(guild_id)
+        if board is None or (guild_id, user_id) in self._inflight or board.base.get(user_id) == stored:
+            return
+        pending = self._pending_xp(guild_id, user_id)
+        if stored is None and not pending:
+            board.discard(user_id)
+        else:
+            board.set_base(user_id, stored or 0, pending)
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
-        """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity."""
-        extra = self._pending_xp(guild_id, user_id)
-        stored_mine, position = await self.service.level_and_rank(guild_id, user_id, extra)
-        if stored_mine is None and user_id not in self._pending_members(guild_id):
-            return None
-        mine_xp = min((stored_mine or 0) + extra, rules.MAX_XP)
-        pending = self._pending_by_xp(guild_id, exclude=user_id)
-        return position + await self.service.count_passing(guild_id, user_id, mine_xp, pending)
-
-    async def _member_count(self, guild_id: int) -> int:
-        """Members with a row here; cached for a few seconds (a large server's count is a long index scan)."""
-        hit = self._counts.get(guild_id)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        count = await self.service.member_count(guild_id)
-        self._counts[guild_id] = (now + COUNT_SECONDS, count)
-        return count
+        """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity.
+        Served from the server's in-memory leaderboard (one bisect)."""
+        board = await self._board(guild_id)
+        return board.rank(user_id)
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
-        """The server's leaderboard page including activity not written yet."""
+        """The server's leaderboard page including activity not written yet, from the in-memory leaderboard; the
+        page's rows are checked against the database (and their names refreshed) every ``BOARD_CHECK_SECONDS``."""
         per_page = max(1, min(per_page, 50))
-        pending = self._pending_by_xp(guild_id)
-        if not pending:
-            return await self.service.leaderboard(guild_id, page, per_page)
-        # A member not pending keeps their stored XP, so the true top K is within the stored top K and the pending
-        # members whose stored XP is within their pending XP of the K-th.
-        wanted = page * per_page
-        top = await self.service.top_entries(guild_id, wanted)
-        threshold = top[-1].xp if len(top) == wanted else 0
-        listed = {e.user_id for e in top}
-        found = await self.service.pending_reaching(
-            guild_id, threshold, {u: x for u, x in pending.items() if u not in listed})
-        extra = {u: before for u, before in found.items() if (before or 0) + pending[u] >= threshold}
-        rows = {e.user_id: (e.xp, e.name) for e in top}
-        names = await self.service.member_names(guild_id, extra) if extra else {}
-        for u, before in extra.items():
-            m = self._members.get((guild_id, u))
-            rows[u] = (before or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
-        for u in pending.keys() & rows.keys():
-            xp, name = rows[u]
-            rows[u] = (min(xp + pending[u], rules.MAX_XP), name)
-        total = await self._member_count(guild_id) + sum(1 for before in found.values() if before is None)
+        board = await self._board(guild_id)
+        for _ in range(3):
+            pages = max(1, -(-len(board) // per_page))
+            page = max(1, min(page, pages))
+            start = (page - 1) * per_page
+            top = board.top(start, per_page)
+            now = time.monotonic()
+            missing = [u for u, _ in top if u not in board.names]
+            if not missing and now - board.checked_at < BOARD_CHECK_SECONDS:
+                break
+            users = [u for u, _ in top]
+            found = await queries.board_rows(self.service.db, guild_id, users)
+            board.checked_at = now
+            if len(board.names) > 10_000:
+                board.names.clear()
+            moved = False
+            for u in users:
+                hit = found.get(u)
+                if hit is not None:
+                    board.names[u] = hit[1]
+                before = board.base.get(u)
+                self._correct(guild_id, u, None if hit is None else hit[0])
+                moved = moved or board.base.get(u) != before
+                if u not in board.names:  # pending only, no row yet
+                    m = self._members.get((guild_id, u))
+                    board.names[u] = (m.username if m and m.username else None) or str(u)
+            if not moved:
+                top = board.top(start, per_page)
+                break
         curve = (await self.service.get_server_config(guild_id)).curve_rule
-        ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
-        pages = max(1, -(-total // per_page))
-        page = max(1, min(page, pages))
-        start = (page - 1) * per_page
-        entries = [LeaderboardEntry(start + i + 1, u, name, xp, curve.level_for_xp(xp))
-                   for i, (u, (xp, name)) in enumerate(ordered[start:start + per_page])]
-        return LeaderboardPage(entries, page, pages, total)
+        entries = [LeaderboardEntry(start + i + 1, u, board.names.get(u) or str(u), xp, curve.level_for_xp(xp))
+                   for i, (u, xp) in enumerate(top)]
+        return LeaderboardPage(entries, page, pages, len(board))
 
     async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
         """The member's active quests with the progress not written yet (never past the requirement)."""
