@@ -89,6 +89,25 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
 RETURNING {_RETURNING}
 """
 
+# Members who already have a row (nearly all, in a running bot): one UPDATE joined to the arrays, no user row to
+# ensure; the rows it did not find go through the upsert.
+_PG_UPDATE = f"""
+UPDATE leveling_levels AS l SET
+  xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
+                         THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END, {MAX_XP}),
+  messages = l.messages + t.m,
+  total_messages = l.total_messages + t.tm,
+  total_reactions = l.total_reactions + t.tr,
+  commands_used = l.commands_used + t.c,
+  voice_time_seconds = l.voice_time_seconds + t.v,
+  last_message_time = GREATEST(l.last_message_time, t.lmt),
+  updated_at = $10
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
+            $9::timestamptz[]) AS t(g, u, x, m, tm, tr, c, v, lmt)
+WHERE l.guild_id = t.g AND l.user_id = t.u
+RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
+"""
+
 _SQLITE_UPSERT = f"""
 INSERT INTO leveling_levels ({_COLUMNS})
 SELECT value->>0, value->>1, value->>2, 0, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 1.0,
@@ -325,6 +344,22 @@ class BulkWriter:
             for r in rows:
                 out[(r[0], r[1])] = StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                                 _parse_time(r[10]) if r[10] is not None else None)
+        return out
+
+    async def update_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
+        """PostgreSQL: add each row's activity to members that have a row; returns their totals (the rows not
+        returned have none yet: `upsert_levels` them)."""
+        out: list[StoredLevel] = []
+        ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))
+        for chunk in _chunks(ordered):
+            result = await self._fetch(
+                _PG_UPDATE, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
+                [r.messages for r in chunk], [r.total_messages for r in chunk], [r.total_reactions for r in chunk],
+                [r.commands_used for r in chunk], [r.voice_time_seconds for r in chunk],
+                [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
+                 for r in chunk], now)
+            out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                   _parse_time(r[10]) if r[10] is not None else None) for r in result)
         return out
 
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,

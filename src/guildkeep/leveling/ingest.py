@@ -310,7 +310,7 @@ class XpIngestor:
                     ev.xp += xp
                     ev.seconds += secs
         self._mark(guild_id, user_id, m)
-        await self._after_event(m)
+        await self._after_event()
         return earned
 
     async def credit_voice(self, tracker: VoiceTracker,
@@ -397,8 +397,6 @@ class XpIngestor:
                 await self.flush()  # write-through
         elif len(pending) >= self.max_pending:
             self._wake.set()
-        elif m.xp is not None and xp and m.xp + self._boosted(m, m.p_xp) >= m.next_at:
-            self._wake.set()  # a known member reached a new level: write it now so the level-up is announced
         return xp
 
     def _on_board(self, guild_id: int, user_id: int) -> None:
@@ -411,14 +409,12 @@ class XpIngestor:
         if self._boards:
             self._on_board(guild_id, user_id)
 
-    async def _after_event(self, m: _Member) -> None:
+    async def _after_event(self) -> None:
         if self.flush_seconds <= 0 and not self._flushing:
             await self.flush()  # write-through
             return
         if len(self._pending) >= self.max_pending:
             self._wake.set()
-        elif m.xp is not None and m.p_xp and m.xp + self._boosted(m, m.p_xp) >= m.next_at:
-            self._wake.set()  # a known member reached a new level: write it now so the level-up is announced
 
     @staticmethod
     def _boosted(m: _Member, xp: int) -> int:
@@ -649,10 +645,6 @@ class XpIngestor:
             t2 = time.perf_counter()
             mono = time.monotonic()
 
-            def unknown(r: LevelRow) -> bool:
-                m = self._members.get((r.guild_id, r.user_id))
-                return m is None or m.xp is None
-
             def read_back(r: LevelRow) -> bool:
                 """Whose totals SQLite reads: members not known, not synced for a while, in servers with quests or
                 achievements, or who may reach a level. The others' totals are the last read plus what was added
@@ -664,11 +656,15 @@ class XpIngestor:
                 return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
 
             if svc.db.backend == "postgresql":
-                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
-                             for r in level_rows if unknown(r)}
-                if new_users:
-                    await writer.ensure_users(sorted(new_users.items()), now)
-                stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+                # Members with a row are updated in place (no user row to ensure); the others are inserted (an
+                # upsert, still additive if another process inserted them meanwhile).
+                stored = await writer.update_levels(level_rows, now) if level_rows else []
+                found = {(r.guild_id, r.user_id) for r in stored}
+                missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
+                if missing:
+                    await writer.ensure_users(sorted({r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                                                      for r in missing}.items()), now)
+                    stored += await writer.upsert_levels(missing, now)
             else:
                 # SQLite has one writer at a time and this flush holds the lock: the totals read before the
                 # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
@@ -781,9 +777,16 @@ class XpIngestor:
         except Exception:
             log.exception("could not prune old activity event keys")
 
+    def _evict_boards(self) -> None:
+        now = time.monotonic()
+        for guild_id in [g for g, b in self._boards.items() if now - b.used_at > BOARD_IDLE_SECONDS]:
+            del self._boards[guild_id]
+
     def _evict(self) -> None:
         """Members idle for ``idle_seconds`` (and past every cooldown of their server) leave memory; beyond
         ``max_members``, the least recently active past their cooldowns leave first."""
+        if self._boards:
+            self._evict_boards()
         members = self._members
         while members:
             key, m = next(iter(members.items()))
@@ -807,10 +810,18 @@ class XpIngestor:
         return sys.getsizeof(sample) + sys.getsizeof(key) + 2 * sys.getsizeof(2**62) + 100  # ~dict entry
 
     async def _loop(self) -> None:
+        # Flushes start every ``flush_seconds`` (not that long after the previous one ended), so the window is the
+        # whole configured bound and no more: the most coalescing the bound allows. Level-ups are announced by the
+        # flush of their window; only too much pending activity (``max_pending``) starts one early.
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(self.flush_seconds, 0.05))
+            delay = last + max(self.flush_seconds, 0.05) - loop.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
+            last = loop.time()
             try:
                 # `stop` cancels the loop, never a flush half-way
                 self._hand_over(await asyncio.shield(self._flush_locked()))

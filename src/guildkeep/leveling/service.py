@@ -902,23 +902,34 @@ class LevelingService:
                                                       set_={"level": level, "is_stacked": stacked}))
             return LevelRole(role_id, level, stacked)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self.cache.invalidate(("level_roles", guild_id))
 
     async def remove_level_role(self, guild_id: int, role_id: int) -> None:
         """Stop granting a role; members keep it, and it is no longer counted as a level reward."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
-                                                              LevelRoleRow.role_id == role_id))
-            if not gone.rowcount:
-                raise NotFoundError("That role is not a level role.")
-            await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
-                                                         LevelRoleGrant.role_id == role_id))
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
+                                                                  LevelRoleRow.role_id == role_id))
+                if not gone.rowcount:
+                    raise NotFoundError("That role is not a level role.")
+                await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
+                                                             LevelRoleGrant.role_id == role_id))
+        finally:
+            self.cache.invalidate(("level_roles", guild_id))
 
     async def list_level_roles(self, guild_id: int) -> list[LevelRole]:
-        async with self.db.session(read_only=True) as s:
-            rows = (await s.execute(select(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id)
-                                    .order_by(LevelRoleRow.level, LevelRoleRow.role_id))).scalars()
-            return [LevelRole(r.role_id, r.level, r.is_stacked) for r in rows]
+        """The server's level roles by level (cached: every level-up asks; invalidated when they change)."""
+
+        async def load() -> list[LevelRole]:
+            async with self.db.session(read_only=True) as s:
+                rows = (await s.execute(select(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id)
+                                        .order_by(LevelRoleRow.level, LevelRoleRow.role_id))).scalars()
+                return [LevelRole(r.role_id, r.level, r.is_stacked) for r in rows]
+
+        return list(await self.cache.get_or_load(("level_roles", guild_id), load))
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
