@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.db import Database, utcnow
@@ -16,6 +17,7 @@ from guildkeep.leveling import ingest as ingest_module
 from guildkeep.leveling.board import GuildBoard, board_key, split_key
 from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import XpIngestor
+from guildkeep.leveling.models import Level
 from guildkeep.leveling.rules import MAX_XP
 from guildkeep.leveling.service import ActivityOutcome, LevelingService
 
@@ -73,9 +75,13 @@ async def test_rank_and_leaderboard_from_memory_match_the_database(svc: Leveling
         if i % 150 == 149:
             await ing.flush()
     shown = {u: await ing.rank_position(G, u) for u in range(1, 42)}
+    standing = {u: await ing.standing(G, u) for u in range(1, 42)}  # what /rank shows, from memory
     page = await ing.leaderboard(G, 2, 10)
     await ing.stop()
     assert shown == {u: await svc.rank_position(G, u) for u in range(1, 42)}
+    stored = {u: await svc.get_user_level(G, u) for u in range(1, 42)}
+    assert {u: (s.rank, s.xp, s.level, s.xp_into_level) for u, s in standing.items()} == {
+        u: (shown[u], v.xp, v.level, v.xp_into_level) for u, v in stored.items()}
     stored = await svc.leaderboard(G, 2, 10)
     assert [(e.rank, e.user_id, e.xp) for e in page.entries] == [(e.rank, e.user_id, e.xp) for e in stored.entries]
     assert (page.total, page.pages) == (stored.total, stored.pages)
@@ -87,9 +93,9 @@ async def test_board_takes_in_changes_made_outside_the_ingestor(svc: LevelingSer
         await svc.award_xp(G, user, xp)
     ing = XpIngestor(svc, flush_seconds=60)
     assert await ing.rank_position(G, 3) == 3
-    await svc.set_xp(G, 3, 500)  # an admin's /xp set, not through the ingestor
-    assert (await ing.user_level(G, 3)).xp == 500  # the member's own read corrects the board
-    assert await ing.rank_position(G, 3) == 1
+    await svc.set_xp(G, 3, 500)  # an admin's /xp set, not through the ingestor: the board is read again
+    assert (await ing.standing(G, 3)).rank == 1
+    assert (await ing.standing(G, 1)).rank == 2
     await svc.set_xp(G, 1, 1000)
     monkeypatch.setattr(ingest_module, "BOARD_CHECK_SECONDS", 0.0)  # the page's rows are checked on every read
     board = await ing.leaderboard(G, 1, 10)
@@ -98,6 +104,10 @@ async def test_board_takes_in_changes_made_outside_the_ingestor(svc: LevelingSer
     board = await ing.leaderboard(G, 1, 10)
     assert [(e.user_id, e.xp) for e in board.entries] == [(1, 1000), (3, 500)]
     assert board.total == 2
+    async with svc.db.session() as s:  # another process's write: the page's rows are checked against the database
+        await s.execute(update(Level).where(Level.guild_id == G, Level.user_id == 3).values(xp=2000))
+    board = await ing.leaderboard(G, 1, 10)
+    assert [(e.user_id, e.xp, e.rank) for e in board.entries] == [(3, 2000, 1), (1, 1000, 2)]
     await ing.stop()
 
 

@@ -38,7 +38,7 @@ def split_key(key: int) -> tuple[int, int]:
 class GuildBoard:
     """One server's members ordered by XP, with the stored XP of each (see the module's docstring)."""
 
-    __slots__ = ("base", "checked_at", "keys", "loaded_at", "names", "total", "used_at")
+    __slots__ = ("base", "changes", "checked_at", "keys", "loaded_at", "names", "total", "used_at")
 
     def __init__(self, stored: Iterable[tuple[int, int]], now: float = 0.0) -> None:
         """Build the board from ``(user_id, stored xp)`` pairs (one read of the server's rows)."""
@@ -49,6 +49,7 @@ class GuildBoard:
         self.loaded_at = now
         self.checked_at = now
         self.used_at = now
+        self.changes = 0  # the service's count of XP changes made outside the ingestor when this was loaded
 
     def __len__(self) -> int:
         return len(self.total)

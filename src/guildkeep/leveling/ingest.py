@@ -52,6 +52,7 @@ from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.service import (
     COUNTERS,
+    AchievementView,
     ActivityOutcome,
     LeaderboardEntry,
     LeaderboardPage,
@@ -246,7 +247,8 @@ class XpIngestor:
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
-        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "flush_seconds": 0.0}
+        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "quest_seconds": 0.0,
+                      "flush_seconds": 0.0}
 
     # ------------------------------------------------------------------------------------- events
 
@@ -498,7 +500,11 @@ class XpIngestor:
                         await self.before_flush()
                     except Exception:
                         log.exception("collecting activity before a flush failed")
-                return await self._flush_pending()
+                started = time.perf_counter()
+                try:
+                    return await self._flush_pending()
+                finally:
+                    self.stats["flush_seconds"] += time.perf_counter() - started
             finally:
                 self._flushing = False
 
@@ -705,6 +711,7 @@ class XpIngestor:
                             quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at,
                                                quest.requirement_value))
             boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
+            t3 = time.perf_counter()
             if quest_rows:
                 done = await writer.advance_quests(quest_rows, now)
                 for g, u, qid in sorted(done, key=lambda d: (d[0], quest_at[d[2]][0], d[1])):
@@ -732,10 +739,15 @@ class XpIngestor:
                     met_by[(g, u)] = met
             if wanted_achievements:
                 defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
+                earned_views: dict[int, AchievementView] = {}
                 for g, u, aid in sorted(await writer.grant_achievements(wanted_achievements, now)):
                     a = defs_by_id[aid]
-                    by_id[g].achievements_earned.append((u, replace(a, earned_at=now)))
+                    view = earned_views.get(aid)
+                    if view is None:
+                        view = earned_views[aid] = replace(a, earned_at=now)
+                    by_id[g].achievements_earned.append((u, view))
                     rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
+            self.stats["quest_seconds"] += time.perf_counter() - t3
             for (g, u), met in met_by.items():
                 m = self._members.get((g, u))
                 if m is not None:  # what the member holds now, met or granted (a cache only)
@@ -909,6 +921,8 @@ class XpIngestor:
         rebuilt in the background every ``BOARD_RELOAD_SECONDS`` (to take in XP changed outside this process)."""
         now = time.monotonic()
         board = self._boards.get(guild_id)
+        if board is not None and board.changes != self.service.xp_changes.get(guild_id, 0):
+            board = None  # an admin changed XP through the service (/xp, /level set, reset, import): read again
         if board is not None:
             board.used_at = now
             if now - board.loaded_at > BOARD_RELOAD_SECONDS and guild_id not in self._board_loads:
@@ -923,8 +937,10 @@ class XpIngestor:
         try:
             # Under the flush lock: no flush is half-way, so the rows read plus what is pending is every member's XP.
             async with self._flush_lock:
+                changes = self.service.xp_changes.get(guild_id, 0)
                 stored = await queries.guild_xp(self.service.db, guild_id)
                 board = GuildBoard(stored, time.monotonic())
+                board.changes = changes
                 old = self._boards.get(guild_id)
                 if old is not None:
                     board.names = old.names
@@ -946,6 +962,17 @@ class XpIngestor:
             board.discard(user_id)
         else:
             board.set_base(user_id, stored or 0, pending)
+
+    async def standing(self, guild_id: int, user_id: int) -> Standing:
+        """What ``/rank`` shows (XP, level, progress in it, rank), activity not written yet included, from the
+        server's in-memory leaderboard: no database read once the server's board is loaded."""
+        board = await self._board(guild_id)
+        xp = board.xp_of(user_id)
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch:
+            g = await self._guild(guild_id)
+        level, into, span = g.curve.progress(xp or 0)
+        return Standing(guild_id, user_id, xp or 0, level, into, span, board.rank(user_id))
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity.
@@ -1005,6 +1032,19 @@ class XpIngestor:
             progress = min(q.quest.requirement_value, q.quest_specific_progress + p.quest(q.quest.requirement_type))
             out.append(replace(q, quest_specific_progress=progress))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A member's place in a server: total XP, level, XP into the level and the level's span, rank (None: no XP)."""
+
+    guild_id: int
+    user_id: int
+    xp: int
+    level: int
+    xp_into_level: int
+    xp_for_level: int
+    rank: int | None
 
 
 def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
@@ -1116,4 +1156,4 @@ class VoiceTracker:
         return len(self._sessions)
 
 
-__all__ = ["COUNTERS", "VoiceTracker", "XpIngestor", "event_key", "snowflake_time"]
+__all__ = ["COUNTERS", "Standing", "VoiceTracker", "XpIngestor", "event_key", "snowflake_time"]

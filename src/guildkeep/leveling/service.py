@@ -445,6 +445,10 @@ class LevelingService:
     def __init__(self, db: Database, *, cache_ttl: float = 60.0, bus: InvalidationBus | None = None) -> None:
         self.db = db
         self.cache = TTLCache(cache_ttl, bus=bus, namespace="leveling")
+        self.xp_changes: dict[int, int] = {}  # guild -> XP changes made here outside the ingestor (its boards reload)
+
+    def _xp_changed(self, guild_id: int) -> None:
+        self.xp_changes[guild_id] = self.xp_changes.get(guild_id, 0) + 1
 
     # ------------------------------------------------------------------------------------ config
 
@@ -567,9 +571,12 @@ class LevelingService:
         cfg = await self.get_server_config(guild_id)
         quests = await self.get_guild_active_quests(guild_id)
         when = now or utcnow()
-        return await self.db.run(
-            lambda s: self._apply(s, guild_id, merged, curve=cfg.curve_rule, quests=quests, now=when)
-        )
+        try:
+            return await self.db.run(
+                lambda s: self._apply(s, guild_id, merged, curve=cfg.curve_rule, quests=quests, now=when)
+            )
+        finally:
+            self._xp_changed(guild_id)
 
     async def _apply(self, s: AsyncSession, guild_id: int, deltas: dict[int, ActivityDelta], *, curve: Curve,
                      quests: Sequence[QuestView], now: datetime) -> ActivityOutcome:
@@ -734,23 +741,32 @@ class LevelingService:
             row.level = curve.level_for_xp(row.xp)
             return LevelChange(user_id, old, row.level, row.xp)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self._xp_changed(guild_id)
 
     async def reset_member(self, guild_id: int, user_id: int) -> bool:
         """Forget a member's XP, counters, quest progress and achievements in this server (not their card)."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
-            for model in (UserQuest, UserAchievement):
-                await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
-            return gone.rowcount > 0
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
+                for model in (UserQuest, UserAchievement):
+                    await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
+                return gone.rowcount > 0
+        finally:
+            self._xp_changed(guild_id)
 
     async def reset_server(self, guild_id: int) -> int:
         """Forget every member's XP, quest progress and achievements in this server; returns members reset."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
-            for model in (UserQuest, UserAchievement):
-                await s.execute(delete(model).where(model.guild_id == guild_id))
-            return gone.rowcount
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
+                for model in (UserQuest, UserAchievement):
+                    await s.execute(delete(model).where(model.guild_id == guild_id))
+                return gone.rowcount
+        finally:
+            self._xp_changed(guild_id)
 
     # ------------------------------------------------------------------------------- leaderboard
 
@@ -1387,4 +1403,7 @@ class LevelingService:
                     progress(start + len(chunk), len(ids))
             return out
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self._xp_changed(guild_id)

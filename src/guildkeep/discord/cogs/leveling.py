@@ -417,8 +417,9 @@ class Leveling(commands.Cog):
         assert interaction.guild is not None
         target = member or interaction.user
         await interaction.response.defer(thinking=True)
-        view = await self.ingestor.user_level(interaction.guild.id, target.id)  # with activity not stored yet
-        position = await self.ingestor.rank_position(interaction.guild.id, target.id)
+        # From the ingestor's in-memory leaderboard, with activity not stored yet.
+        view = await self.ingestor.standing(interaction.guild.id, target.id)
+        position = view.rank
         card = await self.service.get_card(interaction.guild.id, target.id)
         avatar, background = await asyncio.gather(
             self._image(None if self.bot.sandbox else target.display_avatar.replace(size=256, format="png").url),
