@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from guildkeep.leveling.rules import MAX_XP
 
@@ -90,7 +90,7 @@ class GuildBoard:
         xp = self.total.get(user_id)
         if xp is None:
             return None
-        return self.keys.bisect_left(board_key(xp, user_id)) + 1
+        return int(self.keys.bisect_left(board_key(xp, user_id))) + 1
 
     def top(self, offset: int, limit: int) -> list[tuple[int, int]]:
         """``(user_id, xp)`` of positions ``offset+1 .. offset+limit``."""

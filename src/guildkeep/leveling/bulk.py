@@ -432,8 +432,9 @@ class BulkWriter:
                                           [r[2] for r in chunk], [r[6] for r in chunk], now)
                 done.extend((r[0], r[1], r[2]) for r in found)
             else:
+                expiry = {e: None if e is None else sqlite_time(e) for e in {r[5] for r in chunk}}
                 await self._execute(_SQLITE_QUESTS, json.dumps(
-                    [(g, u, q, p, i, None if e is None else sqlite_time(e)) for g, u, q, p, i, e, _ in chunk]))
+                    [(g, u, q, p, i, expiry[e]) for g, u, q, p, i, e, _ in chunk]))
                 payload = json.dumps([(g, u, q, req) for g, u, q, _p, _i, _e, req in chunk])
                 found = json.loads((await self._fetch(_SQLITE_COMPLETABLE, payload))[0][0])
                 if found:

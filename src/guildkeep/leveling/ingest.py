@@ -71,6 +71,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
 SYNC_SECONDS = 60.0  # longest a member's totals in memory go without being read back from the database
+BACKPRESSURE = 4  # with this many times ``max_pending`` members pending, an event waits for the running flush
 BOARD_CHECK_SECONDS = 5.0  # how often a leaderboard page's rows are checked against the database
 BOARD_RELOAD_SECONDS = 600.0  # a server's in-memory leaderboard is rebuilt from the database this often
 BOARD_IDLE_SECONDS = 1800.0  # a leaderboard nobody read for this long leaves memory
@@ -235,6 +236,7 @@ class XpIngestor:
         self._inflight_events: dict[int, _Event] = {}
         self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._announce: deque[ActivityOutcome] = deque()
         self._announcer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -244,6 +246,7 @@ class XpIngestor:
         self._stamp = 0  # the last flush's claim stamp (microseconds)
         self._boards: dict[int, GuildBoard] = {}  # servers whose leaderboard was read: every member, ordered
         self._board_loads: dict[int, asyncio.Task[GuildBoard]] = {}
+        self._board_checks: dict[int, asyncio.Task[None]] = {}
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
@@ -399,6 +402,11 @@ class XpIngestor:
                 await self.flush()  # write-through
         elif len(pending) >= self.max_pending:
             self._wake.set()
+            if len(pending) >= BACKPRESSURE * self.max_pending and self._task is not None:
+                # Events arrive faster than the database stores them: wait for the flush in progress, so memory
+                # and what a crash could lose stay bounded.
+                async with self._flush_lock:
+                    pass
         return xp
 
     def _on_board(self, guild_id: int, user_id: int) -> None:
@@ -827,11 +835,14 @@ class XpIngestor:
         # flush of their window; only too much pending activity (``max_pending``) starts one early.
         loop = asyncio.get_running_loop()
         last = loop.time()
-        while True:
+        while not self._stopping:
             delay = last + max(self.flush_seconds, 0.05) - loop.time()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):  # (wait_for can swallow a cancel that races the wake-up)
+                        await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             last = loop.time()
             try:
@@ -841,12 +852,15 @@ class XpIngestor:
                 log.exception("write-behind flush failed")
 
     def start(self) -> None:
+        self._stopping = False
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="leveling-write-behind")
 
     async def stop(self) -> None:
         """Stop the loop and write what is pending (a clean stop loses nothing)."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -857,6 +871,9 @@ class XpIngestor:
         if self._announcer is not None:  # what earlier flushes made durable is announced before stopping
             await self._announcer
             self._announcer = None
+        for task in [*self._board_checks.values(), *self._board_loads.values()]:
+            with contextlib.suppress(Exception):
+                await task
 
     # --------------------------------------------------------------------------------------- reads
 
@@ -981,42 +998,53 @@ class XpIngestor:
         return board.rank(user_id)
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
-        """The server's leaderboard page including activity not written yet, from the in-memory leaderboard; the
-        page's rows are checked against the database (and their names refreshed) every ``BOARD_CHECK_SECONDS``."""
+        """The server's leaderboard page including activity not written yet, from the in-memory leaderboard. Names
+        not known yet are read at once; every ``BOARD_CHECK_SECONDS`` the page's rows are also checked against the
+        database (XP another process wrote, names changed) in the background, for the next reads."""
         per_page = max(1, min(per_page, 50))
         board = await self._board(guild_id)
-        for _ in range(3):
-            pages = max(1, -(-len(board) // per_page))
-            page = max(1, min(page, pages))
-            start = (page - 1) * per_page
+        pages = max(1, -(-len(board) // per_page))
+        page = max(1, min(page, pages))
+        start = (page - 1) * per_page
+        top = board.top(start, per_page)
+        users = [u for u, _ in top]
+        if any(u not in board.names for u in users):
+            await self._check_rows(guild_id, board, users)
             top = board.top(start, per_page)
-            now = time.monotonic()
-            missing = [u for u, _ in top if u not in board.names]
-            if not missing and now - board.checked_at < BOARD_CHECK_SECONDS:
-                break
-            users = [u for u, _ in top]
-            found = await queries.board_rows(self.service.db, guild_id, users)
-            board.checked_at = now
-            if len(board.names) > 10_000:
-                board.names.clear()
-            moved = False
-            for u in users:
-                hit = found.get(u)
-                if hit is not None:
-                    board.names[u] = hit[1]
-                before = board.base.get(u)
-                self._correct(guild_id, u, None if hit is None else hit[0])
-                moved = moved or board.base.get(u) != before
-                if u not in board.names:  # pending only, no row yet
-                    m = self._members.get((guild_id, u))
-                    board.names[u] = (m.username if m and m.username else None) or str(u)
-            if not moved:
-                top = board.top(start, per_page)
-                break
-        curve = (await self.service.get_server_config(guild_id)).curve_rule
-        entries = [LeaderboardEntry(start + i + 1, u, board.names.get(u) or str(u), xp, curve.level_for_xp(xp))
+        elif time.monotonic() - board.checked_at >= BOARD_CHECK_SECONDS and guild_id not in self._board_checks:
+            board.checked_at = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._check_rows_logged(guild_id, board, users))
+            self._board_checks[guild_id] = task
+            task.add_done_callback(lambda _t: self._board_checks.pop(guild_id, None))
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch:
+            g = await self._guild(guild_id)
+        entries = [LeaderboardEntry(start + i + 1, u, board.names.get(u) or str(u), xp, g.level(xp))
                    for i, (u, xp) in enumerate(top)]
         return LeaderboardPage(entries, page, pages, len(board))
+
+    async def _check_rows_logged(self, guild_id: int, board: GuildBoard, users: list[int]) -> None:
+        try:
+            await self._check_rows(guild_id, board, users)
+        except Exception:
+            log.exception("could not check the leaderboard of guild %s against the database", guild_id)
+
+    async def _check_rows(self, guild_id: int, board: GuildBoard, users: list[int]) -> None:
+        """Read the stored XP and names of ``users``: names are remembered, XP that differs corrects the board."""
+        found = await queries.board_rows(self.service.db, guild_id, users)
+        board.checked_at = time.monotonic()
+        if len(board.names) > 10_000:
+            board.names.clear()
+        if self._boards.get(guild_id) is not board:
+            return  # reloaded meanwhile
+        for u in users:
+            hit = found.get(u)
+            if hit is not None:
+                board.names[u] = hit[1]
+            self._correct(guild_id, u, None if hit is None else hit[0])
+            if u not in board.names:  # pending only, no row yet
+                m = self._members.get((guild_id, u))
+                board.names[u] = (m.username if m and m.username else None) or str(u)
 
     async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
         """The member's active quests with the progress not written yet (never past the requirement)."""
