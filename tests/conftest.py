@@ -23,7 +23,7 @@ from guildkeep.cache import InvalidationBus
 from guildkeep.db import Database, migrate
 from guildkeep.db.registry import load_models
 
-pytest_plugins = ["guildkeep.sandbox.testing"]
+pytest_plugins = ["guildkeep.testing.plugin"]
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")

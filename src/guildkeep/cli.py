@@ -7,18 +7,20 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
-import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
 from guildkeep import __version__
-from guildkeep.config import Settings, SettingsError, configure_logging, load_settings
+from guildkeep.campaign.cli import export_campaign_json, import_campaign_json
+from guildkeep.clitools import console, err  # also importable from here by module CLIs written before clitools
+from guildkeep.clitools import load_cli_settings as _settings
+from guildkeep.clitools import one_line_errors as _one_line_errors
+from guildkeep.clitools import with_db as _with_db
+from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db import backup as backups_mod
 from guildkeep.db.instances import Heartbeat, refuse_if_running
@@ -30,8 +32,6 @@ from guildkeep.scheduler.cli import jobs_app
 from guildkeep.signals import install_shutdown_handlers, stdin_lines
 from guildkeep.web.cli import web_app
 
-T = TypeVar("T")
-
 app = typer.Typer(
     name="guildkeep",
     help="guildkeep: a self-hosted Discord community bot. Settings come from GUILDKEEP_* variables or .env.",
@@ -40,25 +40,17 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema, backups and restores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+import_app.command("campaign-json")(import_campaign_json)
 app.add_typer(import_app, name="import")
+export_app = typer.Typer(help="Export data in other bots' formats.", no_args_is_help=True)
+export_app.command("campaign-json")(export_campaign_json)
+app.add_typer(export_app, name="export")
 app.add_typer(llm_app, name="llm")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(web_app, name="web")
 app.add_typer(privacy_app, name="privacy")
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("guildkeep.cli")
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log_level)
-    return settings
 
 
 def _require_backup_dir(settings: Settings, *, write: bool = True) -> None:
@@ -126,44 +118,6 @@ def _preflight(settings: Settings) -> None:
     """What the bot needs besides the database: checked before start-up, each refused in one line."""
     _require_gacha_config(settings)
     _require_backup_dir(settings)
-
-
-def _with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    settings = _settings()
-
-    async def runner() -> T:
-        db = Database.from_settings(settings)
-        try:
-            return await work(db, settings)
-        finally:
-            await db.dispose()
-
-    with _one_line_errors():
-        return asyncio.run(runner())
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Domain, migration and database errors end the command with one line on stderr and exit code 1."""
-    try:
-        yield
-    except (DomainError, migrate.MigrationError) as exc:
-        err.print(f"guildkeep: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-    except OSError as exc:
-        err.print(f"guildkeep: cannot reach the database: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        err.print(f"guildkeep: the database refused: {_first_line(exc)}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    """The driver's own message, without SQLAlchemy's wrapping and background link."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    message = text[0] if text else orig.__class__.__name__
-    return message.split("> ", 1)[-1] if message.startswith("<class") else message
 
 
 def _confirm_destructive(what: str, yes: bool, *, word: str) -> None:
@@ -237,9 +191,10 @@ def _playground(settings: Settings, script: Path | None) -> None:
     from datetime import timedelta
 
     from guildkeep.clock import CLOCK, describe
-    from guildkeep.sandbox.harness import SandboxEnv
+    from guildkeep.llm.standin import PlaygroundModel, playground_model
+    from guildkeep.playground.console import Playground, console_writer
     from guildkeep.sandbox.persist import StateError, WorldFile, state_path
-    from guildkeep.sandbox.playground import Playground, console_writer
+    from guildkeep.testing.harness import SandboxEnv
 
     if script is not None and not script.is_file():
         err.print(f"guildkeep: no script file {script}", markup=False)
@@ -264,7 +219,10 @@ def _playground(settings: Settings, script: Path | None) -> None:
         db = Database.from_settings(settings)
         path = state_path(db.url)
         store = WorldFile(path) if path is not None else None
+        model: PlaygroundModel | None = None
         try:
+            model = await playground_model(settings)  # the stand-in model when none is configured
+            bot_settings = model.settings
             if settings.auto_migrate:
                 await migrate.upgrade(db)
             saved = store.load() if store is not None else None
@@ -272,13 +230,13 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 CLOCK.offset = timedelta(seconds=float(saved.get("clock_offset") or 0))
 
             async def fresh() -> SandboxEnv:
-                return await SandboxEnv.start(db, settings)
+                return await SandboxEnv.start(db, bot_settings)
 
             heartbeat = Heartbeat(db, kind="playground")
             await heartbeat.start()
             try:
                 if saved is not None and store is not None:
-                    env = await SandboxEnv.start(db, settings, restore=lambda server: store.restore(server, saved))
+                    env = await SandboxEnv.start(db, bot_settings, restore=lambda server: store.restore(server, saved))
                 else:
                     env = await fresh()
             except BaseException:
@@ -291,6 +249,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 where = ("restored from" if saved is not None else "saved in") + f" {path}" if path else "not saved"
                 session.out(f"guildkeep playground: sandbox on {env.server.base_url}, database {db.backend}; "
                             f"server '{guild.name}' (id {guild.id}, {where}) with {members}.")
+                session.out(model.banner)
                 if CLOCK.offset:
                     session.out(f"the bot's clock is at {describe(CLOCK.offset)} (:clock reset for real time)")
                 session.save()
@@ -305,7 +264,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
                         if not await session.handle(line):
                             break
                 else:
-                    from guildkeep.sandbox.editor import history_for
+                    from guildkeep.playground.editor import history_for
 
                     await session.interactive(history_for(path))
             finally:
@@ -314,6 +273,8 @@ def _playground(settings: Settings, script: Path | None) -> None:
                 await heartbeat.stop()
         finally:
             CLOCK.reset()
+            if model is not None:
+                await model.stop()
             await db.dispose()
             remove()
 

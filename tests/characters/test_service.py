@@ -21,6 +21,7 @@ from guildkeep.characters.errors import (
 from guildkeep.characters.models import Character, CharacterGuildOverride, CharacterSpeech
 from guildkeep.characters.service import CharacterService
 from guildkeep.db import Database
+from guildkeep.privacy import PrivacyService
 
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
@@ -317,7 +318,8 @@ async def test_forget_speech_drops_deleted_messages_of_that_server_only(service:
 # -- privacy ---------------------------------------------------------------------------------------------
 
 
-async def test_export_user_holds_their_characters_overrides_and_speech(service: CharacterService) -> None:
+async def test_export_user_holds_their_characters_overrides_and_speech(service: CharacterService,
+                                                                       db: Database) -> None:
     made = await service.create(ALICE, "Exported", description="mine", guild_id=GUILD)
     await service.set_override(ALICE, made.id, GUILD, nickname="Local")
     await service.create(BOB, "Not Alice's")
@@ -326,10 +328,12 @@ async def test_export_user_holds_their_characters_overrides_and_speech(service: 
     data = await service.export_user(ALICE)
     [character] = data["characters"]
     assert (character["name"], character["description"], character["origin_guild_id"]) == ("Exported", "mine", GUILD)
-    assert character["server_overrides"] == [{"guild_id": GUILD, "nickname": "Local", "avatar_url": None,
-                                              "hidden": False}]
+    [override] = character["server_overrides"]
+    assert {k: override[k] for k in ("guild_id", "nickname", "avatar_url", "hidden")} == {
+        "guild_id": GUILD, "nickname": "Local", "avatar_url": None, "hidden": False}
     assert [(r["message_id"], r["character_name"]) for r in data["speech"]] == [(77, "Local")]
     assert "content" not in data["speech"][0]
+    assert (await PrivacyService(db).export_user(ALICE))["data"]["characters"] == data  # one code path
     assert await service.export_user(CAROL) == {"characters": [], "speech": []}
 
 
@@ -342,7 +346,8 @@ async def test_forget_user_leaves_no_row_of_theirs(service: CharacterService, db
     kept = await service.create(BOB, "Stays")
     await service.record_speech(message_id=2, guild_id=GUILD, channel_id=7, webhook_id=9, speaker_id=BOB,
                                 character_id=kept.id, character_name="Stays")
-    assert await service.forget_user(ALICE) == {"characters": 1, "server_overrides": 2, "speech_log": 1}
+    assert await service.forget_user(ALICE) == {"characters": 1, "character_guild_overrides": 2,
+                                                "character_speech": 1}
     async with db.session(read_only=True) as s:
         assert await s.scalar(select(func.count()).select_from(Character).where(Character.owner_id == ALICE)) == 0
         assert await s.scalar(select(func.count()).select_from(CharacterSpeech)

@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 
 from guildkeep.companion import rules
 from guildkeep.companion.errors import CompanionValidationError, FactNotFoundError
-from guildkeep.companion.models import BotOpinion, MoodHistory, UserPreference
+from guildkeep.companion.models import BotOpinion, MoodHistory, ScheduledEvent, UserPreference
 from guildkeep.companion.service import EVENT_JOB, CompanionService
 from guildkeep.db import Database
 from guildkeep.errors import DuplicateError
+from guildkeep.privacy import PrivacyService
 from guildkeep.scheduler.results import JobInfo
 from guildkeep.scheduler.worker import Scheduler
+from tests.privacy.test_service import rows_naming
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 G = 111_111_111_111_111_111
@@ -299,7 +301,7 @@ async def test_ensure_event_jobs_recreates_missing_jobs(svc: CompanionService) -
     assert await svc.ensure_event_jobs(now=NOW) == 1
 
 
-async def test_forget_all_removes_every_row_of_the_user(svc: CompanionService) -> None:
+async def test_forgetting_a_user_removes_every_companion_row_of_theirs(svc: CompanionService) -> None:
     await svc.set_preference(U, "tone", "gentle")
     await svc.reply(U, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
     await svc.learn(U, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
@@ -315,11 +317,96 @@ async def test_forget_all_removes_every_row_of_the_user(svc: CompanionService) -
         await svc.forget_fact(U, fact.id)  # not theirs
     pending = await svc.list_events(U)
     assert len(pending) == 1
-    result = await svc.forget_all(U, now=NOW)
-    assert result.total > 0
+    result = await PrivacyService(svc.db).forget_user(U)  # what /forget all runs
+    assert result.total_deleted > 0
     assert await svc.count_user_rows(U) == dict.fromkeys(before, 0)
     assert (await svc.list_facts(V, now=NOW)).total == 1  # someone else's memory stays
-    job = await svc.jobs.find(EVENT_JOB, f"event:{pending[0].id}")
-    assert job is not None
-    assert job.status == "cancelled"
+    assert await svc.jobs.find(EVENT_JOB, f"event:{pending[0].id}") is None  # the birthday's job went with it
     assert (await svc.mood_history(G))  # the mood's history stays, without the user
+
+
+async def test_the_platform_forget_removes_the_companion_rows_and_event_jobs(svc: CompanionService,
+                                                                              db: Database) -> None:
+    """`/forget all` runs the privacy service: every module's tables, the companion's event jobs included."""
+    for user in (U, V):
+        await svc.set_preference(user, "tone", "gentle")
+        await svc.reply(user, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
+        await svc.learn(user, CH, "My birthday is March 14 and I love chess!", guild_id=G, now=NOW)
+    await svc.schedule_event(U, "reminder", "call mom", NOW + timedelta(hours=1), guild_id=G, channel_id=CH, now=NOW)
+    [u_birthday, u_reminder] = sorted(await svc.list_events(U), key=lambda e: e.event_type)
+    assert (await svc.jobs.find(EVENT_JOB, f"event:{u_reminder.id}")).payload["user_id"] == U  # type: ignore[union-attr]
+    assert await rows_naming(db, U)
+    v_before = await rows_naming(db, V)
+
+    result = await PrivacyService(db).forget_user(U)
+
+    assert await rows_naming(db, U) == {}
+    assert await rows_naming(db, V) == v_before
+    reports = {r.module: r for r in result.reports}
+    assert reports["companion"].deleted["companion_user_facts"] == 2  # the birthday and chess
+    assert reports["scheduler"].deleted == {"scheduler_jobs": 2}
+    for event in (u_birthday, u_reminder):
+        assert await svc.jobs.find(EVENT_JOB, f"event:{event.id}") is None
+
+
+async def test_a_birthday_fires_once_on_the_day_with_two_dispatchers_racing(db: Database, database_url: str) -> None:
+    """Two bot processes (two pools, two schedulers) share the database: the greeting is posted once, on the day,
+    and next year's birthday is scheduled once."""
+    svc = CompanionService(db, clock=lambda: NOW)
+    birthday = await svc.set_birthday(U, 3, 14, guild_id=G, channel_id=CH, now=NOW)
+    other_db = Database(database_url, pool_size=5, max_overflow=5)
+    posted: list[tuple[int, datetime]] = []
+    try:
+        workers = []
+        for name, database in (("a", db), ("b", other_db)):
+            service = CompanionService(database)
+            worker = Scheduler(database, worker_id=name, batch=1)
+
+            async def handler(job: JobInfo, service: CompanionService = service) -> None:
+                result = await service.trigger_event(job.payload["event_id"], now=job.run_at)
+                if result is not None:
+                    posted.append((result.event.id, result.event.trigger_at))
+                await asyncio.sleep(0)
+
+            worker.register(EVENT_JOB, handler)
+            workers.append(worker)
+
+        async def race(at: datetime) -> int:
+            return sum(await asyncio.gather(*(w.run_until_idle(at) for w in workers for _ in range(2))))
+
+        assert await race(birthday.trigger_at - timedelta(days=1)) == 0
+        assert posted == []
+        assert await race(birthday.trigger_at + timedelta(minutes=1)) == 1
+        assert await race(birthday.trigger_at + timedelta(hours=5)) == 0
+        assert posted == [(birthday.id, datetime(2027, 3, 14, 9, tzinfo=UTC))]
+        [next_year] = await svc.list_events(U)
+        assert next_year.trigger_at == datetime(2028, 3, 14, 9, tzinfo=UTC)
+        job = await svc.jobs.find(EVENT_JOB, f"event:{next_year.id}")
+        assert job is not None
+        assert job.status == "pending"
+        assert await race(next_year.trigger_at + timedelta(minutes=1)) == 1
+    finally:
+        await other_db.dispose()
+    assert [event_id for event_id, _ in posted] == [birthday.id, next_year.id]
+    async with db.session(read_only=True) as s:
+        birthdays = (await s.execute(select(func.count()).select_from(ScheduledEvent)
+                                     .where(ScheduledEvent.user_id == U))).scalar_one()
+    assert birthdays == 3  # 2027 and 2028 triggered, 2029 pending: never a duplicate
+
+
+async def test_config_is_off_until_enabled_and_two_admins_channel_changes_both_land(svc: CompanionService) -> None:
+    config = await svc.get_config(G)
+    assert not config.enabled
+    assert not config.talks_in(CH)  # off in a server until an admin turns it on
+    on = await svc.update_config(G, enabled=True)
+    assert on.talks_in(CH)  # on, with no channel list: every channel
+    await asyncio.gather(*(svc.update_config(G, add_channel=channel) for channel in (1, 2, 3, 4)))
+    assert sorted((await svc.get_config(G)).channel_ids) == [1, 2, 3, 4]
+    after = await svc.update_config(G, remove_channel=2, add_channel=5)
+    assert sorted(after.channel_ids) == [1, 3, 4, 5]
+    assert after.channel_ids[-1] == 5  # added last
+    assert not after.talks_in(CH)
+    with pytest.raises(CompanionValidationError):
+        await svc.update_config(G, add_channel=6, birthday_hour_utc=24)
+    assert (await svc.get_config(G)).channel_ids == after.channel_ids  # a bad value changes nothing
+    assert (await svc.update_config(G, every_channel=True)).channel_ids == ()

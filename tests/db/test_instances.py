@@ -16,8 +16,8 @@ from guildkeep.db.instances import BotInstance, Heartbeat, live_instances
 from guildkeep.discord.bot import GuildkeepBot
 from guildkeep.discord.endpoints import pointed_at
 from guildkeep.discord.runner import serve
+from guildkeep.sandbox.demo import build_demo_guild
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import build_demo_guild
 from guildkeep.sandbox.server import SandboxServer
 
 

@@ -14,8 +14,8 @@ from guildkeep.db import Database
 from guildkeep.discord.bot import GuildkeepBot, discover_extensions
 from guildkeep.discord.endpoints import pointed_at
 from guildkeep.discord.runner import run_bot, serve
+from guildkeep.sandbox.demo import build_demo_guild
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import build_demo_guild
 from guildkeep.sandbox.server import SandboxServer
 from guildkeep.scheduler.core_jobs import BACKUP_KEY, BACKUP_KIND
 from tests.conftest import REDIS_URL, eventually

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from guildkeep.leveling.models import ServerConfig
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.test_leveling import cog
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from guildkeep.characters.service import CharacterService
 from guildkeep.errors import ConflictError
 from guildkeep.identity.service import ensure_user
 from guildkeep.sandbox.driver import SeenMessage
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ from guildkeep.db import Database
 from guildkeep.discord.cogs.core import leaf_commands
 from guildkeep.discord.limits import embed_problems
 from guildkeep.sandbox.gateway import shard_for
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import Webhook
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

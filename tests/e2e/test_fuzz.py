@@ -42,8 +42,9 @@ from guildkeep.db.registry import load_models
 from guildkeep.discord.errors import player_message
 from guildkeep.discord.limits import CONTENT, embed_problems
 from guildkeep.sandbox.driver import DriverError, Reply, SandboxTimeout
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import User
+from guildkeep.scheduler.worker import Scheduler
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.probe import tiny_png
 
 pytestmark = pytest.mark.e2e
@@ -218,11 +219,19 @@ def _in_flight() -> list[asyncio.Task[Any]]:
 
 
 async def settle(env: SandboxEnv) -> None:
-    """Let the commands already answered finish (their completion listeners credit command XP), then write what
-    the bot holds in memory, so a snapshot sees only what the next command does."""
+    """Let the commands already answered finish (their completion listeners credit command XP), run the
+    scheduler jobs already due (a server's first quest reset) and write what the bot holds in memory, so a
+    snapshot sees only what the next command does."""
     async with asyncio.timeout(SETTLE_TIMEOUT):
         while busy := _in_flight():
             await asyncio.wait(busy)
+    for bot in env.bots:  # due jobs run now; one the bot's own loop is running finishes first
+
+        async def idle(scheduler: Scheduler = bot.scheduler) -> bool:
+            ran = await scheduler.run_until_idle()
+            return not ran and not await scheduler.service.count(status="running")
+
+        await env.driver.wait_for(idle, "the scheduler jobs already due", timeout=SETTLE_TIMEOUT)
     leveling = env.bot.get_cog("Leveling")
     if leveling is not None:
         await leveling.ingestor.flush()  # type: ignore[attr-defined]

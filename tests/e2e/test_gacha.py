@@ -13,7 +13,7 @@ from PIL import Image
 from guildkeep.config import Settings, load_settings
 from guildkeep.db import Database
 from guildkeep.gacha.service import GachaService
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

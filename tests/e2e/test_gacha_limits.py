@@ -11,7 +11,7 @@ import pytest
 
 from guildkeep.config import Settings, load_settings
 from guildkeep.gacha.config import DATA_DIR, load_config
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.test_gacha import gacha_service, start
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from tests.e2e.test_leveling import chat, fast_xp
 
 pytestmark = pytest.mark.e2e

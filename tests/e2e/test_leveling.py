@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from PIL import Image
 
+from guildkeep.clock import CLOCK
 from guildkeep.db import utcnow
-from guildkeep.leveling import ingest
+from guildkeep.leveling import ingest, rules
 from guildkeep.leveling.ingest import VoiceTracker
+from guildkeep.leveling.service import QUEST_RESET_JOB, quest_reset_key
 from guildkeep.sandbox.driver import Reply
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 if TYPE_CHECKING:
     from guildkeep.discord.cogs.leveling import Leveling
@@ -119,6 +121,43 @@ async def test_rank_returns_a_png_card(discord_env: SandboxEnv) -> None:
     assert "http:// or https://" in bad_url.content
     mine = await d.slash("rank", as_="bob")
     assert mine.attachments[0].data.startswith(PNG)
+
+
+async def test_quests_reset_on_the_scheduler_and_follow_the_moved_clock(discord_env: SandboxEnv) -> None:
+    """Each server's quest reset is a scheduler job created at READY; moving the clock a day (the playground's
+    ``:clock +1d``) runs it again at once: new daily quests, announced once in the quest channel."""
+    d, leveling, gid = discord_env.driver, cog(discord_env), guild_id(discord_env)
+    jobs = discord_env.bot.scheduler.service
+
+    async def scheduled() -> bool:
+        return await jobs.find(QUEST_RESET_JOB, quest_reset_key(gid)) is not None
+
+    await d.wait_for(scheduled, "the server's quest reset job")
+
+    async def generated() -> bool:
+        await discord_env.run_periodic_jobs()  # or the bot's own scheduler loop runs it
+        keys = {q.template_key for q in await leveling.service.get_guild_active_quests(gid)}
+        return keys == {t.key for t in rules.QUEST_TEMPLATES}
+
+    await d.wait_for(generated, "this period's quests")
+    await d.slash("levels config", as_="alice", options={"quest_channel": "bot-commands"})
+    before = d.world.channel_messages(d.channel("bot-commands").id)[-1]
+    CLOCK.advance(timedelta(days=1))
+    try:
+        assert await discord_env.run_periodic_jobs() >= 1
+        notice = await d.wait_for_message("bot-commands", lambda m: "New quests are up!" in m.content,
+                                          "the new quests notice", after=before)
+        daily = [t for t in rules.QUEST_TEMPLATES if t.quest_type == "daily"]
+        assert all(t.name in notice.content for t in daily)
+        await discord_env.run_periodic_jobs()  # nothing more is due: no second notice
+        notices = [m for m in d.world.channel_messages(d.channel("bot-commands").id)
+                   if "New quests are up!" in m.content]
+        assert len(notices) == 1
+        job = await jobs.find(QUEST_RESET_JOB, quest_reset_key(gid))
+        assert job is not None
+        assert job.run_at > utcnow()
+    finally:
+        CLOCK.reset()
 
 
 async def test_daily_quest_completes_from_messages_and_pays_once(discord_env: SandboxEnv) -> None:

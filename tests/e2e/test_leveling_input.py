@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from guildkeep.cli import app
+from guildkeep.config import load_settings
 from guildkeep.db import Database
 from guildkeep.leveling.models import Level
+from guildkeep.llm import ChatMessage, client_from_settings
+from guildkeep.llm.standin import DEFAULT_MODEL, playground_model
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +147,56 @@ def test_the_world_and_the_bots_data_survive_a_restart_and_reset_starts_over(
     assert new_id != guild_id
     assert _guild_id(_play(cli_env, tmp_path, ":who")) == new_id
     assert _stored_xp(database_url, guild_id) == 0
+
+
+COMPANION_SCRIPT = """\
+/companion config enabled:true
+:as bob
+hello @guildkeep
+:quit
+"""
+
+
+def test_without_a_model_the_playground_talks_to_the_local_standin_and_says_so(cli_env: dict[str, str],
+                                                                                tmp_path: Path) -> None:
+    script = tmp_path / "companion.txt"
+    script.write_text(COMPANION_SCRIPT, encoding="utf-8")
+    result = CliRunner().invoke(app, ["playground", "--script", str(script)], env=cli_env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    out = " ".join(result.output.split())  # the console wraps long lines
+    found = re.search(r"language model: none configured, so the local stand-in on (http://127\.0\.0\.1:(\d+)/v1) "
+                      r"answers", out)
+    assert found, out
+    assert "[#general] Bob: hello @guildkeep" in out
+    assert "[#general] guildkeep (bot): Well met! The stand-in narrator heard “hello” and bows." in out
+    assert "No language model is set up" not in out
+
+    async def refused() -> bool:  # stopped on exit: nothing listens on its port any more
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", int(found.group(2)))
+        except OSError:
+            return True
+        writer.close()
+        return False
+
+    assert asyncio.run(refused())
+
+
+async def test_a_configured_model_is_kept_and_named_in_the_banner() -> None:
+    settings = load_settings(database_url="sqlite+aiosqlite:///unused.db", discord_token=None,
+                             llm_base_url="http://127.0.0.1:11434/v1", llm_model="llama3")
+    model = await playground_model(settings)
+    assert model.standin is None
+    assert model.settings is settings
+    assert model.banner == "language model: llama3 at http://127.0.0.1:11434/v1."
+    await model.stop()
+
+    bare = await playground_model(settings.model_copy(update={"llm_base_url": None, "llm_model": None}))
+    try:
+        assert bare.standin is not None
+        assert (bare.settings.llm_base_url, bare.settings.llm_model) == (bare.standin.base_url, DEFAULT_MODEL)
+        async with client_from_settings(bare.settings) as client:
+            reply = await client.chat([ChatMessage.user("ping")], max_tokens=32)
+        assert "ping" in reply.content
+    finally:
+        await bare.stop()

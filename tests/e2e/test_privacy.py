@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.state import ChannelType
+from guildkeep.testing.harness import SandboxEnv
 from tests.privacy.test_service import assert_ledger_reconciles, rows_naming
 
 pytestmark = pytest.mark.e2e

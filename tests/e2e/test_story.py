@@ -9,8 +9,8 @@ import pytest
 
 from guildkeep.config import Settings, load_settings
 from guildkeep.llm.standin import DEFAULT_MODEL, StandinModel
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.story.service import StoryService
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

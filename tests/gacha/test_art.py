@@ -9,13 +9,13 @@ from PIL import Image
 
 from guildkeep.gacha import art
 from guildkeep.gacha.config import load_config
-from guildkeep.gacha.views import EspritView
+from guildkeep.gacha.results import EspritInfo
 
 
-def view(esprit_id: str, level: int = 1) -> EspritView:
+def view(esprit_id: str, level: int = 1) -> EspritInfo:
     cfg = load_config()
     entry = next(e for e in cfg.esprits if e.id == esprit_id)
-    return EspritView(1, 1, entry.id, entry.name, entry.description, entry.rarity, entry.element, entry.image,
+    return EspritInfo(1, 1, entry.id, entry.name, entry.description, entry.rarity, entry.element, entry.image,
                       level, entry.base_stats.model_dump(), in_escrow=False, is_active=True)
 
 

@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from guildkeep.errors import InsufficientFundsError, NotFoundError, PermissionDeniedError, ValidationError
+from guildkeep.gacha.errors import AlreadySoldError
 from guildkeep.gacha.models import AuctionListing, Player
-from guildkeep.gacha.service import AlreadySoldError, GachaService
+from guildkeep.gacha.privacy import ANONYMOUS_USER_ID
+from guildkeep.gacha.service import GachaService
+from guildkeep.privacy import PrivacyService
 from tests.gacha.conftest import GUILD, fund
 
 SELLER = 1
@@ -50,6 +53,40 @@ async def test_listing_puts_the_copy_in_escrow(service: GachaService) -> None:
     assert [item.listing_id for item in browse.items] == [listing.listing_id]
 
 
+async def test_a_purchase_is_reported_even_if_the_listing_vanishes_before_the_reply(
+    service: GachaService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seller is forgotten (their sold listings deleted) between the purchase's commit and its reply."""
+    await service.start(GUILD, SELLER)
+    await service.start(GUILD, 2)
+    copy_id = await listable_copy(service)
+    listing = await service.list_for_sale(GUILD, SELLER, copy_id, 300)
+    commit = service._ledger.once
+
+    async def commit_then_forget_the_seller(request, work):  # type: ignore[no-untyped-def]
+        outcome = await commit(request, work)
+        if request.operation == "auction_buy":
+            await PrivacyService(service.db).forget_user(SELLER)
+        return outcome
+
+    monkeypatch.setattr(service._ledger, "once", commit_then_forget_the_seller)
+    result = await service.buy(GUILD, 2, listing.listing_id, key="buy-vanish")
+    with pytest.raises(NotFoundError):  # the listing is gone ...
+        await service.listing(GUILD, listing.listing_id)
+    # ... and the purchase is still reported as it happened, also when the request is delivered again.
+    # The retry names the seller as the ledger now does: anonymous, since they were forgotten.
+    again = await service.buy(GUILD, 2, listing.listing_id, key="buy-vanish")
+    for reply, seller in ((result, SELLER), (again, ANONYMOUS_USER_ID)):
+        sold = reply.listing
+        assert (sold.listing_id, sold.status, sold.price) == (listing.listing_id, "sold", 300)
+        assert (reply.listing.seller_id, reply.listing.buyer_id) == (seller, 2)
+        assert (reply.listing.esprit.copy_id, reply.listing.esprit.owner_id) == (copy_id, 2)
+        assert reply.listing.esprit.name == listing.esprit.name
+        assert reply.buyer_balance == 700
+    assert (await service.show(GUILD, 2, copy_id)).owner_id == 2
+    assert (await service.balance(GUILD, 2)).balances["faylen"] == 700
+
+
 async def test_a_purchase_moves_currency_and_ownership_together(service: GachaService) -> None:
     await service.start(GUILD, SELLER)
     await service.start(GUILD, 2)
@@ -67,6 +104,7 @@ async def test_a_purchase_moves_currency_and_ownership_together(service: GachaSe
     # The retried request does not charge twice.
     again = await service.buy(GUILD, 2, listing.listing_id, key="buy-1")
     assert again.buyer_balance == 600
+    assert again.listing == result.listing  # the same sale, seller and buyer included
     assert (await service.balance(GUILD, 2)).balances["faylen"] == 600
     # The buyer can use it; the seller no longer has it.
     assert (await service.set_active(GUILD, 2, copy_id)).is_active

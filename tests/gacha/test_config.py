@@ -9,6 +9,7 @@ import pytest
 
 from guildkeep.config import SettingsError, load_settings
 from guildkeep.gacha.config import DATA_DIR, GachaConfigError, load_config
+from guildkeep.gacha.settings import GameSettings
 
 
 def test_default_config_is_valid_and_large_enough() -> None:
@@ -156,3 +157,33 @@ def test_a_bad_operator_id_is_one_clear_line(isolated_env: Path, monkeypatch: py
     message = str(info.value)
     assert message.startswith("invalid setting GUILDKEEP_OPERATOR_IDS: ")
     assert "\n" not in message
+
+
+def test_the_shipped_settings_file_spells_out_exactly_the_declared_defaults() -> None:
+    shipped = json.loads((DATA_DIR / "game_settings.json").read_text(encoding="utf-8"))
+    assert GameSettings.model_validate(shipped) == GameSettings()
+    assert load_config().settings == GameSettings()
+
+
+def test_every_setting_has_a_default_and_a_description() -> None:
+    for model in (GameSettings, *(type(getattr(GameSettings(), name)) for name in
+                                  ("starting", "daily", "summon", "pity", "leveling", "auction"))):
+        for name, field in model.model_fields.items():
+            assert not field.is_required(), f"{model.__name__}.{name} has no default"
+            if model is not GameSettings or name in ("currencies", "balance_max", "policy"):
+                assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_an_override_may_name_only_what_it_changes(tmp_path: Path) -> None:
+    (tmp_path / "game_settings.json").write_text(json.dumps({"summon": {"multi_count": 5}, "balance_max": 5000,
+                                                             "auction": {"max_price": 5000}}), encoding="utf-8")
+    settings = load_config(tmp_path).settings
+    assert (settings.summon.multi_count, settings.balance_max, settings.auction.max_price) == (5, 5000, 5000)
+    assert settings.summon.single_cost == GameSettings().summon.single_cost
+    assert settings.daily == GameSettings().daily
+
+
+def test_an_override_outside_the_declared_bounds_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "game_settings.json").write_text(json.dumps({"summon": {"multi_count": 26}}), encoding="utf-8")
+    with pytest.raises(GachaConfigError, match=r"^game_settings.json: field summon.multi_count: .*equal to 25"):
+        load_config(tmp_path)

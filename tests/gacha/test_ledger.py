@@ -57,6 +57,21 @@ async def test_ledger_sums_equal_balances_and_owners_after_a_concurrent_workload
     for user in PLAYERS:
         await service.start(GUILD, user)
     await asyncio.gather(*(worker(service, user, seed=user * 7) for user in PLAYERS))
+    # However the workload's races fell, one sale is raced by every other player: exactly one buyer wins.
+    tradable = {user: await service.owned_choices(GUILD, user, tradable_only=True) for user in PLAYERS}
+    seller = next(user for user in PLAYERS if tradable[user])
+    copy = tradable[seller][0]
+    listing = await service.list_for_sale(GUILD, seller, copy.copy_id, 1, key="raced-sale")
+
+    async def try_buy(buyer: int) -> bool:
+        try:
+            await service.buy(GUILD, buyer, listing.listing_id, key=f"raced-buy-{buyer}")
+        except DomainError:
+            return False
+        return True
+
+    wins = await asyncio.gather(*(try_buy(user) for user in PLAYERS if user != seller))
+    assert sum(wins) == 1
 
     async with service.db.session(read_only=True) as s:
         lines = (await s.execute(select(LedgerEntry).where(LedgerEntry.line > 0))).scalars().all()

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from guildkeep.db import utcnow
 from guildkeep.errors import InsufficientFundsError, NotFoundError, ValidationError
 from guildkeep.gacha.config import DATA_DIR, load_config
+from guildkeep.gacha.errors import AlreadyStartedError, DailyNotReadyError, NotStartedError
 from guildkeep.gacha.models import Esprit, LedgerEntry, Player, UserEsprit
-from guildkeep.gacha.service import AlreadyStartedError, DailyNotReadyError, GachaService, NotStartedError
+from guildkeep.gacha.service import GachaService
 from tests.gacha.conftest import ADMIN, GUILD, OTHER_GUILD, fund
 
 

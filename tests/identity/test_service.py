@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from guildkeep.db import Database
 from guildkeep.errors import ValidationError
-from guildkeep.identity.models import GuildMember, User
+from guildkeep.identity.models import Guild, GuildMember, User
 from guildkeep.identity.service import IdentityService, display_name
 
 
@@ -69,3 +70,29 @@ async def test_guild_settings_merge(db: Database) -> None:
     assert merged == {"prefix": "!", "nested": {"a": 1}, "tz": "UTC"}
     assert await svc.get_guild_settings(7) == merged
     assert await svc.get_guild_settings(8) == {}
+
+
+async def test_sync_guilds_records_renames_and_rejoins_without_duplicates(db: Database) -> None:
+    svc = IdentityService(db)
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+    async def rows() -> dict[int, tuple[str, bool, datetime]]:
+        async with db.session(read_only=True) as s:
+            found = (await s.execute(select(Guild.id, Guild.name, Guild.is_active, Guild.joined_at))).all()
+        return {gid: (name, active, joined) for gid, name, active, joined in found}
+
+    await svc.update_guild_settings(3, tz="UTC")  # a row some module created first, without a name
+    assert await svc.sync_guilds([(1, "One"), (2, "Two\x00"), (3, "Three")], now=t0) == 3
+    assert await rows() == {1: ("One", True, t0), 2: ("Two", True, t0), 3: ("Three", True, (await rows())[3][2])}
+    assert await svc.get_guild_settings(3) == {"tz": "UTC"}  # settings are left alone
+    await svc.mark_guild_left(2)
+    t1 = t0 + timedelta(days=1)
+    # Two processes at once (shards sharing the database): no conflict, one row each.
+    await asyncio.gather(svc.sync_guilds([(1, "One renamed"), (2, "Two")], now=t1),
+                         svc.sync_guilds([(1, "One renamed"), (2, "Two")], now=t1))
+    after = await rows()
+    assert after[1] == ("One renamed", True, t0)  # still there since t0
+    assert after[2] == ("Two", True, t1)  # had left: joined again now
+    assert len(after) == 3
+    assert await svc.sync_guilds(((n, f"G{n}") for n in range(100, 1300)), now=t1) == 1200  # several batches
+    assert len(await rows()) == 1203

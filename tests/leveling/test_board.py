@@ -18,8 +18,9 @@ from guildkeep.leveling.board import GuildBoard, board_key, split_key
 from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import XpIngestor
 from guildkeep.leveling.models import Level
+from guildkeep.leveling.results import ActivityResult
 from guildkeep.leveling.rules import MAX_XP
-from guildkeep.leveling.service import ActivityOutcome, LevelingService
+from guildkeep.leveling.service import LevelingService
 
 G = 3001
 SNOW = 1_200_000_000_000_000_000
@@ -146,9 +147,9 @@ async def test_flush_statements_do_not_grow_with_servers_or_members(svc: Levelin
             await svc.reset_quests(g)
             await svc.create_achievement(g, "First words", "", "messages", 1, 10)
             await svc.create_achievement(g, "Talker", "", "messages", 2, 10)
-        got: list[ActivityOutcome] = []
+        got: list[ActivityResult] = []
 
-        async def collect(outcome: ActivityOutcome) -> None:
+        async def collect(outcome: ActivityResult) -> None:
             got.append(outcome)
 
         ing = XpIngestor(svc, flush_seconds=60, on_outcome=collect)
@@ -174,7 +175,7 @@ async def test_two_ingestors_grant_an_achievement_once(db: Database, svc: Leveli
     await svc.create_achievement(G, "First words", "", "messages", 1, 25)
     earned: list[tuple[int, int]] = []
 
-    async def collect(outcome: ActivityOutcome) -> None:
+    async def collect(outcome: ActivityResult) -> None:
         earned.extend((u, a.id) for u, a in outcome.achievements_earned)
 
     first, second = XpIngestor(svc, on_outcome=collect), XpIngestor(LevelingService(db), on_outcome=collect)
@@ -191,7 +192,7 @@ async def test_a_slow_announcement_does_not_hold_up_the_next_flush(svc: Leveling
     gate = asyncio.Event()
     seen: list[int] = []
 
-    async def slow(outcome: ActivityOutcome) -> None:
+    async def slow(outcome: ActivityResult) -> None:
         await gate.wait()  # Discord being slow (rate limits, level roles)
         seen.extend(c.user_id for c in outcome.level_ups)
 

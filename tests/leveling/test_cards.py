@@ -14,7 +14,7 @@ from guildkeep.leveling.cards import (
     render_rank_card_async,
     xp_labels,
 )
-from guildkeep.leveling.service import CardView
+from guildkeep.leveling.results import CardInfo
 
 BAR_Y = (BAR_BOX[1] + BAR_BOX[3]) // 2
 
@@ -31,7 +31,7 @@ def _open(data: bytes) -> Image.Image:
 
 
 async def test_card_is_a_png_with_the_xp_bar_filled_to_progress() -> None:
-    card = CardView(primary_color="#ff0000", secondary_color="#0000ff", background_color="#101010")
+    card = CardInfo(primary_color="#ff0000", secondary_color="#0000ff", background_color="#101010")
     data = RankCardData("Ann", level=10, xp_into_level=25, xp_for_level=100, total_xp=4700, rank=3, card=card,
                         avatar=_png((0, 255, 0)))
     image = _open(await render_rank_card_async(data))
@@ -42,19 +42,19 @@ async def test_card_is_a_png_with_the_xp_bar_filled_to_progress() -> None:
     assert image.getpixel((BAR_BOX[2] - 5, BAR_Y)) == (0, 0, 255)
     assert image.getpixel((140, 141)) == (0, 255, 0)  # avatar centre
     assert image.getpixel((600, 270)) == (16, 16, 16)  # background
-    assert image.getpixel((2, 2)) == cards.colour(CardView(), "border_color")
+    assert image.getpixel((2, 2)) == cards.colour(CardInfo(), "border_color")
 
 
 def test_styles_and_fallbacks() -> None:
-    minimal = CardView(card_style="minimal", background_color="#202020", primary_color="#00ff00")
+    minimal = CardInfo(card_style="minimal", background_color="#202020", primary_color="#00ff00")
     image = _open(render_rank_card(RankCardData("", 0, 0, 100, 0, card=minimal, avatar=b"not an image",
                                                 background=b"garbage")))
     assert image.getpixel((2, 2)) == (32, 32, 32)  # no border
-    assert image.getpixel((BAR_BOX[0] + 5, BAR_Y)) == cards.colour(CardView(), "secondary_color")  # empty bar
+    assert image.getpixel((BAR_BOX[0] + 5, BAR_Y)) == cards.colour(CardInfo(), "secondary_color")  # empty bar
     assert image.getpixel((60, 141)) == (0, 255, 0)  # drawn placeholder avatar in the primary colour
-    full = _open(render_rank_card(RankCardData("A" * 40, 5, 100, 100, 10**7, card=CardView(card_style="rounded"),
+    full = _open(render_rank_card(RankCardData("A" * 40, 5, 100, 100, 10**7, card=CardInfo(card_style="rounded"),
                                                background=_png((200, 0, 0), (100, 30)))))
-    assert full.getpixel((BAR_BOX[2] - 30, BAR_Y)) == cards.colour(CardView(), "primary_color")
+    assert full.getpixel((BAR_BOX[2] - 30, BAR_Y)) == cards.colour(CardInfo(), "primary_color")
     r, g, _b = full.getpixel((600, 270))
     assert r > 100
     assert g < 20  # the background image, shaded

@@ -9,7 +9,8 @@ import pytest
 from guildkeep.db import Database, utcnow
 from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
-from guildkeep.leveling.service import ActivityOutcome, LevelingService
+from guildkeep.leveling.results import ActivityResult
+from guildkeep.leveling.service import LevelingService
 
 G = 2001
 SNOW = 1_200_000_000_000_000_000  # a message id (a snowflake of 2024)
@@ -21,9 +22,9 @@ def svc(db: Database) -> LevelingService:
 
 
 async def test_messages_are_scored_in_memory_and_flushed_in_one_batch(svc: LevelingService) -> None:
-    outcomes: list[ActivityOutcome] = []
+    outcomes: list[ActivityResult] = []
 
-    async def collect(outcome: ActivityOutcome) -> None:
+    async def collect(outcome: ActivityResult) -> None:
         outcomes.append(outcome)
 
     ing = XpIngestor(svc, on_outcome=collect, rng=random.Random(3))
@@ -64,9 +65,9 @@ async def test_config_applies_per_event(svc: LevelingService) -> None:
 async def test_quest_completes_through_the_ingestor_once(svc: LevelingService) -> None:
     await svc.update_server_config(G, "cooldowns", {"message": 0})
     quest = await svc.create_quest(G, "Chat", "", "daily", "total_messages", 5, 1000)
-    outcomes: list[ActivityOutcome] = []
+    outcomes: list[ActivityResult] = []
 
-    async def collect(outcome: ActivityOutcome) -> None:
+    async def collect(outcome: ActivityResult) -> None:
         outcomes.append(outcome)
 
     ing = XpIngestor(svc, on_outcome=collect)
@@ -158,9 +159,9 @@ async def test_quests_count_only_activity_that_counts_for_xp(svc: LevelingServic
     """20 one-word messages and 15 commands in a minute: the cooldown lets one of each count, for XP and quests."""
     now = utcnow()
     created = {q.template_key: q for q in await svc.reset_quests(G, now=now)}
-    outcomes: list[ActivityOutcome] = []
+    outcomes: list[ActivityResult] = []
 
-    async def collect(outcome: ActivityOutcome) -> None:
+    async def collect(outcome: ActivityResult) -> None:
         outcomes.append(outcome)
 
     ing = XpIngestor(svc, on_outcome=collect)
@@ -289,16 +290,16 @@ async def test_reads_include_activity_not_flushed_yet(svc: LevelingService) -> N
     assert await ing.rank_position(G, 4) == 4
     assert await ing.rank_position(G, 99) is None
     board = await ing.leaderboard(G, 1, 2)
-    assert [(e.user_id, e.xp, e.rank) for e in board.entries] == [(3, 120, 1), (1, 100, 2)]
+    assert [(e.user_id, e.xp, e.rank) for e in board.items] == [(3, 120, 1), (1, 100, 2)]
     assert (board.total, board.pages) == (4, 2)
     second = await ing.leaderboard(G, 2, 2)
-    assert [(e.user_id, e.xp, e.rank) for e in second.entries] == [(2, 60, 3), (4, 20, 4)]
-    assert second.entries[1].name == "newcomer"
+    assert [(e.user_id, e.xp, e.rank) for e in second.items] == [(2, 60, 3), (4, 20, 4)]
+    assert second.items[1].name == "newcomer"
     progress = {q.quest.id: q.quest_specific_progress for q in await ing.user_quests(G, 3)}
     assert progress[quest.id] == 4
     await ing.stop()  # what was shown is what is stored
     assert (await svc.get_user_level(G, 3)).xp == 120
-    assert [(e.user_id, e.xp) for e in (await svc.leaderboard(G, 1, 2)).entries] == [(3, 120), (1, 100)]
+    assert [(e.user_id, e.xp) for e in (await svc.leaderboard(G, 1, 2)).items] == [(3, 120), (1, 100)]
 
 
 async def test_stop_during_a_flush_loses_nothing(svc: LevelingService, monkeypatch: pytest.MonkeyPatch) -> None:

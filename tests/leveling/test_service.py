@@ -97,11 +97,11 @@ async def test_leaderboard_and_rank(svc: LevelingService) -> None:
     await svc.award_xp(G2, 999, 10**6)
     page = await svc.leaderboard(G, page=1, per_page=10)
     assert (page.total, page.pages, page.page) == (25, 3, 1)
-    assert [e.user_id for e in page.entries[:2]] == [124, 123]
-    assert page.entries[0].name == "user24"
+    assert [e.user_id for e in page.items[:2]] == [124, 123]
+    assert page.items[0].name == "user24"
     last = await svc.leaderboard(G, page=9, per_page=10)
     assert last.page == 3
-    assert [e.rank for e in last.entries] == [21, 22, 23, 24, 25]
+    assert [e.rank for e in last.items] == [21, 22, 23, 24, 25]
     assert await svc.rank_position(G, 124) == 1
     assert await svc.rank_position(G, 100) == 25
     assert await svc.rank_position(G, 999) is None
@@ -112,17 +112,18 @@ async def test_leaderboard_and_rank(svc: LevelingService) -> None:
 
 async def test_server_config_validation_and_cache(svc: LevelingService) -> None:
     cfg = await svc.get_server_config(G)
-    assert (cfg.xp_rate, cfg.level_up_mode, cfg.curve, cfg.cooldowns["message"]) == (1.0, "same", "mee6", 60)
+    s = cfg.settings
+    assert (s.xp_rate, s.level_up_mode, s.curve, s.cooldowns["message"]) == (1.0, "same", "mee6", 60)
     cfg = await svc.update_server_config(G, "xp_rate", 2.5)
-    assert cfg.xp_rate == 2.5
-    assert (await svc.get_server_config(G)).xp_rate == 2.5  # cache invalidated on write
+    assert cfg.settings.xp_rate == 2.5
+    assert (await svc.get_server_config(G)).settings.xp_rate == 2.5  # cache invalidated on write
     cfg = await svc.update_server_config_values(G, {"cooldowns": {"message": 0}, "no_xp_channels": [5, 5, 6],
                                                     "role_multipliers": {"7": 2}, "level_up_mode": "channel",
                                                     "level_up_channel": 77, "quest_reset_hour": 6,
                                                     "quest_reset_day": 4, "level_up_message": "{mention} -> {level}"})
-    assert cfg.cooldowns == {"message": 0, "reaction": 60, "command": 60}
-    assert cfg.no_xp_channels == (5, 6)
-    assert cfg.role_multipliers == {7: 2.0}
+    assert cfg.settings.cooldowns == {"message": 0, "reaction": 60, "command": 60}
+    assert cfg.settings.no_xp_channels == (5, 6)
+    assert cfg.settings.role_multipliers == {7: 2.0}
     assert await svc.get_level_up_channel(G) == 77
     await svc.update_server_config_values(G, {"quest_channel": 78, "achievement_channel": 79})
     assert (await svc.get_quest_channel(G), await svc.get_achievement_channel(G)) == (78, 79)
@@ -135,8 +136,8 @@ async def test_server_config_validation_and_cache(svc: LevelingService) -> None:
     for setting, value in bad:
         with pytest.raises(ValidationError):
             await svc.update_server_config(G, setting, value)
-    assert (await svc.get_server_config(G)).message_xp_min == 15
-    assert (await svc.get_server_config(G2)).xp_rate == 1.0
+    assert (await svc.get_server_config(G)).settings.message_xp_min == 15
+    assert (await svc.get_server_config(G2)).settings.xp_rate == 1.0
 
 
 async def test_changing_curve_rederives_levels(svc: LevelingService, db: Database) -> None:
@@ -324,7 +325,7 @@ async def test_import_mee6_is_idempotent(svc: LevelingService) -> None:
     assert changed.updated == 1
     assert (await svc.get_user_level(G, 111)).level == 50
     page = await svc.leaderboard(G)
-    assert page.entries[0].name == "a"
+    assert page.items[0].name == "a"
 
 
 async def test_quests_enabled_off_stops_templates_not_custom_quests(svc: LevelingService) -> None:

@@ -39,9 +39,9 @@ async def test_a_template_that_could_overflow_is_not_saved(db: Database) -> None
     svc = LevelingService(db)
     with pytest.raises(ValidationError, match="Shorten it"):
         await svc.update_server_config(G, "level_up_message", "{server}" * 125)
-    assert (await svc.get_server_config(G)).level_up_message is None
+    assert (await svc.get_server_config(G)).settings.level_up_message is None
     saved = await svc.update_server_config(G, "level_up_message", "GG {mention} in {server}!")
-    assert saved.level_up_message == "GG {mention} in {server}!"
+    assert saved.settings.level_up_message == "GG {mention} in {server}!"
 
 
 def test_a_lone_brace_is_explained() -> None:

@@ -6,8 +6,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from guildkeep.sandbox.demo import build_demo_guild
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import build_demo_guild
 from guildkeep.sandbox.server import SandboxServer
 
 

@@ -22,9 +22,9 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from guildkeep.gacha.service import LEADERBOARD_KINDS
-from guildkeep.sandbox.editor import PlaygroundCompleter, run_interruptible
-from guildkeep.sandbox.harness import SandboxEnv
-from guildkeep.sandbox.playground import Playground
+from guildkeep.playground.console import Playground
+from guildkeep.playground.editor import PlaygroundCompleter, run_interruptible
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

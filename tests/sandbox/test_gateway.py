@@ -12,8 +12,8 @@ import pytest
 
 from guildkeep.sandbox.driver import Driver
 from guildkeep.sandbox.gateway import Intent, shard_for
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.server import SandboxServer
+from guildkeep.testing.harness import SandboxEnv
 
 ALL_INTENTS = Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.MESSAGE_CONTENT | Intent.GUILD_MEMBERS
 

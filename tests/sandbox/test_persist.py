@@ -16,9 +16,10 @@ from guildkeep.identity.models import Guild as GuildRow
 from guildkeep.identity.models import User as UserRow
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.service import LevelingService
+from guildkeep.playground.reset import forget
+from guildkeep.sandbox.demo import build_demo_guild
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import build_demo_guild
-from guildkeep.sandbox.persist import StateError, WorldFile, forget, state_path
+from guildkeep.sandbox.persist import StateError, WorldFile, state_path
 from guildkeep.sandbox.server import SandboxServer
 from guildkeep.sandbox.state import Webhook
 

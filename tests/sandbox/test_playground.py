@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from guildkeep.clock import CLOCK
+from guildkeep.playground.console import Playground, console_writer
 from guildkeep.sandbox.driver import DriverError
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.persist import WorldFile
-from guildkeep.sandbox.playground import Playground, console_writer
+from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
 

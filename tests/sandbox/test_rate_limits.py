@@ -9,9 +9,9 @@ import pytest
 
 import discord
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.limits import RateLimits
 from guildkeep.sandbox.server import SandboxServer
+from guildkeep.testing.harness import SandboxEnv
 
 RATE_LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Reset-After",
                       "X-RateLimit-Bucket"}

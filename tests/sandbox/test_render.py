@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from guildkeep.playground.console import console_writer
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.playground import console_writer
 from guildkeep.sandbox.render import Names, embed_panel, format_timestamp, relative, render_text
 from guildkeep.sandbox.server import SandboxServer
 
@@ -133,7 +133,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
 
 
 def test_the_docs_describe_every_playground_command() -> None:
-    from guildkeep.sandbox.playground import HELP
+    from guildkeep.playground.console import HELP
 
     root = Path(__file__).resolve().parents[2]
     commands = set(re.findall(r"(?<![\w:]):(?:add \w+|join voice|leave voice|clock reset|[a-z]+)", HELP))

@@ -9,9 +9,9 @@ import pytest
 
 from guildkeep.sandbox import spec
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.sandbox.limits import RateLimits
 from guildkeep.sandbox.server import RecordedRequest, SandboxServer
+from guildkeep.testing.harness import SandboxEnv
 from tests.sandbox.conftest import Api
 from tests.sandbox.test_fidelity import pending_interaction
 

@@ -6,9 +6,9 @@ from guildkeep.config import load_settings
 from guildkeep.db import Database
 from guildkeep.db.types import utcnow
 from guildkeep.discord.bot import GuildkeepBot
-from guildkeep.sandbox.harness import SandboxEnv
 from guildkeep.scheduler import rules
 from guildkeep.scheduler.results import JobInfo
+from guildkeep.testing.harness import SandboxEnv
 from tests.conftest import eventually
 
 

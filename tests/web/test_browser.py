@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from guildkeep.db import Database
 from guildkeep.leveling.service import LevelingService
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from guildkeep.web.app import WebContext
 from guildkeep.web.server import context_for_bot, running
 from tests.web.conftest import GUILD, Discord, seed_levels
@@ -119,7 +119,7 @@ async def test_a_member_without_manage_server_is_refused_the_dashboard(
         assert "Manage Server" in await page.inner_text(".error")
         assert await page.locator("#xp_rate").count() == 0
         await shot(page, "dashboard-refused", backend)
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 1.0
 
 
 @pytest.mark.e2e

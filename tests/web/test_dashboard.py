@@ -27,9 +27,9 @@ async def test_the_owner_changes_the_xp_rate(admin_client: httpx.AsyncClient, di
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/dashboard/{discord.a.id}?saved=1"
     cfg = await leveling.get_server_config(discord.a.id)
-    assert cfg.xp_rate == 2.5
-    assert cfg.cooldowns["message"] == 30
-    assert cfg.message_xp_min == 15  # untouched fields stay as they were
+    assert cfg.settings.xp_rate == 2.5
+    assert cfg.settings.cooldowns["message"] == 30
+    assert cfg.settings.message_xp_min == 15  # untouched fields stay as they were
     assert 'id="saved"' in (await admin_client.get(saved.headers["location"])).text
 
 
@@ -39,7 +39,7 @@ async def test_a_manage_server_member_may_change_it_too(admin_client: httpx.Asyn
     page = await admin_client.get(f"/dashboard/{discord.a.id}")
     assert page.status_code == 200
     await admin_client.post(f"/dashboard/{discord.a.id}/config", data={"csrf": csrf_of(page.text), "xp_rate": "3"})
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 3
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 3
 
 
 async def test_a_member_without_manage_server_is_refused(admin_client: httpx.AsyncClient, discord: Discord,
@@ -52,7 +52,7 @@ async def test_a_member_without_manage_server_is_refused(admin_client: httpx.Asy
     csrf = csrf_of(page.text)  # the logout form's token: a valid token for this session
     refused = await admin_client.post(f"/dashboard/{discord.a.id}/config", data={"csrf": csrf, "xp_rate": "9"})
     assert refused.status_code == 403
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 1.0
 
 
 async def test_an_admin_of_one_server_cannot_touch_another(admin_client: httpx.AsyncClient, discord: Discord,
@@ -63,8 +63,8 @@ async def test_an_admin_of_one_server_cannot_touch_another(admin_client: httpx.A
         resp = await admin_client.post(path, data={"csrf": csrf_of(page.text), "xp_rate": "7"}) \
             if path.endswith("config") else await admin_client.get(path)
         assert resp.status_code == 403, path
-    assert (await leveling.get_server_config(discord.b.id)).xp_rate == 1.0
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.b.id)).settings.xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 1.0
 
 
 async def test_forms_without_the_sessions_csrf_token_change_nothing(admin_client: httpx.AsyncClient,
@@ -75,7 +75,7 @@ async def test_forms_without_the_sessions_csrf_token_change_nothing(admin_client
         resp = await admin_client.post(f"/dashboard/{discord.a.id}/config", data=data)
         assert resp.status_code == 403
         assert "did not come from this site" in resp.text
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 1.0
     # Another session's valid token does not work in this one.
     other = httpx.AsyncClient(transport=admin_client._transport, base_url="http://testserver")
     async with other:
@@ -83,7 +83,7 @@ async def test_forms_without_the_sessions_csrf_token_change_nothing(admin_client
         foreign = csrf_of((await other.get(f"/dashboard/{discord.a.id}")).text)
     resp = await admin_client.post(f"/dashboard/{discord.a.id}/config", data={"xp_rate": "4", "csrf": foreign})
     assert resp.status_code == 403
-    assert (await leveling.get_server_config(discord.a.id)).xp_rate == 1.0
+    assert (await leveling.get_server_config(discord.a.id)).settings.xp_rate == 1.0
 
 
 async def test_bad_values_get_the_services_message_and_change_nothing(admin_client: httpx.AsyncClient,
@@ -100,9 +100,9 @@ async def test_bad_values_get_the_services_message_and_change_nothing(admin_clie
                                    data={"csrf": csrf, "message_xp_min": "50", "message_xp_max": "10"})
     assert "The minimum message XP cannot be above the maximum." in resp.text
     cfg = await leveling.get_server_config(discord.a.id)
-    assert cfg.xp_rate == 1.0
-    assert cfg.cooldowns["message"] == 60
-    assert cfg.message_xp_min == 15
+    assert cfg.settings.xp_rate == 1.0
+    assert cfg.settings.cooldowns["message"] == 60
+    assert cfg.settings.message_xp_min == 15
 
 
 async def test_the_other_dashboard_forms(admin_client: httpx.AsyncClient, discord: Discord,
@@ -122,13 +122,13 @@ async def test_the_other_dashboard_forms(admin_client: httpx.AsyncClient, discor
     await post("no-xp", kind="channel", target_id="777")
     await post("multipliers", kind="role", target_id="888", value="2")
     cfg = await leveling.get_server_config(gid)
-    assert cfg.no_xp_channels == (777,)
-    assert cfg.role_multipliers == {888: 2.0}
+    assert cfg.settings.no_xp_channels == (777,)
+    assert cfg.settings.role_multipliers == {888: 2.0}
     await post("no-xp", kind="channel", target_id="777", remove="on")
     await post("multipliers", kind="role", target_id="888", value="1")
     cfg = await leveling.get_server_config(gid)
-    assert cfg.no_xp_channels == ()
-    assert cfg.role_multipliers == {}
+    assert cfg.settings.no_xp_channels == ()
+    assert cfg.settings.role_multipliers == {}
     assert "A multiplier must be between 0 and 10." in (await post("multipliers", kind="role", target_id="888",
                                                                    value="12")).text
     await post("quests", name="Chatty", description="Talk", quest_type="special", requirement_type="total_messages",
@@ -240,9 +240,9 @@ async def test_with_the_bots_directory_channels_and_roles_are_picked_by_name(
         assert "Pick a channel or a role." in bad.text
         page = (await client.get(f"/dashboard/{discord.a.id}")).text
     cfg = await leveling.get_server_config(discord.a.id)
-    assert cfg.no_xp_channels == (778,)
-    assert cfg.role_multipliers == {888: 1.5}
-    assert cfg.level_up_channel == 777
+    assert cfg.settings.no_xp_channels == (778,)
+    assert cfg.settings.role_multipliers == {888: 1.5}
+    assert cfg.settings.level_up_channel == 777
     assert "#memes" in page
     assert "role @Regulars ×1.5" in page
     assert '<option value="777" selected>#general</option>' in page

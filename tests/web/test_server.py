@@ -16,7 +16,7 @@ import pytest
 from guildkeep.config import SettingsError, load_settings
 from guildkeep.discord.runner import serve_web
 from guildkeep.leveling.service import LevelingService
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 from guildkeep.web.server import context_for_bot
 
 

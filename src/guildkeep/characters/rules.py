@@ -72,6 +72,7 @@ def clean_name(raw: str, *, what: str = "A character's name") -> str:
 
 
 def clean_description(raw: str | None) -> str:
+    """A character's description, trimmed; empty when none is given, refused when too long."""
     text = (raw or "").strip()
     if len(text) > DESCRIPTION_MAX:
         raise DescriptionError(
@@ -110,6 +111,7 @@ def check_avatar_upload(filename: str, content_type: str | None, size: int) -> N
 
 
 def clean_speech(raw: str) -> str:
+    """What a character says, trimmed; refused when empty or longer than a message may be."""
     text = raw.strip()
     if not text:
         raise SpeechTextError("There is nothing to say: the text is empty.")
@@ -128,8 +130,11 @@ class MentionPolicy:
 
 
 def mention_policy(*, can_mention_everyone: bool, mentionable_role_ids: tuple[int, ...] = ()) -> MentionPolicy:
-    """Discord's own rule: with Mention @everyone, @here and All Roles a member can ping everyone and
-    every role; without it only roles marked mentionable. Users can always be pinged."""
+    """Who a speaker may ping, by Discord's own rule.
+
+    With Mention @everyone, @here and All Roles a member can ping everyone and every role; without it
+    only roles marked mentionable. Users can always be pinged.
+    """
     if can_mention_everyone:
         return MentionPolicy(everyone=True, roles=True)
     return MentionPolicy(everyone=False, roles=tuple(mentionable_role_ids[:ALLOWED_MENTION_ROLES_MAX]))

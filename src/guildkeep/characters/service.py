@@ -28,10 +28,11 @@ from guildkeep.characters.errors import (
     TooManyCharactersError,
 )
 from guildkeep.characters.models import Character, CharacterGuildOverride, CharacterSpeech
+from guildkeep.characters.privacy import PROVIDER
 from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
-from guildkeep.errors import DuplicateError
+from guildkeep.errors import DuplicateError, PermissionDeniedError
 from guildkeep.identity.service import ensure_guild, ensure_user
 from guildkeep.results import Page
 from guildkeep.text import parse_id
@@ -49,6 +50,19 @@ def register_delete_guard(guard: DeleteGuard) -> None:
     """Have ``guard`` consulted (inside the same transaction) before any character is deleted."""
     if guard not in _DELETE_GUARDS:
         _DELETE_GUARDS.append(guard)
+
+
+# Other modules may refuse speaking as a character in some channels (a campaign's channel is for its players):
+# each guard gets a read-only unit of work, the server, the channel and the speaker, and returns the reason
+# to refuse, or None.
+SpeakGuard = Callable[[AsyncSession, int, int, int], Awaitable[str | None]]
+_SPEAK_GUARDS: list[SpeakGuard] = []
+
+
+def register_speak_guard(guard: SpeakGuard) -> None:
+    """Have ``guard`` consulted before anyone speaks as a character in a channel."""
+    if guard not in _SPEAK_GUARDS:
+        _SPEAK_GUARDS.append(guard)
 
 
 class _Unset(Enum):
@@ -112,12 +126,38 @@ async def character_infos(
     """The characters with these ids (as ``guild_id`` shows them), read in the caller's unit of work.
 
     For modules that hold references to characters (a story's cast) and already decided who may use
-    them: no visibility check. Ids that no longer exist are left out."""
+    them: no visibility check. Ids that no longer exist are left out.
+    """
     ids = sorted(set(character_ids))
     if not ids:
         return {}
     rows = (await session.execute(_with_overrides(guild_id).where(Character.id.in_(ids)))).all()
     return {c.id: _info(c, o) for c, o in rows}
+
+
+async def add_character(
+    session: AsyncSession, owner_id: int, name: str, *, avatar_url: str | None = None,
+    description: str | None = None, public: bool = False, guild_id: int | None = None,
+    max_per_owner: int = MAX_CHARACTERS_PER_OWNER,
+) -> CharacterInfo:
+    """Create a character inside the caller's unit of work.
+
+    For modules that bind it to something in the same transaction. Same rules as `CharacterService.create`;
+    a taken name surfaces as `DuplicateError` when the unit of work flushes or ends.
+    """
+    clean = rules.clean_name(name)
+    avatar = rules.clean_avatar_url(avatar_url)
+    text = rules.clean_description(description)
+    await ensure_user(session, owner_id)
+    count = await session.scalar(select(func.count()).select_from(Character).where(Character.owner_id == owner_id))
+    if (count or 0) >= max_per_owner:
+        raise TooManyCharactersError(
+            f"You already have {max_per_owner} characters, the most one person can have. Delete one to make room.")
+    row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
+                    description=text, is_public=public, origin_guild_id=guild_id)
+    session.add(row)
+    await session.flush()
+    return _info(row)
 
 
 class CharacterService:
@@ -168,28 +208,18 @@ class CharacterService:
         public: bool = False,
         guild_id: int | None = None,
     ) -> CharacterInfo:
-        """Create a character owned by ``owner_id``; its name must be new among the owner's characters
-        (whatever the letter case) and follow Discord's name rules."""
-        clean = rules.clean_name(name)
-        avatar = rules.clean_avatar_url(avatar_url)
-        text = rules.clean_description(description)
+        """Create a character owned by ``owner_id``.
+
+        Its name must be new among the owner's characters (whatever the letter case) and follow Discord's
+        name rules.
+        """
         try:
             async with self.db.session() as s:
-                await ensure_user(s, owner_id)
-                owned = select(func.count()).select_from(Character).where(Character.owner_id == owner_id)
-                count = await s.scalar(owned)
-                if (count or 0) >= self.max_per_owner:
-                    raise TooManyCharactersError(
-                        f"You already have {self.max_per_owner} characters, the most one person can have. "
-                        "Delete one to make room."
-                    )
-                row = Character(owner_id=owner_id, name=clean, name_key=rules.name_key(clean), avatar_url=avatar,
-                                description=text, is_public=public, origin_guild_id=guild_id)
-                s.add(row)
-                await s.flush()
-                return _info(row)
+                return await add_character(s, owner_id, name, avatar_url=avatar_url, description=description,
+                                           public=public, guild_id=guild_id, max_per_owner=self.max_per_owner)
         except DuplicateError as exc:
-            raise DuplicateCharacterError(f"You already have a character called **{clean}**.") from exc
+            raise DuplicateCharacterError(
+                f"You already have a character called **{rules.clean_name(name)}**.") from exc
 
     async def edit(
         self,
@@ -225,8 +255,11 @@ class CharacterService:
             raise DuplicateCharacterError(f"You already have a character called **{values['name']}**.") from exc
 
     async def delete(self, owner_id: int, character_id: int) -> CharacterInfo:
-        """Delete a character and its server overrides. Its speech log stays (who wrote a message does
-        not change), keeping the name the messages were posted under."""
+        """Delete a character and its server overrides.
+
+        Its speech log stays (who wrote a message does not change), keeping the name the messages were
+        posted under.
+        """
         async with self.db.session() as s:
             row = await self._owned(s, owner_id, character_id, lock=True)
             info = _info(row)
@@ -249,8 +282,11 @@ class CharacterService:
     async def resolve(
         self, viewer_id: int, ref: str, *, guild_id: int | None = None, owned_only: bool = False
     ) -> CharacterInfo:
-        """A character from what the player gave: the id an autocomplete choice carries, or a name
-        (the viewer's own characters first, then public ones)."""
+        """A character from what the player gave.
+
+        That is the id an autocomplete choice carries, or a name (the viewer's own characters first, then
+        public ones).
+        """
         text = ref.strip()
         if not text:
             raise CharacterNotFoundError("Name a character (pick one from the list as you type).")
@@ -298,16 +334,20 @@ class CharacterService:
     async def list_usable(
         self, guild_id: int, user_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters ``user_id`` may use on ``guild_id``: their own (private or public) and everyone's
-        public ones that are not hidden there, with that server's overrides."""
+        """The characters ``user_id`` may use on ``guild_id``, with that server's overrides.
+
+        These are their own (private or public) and everyone's public ones that are not hidden there.
+        """
         where = or_(Character.owner_id == user_id, and_(Character.is_public.is_(True), _not_hidden()))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
 
     async def list_made_in(
         self, guild_id: int, viewer_id: int, *, page: int = 1, per_page: int = 25
     ) -> Page[CharacterInfo]:
-        """The characters made on ``guild_id`` that ``viewer_id`` may see there (theirs, and public ones not
-        hidden there)."""
+        """The characters made on ``guild_id`` that ``viewer_id`` may see there.
+
+        These are theirs, and public ones not hidden there.
+        """
         where = and_(Character.origin_guild_id == guild_id,
                      or_(Character.owner_id == viewer_id, and_(Character.is_public.is_(True), _not_hidden())))
         return await self._list(where, guild_id, page, per_page, include_hidden=True)
@@ -334,8 +374,11 @@ class CharacterService:
         self, viewer_id: int, typed: str, *, guild_id: int | None = None, owned_only: bool = True,
         speakable: bool = False, limit: int = SUGGESTIONS_MAX,
     ) -> list[CharacterInfo]:
-        """Characters whose name contains what the player typed: their own first, then (unless
-        ``owned_only``) public ones; names that start with it come first. At most 25."""
+        """Characters whose name contains what the player typed, at most 25.
+
+        Their own come first, then (unless ``owned_only``) public ones; names that start with it come
+        first.
+        """
         limit = max(1, min(limit, SUGGESTIONS_MAX))
         key = rules.name_key(" ".join(typed.split()))
         mine = Character.owner_id == viewer_id
@@ -407,13 +450,28 @@ class CharacterService:
 
     async def speaker_identity(self, speaker_id: int, ref: str, guild_id: int) -> CharacterInfo:
         """The character ``speaker_id`` wants to speak as on ``guild_id``: their own and not hidden there.
-        Its ``display_name``/``display_avatar_url`` are what the webhook posts under."""
+
+        Its ``display_name``/``display_avatar_url`` are what the webhook posts under.
+        """
         info = await self.resolve(speaker_id, ref, guild_id=guild_id, owned_only=True)
         if info.hidden:
             raise CharacterHiddenError(
                 f"**{info.name}** is hidden on this server. Use `/persona server hidden:False` to show it here."
             )
         return info
+
+    async def check_speak(self, guild_id: int, channel_id: int, speaker_id: int) -> None:
+        """Refuse when a module keeps ``speaker_id`` from speaking as a character in ``channel_id``.
+
+        Raises `PermissionDeniedError` with the reason.
+        """
+        if not _SPEAK_GUARDS:
+            return
+        async with self.db.session(read_only=True) as s:
+            for guard in _SPEAK_GUARDS:
+                reason = await guard(s, guild_id, channel_id, speaker_id)
+                if reason is not None:
+                    raise PermissionDeniedError(reason)
 
     async def record_speech(
         self,
@@ -493,54 +551,18 @@ class CharacterService:
     # -- privacy -------------------------------------------------------------------------------
 
     async def export_user(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about ``user_id``: their characters (with each server's override) and the log of
-        messages they posted as characters (ids, never text). JSON-ready."""
+        """Everything stored about ``user_id``, JSON-ready: the privacy export's own characters section.
+
+        Their characters (with each server's override) and the log of messages they posted as characters
+        (ids, never text).
+        """
         async with self.db.session(read_only=True) as s:
-            characters = (
-                await s.execute(select(Character).where(Character.owner_id == user_id).order_by(Character.id))
-            ).scalars().all()
-            overrides = (
-                await s.execute(
-                    select(CharacterGuildOverride)
-                    .join(Character, Character.id == CharacterGuildOverride.character_id)
-                    .where(Character.owner_id == user_id)
-                    .order_by(CharacterGuildOverride.character_id, CharacterGuildOverride.guild_id)
-                )
-            ).scalars().all()
-            speech = (
-                await s.execute(select(CharacterSpeech).where(CharacterSpeech.speaker_id == user_id)
-                                .order_by(CharacterSpeech.created_at, CharacterSpeech.message_id))
-            ).scalars().all()
-        by_character: dict[int, list[dict[str, Any]]] = {}
-        for o in overrides:
-            by_character.setdefault(o.character_id, []).append(
-                {"guild_id": o.guild_id, "nickname": o.nickname, "avatar_url": o.avatar_url, "hidden": o.hidden})
-        return {
-            "characters": [
-                {"id": c.id, "name": c.name, "avatar_url": c.avatar_url, "description": c.description,
-                 "public": c.is_public, "origin_guild_id": c.origin_guild_id, "created_at": c.created_at.isoformat(),
-                 "updated_at": c.updated_at.isoformat(), "server_overrides": by_character.get(c.id, [])}
-                for c in characters
-            ],
-            "speech": [
-                {"message_id": r.message_id, "guild_id": r.guild_id, "channel_id": r.channel_id,
-                 "character_id": r.character_id, "character_name": r.character_name,
-                 "created_at": r.created_at.isoformat()}
-                for r in speech
-            ],
-        }
+            return await PROVIDER.export_user(s, user_id)
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete ``user_id``'s characters, their server overrides and the log of their character messages
-        (the messages themselves stay on Discord; who wrote them is no longer known). Returns the counts."""
+        """Delete ``user_id``'s characters, server overrides and speech log, as the privacy forget does.
+
+        The messages themselves stay on Discord. Returns the rows removed per table (tables with none left out).
+        """
         async with self.db.session() as s:
-            owned = select(Character.id).where(Character.owner_id == user_id)
-            overrides = await s.execute(delete(CharacterGuildOverride).where(
-                CharacterGuildOverride.character_id.in_(owned)))
-            speech = await s.execute(delete(CharacterSpeech).where(CharacterSpeech.speaker_id == user_id))
-            characters = await s.execute(delete(Character).where(Character.owner_id == user_id))
-            return {
-                "characters": int(getattr(characters, "rowcount", 0) or 0),
-                "server_overrides": int(getattr(overrides, "rowcount", 0) or 0),
-                "speech_log": int(getattr(speech, "rowcount", 0) or 0),
-            }
+            return (await PROVIDER.forget_user(s, user_id)).deleted

@@ -199,13 +199,3 @@ class StatusInfo:
     facts_known: int
     pending_events: int
 
-
-@dataclass(frozen=True)
-class ForgetResult:
-    """Rows removed for one user, by companion table."""
-
-    removed: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.removed.values())

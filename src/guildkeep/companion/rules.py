@@ -38,6 +38,7 @@ MAX_TOPIC = 255
 
 
 def clamp(value: float, low: float, high: float) -> float:
+    """``value`` kept within ``low`` and ``high``."""
     return max(low, min(high, value))
 
 
@@ -107,6 +108,7 @@ def relationship_level(score: float) -> str:
 
 
 def level_name(key: str) -> str:
+    """The name people read for a relationship level key (``acquaintance`` -> ``Acquaintance``)."""
     return next(name for _upper, k, name in LEVELS if k == key)
 
 
@@ -160,10 +162,12 @@ _FORMAL = re.compile(r"\b(please|thank you|regards|would you|could you|kindly|ho
 
 
 def words(text: str) -> list[str]:
+    """The lower-case words of a text, in order."""
     return _WORD.findall(text.lower())
 
 
 def content_words(text: str) -> set[str]:
+    """The words of a text that carry meaning: no stop words, no single letters."""
     return {w for w in words(text) if w not in _STOP and len(w) > 1}
 
 
@@ -218,6 +222,8 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class ExtractedFact:
+    """A fact read from a message (by the model or the rules), before it is reconciled and stored."""
+
     fact_type: str
     content: str
     importance: float = 0.5
@@ -336,6 +342,8 @@ def fact_slot(fact_type: str, content: str) -> str | None:
 
 @dataclass(frozen=True)
 class ExistingFact:
+    """A stored fact as reconciliation compares new ones against it."""
+
     id: int
     fact_type: str
     content: str
@@ -374,10 +382,13 @@ RELEVANCE_FLOOR = 0.1
 
 
 def fact_score(*, importance: float, last_used: datetime, now: datetime, content: str, query: str) -> float:
-    """Recency x importance x relevance. Recency halves every 30 days since the fact was last used;
-    relevance is the word overlap with the message, never below 0.1 so unrelated facts still rank."""
+    """Recency x importance x relevance.
+
+    Recency halves every 30 days since the fact was last used; relevance is the word overlap with the
+    message, never below 0.1 so unrelated facts still rank.
+    """
     age_days = max(0.0, (now - last_used).total_seconds() / 86400)
-    recency = 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
+    recency: float = 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
     query_words = content_words(query)
     fact_words = content_words(content)
     overlap = len(query_words & fact_words) / len(fact_words) if fact_words and query_words else 0.0
@@ -390,6 +401,8 @@ def fact_score(*, importance: float, last_used: datetime, now: datetime, content
 
 @dataclass(frozen=True)
 class StyleSample:
+    """One message's measure of how its author talks: its length and each style axis (0-1)."""
+
     length: int
     formality: float
     emoji: float
@@ -413,6 +426,7 @@ STYLE_FULL_CONFIDENCE_SAMPLES = 20
 
 
 def preferred_length(avg_length: float) -> str:
+    """``short``, ``medium`` or ``long`` for an average message length in characters."""
     if avg_length < 60:
         return "short"
     if avg_length < 250:
@@ -421,6 +435,7 @@ def preferred_length(avg_length: float) -> str:
 
 
 def style_confidence(samples: int) -> float:
+    """How far a style learnt from ``samples`` messages can be trusted, 0-1 (1 once there are enough)."""
     return clamp(samples / STYLE_FULL_CONFIDENCE_SAMPLES, 0.0, 1.0)
 
 

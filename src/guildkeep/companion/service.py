@@ -43,7 +43,6 @@ from guildkeep.companion.results import (
     FactChangeResult,
     FactInfo,
     FactPageInfo,
-    ForgetResult,
     LearnResult,
     MessageInfo,
     MoodHistoryInfo,
@@ -193,7 +192,8 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
     """Inside the caller's unit of work: delete every companion row about the user (rows per table).
 
     Mood history rows the user caused keep their numbers with the user and description cleared. The
-    scheduler jobs of deleted events are left to find no event (`CompanionService.forget_all` cancels them).
+    scheduler jobs of the deleted events name the user in their payload: the scheduler's privacy provider
+    removes them in the same forget (a job that still ran would find no event and post nothing).
     """
     removed: dict[str, int] = {}
     fact_ids = select(UserFact.id).where(UserFact.user_id == user_id).scalar_subquery()
@@ -215,6 +215,11 @@ async def forget_user_rows(s: AsyncSession, user_id: int, *, now: datetime) -> d
     return removed
 
 
+def _job_payload(event: EventInfo) -> dict[str, int]:
+    """An event job's payload; it names the user, so the platform's privacy forget removes the job too."""
+    return {"event_id": event.id, "user_id": event.user_id}
+
+
 class CompanionService:
     """The companion's memory, mood, relationships, styles, opinions, events and chat."""
 
@@ -227,6 +232,7 @@ class CompanionService:
 
     @property
     def model_configured(self) -> bool:
+        """Whether a language model is configured (without one, replies come from the rules)."""
         return self.llm is not None and self.llm.configured
 
     def _now(self, now: datetime | None) -> datetime:
@@ -246,16 +252,31 @@ class CompanionService:
         return (await s.execute(stmt)).scalar_one()
 
     async def get_config(self, guild_id: int | None) -> CompanionConfig:
+        """The server's companion settings (defaults where none were set: off until an admin turns it on)."""
         async with self.db.session(read_only=True) as s:
             prefs = await s.scalar(select(BotState.preferences).where(BotState.guild_id == _scope(guild_id)))
         return parse_config(prefs)
 
-    async def update_config(self, guild_id: int, *, now: datetime | None = None, **changes: Any) -> CompanionConfig:
-        """Change the server's settings; a bad value raises before anything is written."""
+    async def update_config(self, guild_id: int, *, add_channel: int | None = None, remove_channel: int | None = None,
+                            every_channel: bool = False, now: datetime | None = None,
+                            **changes: Any) -> CompanionConfig:
+        """Change the server's settings; a bad value raises before anything is written.
+
+        ``every_channel`` clears the channel list, then ``add_channel`` and ``remove_channel`` change it: all
+        against the stored list, in the same locked unit of work, so two admins' changes never overwrite
+        each other.
+        """
         now = self._now(now)
         async with self.db.session() as s:
             state = await self._state(s, _scope(guild_id), now, lock=True)
-            config = parse_config(state.preferences).merged(**changes)
+            current = parse_config(state.preferences)
+            if every_channel or add_channel is not None or remove_channel is not None:
+                channels = [] if every_channel else list(current.channel_ids)
+                if add_channel is not None and add_channel not in channels:
+                    channels.append(add_channel)
+                channels = [c for c in channels if c != remove_channel]
+                changes["channel_ids"] = tuple(channels)
+            config = current.merged(**changes)
             state.preferences = config.model_dump(mode="json")
             state.updated_at = now
             return config
@@ -263,6 +284,7 @@ class CompanionService:
     # ------------------------------------------------------------------------------ preferences
 
     async def set_preference(self, user_id: int, key: str, value: str) -> None:
+        """Set one of the user's preferences (a short name and value), replacing its value."""
         key = key.strip().lower()
         if not 1 <= len(key) <= MAX_PREF_KEY:
             raise CompanionValidationError(f"A preference name is 1-{MAX_PREF_KEY} characters.")
@@ -278,12 +300,14 @@ class CompanionService:
                 set_={"preference_value": value, "updated_at": now}))
 
     async def get_preferences(self, user_id: int) -> dict[str, str]:
+        """The user's preferences, by name."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(UserPreference.preference_key, UserPreference.preference_value)
                                     .where(UserPreference.user_id == user_id))).all()
         return dict(rows)
 
     async def delete_preference(self, user_id: int, key: str) -> bool:
+        """Remove one of the user's preferences; False when there was none of that name."""
         async with self.db.session() as s:
             result = await s.execute(delete(UserPreference).where(
                 UserPreference.user_id == user_id, UserPreference.preference_key == key.strip().lower()))
@@ -303,8 +327,10 @@ class CompanionService:
         expiry_date: datetime | None = None,
         now: datetime | None = None,
     ) -> list[FactChangeResult]:
-        """Store facts, each reconciled against the user's similar visible facts in the same scope:
-        added, updated in place (same id) or left alone."""
+        """Store facts, each reconciled against the user's similar visible facts in the same scope.
+
+        Each is added, updated in place (same id) or left alone.
+        """
         now = self._now(now)
         if source not in rules.FACT_SOURCES:
             raise CompanionValidationError(f"A fact's source is one of {', '.join(rules.FACT_SOURCES)}.")
@@ -425,6 +451,7 @@ class CompanionService:
             return AssociationInfo(row.id, row.fact_id_1, row.fact_id_2, row.association_type, row.strength)
 
     async def associations(self, fact_id: int) -> list[AssociationInfo]:
+        """The associations that link this fact to others, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(FactAssociation).where(
                 or_(FactAssociation.fact_id_1 == fact_id, FactAssociation.fact_id_2 == fact_id))
@@ -448,6 +475,7 @@ class CompanionService:
             return FactPageInfo(tuple(_fact_info(r) for r in rows), page, pages, total)
 
     async def get_fact(self, fact_id: int) -> FactInfo:
+        """One fact by id; `FactNotFoundError` when there is none."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(UserFact, fact_id)
             if row is None:
@@ -469,8 +497,10 @@ class CompanionService:
 
     async def relevant_facts(self, user_id: int, guild_id: int | None, query: str, *, limit: int = 8,
                              now: datetime | None = None) -> list[FactInfo]:
-        """The user's visible facts of this scope ranked by recency x importance x relevance; the ones
-        returned are marked as referenced now."""
+        """The user's visible facts of this scope ranked by recency x importance x relevance.
+
+        The ones returned are marked as referenced now.
+        """
         now = self._now(now)
         async with self.db.session() as s:
             return await self._relevant(s, user_id, _scope(guild_id), query, limit=limit, now=now)
@@ -488,6 +518,7 @@ class CompanionService:
         return [_fact_info(r) for r in ranked]
 
     async def set_fact_expiry(self, user_id: int, fact_id: int, expiry: datetime | None) -> FactInfo:
+        """Set (or clear, with ``None``) when one of the user's facts expires; `FactNotFoundError` otherwise."""
         async with self.db.session() as s:
             row = (await s.execute(select(UserFact).where(UserFact.id == fact_id, UserFact.user_id == user_id)
                                    .with_for_update())).scalar_one_or_none()
@@ -509,21 +540,6 @@ class CompanionService:
                 or_(FactAssociation.fact_id_1 == fact_id, FactAssociation.fact_id_2 == fact_id)))
             await s.execute(delete(UserFact).where(UserFact.id == fact_id))
             return info
-
-    async def forget_all(self, user_id: int, *, now: datetime | None = None) -> ForgetResult:
-        """Delete every companion row about the user; mood history keeps its numbers but loses the user.
-
-        Pending events' scheduler jobs are cancelled after the rows are gone (a job that still runs finds
-        no event and posts nothing).
-        """
-        now = self._now(now)
-        async with self.db.session() as s:
-            event_ids = list((await s.execute(select(ScheduledEvent.id).where(
-                ScheduledEvent.user_id == user_id, ScheduledEvent.status == rules.PENDING))).scalars())
-            removed = await forget_user_rows(s, user_id, now=now)
-        for event_id in event_ids:
-            await self.jobs.cancel_key(EVENT_JOB, f"event:{event_id}", now=now)
-        return ForgetResult(removed)
 
     async def count_user_rows(self, user_id: int) -> dict[str, int]:
         """How many rows of each companion table refer to the user (privacy checks and tests)."""
@@ -583,6 +599,7 @@ class CompanionService:
                                       image_urls=image_urls)
 
     async def conversations(self, user_id: int) -> list[ConversationInfo]:
+        """The user's conversations, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(Conversation).where(Conversation.user_id == user_id)
                                     .order_by(Conversation.started_at, Conversation.id))).scalars()
@@ -652,6 +669,7 @@ class CompanionService:
                                            trigger_type="time_decay", user_id=None, description=None)
 
     async def mood_history(self, guild_id: int | None, *, limit: int = 50) -> list[MoodHistoryInfo]:
+        """How the mood of a server (``None``: direct messages) changed, oldest first, at most ``limit``."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(MoodHistory).where(MoodHistory.guild_id == _scope(guild_id))
                                     .order_by(MoodHistory.recorded_at, MoodHistory.id).limit(limit))).scalars()
@@ -693,6 +711,7 @@ class CompanionService:
             return _opinion_info(row)
 
     async def opinions(self, guild_id: int | None) -> list[OpinionInfo]:
+        """The companion's opinions in a server (``None``: direct messages), most discussed first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(BotOpinion).where(BotOpinion.guild_id == _scope(guild_id))
                                     .order_by(BotOpinion.discussion_count.desc(), BotOpinion.topic))).scalars()
@@ -750,6 +769,7 @@ class CompanionService:
             return _relationship_info(row, user_id, scope)
 
     async def get_relationship(self, user_id: int, guild_id: int | None) -> RelationshipInfo:
+        """The user's relationship with the companion in a server (``None``: DMs); defaults when none is stored."""
         scope = _scope(guild_id)
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(UserRelationship).where(
@@ -821,6 +841,7 @@ class CompanionService:
             return await self._learn_style(s, user_id, text, now)
 
     async def get_style(self, user_id: int) -> StyleInfo:
+        """How the user likes to talk, as learnt so far (defaults when nothing is)."""
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(UserCommunicationStyle).where(
                 UserCommunicationStyle.user_id == user_id))).scalar_one_or_none()
@@ -867,7 +888,7 @@ class CompanionService:
 
     async def _schedule_job(self, event: EventInfo, now: datetime) -> None:
         await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                 payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                 payload=_job_payload(event), dedup_key=f"event:{event.id}")
 
     async def set_birthday(self, user_id: int, month: int, day: int, *, guild_id: int | None = None,
                            channel_id: int | None = None, now: datetime | None = None) -> EventInfo:
@@ -906,6 +927,7 @@ class CompanionService:
         return len(ids)
 
     async def list_events(self, user_id: int, *, status: str | None = rules.PENDING) -> list[EventInfo]:
+        """The user's scheduled events by due time, of one status (``None``: every status)."""
         async with self.db.session(read_only=True) as s:
             stmt = select(ScheduledEvent).where(ScheduledEvent.user_id == user_id)
             if status is not None:
@@ -960,7 +982,7 @@ class CompanionService:
         created = 0
         for event in pending:
             result = await self.jobs.schedule(EVENT_JOB, event.trigger_at, now=now, guild_id=event.guild_id,
-                                              payload={"event_id": event.id}, dedup_key=f"event:{event.id}")
+                                              payload=_job_payload(event), dedup_key=f"event:{event.id}")
             created += int(result.created)
         return created
 
@@ -970,8 +992,11 @@ class CompanionService:
                       username: str | None = None, display_name: str | None = None,
                       discord_message_id: int | None = None, image_urls: Sequence[str] = (),
                       now: datetime | None = None) -> ChatContextInfo:
-        """Record a message to the companion and everything it changes (conversation, relationship, style,
-        mood, opinions), then read the context a reply is written from. One transaction."""
+        """Record a message to the companion, then read the context a reply is written from.
+
+        Everything the message changes (conversation, relationship, style, mood, opinions) is written in
+        the same transaction.
+        """
         now = self._now(now)
         scope = _scope(guild_id)
         async with self.db.session() as s:
@@ -1054,8 +1079,10 @@ class CompanionService:
 
     async def learn(self, user_id: int, channel_id: int, content: str, *, guild_id: int | None = None,
                     discord_message_id: int | None = None, now: datetime | None = None) -> LearnResult:
-        """After a reply: extract facts (model or rules), reconcile and store them; a birthday among them
-        schedules the yearly birthday event."""
+        """After a reply: extract facts (model or rules), reconcile and store them.
+
+        A birthday among them schedules the yearly birthday event.
+        """
         now = self._now(now)
         facts, extractor = await self.extract(content, guild_id=guild_id)  # no session is open here
         changes = await self.remember(user_id, facts, guild_id=guild_id, source="auto_extraction",
@@ -1073,6 +1100,7 @@ class CompanionService:
         return LearnResult(tuple(changes), tuple(events), extractor)
 
     async def status(self, user_id: int, guild_id: int | None, *, now: datetime | None = None) -> StatusInfo:
+        """What the companion knows of the user: mood, relationship, how many facts and pending events."""
         now = self._now(now)
         mood = await self.get_mood(guild_id, now=now)
         relationship = await self.get_relationship(user_id, guild_id)

@@ -134,7 +134,7 @@ def _key_order(conn: Connection, table: Table) -> list[Any]:
     SQLite compares text byte by byte (UTF-8, so by code point); PostgreSQL's ``C`` collation does the same.
     """
     columns = list(table.primary_key.columns) or list(table.columns)
-    order = []
+    order: list[Any] = []
     for column in columns:
         if conn.dialect.name == "postgresql" and isinstance(column.type, String):
             order.append(column.collate("C"))
@@ -263,7 +263,7 @@ def prune_backups(
 def _sqlite_path(db: Database) -> Path:
     if db.is_memory:
         raise BackupError("The in-memory database keeps nothing on disk and cannot be backed up.")
-    return Path(db.url.database)
+    return Path(db.url.database or "")
 
 
 def _sqlite_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -400,7 +400,7 @@ async def _pg_snapshot(db: Database, target: Path) -> tuple[dict[str, int], list
     return counts, revisions, checksums
 
 
-async def _pg_restore_into(url: URL, database: str, dump: Path, *, clean: bool) -> None:
+async def _pg_restore_into(url: URL, database: str | None, dump: Path, *, clean: bool) -> None:
     pg_restore = _require("pg_restore")
     cmd = [pg_restore, "--no-owner", "--single-transaction", "--exit-on-error", *_pg_args(url, database)]
     if clean:

@@ -93,12 +93,13 @@ class Database:
         self.backend = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.backend == "sqlite":
-            memory = self.url.database in (None, "", ":memory:")
+            database = self.url.database or ""
+            memory = database in ("", ":memory:")
             if memory:
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
-                _sqlite_directory(Path(self.url.database))
+                _sqlite_directory(Path(database))
                 kwargs["pool_size"] = pool_size
                 kwargs["max_overflow"] = max_overflow
         else:

@@ -83,7 +83,7 @@ class Heartbeat:
             async with self.db.session() as s:
                 result = await s.execute(update(BotInstance).where(BotInstance.id == self.id)
                                          .values(heartbeat_at=now))
-                if result.rowcount == 0:
+                if getattr(result, "rowcount", 0) == 0:  # an UPDATE's CursorResult (typed as Result)
                     s.add(BotInstance(id=self.id, kind=self.kind, host=socket.gethostname()[:255], pid=os.getpid(),
                                       started_at=self.started_at, heartbeat_at=now))
         except (DBAPIError, DomainError, OSError) as exc:  # a missing table, or the database is unreachable

@@ -133,7 +133,8 @@ async def downgrade_plan(db: Database, revision: str) -> list[str]:
                 f"name one, e.g. {' or '.join(_head_choices(script, list(lineage)))}"
             )
     try:
-        steps = script._downgrade_revs(revision, tuple(at) or None)  # alembic's own planner
+        # alembic's own planner; it takes the applied heads as a tuple (its annotation says one revision)
+        steps = script._downgrade_revs(revision, tuple(at) or None)  # type: ignore[arg-type]
     except (CommandError, RevisionError, AssertionError) as exc:
         raise MigrationError(f"cannot downgrade to `{revision}`: {str(exc).strip().splitlines()[0]}") from exc
     return [step.revision.revision for step in steps]
@@ -150,7 +151,8 @@ async def current(db: Database) -> list[str]:
     def read(_cfg: Config, conn: Any) -> list[str]:
         return list(MigrationContext.configure(conn).get_current_heads())
 
-    return await _with_connection(db, read)
+    heads: list[str] = await _with_connection(db, read)
+    return heads
 
 
 def heads() -> list[str]:

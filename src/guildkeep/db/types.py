@@ -30,11 +30,10 @@ class Snowflake(TypeDecorator[int]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            value = int(value)
-        if not 0 <= value <= SNOWFLAKE_MAX:
-            raise ValueError(f"snowflake out of range: {value}")
-        return value
+        number = int(value)
+        if not 0 <= number <= SNOWFLAKE_MAX:
+            raise ValueError(f"snowflake out of range: {number}")
+        return number
 
     def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
         return None if value is None else int(value)
@@ -53,17 +52,18 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime refused: pass an aware datetime (UTC)")
-        value = value.astimezone(UTC)
+        aware = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)  # stored as UTC text, re-tagged on the way out
-        return value
+            return aware.replace(tzinfo=None)  # stored as UTC text, re-tagged on the way out
+        return aware
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
 
 
 class PortableJSON(TypeDecorator[Any]):

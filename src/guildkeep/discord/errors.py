@@ -67,7 +67,8 @@ def player_message(error: BaseException) -> str | None:
     if isinstance(error, app_commands.TransformerError) and not isinstance(error.__cause__, DomainError):
         return _transformer_message(error)
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        error = error.__cause__ or getattr(error, "original", error)
+        cause = error.__cause__
+        error = cause if cause is not None else getattr(error, "original", error)
     if isinstance(error, DomainError):
         return error.message
     if isinstance(error, app_commands.MissingPermissions):

@@ -48,7 +48,7 @@ def embed_length(embed: discord.Embed) -> int:
 
 def fit_embed(embed: discord.Embed) -> discord.Embed:
     """A copy of ``embed`` within every embed limit (the original is left alone)."""
-    data = copy.deepcopy(embed.to_dict())  # to_dict shares the embed's own field dicts
+    data: dict[str, Any] = copy.deepcopy(dict(embed.to_dict()))  # to_dict shares the embed's own field dicts
     if data.get("title"):
         data["title"] = clip(data["title"], TITLE)
     if data.get("description"):

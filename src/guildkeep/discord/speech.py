@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
+from guildkeep.characters.results import SpeechInfo
 from guildkeep.characters.service import CharacterService
 from guildkeep.errors import DomainError
 
@@ -49,3 +50,25 @@ async def post_as_character(
             await bot.webhooks.delete(channel, message.id)
         raise
     return message
+
+
+UNKNOWN_MESSAGE = 10008
+
+
+async def delete_posted(bot: GuildkeepBot, service: CharacterService, speech: SpeechInfo) -> None:
+    """Delete a message posted as a character and its log row: through the webhook that posted it, or,
+    when that webhook is gone, as a moderator would (Manage Messages). Already gone is fine."""
+    guild = bot.get_guild(speech.guild_id)
+    channel = guild.get_channel_or_thread(speech.channel_id) if guild else None
+    if channel is None or not isinstance(channel, discord.abc.Messageable):
+        raise DomainError("The channel of that message no longer exists.")
+    try:
+        hook = await bot.webhooks.get(channel)
+        if hook.id == speech.webhook_id:
+            await bot.webhooks.delete(channel, speech.message_id)
+        else:
+            await channel.get_partial_message(speech.message_id).delete()
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_MESSAGE:
+            raise
+    await service.forget_speech(speech.guild_id, [speech.message_id])

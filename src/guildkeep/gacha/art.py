@@ -17,7 +17,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from guildkeep.gacha.config import STAT_NAMES, GachaConfig
-from guildkeep.gacha.views import EspritView
+from guildkeep.gacha.results import EspritInfo
 
 WIDTH, HEIGHT = 360, 504
 BORDER = 14
@@ -50,7 +50,7 @@ class CardSpec:
     stats: tuple[tuple[str, int], ...]  # (label, value) in display order
 
 
-def card_spec(esprit: EspritView, config: GachaConfig) -> CardSpec:
+def card_spec(esprit: EspritInfo, config: GachaConfig) -> CardSpec:
     tier_name, stars = config.tier_label(esprit.rarity)
     visual = config.visual(esprit.rarity)
     stats = tuple((config.stat_icons[name].label, esprit.stats[name]) for name in STAT_NAMES)
@@ -185,5 +185,5 @@ def _render(spec: CardSpec) -> bytes:
     return out.getvalue()
 
 
-def card_filename(esprit: EspritView) -> str:
+def card_filename(esprit: EspritInfo) -> str:
     return f"{esprit.esprit_id}-{esprit.copy_id}.png"

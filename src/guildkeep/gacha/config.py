@@ -1,5 +1,7 @@
 """The game's JSON configuration: catalogue, game settings, rarity tiers, rarity visuals, stat icons.
 
+The game settings themselves are declared in `guildkeep.gacha.settings`.
+
 The defaults ship in ``guildkeep/gacha/data/``. A server owner may point ``GUILDKEEP_GACHA_CONFIG_DIR``
 at a directory of their own: each file found there replaces the shipped file of the same name, the
 others keep their defaults. Every problem is reported as one `GachaConfigError` naming the file, the
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from guildkeep.gacha.settings import SLUG, Currency, GameSettings, Strict
+
 DATA_DIR = Path(__file__).parent / "data"
-SLUG = r"^[a-z0-9][a-z0-9_]{0,63}$"
 STAT_NAMES = ("hp", "attack", "defense", "speed", "magic")
 
 ESPRITS_FILE = "esprits.json"
@@ -32,15 +35,10 @@ class GachaConfigError(Exception):
     """A configuration file is missing, unreadable or invalid. The message names file, entry and field."""
 
 
-class _Strict(BaseModel):
-    # JSON as Python reads it accepts Infinity and NaN: no number in the game may be either.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 # --- esprits.json -------------------------------------------------------------------------------
 
 
-class BaseStats(_Strict):
+class BaseStats(Strict):
     hp: int = Field(ge=1, le=100_000)
     attack: int = Field(ge=0, le=100_000)
     defense: int = Field(ge=0, le=100_000)
@@ -48,7 +46,7 @@ class BaseStats(_Strict):
     magic: int = Field(ge=0, le=100_000)
 
 
-class EspritEntry(_Strict):
+class EspritEntry(Strict):
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=1000)
@@ -58,25 +56,25 @@ class EspritEntry(_Strict):
     image: str = Field(min_length=1, max_length=200)
 
 
-class EspritsFile(_Strict):
+class EspritsFile(Strict):
     esprits: list[EspritEntry] = Field(min_length=1)
 
 
 # --- rarity_tiers.json / rarity_visuals.json / stat_icons.json ----------------------------------
 
 
-class RarityTier(_Strict):
+class RarityTier(Strict):
     id: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=50)
     weight: float = Field(gt=0)  # finite and above 0: every tier can be rolled
     stars: int = Field(ge=1, le=10)
 
 
-class TiersFile(_Strict):
+class TiersFile(Strict):
     tiers: list[RarityTier] = Field(min_length=2)
 
 
-class RarityVisual(_Strict):
+class RarityVisual(Strict):
     color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
     accent: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
     emoji: str = Field(min_length=1, max_length=16)
@@ -85,78 +83,9 @@ class RarityVisual(_Strict):
 UNKNOWN_VISUAL = RarityVisual(color="#808080", accent="#c0c0c0", emoji="❔")
 
 
-class StatIcon(_Strict):
+class StatIcon(Strict):
     label: str = Field(min_length=1, max_length=8)
     emoji: str = Field(min_length=1, max_length=16)
-
-
-# --- game_settings.json --------------------------------------------------------------------------
-
-
-class Currency(_Strict):
-    id: str = Field(pattern=SLUG)
-    name: str = Field(min_length=1, max_length=32)
-    emoji: str = Field(default="", max_length=16)
-
-
-class Starting(_Strict):
-    level: int = Field(ge=1, le=1000)
-    currencies: dict[str, int]
-    starter_rarities: list[str] = Field(min_length=1)
-
-
-class DailyReward(_Strict):
-    base: int = Field(ge=0)
-    per_level: int = Field(ge=0)
-
-
-class Daily(_Strict):
-    cooldown_hours: float = Field(gt=0, le=24 * 30)
-    streak_window_hours: float = Field(gt=0, le=24 * 60)
-    rewards: dict[str, DailyReward] = Field(min_length=1)
-    streak_bonus_percent: int = Field(ge=0, le=1000)
-    streak_max_days: int = Field(ge=1, le=365)
-
-
-class Summon(_Strict):
-    currency: str
-    single_cost: int = Field(ge=0)
-    multi_cost: int = Field(ge=0)
-    multi_count: int = Field(ge=2, le=25)
-    player_xp_per_pull: int = Field(ge=0)
-
-
-class Pity(_Strict):
-    guaranteed_rarity: str
-    guaranteed_every: int = Field(ge=2, le=1000)
-    hard_rarity: str
-    hard_threshold: int = Field(ge=2, le=100_000)
-
-
-class Leveling(_Strict):
-    xp_per_level: int = Field(ge=1)
-    stat_growth_percent: int = Field(ge=0, le=1000)
-    esprit_xp_per_pull: int = Field(5, ge=0)  # XP the active Esprit gains for each pull
-    esprit_xp_per_level: int = Field(50, ge=1)
-
-
-class Auction(_Strict):
-    currencies: list[str] = Field(min_length=1)
-    min_price: int = Field(ge=1)
-    max_price: int = Field(ge=1)
-    page_size: int = Field(ge=1, le=25)
-
-
-class GameSettings(_Strict):
-    currencies: list[Currency] = Field(min_length=1, max_length=3)
-    balance_max: int = Field(ge=1, le=2**62)
-    starting: Starting
-    daily: Daily
-    summon: Summon
-    pity: Pity
-    leveling: Leveling
-    auction: Auction
-    policy: str = Field(min_length=1, max_length=2000)
 
 
 # --- loading ---------------------------------------------------------------------------------------

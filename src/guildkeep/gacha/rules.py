@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True, slots=True)
 class Tier:
+    """A rarity tier and its roll weight."""
+
     id: str
     weight: float
 
@@ -34,12 +36,16 @@ class PityRules:
 
 @dataclass(frozen=True, slots=True)
 class PityState:
+    """A player's pity counters."""
+
     since_guaranteed: int = 0  # pulls since the last guaranteed-rank-or-better result
     since_hard: int = 0  # pulls since the last hard-rank-or-better result
 
 
 @dataclass(frozen=True, slots=True)
 class Pull:
+    """One pull's rarity, its rank and what forced it."""
+
     rarity: str
     rank: int
     forced: str | None  # None, "guaranteed" or "hard"
@@ -131,6 +137,7 @@ def xp_for_level(level: int, xp_per_level: int) -> int:
 
 
 def level_for_xp(xp: int, xp_per_level: int, start_level: int = 1) -> int:
+    """The level ``xp`` total XP reaches (never below ``start_level``)."""
     level = max(start_level, 1)
     while xp >= xp_for_level(level + 1, xp_per_level):
         level += 1

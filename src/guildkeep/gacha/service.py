@@ -20,8 +20,8 @@ import logging
 import math
 import random
 import unicodedata
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildkeep.cache import InvalidationBus
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.db.ledger import MAX_REASON, Ledger, LedgerRequest, RequestRunningError
 from guildkeep.errors import (
-    DomainError,
-    DuplicateError,
     InsufficientFundsError,
     NotFoundError,
     PermissionDeniedError,
@@ -50,6 +49,23 @@ from guildkeep.gacha.config import (
     GachaConfigError,
     load_config,
 )
+from guildkeep.gacha.errors import (
+    ActiveEspritNotForSaleError,
+    AlreadySoldError,
+    AlreadyStartedError,
+    CannotAffordError,
+    DailyNotReadyError,
+    InEscrowError,
+    ListingNotFoundError,
+    ListingWithdrawnError,
+    MemberNotStartedError,
+    NoActiveEspritError,
+    NotOwnedError,
+    NotStartedError,
+    SummonCountError,
+    UnknownCurrencyError,
+    UnknownRarityError,
+)
 from guildkeep.gacha.models import (
     LISTING_CANCELLED,
     LISTING_OPEN,
@@ -60,18 +76,18 @@ from guildkeep.gacha.models import (
     Player,
     UserEsprit,
 )
-from guildkeep.gacha.views import (
+from guildkeep.gacha.results import (
     DailyResult,
-    EspritView,
+    EspritInfo,
     GrantResult,
-    LeaderboardEntry,
-    ListingView,
-    PlayerView,
+    ListingInfo,
+    PlayerInfo,
+    PullInfo,
     PurchaseResult,
-    ResetReport,
-    SeedReport,
+    RankInfo,
+    ResetResult,
+    SeedResult,
     StartResult,
-    SummonedEsprit,
     SummonResult,
 )
 from guildkeep.identity.service import ensure_guild, ensure_member, ensure_user
@@ -83,78 +99,19 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 10
 CATALOGUE_NAMESPACE = "gacha:catalogue"  # invalidation bus namespace of reseed notices
 LEADERBOARD_KINDS = ("level", "currency", "xp")
-MAX_REASON = 300
-MAX_KEY = 128
 
 
-class NotStartedError(NotFoundError):
-    default_message = "You have not started playing yet: use /start first."
-
-
-class AlreadyStartedError(DuplicateError):
-    default_message = "You have already started playing. Try /balance or /summon."
-
-
-class DailyNotReadyError(DomainError):
-    def __init__(self, next_at: datetime) -> None:
-        super().__init__(
-            f"You have already claimed your daily reward. The next one is ready at {next_at:%Y-%m-%d %H:%M} UTC."
-        )
-        self.next_at = next_at
-
-
-class AlreadySoldError(DomainError):
-    default_message = "Too late: that listing has already been sold. Nothing was charged."
-
-
-class _Request:
-    """The ledger lines of one request: line 0 claims the idempotency key, the others record changes."""
-
-    def __init__(self, guild_id: int, user_id: int, key: str | None, operation: str, reason: str = "") -> None:
-        self.guild_id = guild_id
-        self.user_id = user_id
-        self.key = (key or uuid.uuid4().hex)[:MAX_KEY]
-        self.operation = operation
-        self.reason = reason[:MAX_REASON]
-        self.lines: list[dict[str, Any]] = []
-
-    async def claim(self, s: AsyncSession) -> None:
-        await ensure_guild(s, self.guild_id)  # the ledger references the guild
-        await s.execute(
-            insert(LedgerEntry).values(
-                guild_id=self.guild_id, user_id=self.user_id, idempotency_key=self.key, line=0,
-                operation=self.operation, reason=self.reason, amount=0, created_at=utcnow(),
-            )
-        )
+class _Request(LedgerRequest):
+    """A gacha request's ledger lines: money lines name a currency, ownership lines a copy."""
 
     def money(self, user_id: int, currency: str, amount: int, balance_after: int) -> None:
+        """``amount`` of ``currency`` in (positive) or out (negative) of ``user_id``'s wallet; 0 is not written."""
         if amount:
-            self.lines.append({"user_id": user_id, "currency": currency, "amount": amount,
-                               "balance_after": balance_after})
+            self.add(user_id, amount, currency=currency, balance_after=balance_after)
 
     def ownership(self, user_id: int, copy_id: int, amount: int) -> None:
         """``amount`` +1 when ``user_id`` gains the copy, -1 when they lose it, 0 for escrow in/out."""
-        self.lines.append({"user_id": user_id, "user_esprit_id": copy_id, "amount": amount})
-
-    async def finish(self, s: AsyncSession, result: dict[str, Any]) -> dict[str, Any]:
-        await s.execute(
-            update(LedgerEntry)
-            .where(LedgerEntry.guild_id == self.guild_id, LedgerEntry.idempotency_key == self.key,
-                   LedgerEntry.line == 0)
-            .values(result=result)
-        )
-        if self.lines:
-            now = utcnow()
-            await s.execute(
-                insert(LedgerEntry),
-                [
-                    {"guild_id": self.guild_id, "idempotency_key": self.key, "line": number,
-                     "operation": self.operation, "reason": self.reason, "created_at": now,
-                     "currency": None, "balance_after": None, "user_esprit_id": None, **line}
-                    for number, line in enumerate(self.lines, start=1)
-                ],
-            )
-        return result
+        self.add(user_id, amount, user_esprit_id=copy_id)
 
 
 ECHO_MAX = 100
@@ -166,11 +123,35 @@ def echo(text: str, limit: int = ECHO_MAX) -> str:
     return repr(shown)
 
 
+# A stored outcome names nobody: ledger lines are anonymised when a player is forgotten, their JSON is not.
+_PEOPLE = ("seller_id", "buyer_id")
+
+
+def _listing_json(listing: ListingInfo) -> dict[str, Any]:
+    """A sold listing as JSON for a request's stored outcome, without the people in it."""
+    data = asdict(listing)
+    for name in _PEOPLE:
+        del data[name]
+    del data["esprit"]["owner_id"]
+    data["created_at"] = listing.created_at.isoformat()
+    return data
+
+
+def _listing_from_json(data: dict[str, Any], *, seller_id: int, buyer_id: int) -> ListingInfo:
+    """The sold listing `_listing_json` stored, with its seller and buyer (who now owns the Esprit)."""
+    fields = dict(data)
+    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    fields["esprit"] = EspritInfo(**fields["esprit"], owner_id=buyer_id)
+    return ListingInfo(**fields, seller_id=seller_id, buyer_id=buyer_id)
+
+
 def _pages(total: int, page_size: int) -> int:
     return max(1, math.ceil(total / page_size))
 
 
 class GachaService:
+    """The game's operations for every server; one instance per process, sharing the database."""
+
     def __init__(
         self,
         db: Database,
@@ -181,7 +162,13 @@ class GachaService:
         config_dir: Path | None = None,
         bus: InvalidationBus | None = None,
     ) -> None:
+        """The service over ``db``.
+
+        ``config`` (else loaded from ``config_dir``), ``rng`` for rolls, ``clock`` for the daily reward, ``bus`` to
+        hear and publish reseeds of the shared catalogue.
+        """
         self.db = db
+        self._ledger = Ledger(db, LedgerEntry, before_claim=ensure_guild)  # the ledger references the guild
         self.config_dir = config_dir
         self.config = config or load_config(config_dir)
         self.rng = rng or random.SystemRandom()
@@ -224,7 +211,7 @@ class GachaService:
         found = self.config.find_currency(currency)
         if found is None or found.id not in choices or found.id not in WALLET:
             names = ", ".join(self.config.currency(c).name for c in choices)
-            raise ValidationError(f"Unknown currency {echo(currency)}: choose one of {names}.")
+            raise UnknownCurrencyError(echo(currency), names)
         return found.id
 
     def resolve_currency(self, currency: str | None) -> str:
@@ -236,7 +223,7 @@ class GachaService:
         tier = self.config.find_tier(rarity)
         if tier is None:
             names = ", ".join(t.name for t in self.config.tiers[:25]) + (", …" if len(self.config.tiers) > 25 else "")
-            raise ValidationError(f"Unknown rarity {echo(rarity)}: choose one of {names}.")
+            raise UnknownRarityError(echo(rarity), names)
         return tier.id
 
     def _money(self, amount: int, currency: str) -> str:
@@ -246,18 +233,18 @@ class GachaService:
     def _rank_expr(self) -> Any:
         return case({t.id: rank for rank, t in enumerate(self.config.tiers)}, value=Esprit.rarity, else_=-1)
 
-    def _esprit_view(self, copy: UserEsprit, entry: Esprit, active_id: int | None) -> EspritView:
+    def _esprit_info(self, copy: UserEsprit, entry: Esprit, active_id: int | None) -> EspritInfo:
         base = {name: getattr(entry, f"base_{name}") for name in STAT_NAMES}
-        return EspritView(
+        return EspritInfo(
             copy_id=copy.id, owner_id=copy.owner_id, esprit_id=entry.id, name=entry.name,
             description=entry.description, rarity=entry.rarity, element=entry.element, image=entry.image,
             level=copy.level, stats=rules.scale_stats(base, copy.level, self._s.leveling.stat_growth_percent),
             in_escrow=copy.in_escrow, is_active=copy.id == active_id,
         )
 
-    def _player_view(self, p: Player) -> PlayerView:
+    def _player_info(self, p: Player) -> PlayerInfo:
         next_daily = p.last_daily_at + timedelta(hours=self._s.daily.cooldown_hours) if p.last_daily_at else None
-        return PlayerView(
+        return PlayerInfo(
             guild_id=p.guild_id, user_id=p.user_id,
             balances={c: getattr(p, c) for c in self.config.currency_ids},
             level=p.level, xp=p.xp, xp_next_level=rules.xp_for_level(p.level + 1, self._s.leveling.xp_per_level),
@@ -275,7 +262,7 @@ class GachaService:
             raise NotStartedError()
         return player
 
-    async def _copies(self, s: AsyncSession, guild_id: int, copy_ids: Sequence[int]) -> list[EspritView]:
+    async def _copies(self, s: AsyncSession, guild_id: int, copy_ids: Sequence[int]) -> list[EspritInfo]:
         rows = (
             await s.execute(
                 select(UserEsprit, Esprit, Player.active_esprit_id)
@@ -284,7 +271,7 @@ class GachaService:
                 .where(UserEsprit.guild_id == guild_id, UserEsprit.id.in_(copy_ids))
             )
         ).all()
-        by_id = {copy.id: self._esprit_view(copy, entry, active) for copy, entry, active in rows}
+        by_id = {copy.id: self._esprit_info(copy, entry, active) for copy, entry, active in rows}
         return [by_id[i] for i in copy_ids if i in by_id]
 
     async def _debit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
@@ -307,15 +294,13 @@ class GachaService:
                 select(column).where(Player.guild_id == guild_id, Player.user_id == user_id)
             )).scalar_one_or_none()
             if have is None:
-                raise NotStartedError() if who == "you" else NotFoundError("That member has not started playing yet.")
+                raise NotStartedError() if who == "you" else MemberNotStartedError()
             if who == "you":
-                raise InsufficientFundsError(
-                    f"That costs {self._money(amount, currency)}, but you only have {self._money(have, currency)}."
-                )
+                raise CannotAffordError(self._money(amount, currency), self._money(have, currency))
             raise InsufficientFundsError(
                 f"They only have {self._money(have, currency)}, so {self._money(amount, currency)} cannot be taken."
             )
-        return new
+        return int(new)
 
     async def _credit(self, s: AsyncSession, guild_id: int, user_id: int, currency: str, amount: int,
                       *, who: str = "your") -> int:
@@ -336,55 +321,12 @@ class GachaService:
                 f"That would take {who} {self.config.currency(currency).name} above the maximum of "
                 f"{self._money(limit, currency)}."
             )
-        return new
-
-    async def _once(
-        self, request: _Request, work: Callable[[AsyncSession, _Request], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        """Run ``work`` in one retried unit of work, unless a request with the same key already ran here.
-
-        Returns what ``work`` returned, or what the first request with this key returned. A key that
-        was used for another kind of request is refused.
-        """
-
-        async def prior(s: AsyncSession) -> dict[str, Any] | None:
-            row = (
-                await s.execute(
-                    select(LedgerEntry.operation, LedgerEntry.result).where(
-                        LedgerEntry.guild_id == request.guild_id, LedgerEntry.idempotency_key == request.key,
-                        LedgerEntry.line == 0,
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            if row.operation != request.operation or row.result is None:
-                raise ValidationError("That request was already used for something else; nothing was changed.")
-            return {**row.result, "replayed": True}
-
-        async def attempt(s: AsyncSession) -> dict[str, Any]:
-            done = await prior(s)
-            if done is not None:
-                return done
-            request.lines.clear()
-            return await work(s, request)
-
-        try:
-            return await self.db.run(attempt)
-        except (DuplicateError, DomainError):
-            # The same key may have been committed by a concurrent request between our look-up and our
-            # checks (a refusal such as "already claimed" then describes that request's own effect): its
-            # outcome is the answer to this one too.
-            async with self.db.session(read_only=True) as s:
-                done = await prior(s)
-            if done is None:
-                raise
-            return done
+        return int(new)
 
     # ------------------------------------------------------------------------------------------
     # catalogue
 
-    async def seed_catalogue(self, config: GachaConfig | None = None) -> SeedReport:
+    async def seed_catalogue(self, config: GachaConfig | None = None) -> SeedResult:
         """Bring ``gacha_esprits`` in line with the config: insert new, update changed, retire removed.
 
         Idempotent; rows are never deleted, so owned copies always point at their entry. A config that drops
@@ -402,7 +344,7 @@ class GachaService:
             for e in config.esprits
         }
 
-        async def work(s: AsyncSession) -> SeedReport:
+        async def work(s: AsyncSession) -> SeedResult:
             orphaned = (
                 await s.execute(
                     select(Esprit.rarity, func.count(UserEsprit.id))
@@ -437,7 +379,7 @@ class GachaService:
                 await s.execute(
                     update(Esprit).where(Esprit.id.in_(retired)).values(in_catalogue=False, updated_at=now)
                 )
-            return SeedReport(inserted, updated, unchanged, len(retired))
+            return SeedResult(inserted, updated, unchanged, len(retired))
 
         report = await self.db.run(work)
         self.config = config
@@ -454,7 +396,7 @@ class GachaService:
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await ensure_user(s, user_id, username)
             await ensure_member(s, guild_id, user_id)
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             wallet = {c: st.currencies.get(c, 0) for c in WALLET}
             ins = insert_for(s, Player).values(
                 guild_id=guild_id, user_id=user_id, level=st.level,
@@ -482,25 +424,27 @@ class GachaService:
             for currency, amount in wallet.items():
                 request.money(user_id, currency, amount, amount)
             request.ownership(user_id, copy_id, 1)
-            return await request.finish(s, {"copy_id": copy_id})
+            return await self._ledger.finish(s, request, {"copy_id": copy_id})
 
         request = _Request(guild_id, user_id, key, "start", "policy accepted, starter Esprit")
 
-        result = await self._once(request, work)
+        result = await self._ledger.once(request, work)
         async with self.db.session(read_only=True) as s:
-            player = self._player_view(await self._player(s, guild_id, user_id))
+            player = self._player_info(await self._player(s, guild_id, user_id))
             (starter,) = await self._copies(s, guild_id, [result["copy_id"]])
         return StartResult(player, starter)
 
     async def has_started(self, guild_id: int, user_id: int) -> bool:
+        """Whether the member has a wallet in this server."""
         async with self.db.session(read_only=True) as s:
             return bool(await s.scalar(
                 select(exists().where(Player.guild_id == guild_id, Player.user_id == user_id))
             ))
 
-    async def profile(self, guild_id: int, user_id: int) -> PlayerView:
+    async def profile(self, guild_id: int, user_id: int) -> PlayerInfo:
+        """The player's wallet, level, streak and pity counters; `NotStartedError` without a wallet."""
         async with self.db.session(read_only=True) as s:
-            return self._player_view(await self._player(s, guild_id, user_id))
+            return self._player_info(await self._player(s, guild_id, user_id))
 
     balance = profile
 
@@ -514,7 +458,7 @@ class GachaService:
             player = await self._player(s, guild_id, user_id)
             if player.last_daily_at is not None and now - player.last_daily_at < cooldown:
                 raise DailyNotReadyError(player.last_daily_at + cooldown)
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             streak = rules.next_streak(player.last_daily_at, now, player.daily_streak,
                                        timedelta(hours=d.streak_window_hours))
             # The claim itself: only one request can move last_daily_at past the period start.
@@ -529,7 +473,7 @@ class GachaService:
             ).first()
             if claimed is None:
                 fresh = (await s.execute(select(Player.last_daily_at).where(Player.id == player.id))).scalar_one()
-                raise DailyNotReadyError(fresh + cooldown)
+                raise DailyNotReadyError((fresh or now) + cooldown)
             balances = dict(zip(WALLET, claimed[:3], strict=True))
             amounts = rules.daily_rewards(
                 {c: (r.base, r.per_level) for c, r in d.rewards.items()}, level=claimed[3], streak=streak,
@@ -543,14 +487,14 @@ class GachaService:
                 if amount:
                     balances[currency] = await self._credit(s, guild_id, user_id, currency, amount)
                 request.money(user_id, currency, amount, balances[currency])
-            return await request.finish(s, {
+            return await self._ledger.finish(s, request, {
                 "paid": paid, "streak": streak, "next": (now + cooldown).isoformat(),
                 "balances": {c: balances[c] for c in self.config.currency_ids},
             })
 
         request = _Request(guild_id, user_id, key, "daily", "daily reward")
 
-        result = await self._once(request, work)
+        result = await self._ledger.once(request, work)
         return DailyResult(result["paid"], result["streak"], datetime.fromisoformat(result["next"]),
                            result["balances"])
 
@@ -565,19 +509,19 @@ class GachaService:
             raise ValidationError(f"The amount must be non-zero and at most {self._s.balance_max:,}.")
 
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             if amount > 0:
                 after = await self._credit(s, guild_id, user_id, currency, amount, who="their")
             else:
                 after = await self._debit(s, guild_id, user_id, currency, -amount, who="they")
             request.money(user_id, currency, amount, after)
-            return await request.finish(s, {"balance": after})
+            return await self._ledger.finish(s, request, {"balance": after})
 
         try:
             request = _Request(guild_id, user_id, key, "grant", f"by {admin_id}: {reason}")
-            result = await self._once(request, work)
+            result = await self._ledger.once(request, work)
         except NotStartedError as exc:
-            raise NotFoundError("That member has not started playing yet.") from exc
+            raise MemberNotStartedError() from exc
         return GrantResult(user_id, currency, amount, result["balance"])
 
     # ------------------------------------------------------------------------------------------
@@ -591,20 +535,18 @@ class GachaService:
         """
         sm = self._s.summon
         if count not in (1, sm.multi_count):
-            raise ValidationError(f"You can summon 1 or {sm.multi_count} at a time.")
+            raise SummonCountError(sm.multi_count)
         cost = sm.single_cost if count == 1 else sm.multi_cost
         async with self.db.session(read_only=True) as s:
             have = getattr(await self._player(s, guild_id, user_id), sm.currency)
         if have < cost:
-            raise InsufficientFundsError(
-                f"That costs {self._money(cost, sm.currency)}, but you only have {self._money(have, sm.currency)}."
-            )
+            raise CannotAffordError(self._money(cost, sm.currency), self._money(have, sm.currency))
 
     async def summon(self, guild_id: int, user_id: int, count: int, *, key: str | None = None) -> SummonResult:
         """Pull 1 or ``multi_count`` Esprits: the cost is debited conditionally, pity counters persist."""
         sm = self._s.summon
         if count not in (1, sm.multi_count):
-            raise ValidationError(f"You can summon 1 or {sm.multi_count} at a time.")
+            raise SummonCountError(sm.multi_count)
         cost = sm.single_cost if count == 1 else sm.multi_cost
         tiers = [rules.Tier(t.id, t.weight) for t in self.config.tiers]
         pity = rules.PityRules(
@@ -615,7 +557,7 @@ class GachaService:
         )
 
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             balance = await self._debit(s, guild_id, user_id, sm.currency, cost)
             # The debit locked the player row: these counters cannot change under us.
             player = await self._player(s, guild_id, user_id)
@@ -645,7 +587,7 @@ class GachaService:
             request.money(user_id, sm.currency, -cost, balance)
             for copy_id in copy_ids:
                 request.ownership(user_id, copy_id, 1)
-            return await request.finish(s, {
+            return await self._ledger.finish(s, request, {
                 "copies": copy_ids, "forced": [p.forced for p in pulls], "cost": cost, "currency": sm.currency,
                 "balance": balance, "pity": [state.since_guaranteed, state.since_hard], "level": level,
                 "active": active,
@@ -653,11 +595,11 @@ class GachaService:
 
         request = _Request(guild_id, user_id, key, "summon", f"summon x{count}")
 
-        result = await self._once(request, work)
+        result = await self._ledger.once(request, work)
         async with self.db.session(read_only=True) as s:
             views = await self._copies(s, guild_id, result["copies"])
         by_id = {v.copy_id: v for v in views}
-        pulls = [SummonedEsprit(by_id[c], f) for c, f in zip(result["copies"], result["forced"], strict=True)
+        pulls = [PullInfo(by_id[c], f) for c, f in zip(result["copies"], result["forced"], strict=True)
                  if c in by_id]
         return SummonResult(pulls, result["cost"], result["currency"], result["balance"], result["pity"][0],
                             result["pity"][1], result["level"], result.get("active"))
@@ -692,7 +634,7 @@ class GachaService:
     # ------------------------------------------------------------------------------------------
     # collection
 
-    def _owned(self, guild_id: int, user_id: int) -> Select[Any]:
+    def _owned(self, guild_id: int, user_id: int) -> Select[UserEsprit, Esprit]:
         return (
             select(UserEsprit, Esprit)
             .join(Esprit, Esprit.id == UserEsprit.esprit_id)
@@ -700,7 +642,8 @@ class GachaService:
         )
 
     async def inventory(self, guild_id: int, user_id: int, *, page: int = 1, rarity: str | None = None,
-                        page_size: int = PAGE_SIZE) -> Page[EspritView]:
+                        page_size: int = PAGE_SIZE) -> Page[EspritInfo]:
+        """A page of the player's Esprits (strongest rarity first), optionally of one rarity."""
         if rarity is not None:
             rarity = self.resolve_rarity(rarity)
         async with self.db.session(read_only=True) as s:
@@ -717,22 +660,22 @@ class GachaService:
                     .offset((page - 1) * page_size).limit(page_size)
                 )
             ).all()
-            items = [self._esprit_view(copy, entry, player.active_esprit_id) for copy, entry in rows]
+            items = [self._esprit_info(copy, entry, player.active_esprit_id) for copy, entry in rows]
         return Page(items, page, pages, total)
 
-    async def show(self, guild_id: int, user_id: int, copy_id: int | None = None) -> EspritView:
+    async def show(self, guild_id: int, user_id: int, copy_id: int | None = None) -> EspritInfo:
         """One owned copy; without ``copy_id`` the active one."""
         async with self.db.session(read_only=True) as s:
             player = await self._player(s, guild_id, user_id)
             copy_id = copy_id if copy_id is not None else player.active_esprit_id
             if copy_id is None:
-                raise NotFoundError("You have no active Esprit: pick one with /esprit set-active.")
+                raise NoActiveEspritError()
             row = (await s.execute(self._owned(guild_id, user_id).where(UserEsprit.id == copy_id))).first()
             if row is None:
-                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
-            return self._esprit_view(row[0], row[1], player.active_esprit_id)
+                raise NotOwnedError(copy_id)
+            return self._esprit_info(row[0], row[1], player.active_esprit_id)
 
-    async def set_active(self, guild_id: int, user_id: int, copy_id: int) -> EspritView:
+    async def set_active(self, guild_id: int, user_id: int, copy_id: int) -> EspritInfo:
         """Make an owned copy that is not at auction the active one.
 
         Locks the player's row, then the copy's row (the order `list_for_sale` uses), and decides on the
@@ -749,9 +692,9 @@ class GachaService:
                 )
             ).first()
             if copy is None or copy.owner_id != user_id:
-                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
+                raise NotOwnedError(copy_id)
             if copy.in_escrow:
-                raise ValidationError("That Esprit is listed at auction; cancel the listing to use it.")
+                raise InEscrowError()
             await s.execute(
                 update(Player).where(Player.guild_id == guild_id, Player.user_id == user_id)
                 .values(active_esprit_id=copy_id, updated_at=utcnow())
@@ -761,7 +704,7 @@ class GachaService:
         return await self.show(guild_id, user_id, copy_id)
 
     async def owned_choices(self, guild_id: int, user_id: int, query: str = "", *, limit: int = 25,
-                            tradable_only: bool = False) -> list[EspritView]:
+                            tradable_only: bool = False) -> list[EspritInfo]:
         """Copies whose name contains ``query``, for autocomplete."""
         async with self.db.session(read_only=True) as s:
             active = (await s.execute(
@@ -776,11 +719,12 @@ class GachaService:
             rows = (await s.execute(
                 stmt.order_by(self._rank_expr().desc(), Esprit.name, UserEsprit.id).limit(limit)
             )).all()
-            views = [self._esprit_view(c, e, active) for c, e in rows]
+            views = [self._esprit_info(c, e, active) for c, e in rows]
         return [v for v in views if not (tradable_only and v.is_active)]
 
     async def leaderboard(self, guild_id: int, by: str = "level", *, page: int = 1, currency: str | None = None,
-                          page_size: int = PAGE_SIZE) -> Page[LeaderboardEntry]:
+                          page_size: int = PAGE_SIZE) -> Page[RankInfo]:
+        """A page of the server's players ranked ``by`` level, xp or a currency."""
         if by not in LEADERBOARD_KINDS:
             raise ValidationError(f"Rank by one of: {', '.join(LEADERBOARD_KINDS)}.")
         value = {
@@ -800,27 +744,27 @@ class GachaService:
                 )
             ).all()
         start = (page - 1) * page_size
-        items = [LeaderboardEntry(start + i + 1, uid, int(v), lvl) for i, (uid, v, lvl) in enumerate(rows)]
+        items = [RankInfo(start + i + 1, uid, int(v), lvl) for i, (uid, v, lvl) in enumerate(rows)]
         return Page(items, page, pages, total)
 
     # ------------------------------------------------------------------------------------------
     # auction house
 
-    async def _listings(self, s: AsyncSession, guild_id: int, listing_ids: Sequence[int]) -> list[ListingView]:
+    async def _listings(self, s: AsyncSession, guild_id: int, listing_ids: Sequence[int]) -> list[ListingInfo]:
         rows = (
             await s.execute(select(AuctionListing).where(AuctionListing.guild_id == guild_id,
                                                          AuctionListing.id.in_(listing_ids)))
         ).scalars().all()
         copies = {v.copy_id: v for v in await self._copies(s, guild_id, [r.user_esprit_id for r in rows])}
         by_id = {
-            r.id: ListingView(r.id, r.seller_id, r.price, r.currency, r.status, r.buyer_id, r.created_at,
+            r.id: ListingInfo(r.id, r.seller_id, r.price, r.currency, r.status, r.buyer_id, r.created_at,
                               copies[r.user_esprit_id])
             for r in rows if r.user_esprit_id in copies
         }
         return [by_id[i] for i in listing_ids if i in by_id]
 
     async def list_for_sale(self, guild_id: int, seller_id: int, copy_id: int, price: int,
-                            currency: str | None = None, *, key: str | None = None) -> ListingView:
+                            currency: str | None = None, *, key: str | None = None) -> ListingInfo:
         """Put an owned copy up for sale. It goes into escrow: not usable, not listable twice."""
         a = self._s.auction
         currency = self._currency(currency or a.currencies[0], allowed=a.currencies)
@@ -839,8 +783,8 @@ class GachaService:
             if active is None:
                 raise NotStartedError()
             if active[0] == copy_id:
-                raise ValidationError("That is your active Esprit; pick another active one before selling it.")
-            await request.claim(s)
+                raise ActiveEspritNotForSaleError()
+            await self._ledger.claim(s, request)
             # Conditional on the copy's row too: never escrow the copy the (locked) player row points at.
             not_active = ~exists().where(Player.guild_id == guild_id, Player.user_id == seller_id,
                                          Player.active_esprit_id == copy_id)
@@ -855,8 +799,8 @@ class GachaService:
             if escrowed is None:
                 copy = await s.get(UserEsprit, copy_id)
                 if copy is not None and copy.guild_id == guild_id and copy.owner_id == seller_id:
-                    raise ValidationError("That Esprit is already listed at auction.")
-                raise NotFoundError(f"You do not own Esprit #{copy_id}.")
+                    raise InEscrowError("That Esprit is already listed at auction.")
+                raise NotOwnedError(copy_id)
             listing_id = (
                 await s.execute(
                     insert(AuctionListing).values(
@@ -866,22 +810,24 @@ class GachaService:
                 )
             ).scalar_one()
             request.ownership(seller_id, copy_id, 0)
-            return await request.finish(s, {"listing_id": listing_id})
+            return await self._ledger.finish(s, request, {"listing_id": listing_id})
 
         request = _Request(guild_id, seller_id, key, "auction_list", f"listed for {price} {currency}")
 
-        result = await self._once(request, work)
+        result = await self._ledger.once(request, work)
         return await self.listing(guild_id, result["listing_id"])
 
-    async def listing(self, guild_id: int, listing_id: int) -> ListingView:
+    async def listing(self, guild_id: int, listing_id: int) -> ListingInfo:
+        """One listing of this server; `ListingNotFoundError` when there is none."""
         async with self.db.session(read_only=True) as s:
             found = await self._listings(s, guild_id, [listing_id])
         if not found:
-            raise NotFoundError(f"There is no listing #{listing_id} in this server.")
+            raise ListingNotFoundError(listing_id)
         return found[0]
 
     async def browse(self, guild_id: int, *, page: int = 1, rarity: str | None = None,
-                     seller_id: int | None = None, page_size: int | None = None) -> Page[ListingView]:
+                     seller_id: int | None = None, page_size: int | None = None) -> Page[ListingInfo]:
+        """A page of this server's open listings (newest first), optionally of one rarity or seller."""
         page_size = page_size or self._s.auction.page_size
         if rarity is not None:
             rarity = self.resolve_rarity(rarity)
@@ -908,10 +854,11 @@ class GachaService:
 
     async def buy(self, guild_id: int, buyer_id: int, listing_id: int, *, key: str | None = None) -> PurchaseResult:
         """Currency and ownership move in one transaction; of several buyers exactly one wins."""
+        this_sale: list[ListingInfo] = []  # the listing as this call sold it
 
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             await self._player(s, guild_id, buyer_id)
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             now = utcnow()
             won = (
                 await s.execute(
@@ -926,11 +873,11 @@ class GachaService:
             if won is None:
                 listing = await s.get(AuctionListing, listing_id)
                 if listing is None or listing.guild_id != guild_id:
-                    raise NotFoundError(f"There is no listing #{listing_id} in this server.")
+                    raise ListingNotFoundError(listing_id)
                 if listing.seller_id == buyer_id and listing.status == LISTING_OPEN:
                     raise PermissionDeniedError("That is your own listing; use /auction cancel to withdraw it.")
                 if listing.status == LISTING_CANCELLED:
-                    raise NotFoundError("That listing was withdrawn by its seller. Nothing was charged.")
+                    raise ListingWithdrawnError()
                 raise AlreadySoldError()
             seller_id, price, currency, copy_id = won
             # Lock both wallets in id order so two crossing purchases cannot deadlock.
@@ -959,19 +906,41 @@ class GachaService:
             request.money(seller_id, currency, price, seller_balance)
             request.ownership(seller_id, copy_id, -1)
             request.ownership(buyer_id, copy_id, 1)
-            return await request.finish(s, {"listing_id": listing_id, "buyer_balance": buyer_balance,
-                                             "seller_balance": seller_balance})
+            # The reply is built from the sale as it happened, not read again later: a listing that vanishes
+            # afterwards (a reset, a forgotten seller) cannot turn a purchase into a "not found".
+            (sold,) = await self._listings(s, guild_id, [listing_id])
+            this_sale.append(sold)
+            return await self._ledger.finish(s, request, {"listing_id": listing_id, "buyer_balance": buyer_balance,
+                                                         "seller_balance": seller_balance,
+                                                         "listing": _listing_json(sold)})
 
         request = _Request(guild_id, buyer_id, key, "auction_buy", f"bought listing #{listing_id}")
 
-        result = await self._once(request, work)
-        return PurchaseResult(await self.listing(guild_id, result["listing_id"]), result["buyer_balance"],
-                              result["seller_balance"])
+        result = await self._ledger.once(request, work)
+        if this_sale and not result.get("replayed"):
+            listing = this_sale[-1]
+        elif "listing" in result:  # a retry: the sale as stored, the seller from its ledger lines
+            listing = _listing_from_json(result["listing"], seller_id=await self._seller_of(request),
+                                         buyer_id=buyer_id)
+        else:  # a sale recorded before outcomes held the listing
+            listing = await self.listing(guild_id, result["listing_id"])
+        return PurchaseResult(listing, result["buyer_balance"], result["seller_balance"])
+
+    async def _seller_of(self, request: _Request) -> int:
+        """Who lost the Esprit in a recorded purchase (the anonymous id once they are forgotten)."""
+        async with self.db.session(read_only=True) as s:
+            seller = (await s.execute(
+                select(LedgerEntry.user_id).where(
+                    LedgerEntry.guild_id == request.guild_id, LedgerEntry.idempotency_key == request.key,
+                    LedgerEntry.line > 0, LedgerEntry.user_esprit_id.is_not(None), LedgerEntry.amount < 0)
+            )).scalars().first()
+        return int(seller) if seller is not None else 0
 
     async def cancel_listing(self, guild_id: int, seller_id: int, listing_id: int, *,
-                             key: str | None = None) -> ListingView:
+                             key: str | None = None) -> ListingInfo:
+        """The seller withdraws an open listing; the Esprit leaves escrow. Idempotent by ``key``."""
         async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
-            await request.claim(s)
+            await self._ledger.claim(s, request)
             cancelled = (
                 await s.execute(
                     update(AuctionListing)
@@ -993,17 +962,17 @@ class GachaService:
                 .values(in_escrow=False, updated_at=utcnow())
             )
             request.ownership(seller_id, cancelled, 0)
-            return await request.finish(s, {"listing_id": listing_id})
+            return await self._ledger.finish(s, request, {"listing_id": listing_id})
 
         request = _Request(guild_id, seller_id, key, "auction_cancel", f"withdrew listing #{listing_id}")
 
-        result = await self._once(request, work)
+        result = await self._ledger.once(request, work)
         return await self.listing(guild_id, result["listing_id"])
 
     # ------------------------------------------------------------------------------------------
     # administration
 
-    async def reset(self, guild_id: int, admin_id: int, backup_dir: Path, *, key: str | None = None) -> ResetReport:
+    async def reset(self, guild_id: int, admin_id: int, backup_dir: Path, *, key: str | None = None) -> ResetResult:
         """Back up the database, then delete this server's players, copies and listings and reseed.
 
         The ledger is append-only and survives: the reset writes a reversing line for every balance and
@@ -1014,61 +983,26 @@ class GachaService:
         from guildkeep.db.backup import create_backup
 
         request = _Request(guild_id, admin_id, key, "reset", "game reset")
-
-        async def find(s: AsyncSession) -> LedgerEntry | None:
-            return (await s.execute(
-                select(LedgerEntry).where(LedgerEntry.guild_id == guild_id,
-                                          LedgerEntry.idempotency_key == request.key, LedgerEntry.line == 0)
-            )).scalar_one_or_none()
-
-        def replay(row: LedgerEntry) -> ResetReport:
-            if row.operation != request.operation:
-                raise ValidationError("That request was already used for something else; nothing was changed.")
-            if row.result is None or row.result.get("pending"):
-                raise ValidationError("That reset is already running; nothing more was done.")
-            r = row.result
-            return ResetReport(Path(r["backup"]), r["players"], r["esprits"], r["listings"], replayed=True)
-
-        async def claim(s: AsyncSession) -> ResetReport | None:
-            row = await find(s)
-            if row is not None:
-                return replay(row)
-            await request.claim(s)
-            await s.execute(
-                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
-                                          LedgerEntry.line == 0).values(result={"pending": True})
-            )
-            return None
-
         try:
-            done = await self.db.run(claim)
-        except DuplicateError:
-            async with self.db.session(read_only=True) as s:
-                row = await find(s)
-            if row is None:
-                raise
-            done = replay(row)
+            done = await self._ledger.reserve(request)
+        except RequestRunningError as exc:
+            raise RequestRunningError("That reset is already running; nothing more was done.") from exc
         if done is not None:
-            return done
+            return ResetResult(Path(done["backup"]), done["players"], done["esprits"], done["listings"],
+                               replayed=True)
 
         try:
             backup = await create_backup(self.db, backup_dir)
         except BaseException:
-            # Nothing was reset: free the key so the same request can be tried again.
-            async def release(s: AsyncSession) -> None:
-                await s.execute(delete(LedgerEntry).where(
-                    LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
-                    LedgerEntry.line == 0))
-
-            await self.db.run(release)
+            await self._ledger.release(request)  # nothing was reset: the same request can be tried again
             raise
 
-        async def work(s: AsyncSession) -> dict[str, Any]:
-            request.lines.clear()
+        async def work(s: AsyncSession, request: _Request) -> dict[str, Any]:
             request.reason = f"game reset, backup {backup.name}"[:MAX_REASON]
             # The reversing lines are built from what the DELETEs return: exactly what was wiped, even if a
             # request of another shard committed a moment before.
-            listings = (await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))).rowcount
+            deleted = await s.execute(delete(AuctionListing).where(AuctionListing.guild_id == guild_id))
+            listings: int = deleted.rowcount  # type: ignore[attr-defined]  # a CursorResult
             players = (await s.execute(
                 delete(Player).where(Player.guild_id == guild_id)
                 .returning(Player.user_id, *(getattr(Player, c) for c in WALLET))
@@ -1081,18 +1015,14 @@ class GachaService:
                     request.money(user_id, currency, -balance, 0)
             for copy_id, owner_id in sorted(copies):
                 request.ownership(owner_id, copy_id, -1)
-            await s.execute(
-                update(LedgerEntry).where(LedgerEntry.guild_id == guild_id, LedgerEntry.idempotency_key == request.key,
-                                          LedgerEntry.line == 0).values(reason=request.reason)
-            )
-            return await request.finish(s, {"players": len(players), "esprits": len(copies), "listings": listings,
-                                            "backup": str(backup)})
+            return await self._ledger.finish(s, request, {"players": len(players), "esprits": len(copies),
+                                                         "listings": listings, "backup": str(backup)})
 
-        result = await self.db.run(work)
+        result = await self._ledger.complete(request, work)
         seed = await self.seed_catalogue()
-        return ResetReport(backup, result["players"], result["esprits"], result["listings"], seed)
+        return ResetResult(backup, result["players"], result["esprits"], result["listings"], seed)
 
-    async def reseed(self, config_dir: Path | None = None) -> SeedReport:
+    async def reseed(self, config_dir: Path | None = None) -> SeedResult:
         """Reload the JSON config (from ``config_dir``, else the service's) and bring the catalogue in line.
 
         Every other process on the invalidation bus reloads its config too, so all shards roll the same tiers.
@@ -1129,7 +1059,7 @@ class GachaService:
                     .group_by(LedgerEntry.user_id, LedgerEntry.currency)
                 )
             }
-            owned = {
+            owned: dict[tuple[int, int], int] = {
                 (user_id, copy_id): int(total)
                 for user_id, copy_id, total in await s.execute(
                     select(LedgerEntry.user_id, LedgerEntry.user_esprit_id, func.sum(LedgerEntry.amount))
@@ -1137,6 +1067,7 @@ class GachaService:
                            LedgerEntry.user_esprit_id.is_not(None))
                     .group_by(LedgerEntry.user_id, LedgerEntry.user_esprit_id)
                 )
+                if copy_id is not None
             }
             players = (await s.execute(select(Player).where(Player.guild_id == guild_id))).scalars().all()
             copies = {c.id: c for c in (await s.execute(

@@ -51,8 +51,9 @@ from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import sqlite_time
 from guildkeep.leveling.ingest import DISCORD_EPOCH_MS, XpIngestor, _Member, snowflake_time
 from guildkeep.leveling.models import Level
+from guildkeep.leveling.results import ActivityResult
 from guildkeep.leveling.rules import Curve
-from guildkeep.leveling.service import ActivityOutcome, LevelingService
+from guildkeep.leveling.service import LevelingService
 
 GUILD0 = 100_000_000_000_000_000  # snowflake-sized ids
 USER0 = 200_000_000_000_000_000
@@ -284,7 +285,7 @@ def baseline_sqlite(path: Path, events: Sequence[tuple[int, int, int]]) -> float
     try:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as `Database` sets them
             conn.execute(f"PRAGMA {pragma}")
-        rng, last = random.Random(1), {}
+        rng, last = random.Random(1), dict[tuple[int, int], float]()
         start = time.perf_counter()
         for i in range(0, len(events), BASELINE_BATCH):
             now = sqlite_time(datetime.now(UTC))
@@ -301,7 +302,7 @@ def baseline_sqlite(path: Path, events: Sequence[tuple[int, int, int]]) -> float
 async def baseline_postgres(url: str, events: Sequence[tuple[int, int, int]]) -> float:
     conn = await asyncpg.connect(_dsn(url))
     try:
-        rng, last = random.Random(1), {}
+        rng, last = random.Random(1), dict[tuple[int, int], float]()
         start = time.perf_counter()
         for i in range(0, len(events), BASELINE_BATCH):
             now = datetime.now(UTC)
@@ -355,7 +356,7 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
     service = LevelingService(db)
     counts = result.announcements = {"level_ups": 0, "quests_completed": 0, "achievements_earned": 0}
 
-    async def announce(outcome: ActivityOutcome) -> None:  # the bot sends these to Discord from its own task
+    async def announce(outcome: ActivityResult) -> None:  # the bot sends these to Discord from its own task
         counts["level_ups"] += len(outcome.level_ups)
         counts["quests_completed"] += len(outcome.quests_completed)
         counts["achievements_earned"] += len(outcome.achievements_earned)
@@ -376,7 +377,7 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
     elapsed = time.perf_counter() - start
     result.guildkeep_events_per_s = len(work.events) / elapsed
     result.flushes = ingestor.flushed_batches
-    result.rows_written = ingestor.stats["rows"]
+    result.rows_written = int(ingestor.stats["rows"])
     result.seconds_in_event_keys = round(ingestor.stats["claim_seconds"], 3)
     result.seconds_in_upserts = round(ingestor.stats["upsert_seconds"], 3)
     result.seconds_in_quests = round(ingestor.stats["quest_seconds"], 3)

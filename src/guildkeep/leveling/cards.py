@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from guildkeep.leveling.results import CardInfo
 from guildkeep.leveling.rules import compact_number, hex_to_rgb
-from guildkeep.leveling.service import CardView
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,12 @@ class RankCardData:
     xp_for_level: int
     total_xp: int
     rank: int | None = None
-    card: CardView = field(default_factory=CardView)
+    card: CardInfo = field(default_factory=CardInfo)
     avatar: bytes | None = None
     background: bytes | None = None
 
 
-def colour(card: CardView, name: str) -> tuple[int, int, int]:
+def colour(card: CardInfo, name: str) -> tuple[int, int, int]:
     return hex_to_rgb(getattr(card, name) or DEFAULTS[name])
 
 

@@ -47,7 +47,8 @@ def import_mee6(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from guildkeep.cli import _with_db, console, err
+    from guildkeep.clitools import console, err
+    from guildkeep.clitools import with_db as _with_db
     from guildkeep.leveling.service import LevelingService
 
     players = read_mee6_players(file)

@@ -50,23 +50,23 @@ from guildkeep.leveling import queries, rules
 from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
-from guildkeep.leveling.service import (
+from guildkeep.leveling.results import (
     COUNTERS,
-    AchievementView,
-    ActivityOutcome,
-    LeaderboardEntry,
-    LeaderboardPage,
-    LevelChange,
-    LevelingService,
-    LevelView,
-    QuestView,
-    ServerConfigView,
-    UserQuestView,
+    AchievementInfo,
+    ActivityResult,
+    LeaderboardEntryInfo,
+    LevelChangeResult,
+    LevelInfo,
+    QuestInfo,
+    ServerConfigInfo,
+    UserQuestInfo,
 )
+from guildkeep.leveling.service import LevelingService
+from guildkeep.results import Page
 
 log = logging.getLogger(__name__)
 
-OutcomeCallback = Callable[[ActivityOutcome], Awaitable[None]]
+OutcomeCallback = Callable[[ActivityResult], Awaitable[None]]
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
@@ -185,15 +185,15 @@ class _Guild:
     __slots__ = ("achievements", "cfg", "cooldowns", "curve", "epoch", "known", "levels", "plain", "quests",
                  "seeded", "settings")
 
-    def __init__(self, cfg: ServerConfigView) -> None:
+    def __init__(self, cfg: ServerConfigInfo) -> None:
         self.configure(cfg)
         self.epoch = -1  # the service cache's epoch when the config was last taken from it
         self.seeded = False
         self.known = False  # the guild row exists
-        self.quests: list[QuestView] = []
+        self.quests: list[QuestInfo] = []
         self.achievements: list = []
 
-    def configure(self, cfg: ServerConfigView) -> None:
+    def configure(self, cfg: ServerConfigInfo) -> None:
         self.cfg = cfg
         self.settings = s = cfg.xp_settings
         self.curve = cfg.curve_rule
@@ -237,7 +237,7 @@ class XpIngestor:
         self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._announce: deque[ActivityOutcome] = deque()
+        self._announce: deque[ActivityResult] = deque()
         self._announcer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -492,14 +492,14 @@ class XpIngestor:
 
     # -------------------------------------------------------------------------------------- flush
 
-    async def flush(self) -> list[ActivityOutcome]:
+    async def flush(self) -> list[ActivityResult]:
         """Write everything pending in one transaction, then announce what it made durable (``on_outcome``, after
         the write lock is released). A failed flush keeps its batch for the next one."""
         outcomes = await self._flush_locked()
         await self._deliver(outcomes)
         return outcomes
 
-    async def _flush_locked(self) -> list[ActivityOutcome]:
+    async def _flush_locked(self) -> list[ActivityResult]:
         async with self._flush_lock:
             self._flushing = True
             try:
@@ -516,7 +516,7 @@ class XpIngestor:
             finally:
                 self._flushing = False
 
-    async def _deliver(self, outcomes: Iterable[ActivityOutcome]) -> None:
+    async def _deliver(self, outcomes: Iterable[ActivityResult]) -> None:
         if self.on_outcome is None:
             return
         for outcome in outcomes:
@@ -526,7 +526,7 @@ class XpIngestor:
                 except Exception:
                     log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
 
-    def _hand_over(self, outcomes: list[ActivityOutcome]) -> None:
+    def _hand_over(self, outcomes: list[ActivityResult]) -> None:
         """The background flush hands its announcements to their own task: level roles and messages to Discord
         (slow, rate-limited requests) never hold up the next flush."""
         if self.on_outcome is None or not any(
@@ -540,7 +540,7 @@ class XpIngestor:
         while self._announce:
             await self._deliver([self._announce.popleft()])
 
-    async def _flush_pending(self) -> list[ActivityOutcome]:
+    async def _flush_pending(self) -> list[ActivityResult]:
         if not self._pending:
             await self._maybe_prune()
             self._evict()
@@ -571,22 +571,22 @@ class XpIngestor:
         self.flushed_batches += 1
         now_mono = time.monotonic()
         for key, gain in estimated:
-            m = self._members.get(key)
-            if m is not None and m.xp is not None:
-                m.xp = min(m.xp + self._boosted(m, gain), rules.MAX_XP)
+            held = self._members.get(key)
+            if held is not None and held.xp is not None:
+                held.xp = min(held.xp + self._boosted(held, gain), rules.MAX_XP)
         for i, ((guild_id, user_id), row, level) in enumerate(stored):
             if not i % 2000:
                 await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
-            m = self._members.get((guild_id, user_id))
-            if m is None:
+            member = self._members.get((guild_id, user_id))
+            if member is None:
                 continue
-            if m.xp is not None and row.xp < m.xp and m.achievements:
-                m.achievements = None  # the member was reset meanwhile
-            m.xp, m.level, m.synced = row.xp, level, now_mono
+            if member.xp is not None and row.xp < member.xp and member.achievements:
+                member.achievements = None  # the member was reset meanwhile
+            member.xp, member.level, member.synced = row.xp, level, now_mono
             levels = self._guilds[guild_id].levels
-            m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
-            m.boost = row.xp_multiplier
-            m.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
+            member.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
+            member.boost = row.xp_multiplier
+            member.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
         await self._maybe_prune()
         self._evict()
         return outcomes
@@ -621,7 +621,7 @@ class XpIngestor:
                 mine.seconds += ev.seconds
 
     async def _write(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> tuple[
-            list[ActivityOutcome], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
+            list[ActivityResult], list[tuple[tuple[int, int], StoredLevel, int]], list[tuple[tuple[int, int], int]]]:
         """The flush's one transaction. Nothing in memory changes here, so a failure can simply be retried."""
         svc = self.service
         now = utcnow()
@@ -706,9 +706,9 @@ class XpIngestor:
             # Quests and achievements of every server in a few statements for the whole flush (never one per
             # server or member): progress added and completions found in one statement each, achievements met
             # inserted in one (a row already there is a no-op, so each is earned once).
-            by_id = {g: ActivityOutcome(g) for g in sorted(by_guild)}
+            by_id = {g: ActivityResult(g) for g in sorted(by_guild)}
             quest_rows = []
-            quest_at: dict[int, tuple[int, QuestView]] = {}
+            quest_at: dict[int, tuple[int, QuestInfo]] = {}
             for g, members in by_guild.items():
                 for index, quest in enumerate(quests[g]):
                     quest_at[quest.id] = (index, quest)
@@ -728,7 +728,7 @@ class XpIngestor:
                     rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
                     if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
                         boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
-            wanted_achievements = []
+            wanted_achievements: list[tuple[int, int, int]] = []
             met_by: dict[tuple[int, int], set[int]] = {}
             for g, members in by_guild.items():
                 defs = achievements[g]
@@ -747,7 +747,7 @@ class XpIngestor:
                     met_by[(g, u)] = met
             if wanted_achievements:
                 defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
-                earned_views: dict[int, AchievementView] = {}
+                earned_views: dict[int, AchievementInfo] = {}
                 for g, u, aid in sorted(await writer.grant_achievements(wanted_achievements, now)):
                     a = defs_by_id[aid]
                     view = earned_views.get(aid)
@@ -780,7 +780,7 @@ class XpIngestor:
             won = await writer.set_levels(changes) if changes else set()
             for g, u, old, new in changes:
                 if (g, u) in won:
-                    by_id[g].level_changes.append(LevelChange(u, old, new, by_guild[g][u].xp))
+                    by_id[g].level_changes.append(LevelChangeResult(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
         return outcomes, final, estimated
@@ -906,7 +906,7 @@ class XpIngestor:
             xp += m.p_xp
         return self._boosted(m, xp) if xp else 0
 
-    async def user_level(self, guild_id: int, user_id: int) -> LevelView:
+    async def user_level(self, guild_id: int, user_id: int) -> LevelInfo:
         """The member's level and totals, including activity not written yet."""
         view = await self.service.get_user_level(guild_id, user_id)
         board = self._boards.get(guild_id)
@@ -997,7 +997,7 @@ class XpIngestor:
         board = await self._board(guild_id)
         return board.rank(user_id)
 
-    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
+    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> Page[LeaderboardEntryInfo]:
         """The server's leaderboard page including activity not written yet, from the in-memory leaderboard. Names
         not known yet are read at once; every ``BOARD_CHECK_SECONDS`` the page's rows are also checked against the
         database (XP another process wrote, names changed) in the background, for the next reads."""
@@ -1019,9 +1019,9 @@ class XpIngestor:
         g = self._guilds.get(guild_id)
         if g is None or g.epoch != self.service.cache.epoch:
             g = await self._guild(guild_id)
-        entries = [LeaderboardEntry(start + i + 1, u, board.names.get(u) or str(u), xp, g.level(xp))
+        entries = [LeaderboardEntryInfo(start + i + 1, u, board.names.get(u) or str(u), xp, g.level(xp))
                    for i, (u, xp) in enumerate(top)]
-        return LeaderboardPage(entries, page, pages, len(board))
+        return Page(entries, page, pages, len(board))
 
     async def _check_rows_logged(self, guild_id: int, board: GuildBoard, users: list[int]) -> None:
         try:
@@ -1046,7 +1046,7 @@ class XpIngestor:
                 m = self._members.get((guild_id, u))
                 board.names[u] = (m.username if m and m.username else None) or str(u)
 
-    async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
+    async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestInfo]:
         """The member's active quests with the progress not written yet (never past the requirement)."""
         mine = await self.service.get_user_active_quests(guild_id, user_id)
         p = self.pending_of(guild_id, user_id)

@@ -24,13 +24,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from guildkeep.db import Base, BigIntPK, PortableJSON, Snowflake, TimestampMixin, UTCDateTime, utcnow
 from guildkeep.leveling.rules import (
     ACHIEVEMENT_REQUIREMENTS,
-    CURVES,
     DIFFICULTIES,
-    LEVEL_UP_MODES,
     QUEST_REQUIREMENTS,
     QUEST_TYPES,
     REFRESH_CYCLES,
 )
+from guildkeep.leveling.settings import CURVES, LEVEL_UP_MODES
+from guildkeep.leveling.settings import default as _default
 
 _GUILD_FK = "guilds.id"
 _USER_FK = "users.id"
@@ -127,7 +127,8 @@ class UserQuest(Base):
 
 
 class ServerConfig(Base):
-    """One row per server; absent means every default."""
+    """One row per server; absent means every default. The settings, their defaults and bounds are declared once in
+    `leveling.settings.LevelingSettings`; this table stores them."""
 
     __tablename__ = "leveling_server_config"
     __table_args__ = (
@@ -140,24 +141,24 @@ class ServerConfig(Base):
     guild_id: Mapped[int] = mapped_column(
         Snowflake(), ForeignKey(_GUILD_FK, ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    xp_rate: Mapped[float] = mapped_column(Float, default=1.0, nullable=False)
-    level_up_mode: Mapped[str] = mapped_column(String(16), default="same", nullable=False)
+    xp_rate: Mapped[float] = mapped_column(Float, default=_default("xp_rate"), nullable=False)
+    level_up_mode: Mapped[str] = mapped_column(String(16), default=_default("level_up_mode"), nullable=False)
     level_up_message: Mapped[str | None] = mapped_column(Text)
     level_up_channel: Mapped[int | None] = mapped_column(Snowflake())
     quest_channel: Mapped[int | None] = mapped_column(Snowflake())
     achievement_channel: Mapped[int | None] = mapped_column(Snowflake())
-    quest_reset_hour: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    quest_reset_day: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    quests_enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    quest_reset_hour: Mapped[int] = mapped_column(Integer, default=_default("quest_reset_hour"), nullable=False)
+    quest_reset_day: Mapped[int] = mapped_column(Integer, default=_default("quest_reset_day"), nullable=False)
+    quests_enabled: Mapped[bool] = mapped_column(Boolean, default=_default("quests_enabled"), nullable=False)
     cooldowns: Mapped[dict[str, Any]] = mapped_column(PortableJSON(), default=dict, nullable=False)
-    message_xp_min: Mapped[int] = mapped_column(Integer, default=15, nullable=False)
-    message_xp_max: Mapped[int] = mapped_column(Integer, default=25, nullable=False)
-    voice_xp_per_minute: Mapped[int] = mapped_column(Integer, default=10, nullable=False)
-    reaction_xp: Mapped[int] = mapped_column(Integer, default=5, nullable=False)
-    command_xp: Mapped[int] = mapped_column(Integer, default=5, nullable=False)
-    curve: Mapped[str] = mapped_column(String(16), default="mee6", nullable=False)
-    curve_base: Mapped[float] = mapped_column(Float, default=100.0, nullable=False)
-    curve_exponent: Mapped[float] = mapped_column(Float, default=2.0, nullable=False)
+    message_xp_min: Mapped[int] = mapped_column(Integer, default=_default("message_xp_min"), nullable=False)
+    message_xp_max: Mapped[int] = mapped_column(Integer, default=_default("message_xp_max"), nullable=False)
+    voice_xp_per_minute: Mapped[int] = mapped_column(Integer, default=_default("voice_xp_per_minute"), nullable=False)
+    reaction_xp: Mapped[int] = mapped_column(Integer, default=_default("reaction_xp"), nullable=False)
+    command_xp: Mapped[int] = mapped_column(Integer, default=_default("command_xp"), nullable=False)
+    curve: Mapped[str] = mapped_column(String(16), default=_default("curve"), nullable=False)
+    curve_base: Mapped[float] = mapped_column(Float, default=_default("curve_base"), nullable=False)
+    curve_exponent: Mapped[float] = mapped_column(Float, default=_default("curve_exponent"), nullable=False)
     no_xp_channels: Mapped[list[int]] = mapped_column(PortableJSON(), default=list, nullable=False)
     no_xp_roles: Mapped[list[int]] = mapped_column(PortableJSON(), default=list, nullable=False)
     role_multipliers: Mapped[dict[str, float]] = mapped_column(PortableJSON(), default=dict, nullable=False)

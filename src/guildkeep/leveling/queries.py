@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from guildkeep.db import Database
 from guildkeep.errors import ValidationError
@@ -55,7 +55,7 @@ class KeysetPage:
     next: Cursor | None  # the cursor of the following page, None on the last
 
 
-def after_clause(cursor: Cursor) -> object:
+def after_clause(cursor: Cursor) -> ColumnElement[bool]:
     # ``xp <= X`` first: it bounds the index range; the OR then only filters the rows tied at X.
     return and_(Level.xp <= cursor.xp, or_(Level.xp < cursor.xp, Level.user_id > cursor.user_id))
 
@@ -106,7 +106,7 @@ async def member_row(db: Database, guild_id: int, user_id: int) -> Row | None:
                r.xp, r.level)
 
 
-def _after_not(xp: int, user_id: int) -> object:
+def _after_not(xp: int, user_id: int) -> ColumnElement[bool]:
     return or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id))
 
 

@@ -15,24 +15,20 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 from urllib.parse import urlparse
 
 from guildkeep.errors import ValidationError
+from guildkeep.leveling.settings import CURVES, DEFAULTS, CurveKind  # settings are declared there
 from guildkeep.text import clean_text, echo
 
 MAX_LEVEL = 10_000
 MAX_XP = 2**62  # far above any real total; keeps BIGINT arithmetic safe
 
-CurveKind = Literal["mee6", "linear", "power"]
-CURVES: tuple[CurveKind, ...] = ("mee6", "linear", "power")
-SOURCES = ("message", "voice", "reaction", "command")
 QUEST_TYPES = ("daily", "weekly", "special", "event", "challenge")
 QUEST_REQUIREMENTS = ("total_messages", "total_reactions", "voice_time_seconds", "commands_used")
 REFRESH_CYCLES = ("daily", "weekly", "monthly", "once")
 DIFFICULTIES = ("easy", "medium", "hard")
 ACHIEVEMENT_REQUIREMENTS = ("level", "messages", "voice", "reactions", "commands")
-LEVEL_UP_MODES = ("off", "same", "dm", "channel")
 CARD_STYLES = ("default", "minimal", "rounded")
 TEMPLATE_KEYS = frozenset({"user", "mention", "level", "xp", "server"})
 DEFAULT_LEVEL_UP_MESSAGE = "GG {mention}, you just reached level {level}!"
@@ -55,6 +51,7 @@ class Curve:
     exponent: float = 2.0
 
     def __post_init__(self) -> None:
+        """Refuse an unknown curve or a base or exponent out of bounds."""
         if self.kind not in CURVES:
             raise ValidationError(f"The curve must be one of {', '.join(CURVES)}.")
         if not 1 <= self.base <= 1_000_000:
@@ -76,7 +73,8 @@ class Curve:
         if self.kind == "linear":
             step = int(self.base)
             return step * level * (level - 1) // 2 + 75 * level
-        return math.floor(self.base * level**self.exponent)
+        total: float = self.base * float(level) ** self.exponent
+        return math.floor(total)
 
     def level_for_xp(self, xp: int) -> int:
         """The level reached with ``xp`` total XP: the largest L with total_for_level(L) <= xp (exact)."""
@@ -104,15 +102,13 @@ def thresholds(curve: Curve) -> tuple[int, ...]:
 class XpSettings:
     """The part of a server's config the award rules read."""
 
-    xp_rate: float = 1.0
-    message_xp_min: int = 15
-    message_xp_max: int = 25
-    voice_xp_per_minute: int = 10
-    reaction_xp: int = 5
-    command_xp: int = 5
-    cooldowns: Mapping[str, int] = field(
-        default_factory=lambda: {"message": 60, "reaction": 60, "command": 60}
-    )
+    xp_rate: float = DEFAULTS.xp_rate
+    message_xp_min: int = DEFAULTS.message_xp_min
+    message_xp_max: int = DEFAULTS.message_xp_max
+    voice_xp_per_minute: int = DEFAULTS.voice_xp_per_minute
+    reaction_xp: int = DEFAULTS.reaction_xp
+    command_xp: int = DEFAULTS.command_xp
+    cooldowns: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULTS.cooldowns))
     no_xp_channels: frozenset[int] = frozenset()
     no_xp_roles: frozenset[int] = frozenset()
     role_multipliers: Mapping[int, float] = field(default_factory=dict)
@@ -120,6 +116,7 @@ class XpSettings:
     curve: Curve = field(default_factory=Curve)
 
     def cooldown(self, source: str) -> int:
+        """Seconds between XP-earning activities of ``source`` (0: none)."""
         return int(self.cooldowns.get(source, 60 if source == "message" else 0))
 
 
@@ -143,8 +140,11 @@ def cooldown_ready_ts(last: float | None, now: float, seconds: float) -> bool:
 
 
 def counts(settings: XpSettings, source: str, ctx: ActivityContext, *, last: float | None, now: float) -> bool:
-    """Whether an activity counts at all: not in a no-XP place and past its cooldown. Only activity that counts
-    earns XP and advances quests (spam on cooldown and chatter in a no-XP channel advance nothing)."""
+    """Whether an activity counts at all.
+
+    Whether an activity counts at all: not in a no-XP place and past its cooldown. Only activity that counts
+    earns XP and advances quests (spam on cooldown and chatter in a no-XP channel advance nothing).
+    """
     if xp_blocked(settings, ctx):
         return False
     return source == "voice" or cooldown_ready_ts(last, now, settings.cooldown(source))
@@ -219,6 +219,7 @@ def active_quest_multiplier(value: float | None, expires_at: datetime | None, no
 
 @dataclass(frozen=True, slots=True)
 class VoiceState:
+    """What voice eligibility reads of a member in a voice channel."""
     self_mute: bool = False
     self_deaf: bool = False
     mute: bool = False
@@ -239,6 +240,7 @@ def voice_eligible(member: VoiceState, others: Iterable[VoiceState]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class LevelRole:
+    """A role granted at ``level``; a stacked role is kept once a higher level role is earned."""
     role_id: int
     level: int
     is_stacked: bool = True
@@ -316,6 +318,7 @@ def next_reset(cycle: str, now: datetime, reset_hour: int = 0, reset_day: int = 
 
 @dataclass(frozen=True, slots=True)
 class QuestTemplate:
+    """A daily or weekly quest generated once per period (``{n}`` in the description is the requirement)."""
     key: str
     name: str
     description: str
@@ -377,8 +380,11 @@ def longest_rendering(template: str) -> int:
 
 
 def validate_template(template: str) -> str:
-    """The template stripped, refused when it has control characters, unknown placeholders or format specs, or
-    when the longest values (a 100-character server name, ...) would make it longer than a Discord message."""
+    """Check a level-up template and return it stripped.
+
+    The template stripped, refused when it has control characters, unknown placeholders or format specs, or
+    when the longest values (a 100-character server name, ...) would make it longer than a Discord message.
+    """
     template = clean_text(template, "The level-up message", max_length=1000, multiline=True)
     longest = longest_rendering(template)
     if longest > MESSAGE_MAX:
@@ -404,9 +410,12 @@ _UNITS = ((3, "K"), (6, "M"), (9, "B"), (12, "T"), (15, "Qa"), (18, "Qi"))
 
 
 def compact_number(value: int) -> str:
-    """One format for XP on cards and embeds: ``9,999`` below 10,000, then three significant digits with a
+    """Format XP the one way cards and embeds show it.
+
+    One format for XP on cards and embeds: ``9,999`` below 10,000, then three significant digits with a
     unit (``12.3K``, ``123K``, ``1.69B``), rounded half up; a value that rounds to 1000 of a unit moves to the
-    next (``999,950`` is ``1M``, never ``1000K``)."""
+    next (``999,950`` is ``1M``, never ``1000K``).
+    """
     value = int(value)
     if value < 0:
         return "-" + compact_number(-value)
@@ -438,6 +447,7 @@ def normalize_hex_colour(value: str) -> str:
 
 
 def hex_to_rgb(value: str) -> tuple[int, int, int]:
+    """(red, green, blue) of a hex colour code."""
     value = normalize_hex_colour(value)
     return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
 
@@ -463,4 +473,5 @@ ACHIEVEMENT_STAT = {
 
 
 def achievement_met(requirement_type: str, requirement_value: int, stats: Mapping[str, int]) -> bool:
+    """Whether a member with ``stats`` meets an achievement's requirement."""
     return stats.get(ACHIEVEMENT_STAT[requirement_type], 0) >= requirement_value

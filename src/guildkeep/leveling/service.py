@@ -11,21 +11,30 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, bindparam, delete, false, func, or_, select, text, true, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, false, func, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.cache import InvalidationBus, TTLCache
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
-from guildkeep.errors import NotFoundError, ValidationError
+from guildkeep.errors import ConflictError
 from guildkeep.identity.models import User
 from guildkeep.identity.service import ensure_guild
 from guildkeep.leveling import rules
+from guildkeep.leveling import settings as config
+from guildkeep.leveling.errors import (
+    CounterError,
+    LevelingValidationError,
+    NotALevelRoleError,
+    NoTargetError,
+    OneTargetError,
+    QuestNotFoundError,
+)
 from guildkeep.leveling.models import (
     Achievement,
     Card,
@@ -37,197 +46,50 @@ from guildkeep.leveling.models import (
     UserAchievement,
     UserQuest,
 )
-from guildkeep.leveling.rules import Curve, LevelRole, XpSettings
+from guildkeep.leveling.results import (
+    CARD_COLOURS,
+    COUNTERS,
+    AchievementInfo,
+    ActivityResult,
+    CardInfo,
+    ImportResult,
+    LeaderboardEntryInfo,
+    LevelChangeResult,
+    LevelInfo,
+    QuestInfo,
+    QuestResetResult,
+    ServerConfigInfo,
+    UserQuestInfo,
+)
+from guildkeep.leveling.rules import Curve, LevelRole
+from guildkeep.results import Page
+from guildkeep.scheduler import rules as jobs_rules
+from guildkeep.scheduler.errors import JobStateError
+from guildkeep.scheduler.results import JobInfo
+from guildkeep.scheduler.service import SchedulerService
 from guildkeep.text import clean_text, echo, strip_control
 
-COUNTERS = ("messages", "total_messages", "total_reactions", "commands_used", "voice_time_seconds")
 MAX_ADMIN_XP = 10**12
+QUEST_RESET_JOB = "leveling.quest_reset"
+QUEST_RESET_MAX_ATTEMPTS = 3
 IMPORT_CHUNK = 2_000  # players per statement: 7 columns x 2,000 stays far below asyncpg's 32,767 arguments
 
 
-# ---------------------------------------------------------------------------------------------- views
+LEVELS = cast(Table, Level.__table__)
+USER_QUESTS = cast(Table, UserQuest.__table__)
 
 
-@dataclass(frozen=True, slots=True)
-class ServerConfigView:
-    guild_id: int
-    xp_rate: float = 1.0
-    level_up_mode: str = "same"
-    level_up_message: str | None = None
-    level_up_channel: int | None = None
-    quest_channel: int | None = None
-    achievement_channel: int | None = None
-    quest_reset_hour: int = 0
-    quest_reset_day: int = 0
-    quests_enabled: bool = True
-    cooldowns: Mapping[str, int] = field(default_factory=lambda: {"message": 60, "reaction": 60, "command": 60})
-    message_xp_min: int = 15
-    message_xp_max: int = 25
-    voice_xp_per_minute: int = 10
-    reaction_xp: int = 5
-    command_xp: int = 5
-    curve: str = "mee6"
-    curve_base: float = 100.0
-    curve_exponent: float = 2.0
-    no_xp_channels: tuple[int, ...] = ()
-    no_xp_roles: tuple[int, ...] = ()
-    role_multipliers: Mapping[int, float] = field(default_factory=dict)
-    channel_multipliers: Mapping[int, float] = field(default_factory=dict)
-
-    @property
-    def curve_rule(self) -> Curve:
-        return Curve(self.curve, self.curve_base, self.curve_exponent)  # type: ignore[arg-type]
-
-    @property
-    def xp_settings(self) -> XpSettings:
-        return XpSettings(
-            xp_rate=self.xp_rate,
-            message_xp_min=self.message_xp_min,
-            message_xp_max=self.message_xp_max,
-            voice_xp_per_minute=self.voice_xp_per_minute,
-            reaction_xp=self.reaction_xp,
-            command_xp=self.command_xp,
-            cooldowns=dict(self.cooldowns),
-            no_xp_channels=frozenset(self.no_xp_channels),
-            no_xp_roles=frozenset(self.no_xp_roles),
-            role_multipliers=dict(self.role_multipliers),
-            channel_multipliers=dict(self.channel_multipliers),
-            curve=self.curve_rule,
-        )
-
-    @property
-    def template(self) -> str:
-        return self.level_up_message or rules.DEFAULT_LEVEL_UP_MESSAGE
-
-    @classmethod
-    def of(cls, row: ServerConfig) -> ServerConfigView:
-        defaults = cls(guild_id=row.guild_id)
-        return cls(
-            guild_id=row.guild_id,
-            xp_rate=row.xp_rate,
-            level_up_mode=row.level_up_mode,
-            level_up_message=row.level_up_message,
-            level_up_channel=row.level_up_channel,
-            quest_channel=row.quest_channel,
-            achievement_channel=row.achievement_channel,
-            quest_reset_hour=row.quest_reset_hour,
-            quest_reset_day=row.quest_reset_day,
-            quests_enabled=row.quests_enabled,
-            cooldowns={**defaults.cooldowns, **{k: int(v) for k, v in (row.cooldowns or {}).items()}},
-            message_xp_min=row.message_xp_min,
-            message_xp_max=row.message_xp_max,
-            voice_xp_per_minute=row.voice_xp_per_minute,
-            reaction_xp=row.reaction_xp,
-            command_xp=row.command_xp,
-            curve=row.curve,
-            curve_base=row.curve_base,
-            curve_exponent=row.curve_exponent,
-            no_xp_channels=tuple(int(c) for c in row.no_xp_channels or ()),
-            no_xp_roles=tuple(int(r) for r in row.no_xp_roles or ()),
-            role_multipliers={int(k): float(v) for k, v in (row.role_multipliers or {}).items()},
-            channel_multipliers={int(k): float(v) for k, v in (row.channel_multipliers or {}).items()},
-        )
+def _rowcount(result: Any) -> int:
+    """Rows a DELETE or UPDATE matched (``CursorResult.rowcount``; ``execute`` is typed as returning ``Result``)."""
+    return int(result.rowcount)
 
 
-@dataclass(frozen=True, slots=True)
-class LevelView:
-    guild_id: int
-    user_id: int
-    xp: int
-    level: int
-    xp_into_level: int
-    xp_for_level: int
-    messages: int = 0
-    total_messages: int = 0
-    total_reactions: int = 0
-    commands_used: int = 0
-    voice_time_seconds: int = 0
-    last_message_time: datetime | None = None
-    xp_multiplier: float = 1.0
-    multiplier_expires_at: datetime | None = None
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return {"level": self.level, **{c: getattr(self, c) for c in COUNTERS}}
+def quest_reset_key(guild_id: int) -> str:
+    """The dedup key of a server's quest reset job."""
+    return f"guild:{guild_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class QuestView:
-    id: int
-    guild_id: int
-    name: str
-    description: str
-    quest_type: str
-    requirement_type: str
-    requirement_value: int
-    reward_xp: int
-    reward_multiplier: float
-    multiplier_minutes: int
-    active: bool
-    refresh_cycle: str
-    difficulty: str
-    template_key: str | None
-    period_start: datetime | None
-    expires_at: datetime | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Quest) -> QuestView:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
-
-
-@dataclass(frozen=True, slots=True)
-class UserQuestView:
-    quest: QuestView
-    progress: int
-    quest_specific_progress: int
-    completed: bool
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class AchievementView:
-    id: int
-    guild_id: int
-    name: str
-    description: str
-    requirement_type: str
-    requirement_value: int
-    reward_xp: int
-    badge_url: str | None
-    created_at: datetime
-    earned_at: datetime | None = None
-
-    @classmethod
-    def of(cls, row: Achievement, earned_at: datetime | None = None) -> AchievementView:
-        values = {f.name: getattr(row, f.name) for f in fields(cls) if f.name != "earned_at"}
-        return cls(**values, earned_at=earned_at)
-
-
-@dataclass(frozen=True, slots=True)
-class CardView:
-    background_url: str | None = None
-    background_color: str | None = None
-    primary_color: str | None = None
-    secondary_color: str | None = None
-    border_color: str | None = None
-    text_color: str | None = None
-    card_style: str = "default"
-
-
-CARD_COLOURS = ("background_color", "primary_color", "secondary_color", "border_color", "text_color")
-
-
-@dataclass(frozen=True, slots=True)
-class LevelChange:
-    user_id: int
-    old_level: int
-    new_level: int
-    xp: int
-
-    @property
-    def leveled_up(self) -> bool:
-        return self.new_level > self.old_level
+# ------------------------------------------------------------------------------------------ input
 
 
 @dataclass(slots=True)
@@ -249,11 +111,13 @@ class ActivityDelta:
     quest: dict[str, int] | None = None
 
     def quest_increment(self, requirement_type: str) -> int:
+        """How far this activity moves quests counting ``requirement_type``."""
         if self.quest is None:
             return int(getattr(self, requirement_type))
         return self.quest.get(requirement_type, 0)
 
     def merge(self, other: ActivityDelta) -> None:
+        """Add ``other`` (the same member's later activity) to this one."""
         if self.quest is not None or other.quest is not None:
             mine = {t: self.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
             self.quest = {t: mine[t] + other.quest_increment(t) for t in rules.QUEST_REQUIREMENTS}
@@ -265,132 +129,43 @@ class ActivityDelta:
         self.username = other.username or self.username
 
 
-@dataclass(slots=True)
-class ActivityOutcome:
-    guild_id: int
-    level_changes: list[LevelChange] = field(default_factory=list)
-    quests_completed: list[tuple[int, QuestView]] = field(default_factory=list)
-    achievements_earned: list[tuple[int, AchievementView]] = field(default_factory=list)
-
-    @property
-    def level_ups(self) -> list[LevelChange]:
-        return [c for c in self.level_changes if c.leveled_up]
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderboardEntry:
-    rank: int
-    user_id: int
-    name: str
-    xp: int
-    level: int
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderboardPage:
-    entries: list[LeaderboardEntry]
-    page: int
-    pages: int
-    total: int
-
-
-@dataclass(slots=True)
-class ImportReport:
-    imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
 
 # ------------------------------------------------------------------------------------- config fields
 
 
-def _int_in(name: str, lo: int, hi: int) -> Any:
+def _int_in(name: str, lo: int, hi: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ValidationError(f"{name} must be a whole number.") from None
+            raise LevelingValidationError(f"{name} must be a whole number.") from None
         if not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo:,} and {hi:,}.")
+            raise LevelingValidationError(f"{name} must be between {lo:,} and {hi:,}.")
         return number
 
     return check
 
 
-def _float_in(name: str, lo: float, hi: float) -> Any:
+def _float_in(name: str, lo: float, hi: float) -> Callable[[Any], float]:
     def check(value: Any) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ValidationError(f"{name} must be a number.") from None
+            raise LevelingValidationError(f"{name} must be a number.") from None
         if not math.isfinite(number) or not lo <= number <= hi:
-            raise ValidationError(f"{name} must be between {lo:,g} and {hi:,g}.")
+            raise LevelingValidationError(f"{name} must be between {lo:,g} and {hi:,g}.")
         return number
 
     return check
 
 
-def _choice(name: str, options: Sequence[str]) -> Any:
+def _choice(name: str, options: Sequence[str]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
-            raise ValidationError(f"{name} must be one of: {', '.join(options)}.")
+            raise LevelingValidationError(f"{name} must be one of: {', '.join(options)}.")
         return str(value)
 
     return check
-
-
-def _optional_id(value: Any) -> int | None:
-    return None if value in (None, "", 0) else _int_in("A channel", 1, 2**63 - 1)(value)
-
-
-def _id_list(value: Any) -> list[int]:
-    return sorted({_int_in("An id", 1, 2**63 - 1)(v) for v in value or ()})
-
-
-def _multipliers(value: Any) -> dict[str, float]:
-    check = _float_in("A multiplier", 0.0, 10.0)
-    return {str(_int_in("An id", 1, 2**63 - 1)(k)): check(v) for k, v in dict(value or {}).items()}
-
-
-def _cooldowns(value: Any) -> dict[str, int]:
-    check = _int_in("A cooldown", 0, 86_400)
-    out = {}
-    for source, seconds in dict(value or {}).items():
-        if source not in rules.SOURCES:
-            raise ValidationError(f"Cooldowns exist for: {', '.join(rules.SOURCES)}.")
-        out[source] = check(seconds)
-    return out
-
-
-def _message(value: Any) -> str | None:
-    return None if value in (None, "") else rules.validate_template(str(value))
-
-
-CONFIG_FIELDS: dict[str, Any] = {
-    "xp_rate": _float_in("The XP rate", 0.0, 10.0),
-    "level_up_mode": _choice("The level-up mode", rules.LEVEL_UP_MODES),
-    "level_up_message": _message,
-    "level_up_channel": _optional_id,
-    "quest_channel": _optional_id,
-    "achievement_channel": _optional_id,
-    "quest_reset_hour": _int_in("The reset hour", 0, 23),
-    "quest_reset_day": _int_in("The reset weekday", 0, 6),
-    "quests_enabled": bool,
-    "cooldowns": _cooldowns,
-    "message_xp_min": _int_in("Message XP", 0, 1000),
-    "message_xp_max": _int_in("Message XP", 0, 1000),
-    "voice_xp_per_minute": _int_in("Voice XP", 0, 1000),
-    "reaction_xp": _int_in("Reaction XP", 0, 1000),
-    "command_xp": _int_in("Command XP", 0, 1000),
-    "curve": _choice("The curve", rules.CURVES),
-    "curve_base": _float_in("The curve base", 1, 1_000_000),
-    "curve_exponent": _float_in("The curve exponent", 1, 4),
-    "no_xp_channels": _id_list,
-    "no_xp_roles": _id_list,
-    "role_multipliers": _multipliers,
-    "channel_multipliers": _multipliers,
-}
 
 
 def _whole_number(value: Any) -> int | None:
@@ -410,9 +185,9 @@ def _json_text(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _level_view(row: Level, curve: Curve) -> LevelView:
+def _level_view(row: Level, curve: Curve) -> LevelInfo:
     level, into, span = curve.progress(row.xp)
-    return LevelView(
+    return LevelInfo(
         row.guild_id, row.user_id, row.xp, level, into, span, row.messages, row.total_messages,
         row.total_reactions, row.commands_used, row.voice_time_seconds, row.last_message_time,
         row.xp_multiplier, row.multiplier_expires_at,
@@ -443,8 +218,10 @@ class LevelingService:
     """The leveling module's whole API. The Discord cog and the CLI only call this."""
 
     def __init__(self, db: Database, *, cache_ttl: float = 60.0, bus: InvalidationBus | None = None) -> None:
+        """Serve leveling on ``db``; configs, quests and achievements are cached for ``cache_ttl`` s."""
         self.db = db
         self.cache = TTLCache(cache_ttl, bus=bus, namespace="leveling")
+        self.jobs = SchedulerService(db)
         self.xp_changes: dict[int, int] = {}  # guild -> XP changes made here outside the ingestor (its boards reload)
 
     def _xp_changed(self, guild_id: int) -> None:
@@ -452,84 +229,164 @@ class LevelingService:
 
     # ------------------------------------------------------------------------------------ config
 
-    async def get_server_config(self, guild_id: int) -> ServerConfigView:
+    async def get_server_config(self, guild_id: int) -> ServerConfigInfo:
         """Server configuration, cached; a server with no row gets every default."""
 
-        async def load() -> ServerConfigView:
+        async def load() -> ServerConfigInfo:
             async with self.db.session(read_only=True) as s:
                 row = await s.get(ServerConfig, guild_id)
-                return ServerConfigView.of(row) if row else ServerConfigView(guild_id=guild_id)
+                return ServerConfigInfo.of(row) if row else ServerConfigInfo(guild_id=guild_id)
 
         return await self.cache.get_or_load(("config", guild_id), load)
 
-    async def update_server_config(self, guild_id: int, setting: str, value: Any) -> ServerConfigView:
+    async def update_server_config(self, guild_id: int, setting: str, value: Any) -> ServerConfigInfo:
         """Change one setting (validated). Changing the curve re-derives every member's level."""
         return await self.update_server_config_values(guild_id, {setting: value})
 
-    async def update_server_config_values(self, guild_id: int, changes: Mapping[str, Any]) -> ServerConfigView:
-        unknown = set(changes) - CONFIG_FIELDS.keys()
-        if unknown:
-            raise ValidationError(
-                f"Unknown setting “{echo(sorted(unknown)[0])}”; settings: {', '.join(CONFIG_FIELDS)}.")
-        values = {name: CONFIG_FIELDS[name](value) for name, value in changes.items()}
+    async def update_server_config_values(self, guild_id: int, changes: Mapping[str, Any]) -> ServerConfigInfo:
+        """Change several settings at once.
 
-        async def work(s: AsyncSession) -> ServerConfigView:
-            await ensure_guild(s, guild_id)
-            await s.execute(insert_for(s, ServerConfig).values(guild_id=guild_id, cooldowns={}, no_xp_channels=[],
-                            no_xp_roles=[], role_multipliers={}, channel_multipliers={})
-                            .on_conflict_do_nothing(index_elements=["guild_id"]))
-            row = (await s.execute(select(ServerConfig).where(ServerConfig.guild_id == guild_id)
-                                   .with_for_update())).scalar_one()
-            old_curve = (row.curve, row.curve_base, row.curve_exponent)
-            for name, value in values.items():
-                if name == "cooldowns":
-                    value = {**(row.cooldowns or {}), **value}  # noqa: PLW2901 - merged, not replaced
-                setattr(row, name, value)
-            if row.message_xp_min > row.message_xp_max:
-                raise ValidationError("The minimum message XP cannot be above the maximum.")
-            view = ServerConfigView.of(row)
-            view.curve_rule  # noqa: B018 - validates base and exponent together
-            if old_curve != (row.curve, row.curve_base, row.curve_exponent):
-                await self._rederive_levels(s, guild_id, view.curve_rule)
-            return view
+        Change several settings at once, checked against their declarations in `leveling.settings` (a bad
+        value raises a `SettingError` and changes nothing). Changing the curve re-derives every member's level;
+        changing the quest reset hour moves the server's quest reset job.
+        """
+        for name, value in changes.items():  # refuse bad input before opening a transaction
+            config.check(name, value)
+
+        async def work(s: AsyncSession) -> ServerConfigInfo:
+            row = await self._locked_config(s, guild_id)
+            current = config.from_stored(row)
+            merged = config.merge(current, changes)
+            info = ServerConfigInfo(guild_id, merged)
+            info.curve_rule  # noqa: B018 - validates base and exponent together
+            await s.execute(update(ServerConfig).where(ServerConfig.guild_id == guild_id)
+                            .values(**config.to_stored(merged), updated_at=utcnow()))
+            if (current.curve, current.curve_base, current.curve_exponent) != (
+                    merged.curve, merged.curve_base, merged.curve_exponent):
+                await self._rederive_levels(s, guild_id, info.curve_rule)
+            return info
 
         try:
-            return await self.db.run(work)
+            info = await self.db.run(work)
         finally:
             self.cache.invalidate(("config", guild_id))
+        if "quest_reset_hour" in changes:
+            await self.ensure_quest_reset_job(guild_id)
+        return info
+
+    @staticmethod
+    async def _locked_config(s: AsyncSession, guild_id: int) -> ServerConfig:
+        await ensure_guild(s, guild_id)
+        await s.execute(insert_for(s, ServerConfig).values(guild_id=guild_id, **config.to_stored(config.DEFAULTS))
+                        .on_conflict_do_nothing(index_elements=["guild_id"]))
+        return (await s.execute(select(ServerConfig).where(ServerConfig.guild_id == guild_id)
+                                .with_for_update())).scalar_one()
+
+    async def _change_setting(self, guild_id: int, name: str,
+                              change: Callable[[config.LevelingSettings], Any]) -> ServerConfigInfo:
+        """Change one setting from its stored value (never a cached one) with one conditional UPDATE.
+
+        The UPDATE only applies while the row still has the ``updated_at`` it was read with; when another
+        change landed in between, nothing is written and the unit of work runs again on the new value, so
+        two admins changing the same list at once both keep their change.
+        """
+
+        async def work(s: AsyncSession) -> ServerConfigInfo:
+            await ensure_guild(s, guild_id)
+            await s.execute(insert_for(s, ServerConfig)
+                            .values(guild_id=guild_id, **config.to_stored(config.DEFAULTS))
+                            .on_conflict_do_nothing(index_elements=["guild_id"]))
+            row = (await s.execute(select(ServerConfig).where(ServerConfig.guild_id == guild_id)
+                                   )).scalar_one()
+            seen = row.updated_at
+            merged = config.merge(config.from_stored(row), {name: change(config.from_stored(row))})
+            now = max(utcnow(), seen + timedelta(microseconds=1))  # every write moves updated_at
+            done = await s.execute(
+                update(ServerConfig)
+                .where(ServerConfig.guild_id == guild_id, ServerConfig.updated_at == seen)
+                .values(**{name: config.to_stored(merged)[name]}, updated_at=now)
+                .returning(ServerConfig.guild_id))
+            if done.scalar_one_or_none() is None:
+                raise ConflictError  # db.run starts the unit of work again, reading the other change
+            return ServerConfigInfo(guild_id, merged)
+
+        try:
+            return await self.db.run(work, attempts=10)
+        finally:
+            self.cache.invalidate(("config", guild_id))
+
+    async def set_no_xp(self, guild_id: int, *, channel_id: int | None = None, role_id: int | None = None,
+                        remove: bool = False) -> ServerConfigInfo:
+        """Stop XP in a channel (or category) and/or for a role, or (``remove``) give it again there."""
+        if channel_id is None and role_id is None:
+            raise NoTargetError
+        info: ServerConfigInfo | None = None
+        for name, item in (("no_xp_channels", channel_id), ("no_xp_roles", role_id)):
+            if item is None:
+                continue
+            config.check(name, [item])
+
+            def toggle(current: config.LevelingSettings, name: str = name, item: int = item) -> list[int]:
+                have = set(getattr(current, name))
+                return sorted(have - {item} if remove else have | {item})
+
+            info = await self._change_setting(guild_id, name, toggle)
+        assert info is not None
+        return info
+
+    async def set_multiplier(self, guild_id: int, value: float, *, role_id: int | None = None,
+                             channel_id: int | None = None) -> ServerConfigInfo:
+        """Set the XP multiplier of one role or one channel; 1 removes it."""
+        if (role_id is None) == (channel_id is None):
+            raise OneTargetError
+        name, key = ("role_multipliers", role_id) if role_id is not None else ("channel_multipliers", channel_id)
+        assert key is not None
+        value = config.check(name, {key: value})[key]
+
+        def put(current: config.LevelingSettings) -> dict[int, float]:
+            updated = {k: v for k, v in getattr(current, name).items() if k != key}
+            if value != 1:
+                updated[key] = value
+            return updated
+
+        return await self._change_setting(guild_id, name, put)
 
     async def _rederive_levels(self, s: AsyncSession, guild_id: int, curve: Curve) -> None:
         rows = (await s.execute(select(Level.user_id, Level.xp, Level.level).where(Level.guild_id == guild_id))).all()
         changed = [{"g": guild_id, "u": uid, "lvl": curve.level_for_xp(xp)} for uid, xp, lvl in rows
                    if curve.level_for_xp(xp) != lvl]
         if changed:
-            table = Level.__table__
+            table = LEVELS
             stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u"))
             await s.execute(stmt.values(level=bindparam("lvl")), changed)
 
     async def get_level_up_channel(self, guild_id: int) -> int | None:
-        return (await self.get_server_config(guild_id)).level_up_channel
+        """The channel level-ups are announced in (mode "channel"), if set."""
+        return (await self.get_server_config(guild_id)).settings.level_up_channel
 
     async def get_quest_channel(self, guild_id: int) -> int | None:
-        return (await self.get_server_config(guild_id)).quest_channel
+        """The channel quest news go to, if set."""
+        return (await self.get_server_config(guild_id)).settings.quest_channel
 
     async def get_achievement_channel(self, guild_id: int) -> int | None:
-        return (await self.get_server_config(guild_id)).achievement_channel
+        """The channel achievement news go to, if set."""
+        return (await self.get_server_config(guild_id)).settings.achievement_channel
 
     async def get_quest_reset_settings(self, guild_id: int) -> tuple[int, int]:
         """(reset hour UTC, weekly reset weekday with 0 = Monday)."""
         cfg = await self.get_server_config(guild_id)
-        return cfg.quest_reset_hour, cfg.quest_reset_day
+        return cfg.settings.quest_reset_hour, cfg.settings.quest_reset_day
 
     # ------------------------------------------------------------------------------------ levels
 
-    async def get_user_level(self, guild_id: int, user_id: int) -> LevelView:
+    async def get_user_level(self, guild_id: int, user_id: int) -> LevelInfo:
+        """A member's stored XP, counters and level (level 0 for a member with no XP yet)."""
         curve = (await self.get_server_config(guild_id)).curve_rule
         async with self.db.session(read_only=True) as s:
             row = (await s.execute(select(Level).where(Level.guild_id == guild_id, Level.user_id == user_id)))
             level = row.scalar_one_or_none()
         if level is None:
-            return LevelView(guild_id, user_id, 0, 0, 0, curve.xp_for_next(0))
+            return LevelInfo(guild_id, user_id, 0, 0, 0, curve.xp_for_next(0))
         return _level_view(level, curve)
 
     async def recent_message_times(self, guild_id: int, since: datetime) -> dict[int, datetime]:
@@ -537,28 +394,29 @@ class LevelingService:
         async with self.db.session(read_only=True) as s:
             rows = await s.execute(select(Level.user_id, Level.last_message_time).where(
                 Level.guild_id == guild_id, Level.last_message_time > since))
-            return dict(rows.all())
+            return {int(u): t for u, t in rows.all() if t is not None}
 
     async def award_xp(self, guild_id: int, user_id: int, xp_amount: int, *, boostable: bool = False,
-                       username: str | None = None) -> ActivityOutcome:
+                       username: str | None = None) -> ActivityResult:
         """Add XP (quests, achievements and the level follow)."""
         if xp_amount < 0:
-            raise ValidationError("Use remove_xp to take XP away.")
+            raise LevelingValidationError("Use remove_xp to take XP away.")
         return await self.apply_activity(guild_id, [ActivityDelta(user_id, xp=int(xp_amount), boostable=boostable,
                                                                   username=username)])
 
     async def update_activity_counter_db(self, guild_id: int, user_id: int, counter_type: str, increment: int,
-                                         *, xp: int = 0) -> ActivityOutcome:
+                                         *, xp: int = 0) -> ActivityResult:
         """Add to one activity counter (and optional XP); quests and achievements advance with it."""
         if counter_type not in COUNTERS:
-            raise ValidationError(f"Unknown counter “{echo(counter_type)}”.")
+            raise LevelingValidationError(f"Unknown counter “{echo(counter_type)}”.")
         if increment < 0:
-            raise ValidationError("Counters only go up.")
-        delta = ActivityDelta(user_id, xp=xp, **{counter_type: increment})
+            raise CounterError
+        delta = ActivityDelta(user_id, xp=xp)
+        setattr(delta, counter_type, increment)
         return await self.apply_activity(guild_id, [delta])
 
     async def apply_activity(self, guild_id: int, deltas: Sequence[ActivityDelta],
-                             now: datetime | None = None) -> ActivityOutcome:
+                             now: datetime | None = None) -> ActivityResult:
         """Apply a batch of member activity in one unit of work (the ingestor's flush and single events)."""
         merged: dict[int, ActivityDelta] = {}
         for d in deltas:
@@ -567,7 +425,7 @@ class LevelingService:
             else:
                 merged[d.user_id] = replace(d)
         if not merged:
-            return ActivityOutcome(guild_id)
+            return ActivityResult(guild_id)
         cfg = await self.get_server_config(guild_id)
         quests = await self.get_guild_active_quests(guild_id)
         when = now or utcnow()
@@ -579,8 +437,8 @@ class LevelingService:
             self._xp_changed(guild_id)
 
     async def _apply(self, s: AsyncSession, guild_id: int, deltas: dict[int, ActivityDelta], *, curve: Curve,
-                     quests: Sequence[QuestView], now: datetime) -> ActivityOutcome:
-        outcome = ActivityOutcome(guild_id)
+                     quests: Sequence[QuestInfo], now: datetime) -> ActivityResult:
+        outcome = ActivityResult(guild_id)
         users = sorted(deltas)
         await ensure_guild(s, guild_id)
         await _ensure_users(s, {u: deltas[u].username for u in users})
@@ -607,7 +465,7 @@ class LevelingService:
             stats[uid] = {c: getattr(row, c) + getattr(d, c) for c in COUNTERS}
             params.append({"g": guild_id, "u": uid, "dxp": xp[uid] - row.xp, "lmt": d.last_message_time,
                            **{f"d_{c}": getattr(d, c) for c in COUNTERS}})
-        table = Level.__table__
+        table = LEVELS
         stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u")).values(
             xp=table.c.xp + bindparam("dxp"),
             last_message_time=func.coalesce(bindparam("lmt", type_=Level.last_message_time.type),
@@ -645,7 +503,7 @@ class LevelingService:
             if total != xp[uid] or new_level != old_level:
                 finals.append({"g": guild_id, "u": uid, "dxp": total - xp[uid], "lvl": new_level})
             if new_level != old_level:
-                outcome.level_changes.append(LevelChange(uid, old_level, new_level, total))
+                outcome.level_changes.append(LevelChangeResult(uid, old_level, new_level, total))
         if finals:
             stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u"))
             await s.execute(stmt.values(xp=table.c.xp + bindparam("dxp"), level=bindparam("lvl")), finals)
@@ -654,10 +512,10 @@ class LevelingService:
                             .values(xp_multiplier=value, multiplier_expires_at=until))
         return outcome
 
-    async def _advance_quest(self, s: AsyncSession, guild_id: int, quest: QuestView, moved: list[tuple[int, int]],
+    async def _advance_quest(self, s: AsyncSession, guild_id: int, quest: QuestInfo, moved: list[tuple[int, int]],
                              *, stats: Mapping[int, Mapping[str, int]], now: datetime) -> list[int]:
         """Add progress for members on one quest; return who completed it now (each pays once)."""
-        table = UserQuest.__table__
+        table = USER_QUESTS
         rows = [{"guild_id": guild_id, "user_id": uid, "quest_id": quest.id, "progress": stats[uid][
             quest.requirement_type], "quest_specific_progress": inc, "completed": False,
             "expires_at": quest.expires_at} for uid, inc in moved]
@@ -671,7 +529,7 @@ class LevelingService:
         await s.execute(ins, rows)
         return await self._complete(s, guild_id, quest, [uid for uid, _ in moved], now)
 
-    async def _complete(self, s: AsyncSession, guild_id: int, quest: QuestView, users: Sequence[int],
+    async def _complete(self, s: AsyncSession, guild_id: int, quest: QuestInfo, users: Sequence[int],
                         now: datetime) -> list[int]:
         done = await s.execute(
             update(UserQuest)
@@ -684,7 +542,7 @@ class LevelingService:
 
     async def _grant_achievements(self, s: AsyncSession, guild_id: int, users: Sequence[int], *,
                                   stats: Mapping[int, Mapping[str, int]], levels: Mapping[int, int],
-                                  now: datetime) -> list[tuple[int, AchievementView]]:
+                                  now: datetime) -> list[tuple[int, AchievementInfo]]:
         defs = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id))).scalars().all()
         if not defs:
             return []
@@ -705,32 +563,35 @@ class LevelingService:
                     .returning(UserAchievement.id)
                 )
                 if inserted.scalar_one_or_none() is not None:
-                    earned.append((uid, AchievementView.of(a, now)))
+                    earned.append((uid, AchievementInfo.of(a, now)))
         return earned
 
     # ------------------------------------------------------------------------------------- admin
 
-    async def add_xp(self, guild_id: int, user_id: int, amount: int) -> ActivityOutcome:
+    async def add_xp(self, guild_id: int, user_id: int, amount: int) -> ActivityResult:
+        """Give a member XP as an admin (not boosted by quest multipliers)."""
         _int_in("The amount", 1, MAX_ADMIN_XP)(amount)
         return await self.award_xp(guild_id, user_id, amount)
 
-    async def remove_xp(self, guild_id: int, user_id: int, amount: int) -> LevelChange:
+    async def remove_xp(self, guild_id: int, user_id: int, amount: int) -> LevelChangeResult:
+        """Take XP from a member (never below 0); the level follows."""
         _int_in("The amount", 1, MAX_ADMIN_XP)(amount)
         return await self._set_xp(guild_id, user_id, lambda xp, _curve: max(0, xp - amount))
 
-    async def set_xp(self, guild_id: int, user_id: int, xp: int) -> LevelChange:
+    async def set_xp(self, guild_id: int, user_id: int, xp: int) -> LevelChangeResult:
+        """Set a member's total XP; the level follows."""
         _int_in("The XP", 0, MAX_ADMIN_XP)(xp)
         return await self._set_xp(guild_id, user_id, lambda _xp, _curve: xp)
 
-    async def set_level(self, guild_id: int, user_id: int, level: int) -> LevelChange:
+    async def set_level(self, guild_id: int, user_id: int, level: int) -> LevelChangeResult:
         """Set the member's XP to the start of ``level``."""
         _int_in("The level", 0, 1000)(level)
         return await self._set_xp(guild_id, user_id, lambda _xp, curve: curve.total_for_level(level))
 
-    async def _set_xp(self, guild_id: int, user_id: int, new_xp: Any) -> LevelChange:
+    async def _set_xp(self, guild_id: int, user_id: int, new_xp: Any) -> LevelChangeResult:
         curve = (await self.get_server_config(guild_id)).curve_rule
 
-        async def work(s: AsyncSession) -> LevelChange:
+        async def work(s: AsyncSession) -> LevelChangeResult:
             await ensure_guild(s, guild_id)
             await _ensure_users(s, {user_id: None})
             await _ensure_levels(s, guild_id, [user_id])
@@ -739,7 +600,7 @@ class LevelingService:
             old = row.level
             row.xp = int(new_xp(row.xp, curve))
             row.level = curve.level_for_xp(row.xp)
-            return LevelChange(user_id, old, row.level, row.xp)
+            return LevelChangeResult(user_id, old, row.level, row.xp)
 
         try:
             return await self.db.run(work)
@@ -753,7 +614,7 @@ class LevelingService:
                 gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
                 for model in (UserQuest, UserAchievement):
                     await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
-                return gone.rowcount > 0
+                return _rowcount(gone) > 0
         finally:
             self._xp_changed(guild_id)
 
@@ -764,26 +625,27 @@ class LevelingService:
                 gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
                 for model in (UserQuest, UserAchievement):
                     await s.execute(delete(model).where(model.guild_id == guild_id))
-                return gone.rowcount
+                return _rowcount(gone)
         finally:
             self._xp_changed(guild_id)
 
     # ------------------------------------------------------------------------------- leaderboard
 
-    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> LeaderboardPage:
+    async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> Page[LeaderboardEntryInfo]:
+        """One page of the leaderboard by stored XP (``page`` is clamped to the pages there are)."""
         per_page = max(1, min(per_page, 50))
         total = await self.member_count(guild_id)
         pages = max(1, math.ceil(total / per_page))
         page = max(1, min(page, pages))
         entries = await self.top_entries(guild_id, per_page, offset=(page - 1) * per_page)
-        return LeaderboardPage(entries, page, pages, total)
+        return Page(entries, page, pages, total)
 
     async def member_count(self, guild_id: int) -> int:
         """Members with an XP row in the server."""
         async with self.db.session(read_only=True) as s:
             return int(await s.scalar(select(func.count()).select_from(Level).where(Level.guild_id == guild_id)) or 0)
 
-    async def top_entries(self, guild_id: int, limit: int, offset: int = 0) -> list[LeaderboardEntry]:
+    async def top_entries(self, guild_id: int, limit: int, offset: int = 0) -> list[LeaderboardEntryInfo]:
         """Leaderboard entries ``offset+1 .. offset+limit`` by stored XP (ties by user id)."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(
@@ -795,7 +657,7 @@ class LevelingService:
                 .limit(limit).offset(offset)
             )).all()
         return [
-            LeaderboardEntry(offset + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
+            LeaderboardEntryInfo(offset + i + 1, r.user_id, r.custom_name or r.discord_display_name or r.username
                              or str(r.user_id), r.xp, r.level)
             for i, r in enumerate(rows)
         ]
@@ -826,8 +688,11 @@ class LevelingService:
 
     async def _pending_join(self, sql_sqlite: str, sql_pg: str, guild_id: int, pending: Mapping[int, int],
                             **params: Any) -> list[Any]:
-        """Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
-        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member."""
+        """Join members' pending XP to their stored rows in one statement.
+
+        Run a read joining members' pending XP ({user: xp}) to their stored rows, in one statement: the pairs
+        travel as one JSON parameter (SQLite) or two arrays (PostgreSQL), never as one bound value per member.
+        """
         users = sorted(pending)
         async with self.db.session(read_only=True) as s:
             if self.db.backend == "postgresql":
@@ -841,8 +706,11 @@ class LevelingService:
             return list(rows.all())
 
     async def count_passing(self, guild_id: int, user_id: int, xp: int, pending: Mapping[int, int]) -> int:
-        """How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
-        with it (a member with no row counts from 0)."""
+        """Count the members pending XP moves past a member holding ``xp``.
+
+        How many members with pending XP ({user: xp}) are stored behind a member holding ``xp`` but pass them
+        with it (a member with no row counts from 0).
+        """
         if not pending:
             return 0
         behind = "NOT (coalesce(l.xp, 0) > :x OR (coalesce(l.xp, 0) = :x AND {u} < :me) OR l.xp IS NULL AND 0 > :x)"
@@ -858,8 +726,11 @@ class LevelingService:
 
     async def pending_reaching(self, guild_id: int, threshold: int, pending: Mapping[int, int]
                                ) -> dict[int, int | None]:
-        """Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
-        at all: {user: stored XP, or None for a member with no row}."""
+        """Find the members whose pending XP reaches ``threshold``.
+
+        Members with pending XP ({user: xp}) whose stored XP plus it reaches ``threshold``, and those with no row
+        at all: {user: stored XP, or None for a member with no row}.
+        """
         if not pending:
             return {}
         sqlite = ("SELECT j.value->>0, l.xp FROM json_each(:p) AS j LEFT JOIN leveling_levels AS l "
@@ -908,6 +779,7 @@ class LevelingService:
     # ------------------------------------------------------------------------------- level roles
 
     async def add_level_role(self, guild_id: int, role_id: int, level: int, *, stacked: bool = True) -> LevelRole:
+        """Grant ``role_id`` at ``level`` (replacing the role's earlier level)."""
         _int_in("The level", 0, 1000)(level)
 
         async def work(s: AsyncSession) -> LevelRole:
@@ -929,8 +801,8 @@ class LevelingService:
             async with self.db.session() as s:
                 gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
                                                                   LevelRoleRow.role_id == role_id))
-                if not gone.rowcount:
-                    raise NotFoundError("That role is not a level role.")
+                if not _rowcount(gone):
+                    raise NotALevelRoleError
                 await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
                                                              LevelRoleGrant.role_id == role_id))
         finally:
@@ -949,8 +821,11 @@ class LevelingService:
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
-        """(roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
-        this bot granted as level rewards are removed (see `record_level_roles`)."""
+        """Work out the level roles to give and take.
+
+        (roles to add, roles to remove) so the member holds the level roles their level earns. Only roles
+        this bot granted as level rewards are removed (see `record_level_roles`).
+        """
         roles = await self.list_level_roles(guild_id)
         if not roles:
             return set(), set()
@@ -965,8 +840,11 @@ class LevelingService:
 
     async def record_level_roles(self, guild_id: int, user_id: int, *, given: Iterable[int],
                                  held: Iterable[int]) -> None:
-        """Remember the level roles just given; forget grants of roles the member no longer holds (taken back
-        by the bot, or removed by hand: a role they get again elsewhere is then theirs)."""
+        """Record the level roles given and forget the ones gone.
+
+        Remember the level roles just given; forget grants of roles the member no longer holds (taken back
+        by the bot, or removed by hand: a role they get again elsewhere is then theirs).
+        """
         given, held = set(given), set(held) | set(given)
         now = utcnow()
 
@@ -1015,7 +893,8 @@ class LevelingService:
         created_by: int | None = None,
         template_key: str | None = None,
         period_start: datetime | None = None,
-    ) -> QuestView:
+    ) -> QuestInfo:
+        """Create a custom quest; a daily or weekly one expires at the next reset."""
         name = clean_text(name, "The quest name", max_length=100)
         description = clean_text(description or "", "The description", max_length=1000, min_length=0,
                                  multiline=True)
@@ -1034,7 +913,7 @@ class LevelingService:
             period_start = period_start or rules.period_start(refresh_cycle, now, hour, day)
             expires_at = rules.next_reset(refresh_cycle, now, hour, day) if quest_type in ("daily", "weekly") else None
 
-        async def work(s: AsyncSession) -> QuestView:
+        async def work(s: AsyncSession) -> QuestInfo:
             await ensure_guild(s, guild_id)
             row = Quest(guild_id=guild_id, name=name, description=description, quest_type=quest_type,
                         requirement_type=requirement_type, requirement_value=requirement_value, reward_xp=reward_xp,
@@ -1043,30 +922,33 @@ class LevelingService:
                         period_start=period_start, expires_at=expires_at, created_by=created_by, created_at=now)
             s.add(row)
             await s.flush()
-            return QuestView.of(row)
+            return QuestInfo.of(row)
 
         try:
             return await self.db.run(work)
         finally:
             self.cache.invalidate(("active_quests", guild_id))
 
-    async def get_quest(self, guild_id: int, quest_id: int) -> QuestView:
+    async def get_quest(self, guild_id: int, quest_id: int) -> QuestInfo:
         """A quest of this server by id (cached)."""
 
-        async def load() -> QuestView:
+        async def load() -> QuestInfo:
             async with self.db.session(read_only=True) as s:
                 row = (await s.execute(select(Quest).where(Quest.guild_id == guild_id, Quest.id == quest_id)))
                 quest = row.scalar_one_or_none()
                 if quest is None:
-                    raise NotFoundError("There is no quest with that id here.")
-                return QuestView.of(quest)
+                    raise QuestNotFoundError
+                return QuestInfo.of(quest)
 
         return await self.cache.get_or_load(("quest", guild_id, quest_id), load)
 
     async def warm(self, guild_ids: Iterable[int]) -> None:
-        """Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
+        """Warm the cache for many servers at once.
+
+        Load the config, active quests and achievements of every server in ``guild_ids`` that is not cached
         (or expired), with one query each for all of them: the write-behind path keeps its servers warm this way
-        instead of one round trip per server."""
+        instead of one round trip per server.
+        """
         wanted = sorted(set(guild_ids))
         cache = self.cache
         configs = [g for g in wanted if cache.get(("config", g)) is None]
@@ -1076,26 +958,26 @@ class LevelingService:
             return
         epoch = cache.epoch
         async with self.db.session(read_only=True) as s:
-            found_cfg = {r.guild_id: ServerConfigView.of(r) for r in (await s.execute(
+            found_cfg = {r.guild_id: ServerConfigInfo.of(r) for r in (await s.execute(
                 select(ServerConfig).where(ServerConfig.guild_id.in_(configs)))).scalars()} if configs else {}
-            found_q: dict[int, list[QuestView]] = {g: [] for g in quests}
+            found_q: dict[int, list[QuestInfo]] = {g: [] for g in quests}
             if quests:
                 for r in (await s.execute(select(Quest).where(Quest.guild_id.in_(quests), Quest.active == true())
                                           .order_by(Quest.id))).scalars():
-                    found_q[r.guild_id].append(QuestView.of(r))
-            found_a: dict[int, list[AchievementView]] = {g: [] for g in achievements}
+                    found_q[r.guild_id].append(QuestInfo.of(r))
+            found_a: dict[int, list[AchievementInfo]] = {g: [] for g in achievements}
             if achievements:
-                for r in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
+                for a in (await s.execute(select(Achievement).where(Achievement.guild_id.in_(achievements)).order_by(
                         Achievement.requirement_type, Achievement.requirement_value))).scalars():
-                    found_a[r.guild_id].append(AchievementView.of(r))
+                    found_a[a.guild_id].append(AchievementInfo.of(a))
         if epoch != cache.epoch:  # a write raced the load: let each key load on its own
             return
         for g in configs:
-            cache.set(("config", g), found_cfg.get(g) or ServerConfigView(guild_id=g))
-        for g, rows in found_q.items():
-            cache.set(("active_quests", g), rows)
-        for g, rows in found_a.items():
-            cache.set(("achievements", g), rows)
+            cache.set(("config", g), found_cfg.get(g) or ServerConfigInfo(guild_id=g))
+        for g, quest_list in found_q.items():
+            cache.set(("active_quests", g), quest_list)
+        for g, achievement_list in found_a.items():
+            cache.set(("achievements", g), achievement_list)
 
     async def recent_message_times_in(self, guild_ids: Sequence[int], since: datetime
                                       ) -> dict[tuple[int, int], datetime]:
@@ -1105,23 +987,24 @@ class LevelingService:
         async with self.db.session(read_only=True) as s:
             rows = await s.execute(select(Level.guild_id, Level.user_id, Level.last_message_time).where(
                 Level.guild_id.in_(sorted(set(guild_ids))), Level.last_message_time > since))
-            return {(g, u): t for g, u, t in rows.all()}
+            return {(int(g), int(u)): t for g, u, t in rows.all() if t is not None}
 
-    async def get_guild_active_quests(self, guild_id: int, quest_type: str | None = None) -> list[QuestView]:
+    async def get_guild_active_quests(self, guild_id: int, quest_type: str | None = None) -> list[QuestInfo]:
         """Active, unexpired quests of the server (cached; invalidated when quests change)."""
 
-        async def load() -> list[QuestView]:
+        async def load() -> list[QuestInfo]:
             async with self.db.session(read_only=True) as s:
                 rows = (await s.execute(select(Quest).where(Quest.guild_id == guild_id, Quest.active == true())
                                         .order_by(Quest.id))).scalars()
-                return [QuestView.of(r) for r in rows]
+                return [QuestInfo.of(r) for r in rows]
 
         now = utcnow()
         quests = await self.cache.get_or_load(("active_quests", guild_id), load)
         return [q for q in quests if (q.expires_at is None or q.expires_at > now)
                 and (quest_type is None or q.quest_type == quest_type)]
 
-    async def get_user_active_quests(self, guild_id: int, user_id: int) -> list[UserQuestView]:
+    async def get_user_active_quests(self, guild_id: int, user_id: int) -> list[UserQuestInfo]:
+        """The server's active quests with the member's progress on each."""
         quests = await self.get_guild_active_quests(guild_id)
         if not quests:
             return []
@@ -1130,15 +1013,18 @@ class LevelingService:
                 UserQuest.guild_id == guild_id, UserQuest.user_id == user_id,
                 UserQuest.quest_id.in_([q.id for q in quests])))).scalars()}
         return [
-            UserQuestView(q, rows[q.id].progress, rows[q.id].quest_specific_progress, rows[q.id].completed,
-                          rows[q.id].completed_at) if q.id in rows else UserQuestView(q, 0, 0, False, None)
+            UserQuestInfo(q, rows[q.id].progress, rows[q.id].quest_specific_progress, rows[q.id].completed,
+                          rows[q.id].completed_at) if q.id in rows else UserQuestInfo(q, 0, 0, False, None)
             for q in quests
         ]
 
     async def check_quest_progress(self, guild_id: int, user_id: int, counter_type: str, counter_value: int,
-                                   session_value: int | None = None) -> list[QuestView]:
-        """Advance the member's active quests on ``counter_type`` by ``session_value`` (default 1) and
-        return the quests this completed (their rewards are paid in the same unit of work)."""
+                                   session_value: int | None = None) -> list[QuestInfo]:
+        """Advance the member's quests and return the ones completed.
+
+        Advance the member's active quests on ``counter_type`` by ``session_value`` (default 1) and
+        return the quests this completed (their rewards are paid in the same unit of work).
+        """
         outcome = await self.update_activity_counter_db(guild_id, user_id, counter_type,
                                                         1 if session_value is None else session_value)
         del counter_value  # the stored counter is authoritative; kept for the seed's signature
@@ -1164,16 +1050,17 @@ class LevelingService:
 
         return await self.db.run(work)
 
-    async def end_quest(self, guild_id: int, quest_id: int) -> QuestView:
+    async def end_quest(self, guild_id: int, quest_id: int) -> QuestInfo:
+        """End a quest now (members keep what it paid)."""
         if not 0 < quest_id < 2**63:
-            raise NotFoundError("There is no quest with that id here.")
+            raise QuestNotFoundError
         async with self.db.session() as s:
             row = (await s.execute(select(Quest).where(Quest.guild_id == guild_id, Quest.id == quest_id))
                    ).scalar_one_or_none()
             if row is None:
-                raise NotFoundError("There is no quest with that id here.")
+                raise QuestNotFoundError
             row.active = False
-            view = QuestView.of(row)
+            view = QuestInfo.of(row)
         self.cache.invalidate(("active_quests", guild_id))
         self.cache.invalidate(("quest", guild_id, quest_id))
         return view
@@ -1190,21 +1077,24 @@ class LevelingService:
         async with self.db.session() as s:
             done = await s.execute(update(Quest).where(*cond).values(active=False))
         self.cache.invalidate_guild(guild_id)
-        return done.rowcount
+        return _rowcount(done)
 
     async def reset_quests(self, guild_id: int, now: datetime | None = None,
-                           templates: Sequence[rules.QuestTemplate] = rules.QUEST_TEMPLATES) -> list[QuestView]:
-        """Run the server's quest reset: expire old quests, create this period's daily and weekly quests from
+                           templates: Sequence[rules.QuestTemplate] = rules.QUEST_TEMPLATES) -> list[QuestInfo]:
+        """Run the server's quest reset.
+
+        Run the server's quest reset: expire old quests, create this period's daily and weekly quests from
         the templates (once per period even if several processes run it; not when the server turned
-        ``quests_enabled`` off) and restart refreshing custom quests."""
+        ``quests_enabled`` off) and restart refreshing custom quests.
+        """
         now = now or utcnow()
         cfg = await self.get_server_config(guild_id)
-        hour, day = cfg.quest_reset_hour, cfg.quest_reset_day
-        templates = templates if cfg.quests_enabled else ()
+        hour, day = cfg.settings.quest_reset_hour, cfg.settings.quest_reset_day
+        templates = templates if cfg.settings.quests_enabled else ()
         await self.mark_quests_inactive(guild_id, now=now)
-        created: list[QuestView] = []
+        created: list[QuestInfo] = []
 
-        async def work(s: AsyncSession) -> list[QuestView]:
+        async def work(s: AsyncSession) -> list[QuestInfo]:
             created.clear()
             await ensure_guild(s, guild_id)
             for t in templates:
@@ -1219,7 +1109,7 @@ class LevelingService:
                 ).on_conflict_do_nothing(index_elements=["guild_id", "template_key", "period_start"])
                 new_id = (await s.execute(ins.returning(Quest.id))).scalar_one_or_none()
                 if new_id is not None:
-                    created.append(QuestView.of(await s.get_one(Quest, new_id)))
+                    created.append(QuestInfo.of(await s.get_one(Quest, new_id)))
             await self._refresh_custom_quests(s, guild_id, now, hour, day)
             return list(created)
 
@@ -1243,12 +1133,46 @@ class LevelingService:
                 await s.execute(delete(UserQuest).where(UserQuest.guild_id == guild_id,
                                                         UserQuest.quest_id == quest_id))
 
+    # ------------------------------------------------------------------------ quest reset job
+
+    async def ensure_quest_reset_job(self, guild_id: int, *, now: datetime | None = None) -> JobInfo:
+        """Make sure the server's quest reset runs on the scheduler.
+
+        Make sure the server's quest reset runs on the scheduler: one daily ``leveling.quest_reset`` job per
+        server (its dedup key), at the server's reset hour. A new job's first occurrence is the latest reset
+        time, so it runs at once and catches up the current period. When the reset hour changed, the pending
+        job moves to the new hour (and runs at once too; a reset is idempotent per period). Any process may call
+        this any number of times: the job exists once.
+        """
+        now = now or utcnow()
+        hour = (await self.get_server_config(guild_id)).settings.quest_reset_hour
+        anchor = rules.period_start("daily", now, hour)
+        result = await self.jobs.schedule(QUEST_RESET_JOB, anchor, now=now, guild_id=guild_id,
+                                          recurrence=jobs_rules.DAILY, dedup_key=quest_reset_key(guild_id),
+                                          max_attempts=QUEST_RESET_MAX_ATTEMPTS)
+        job = result.job
+        if not result.created and job.status == jobs_rules.PENDING and job.anchor_at.hour != hour:
+            try:
+                job = await self.jobs.reschedule(job.id, anchor, now=now)
+            except JobStateError:  # claimed meanwhile: the finished run hands its series on at the old hour
+                return job
+        return job
+
+    async def run_quest_reset(self, job: JobInfo, *, now: datetime | None = None) -> QuestResetResult:
+        """The ``leveling.quest_reset`` job's work for one server: `reset_quests`, and where to announce it."""
+        if job.guild_id is None:
+            raise LevelingValidationError("A quest reset job needs a server.")
+        created = await self.reset_quests(job.guild_id, now=now)
+        cfg = await self.get_server_config(job.guild_id)
+        return QuestResetResult(job.guild_id, created, cfg.settings.quest_channel)
+
     # ------------------------------------------------------------------------------ achievements
 
     async def create_achievement(  # noqa: PLR0917 - the seed's signature
         self, guild_id: int, name: str, description: str, requirement_type: str, requirement_value: int,
         reward_xp: int = 0, badge_url: str | None = None,
-    ) -> AchievementView:
+    ) -> AchievementInfo:
+        """Create an achievement, paid once to each member who meets it."""
         name = clean_text(name, "The achievement name", max_length=100)
         description = clean_text(description or "", "The description", max_length=1000, min_length=0,
                                  multiline=True)
@@ -1257,32 +1181,33 @@ class LevelingService:
         _int_in("The reward", 0, 10**7)(reward_xp)
         badge_url = rules.validate_url(badge_url) if badge_url else None
 
-        async def work(s: AsyncSession) -> AchievementView:
+        async def work(s: AsyncSession) -> AchievementInfo:
             await ensure_guild(s, guild_id)
             row = Achievement(guild_id=guild_id, name=name, description=description,
                               requirement_type=requirement_type, requirement_value=requirement_value,
                               reward_xp=reward_xp, badge_url=badge_url, created_at=utcnow())
             s.add(row)
             await s.flush()
-            return AchievementView.of(row)
+            return AchievementInfo.of(row)
 
         try:
             return await self.db.run(work)
         finally:
             self.cache.invalidate(("achievements", guild_id))
 
-    async def list_achievements(self, guild_id: int) -> list[AchievementView]:
+    async def list_achievements(self, guild_id: int) -> list[AchievementInfo]:
         """The server's achievements (cached; invalidated when one is created)."""
 
-        async def load() -> list[AchievementView]:
+        async def load() -> list[AchievementInfo]:
             async with self.db.session(read_only=True) as s:
                 rows = (await s.execute(select(Achievement).where(Achievement.guild_id == guild_id).order_by(
                     Achievement.requirement_type, Achievement.requirement_value))).scalars()
-                return [AchievementView.of(r) for r in rows]
+                return [AchievementInfo.of(r) for r in rows]
 
         return list(await self.cache.get_or_load(("achievements", guild_id), load))
 
-    async def get_user_achievements(self, guild_id: int, user_id: int) -> list[AchievementView]:
+    async def get_user_achievements(self, guild_id: int, user_id: int) -> list[AchievementInfo]:
+        """The achievements a member earned here, oldest first."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(
                 select(Achievement, UserAchievement.earned_at)
@@ -1290,10 +1215,10 @@ class LevelingService:
                 .where(UserAchievement.guild_id == guild_id, UserAchievement.user_id == user_id)
                 .order_by(UserAchievement.earned_at)
             )).all()
-            return [AchievementView.of(a, earned) for a, earned in rows]
+            return [AchievementInfo.of(a, earned) for a, earned in rows]
 
     async def check_achievement_progress(self, guild_id: int, user_id: int, counter_type: str | None = None,
-                                         value: int | None = None) -> list[AchievementView]:
+                                         value: int | None = None) -> list[AchievementInfo]:
         """Grant (and pay, once) every achievement the member's stored stats now meet."""
         del counter_type, value  # the stored counters are authoritative; kept for the seed's signature
         outcome = await self.apply_activity(guild_id, [ActivityDelta(user_id)])
@@ -1301,19 +1226,20 @@ class LevelingService:
 
     # ------------------------------------------------------------------------------------- cards
 
-    async def get_card(self, guild_id: int, user_id: int) -> CardView:
+    async def get_card(self, guild_id: int, user_id: int) -> CardInfo:
+        """A member's rank-card look (the default look when never changed)."""
         async with self.db.session(read_only=True) as s:
             row = await s.get(Card, (guild_id, user_id))
             if row is None:
-                return CardView()
-            return CardView(**{f.name: getattr(row, f.name) for f in fields(CardView)})
+                return CardInfo()
+            return CardInfo(**{f.name: getattr(row, f.name) for f in fields(CardInfo)})
 
-    async def update_card(self, guild_id: int, user_id: int, **changes: str | None) -> CardView:
+    async def update_card(self, guild_id: int, user_id: int, **changes: str | None) -> CardInfo:
         """Change rank-card settings; colours are hex codes, the background an http(s) image URL, '' resets."""
         values: dict[str, str | None] = {}
         for name, value in changes.items():
-            if name not in {f.name for f in fields(CardView)}:
-                raise ValidationError(f"Unknown card setting “{echo(name)}”.")
+            if name not in {f.name for f in fields(CardInfo)}:
+                raise LevelingValidationError(f"Unknown card setting “{echo(name)}”.")
             if value in (None, ""):
                 values[name] = "default" if name == "card_style" else None
             elif name in CARD_COLOURS:
@@ -1338,8 +1264,10 @@ class LevelingService:
     # ------------------------------------------------------------------------------------ import
 
     async def import_mee6(self, guild_id: int, players: Sequence[Mapping[str, Any]], *,
-                          progress: Callable[[int, int], None] | None = None) -> ImportReport:
-        """Upsert a MEE6 leaderboard (``id``, ``xp``, optional ``level``/``username``): total XP is kept, the
+                          progress: Callable[[int, int], None] | None = None) -> ImportResult:
+        """Import a MEE6 leaderboard.
+
+        Upsert a MEE6 leaderboard (``id``, ``xp``, optional ``level``/``username``): total XP is kept, the
         level is derived from this server's curve. Running it twice changes nothing the second time.
 
         An entry whose id is not a Discord id or whose xp is not a whole number (``1.9``, ``true``) is skipped with
@@ -1348,31 +1276,31 @@ class LevelingService:
         ``progress(done, total)`` is called after each chunk.
         """
         if isinstance(guild_id, bool) or not isinstance(guild_id, int) or not 0 < guild_id < 2**63:
-            raise ValidationError("The server id must be a Discord id (1 to 9223372036854775807).")
-        report = ImportReport()
+            raise LevelingValidationError("The server id must be a Discord id (1 to 9223372036854775807).")
+        skipped: list[tuple[str, str]] = []
         wanted: dict[int, tuple[int, str | None]] = {}
         for i, p in enumerate(players):
             label = str(p.get("id", f"#{i + 1}")) if isinstance(p, Mapping) else f"#{i + 1}"
             if not isinstance(p, Mapping):
-                report.skipped.append((label, "not an object"))
+                skipped.append((label, "not an object"))
                 continue
             uid = _whole_number(p.get("id"))
             xp = _whole_number(p.get("xp"))
             if uid is None or not 0 < uid < 2**63:
-                report.skipped.append((label, "id must be a Discord user id (a whole number from 1 to 2^63-1)"))
+                skipped.append((label, "id must be a Discord user id (a whole number from 1 to 2^63-1)"))
             elif xp is None:
-                report.skipped.append((label, f"xp must be a whole number (got {_json_text(p.get('xp'))})"))
+                skipped.append((label, f"xp must be a whole number (got {_json_text(p.get('xp'))})"))
             elif not 0 <= xp <= MAX_ADMIN_XP:
-                report.skipped.append((label, "xp out of range"))
+                skipped.append((label, "xp out of range"))
             elif uid in wanted:
-                report.skipped.append((label, "listed twice; the first entry was used"))
+                skipped.append((label, "listed twice; the first entry was used"))
             else:
                 wanted[uid] = (xp, p.get("username") if isinstance(p.get("username"), str) else None)
         curve = (await self.get_server_config(guild_id)).curve_rule
         ids = sorted(wanted)
 
-        async def work(s: AsyncSession) -> ImportReport:
-            out = ImportReport(skipped=list(report.skipped))
+        async def work(s: AsyncSession) -> ImportResult:
+            counts = {"imported": 0, "updated": 0, "unchanged": 0}
             await ensure_guild(s, guild_id)
             now = utcnow()
             if progress is not None:
@@ -1386,12 +1314,12 @@ class LevelingService:
                 for uid in chunk:
                     xp = wanted[uid][0]
                     if uid not in existing:
-                        out.imported += 1
+                        counts["imported"] += 1
                     elif existing[uid] == xp:
-                        out.unchanged += 1
+                        counts["unchanged"] += 1
                         continue
                     else:
-                        out.updated += 1
+                        counts["updated"] += 1
                     rows.append({"guild_id": guild_id, "user_id": uid, "xp": xp, "level": curve.level_for_xp(xp),
                                  "created_at": now, "updated_at": now})
                 if rows:
@@ -1401,7 +1329,7 @@ class LevelingService:
                     await s.execute(ins, rows)
                 if progress is not None:
                     progress(start + len(chunk), len(ids))
-            return out
+            return ImportResult(counts["imported"], counts["updated"], counts["unchanged"], list(skipped))
 
         try:
             return await self.db.run(work)

@@ -20,7 +20,7 @@ def standin(
     api_key: Annotated[str | None, typer.Option(help="Demand this bearer key (default: none).")] = None,
 ) -> None:
     """Run the stand-in model: an OpenAI-compatible /v1/chat/completions with rule-based replies, until Ctrl-C."""
-    from guildkeep.cli import console
+    from guildkeep.clitools import console
     from guildkeep.llm.standin import StandinModel
 
     async def serve() -> None:
@@ -41,7 +41,7 @@ def standin(
     try:
         asyncio.run(serve())
     except (OSError, UnicodeError) as exc:  # UnicodeError: a host name no resolver accepts ("a..b")
-        from guildkeep.cli import err
+        from guildkeep.clitools import err
 
         err.print(f"guildkeep: cannot listen on {host}:{port}: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
@@ -50,10 +50,10 @@ def standin(
 @llm_app.command("check")
 def check() -> None:
     """Ask the configured model server for its models and one short reply; say what works."""
-    from guildkeep.cli import _settings, console, err
+    from guildkeep.clitools import console, err, load_cli_settings
     from guildkeep.llm import ChatMessage, LLMError, client_from_settings
 
-    settings = _settings()
+    settings = load_cli_settings()
 
     async def probe() -> tuple[list[str], str]:
         async with client_from_settings(settings) as client:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from guildkeep.config import Settings
 from guildkeep.llm.messages import ChatMessage
 from guildkeep.llm.schema import SchemaError, minimal_instance
 from guildkeep.llm.tokens import estimate_prompt_tokens, estimate_tokens
@@ -466,3 +467,41 @@ def _scripted_error(item: Scripted) -> web.Response:
     default = {429: "Rate limit reached; please try again later.", 503: "The server is overloaded."}
     message = item.message or default.get(item.status, "The server had an error while processing your request.")
     return _error(item.status, message, code="rate_limit_exceeded" if item.status == 429 else None, headers=headers)
+
+
+# ------------------------------------------------------------------------------------ the playground
+
+
+@dataclass(slots=True)
+class PlaygroundModel:
+    """The model the playground's bot talks to: the configured one, or the stand-in started for it."""
+
+    settings: Settings
+    standin: StandinModel | None
+
+    @property
+    def banner(self) -> str:
+        """One line for the playground's banner: which model answers."""
+        if self.standin is None:
+            return f"language model: {self.settings.llm_model} at {self.settings.llm_base_url}."
+        return (f"language model: none configured, so the local stand-in on {self.standin.base_url} answers "
+                "(rule-based replies; set GUILDKEEP_LLM_BASE_URL and GUILDKEEP_LLM_MODEL for a real one).")
+
+    async def stop(self) -> None:
+        """Stop the stand-in, when one was started."""
+        if self.standin is not None:
+            await self.standin.stop()
+
+
+async def playground_model(settings: Settings) -> PlaygroundModel:
+    """The playground's model: the configured one, else the stand-in, started here on a free port.
+
+    With no model configured, a copy of ``settings`` points at the stand-in, so the companion and the story
+    narrator answer in the playground; otherwise ``settings`` are kept. The caller stops it
+    (`PlaygroundModel.stop`) on exit.
+    """
+    if settings.llm_base_url:
+        return PlaygroundModel(settings, None)
+    standin = await StandinModel().start()
+    pointed = settings.model_copy(update={"llm_base_url": standin.base_url, "llm_model": standin.model})
+    return PlaygroundModel(pointed, standin)

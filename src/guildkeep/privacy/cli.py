@@ -18,10 +18,10 @@ def privacy_export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the JSON here instead of to stdout.")] = None,
 ) -> None:
     """Everything stored about the user, in every server, as JSON (the file /privacy export sends)."""
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console, with_db
     from guildkeep.privacy.service import PrivacyService
 
-    info = _with_db(lambda db, _s: PrivacyService(db).export_file(user_id))
+    info = with_db(lambda db, _s: PrivacyService(db).export_file(user_id))
     if out is None:
         typer.echo(info.data.decode())
         return
@@ -35,13 +35,13 @@ def privacy_forget(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove everything stored about the user in every server; ledgers keep their lines, anonymised."""
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console, with_db
     from guildkeep.privacy.service import PrivacyService
 
     if not yes:
         typer.confirm(f"Remove everything stored about user {user_id}, in every server? This cannot be undone",
                       abort=True)
-    result = _with_db(lambda db, _s: PrivacyService(db).forget_user(user_id))
+    result = with_db(lambda db, _s: PrivacyService(db).forget_user(user_id))
     lines = result.summary_lines()
     if not lines:
         console.print("nothing was stored about that user", markup=False, highlight=False)

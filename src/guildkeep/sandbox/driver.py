@@ -181,7 +181,8 @@ class Driver:
 
     # -- waiting ------------------------------------------------------------------------------
 
-    async def wait_for(self, predicate: Callable[[], T | Awaitable[T]], what: str, timeout: float | None = None) -> T:
+    async def wait_for(self, predicate: Callable[[], Awaitable[T | None] | T | None], what: str,
+                       timeout: float | None = None) -> T:
         """Return ``predicate()``'s first truthy value; fail after ``timeout`` saying what was awaited."""
         timeout = self.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
@@ -784,7 +785,7 @@ class Driver:
             raise DriverError("the bot did not open a modal")
         modal = reply.modal
         inputs = [c for c in components_of(modal.get("components") or []) if c.get("type") == 4]
-        labels = {c.get("label"): c["custom_id"] for c in inputs}
+        labels: dict[Any, Any] = {c.get("label"): c["custom_id"] for c in inputs}
         for wrapper in components_of(modal.get("components") or []):
             if wrapper.get("type") == 18 and isinstance(wrapper.get("component"), dict):
                 labels[wrapper.get("label")] = wrapper["component"].get("custom_id")

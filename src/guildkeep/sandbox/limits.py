@@ -355,6 +355,7 @@ def check_modal(data: dict[str, Any]) -> None:
     seen: set[str] = set()
     for i, row in enumerate(rows or []):
         path = ("data", "components", i)
+        inner: list[tuple[int | str, Any]]
         if row.get("type") == 1:
             children = row.get("components") or []
             _bad_length(errors, (*path, "components"), children, 1, 1)
@@ -366,8 +367,9 @@ def check_modal(data: dict[str, Any]) -> None:
         else:
             _type_choices(errors, path, (1, 10, 18))
             continue
-        for key, comp in inner:
-            cpath = (*path, "components", key) if row.get("type") == 1 else (*path, "component")
+        for place, comp in inner:
+            cpath: tuple[str | int, ...] = (
+                (*path, "components", place) if row.get("type") == 1 else (*path, "component"))
             if row.get("type") == 1 and comp.get("type") != 4:
                 _type_choices(errors, cpath, (4,))
                 continue

@@ -123,7 +123,7 @@ class SandboxOAuth:
         user = self.user_for(request.headers.get("Authorization"))
         if user is None:  # a bot token: the guilds the bot is in
             user = self.server.bot_user
-        out = []
+        out: list[dict[str, Any]] = []
         for guild in self.server.world.guilds.values():
             member = guild.members.get(user.id)
             if member is None:

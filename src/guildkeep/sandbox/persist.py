@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import os
 import tempfile
 from dataclasses import fields, is_dataclass
@@ -21,11 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, or_
 from sqlalchemy.engine import URL
 
-from guildkeep.db import Database
-from guildkeep.db.registry import load_models
 from guildkeep.sandbox.server import SandboxServer
 from guildkeep.sandbox.state import (
     Attachment,
@@ -40,8 +36,6 @@ from guildkeep.sandbox.state import (
     Webhook,
     World,
 )
-
-log = logging.getLogger(__name__)
 
 FORMAT = 1
 #: Messages kept per channel (the newest): enough history to scroll back, a file that stays quick to write.
@@ -262,37 +256,4 @@ class WorldFile:
         self._prune(set())
 
 
-# -- the bot's side ---------------------------------------------------------------------------------
-
-
-async def forget(db: Database, guild_ids: set[int], user_ids: set[int]) -> int:
-    """Delete everything the bot stored about these servers and users, in one transaction; returns rows.
-
-    Every table is covered without naming it: rows whose ``guild_id`` (or a foreign key to ``guilds``)
-    is one of the servers, or whose foreign key to ``users`` is one of the users; children first.
-    """
-    metadata = load_models()
-    removed = 0
-    async with db.engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conditions = []
-            if table.name == "guilds" and guild_ids:
-                conditions.append(table.c.id.in_(guild_ids))
-            if table.name == "users" and user_ids:
-                conditions.append(table.c.id.in_(user_ids))
-            if "guild_id" in table.c and guild_ids:
-                conditions.append(table.c.guild_id.in_(guild_ids))
-            for fk in table.foreign_keys:
-                target = fk.column.table.name
-                if target == "guilds" and guild_ids and fk.parent.name != "guild_id":
-                    conditions.append(fk.parent.in_(guild_ids))
-                elif target == "users" and user_ids:
-                    conditions.append(fk.parent.in_(user_ids))
-            if conditions:
-                result = await conn.execute(delete(table).where(or_(*conditions)))
-                removed += result.rowcount or 0
-    log.info("forgot %d row(s) of %d server(s) and %d user(s)", removed, len(guild_ids), len(user_ids))
-    return removed
-
-
-__all__ = ["MESSAGES_PER_CHANNEL", "StateError", "WorldFile", "forget", "restore", "snapshot", "state_path"]
+__all__ = ["MESSAGES_PER_CHANNEL", "StateError", "WorldFile", "restore", "snapshot", "state_path"]

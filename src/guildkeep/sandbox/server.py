@@ -239,7 +239,7 @@ class SandboxServer:
             form = await request.post()
             body = json.loads(str(form.get("payload_json") or "{}"))
             for name, value in form.items():
-                if name.startswith("files[") and hasattr(value, "file"):
+                if name.startswith("files[") and isinstance(value, web.FileField):
                     files.append((value.filename, value.file.read(), value.content_type))
         elif request.can_read_body:
             raw = await request.read()
@@ -1063,7 +1063,7 @@ class SandboxServer:
         errors.raise_if_any()
         if sum(1 for w in self.world.webhooks.values() if w.channel_id == channel.id) >= limits.WEBHOOKS_PER_CHANNEL:
             raise APIError(400, 30007, f"Maximum number of webhooks reached ({limits.WEBHOOKS_PER_CHANNEL})")
-        hook = Webhook(self.world.snowflake(), secrets.token_urlsafe(48), channel.guild_id or 0, channel.id, name,
+        hook = Webhook(self.world.snowflake(), secrets.token_urlsafe(48), channel.guild_id or 0, channel.id, str(name),
                        self.bot_user, avatar=secrets.token_hex(16) if body.get("avatar") else None,
                        application_id=self.application_id)
         self.world.webhooks[hook.id] = hook

@@ -33,10 +33,10 @@ def jobs_list(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many.")] = 50,
 ) -> None:
     """List jobs in the order they are (or were) due."""
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console, with_db
     from guildkeep.scheduler.service import SchedulerService
 
-    jobs = _with_db(lambda db, _s: SchedulerService(db).list_jobs(
+    jobs = with_db(lambda db, _s: SchedulerService(db).list_jobs(
         status=status.value if status else None, kind=kind, limit=limit))
     if not jobs:
         console.print("no jobs" + (f" with status {status.value}" if status else ""), markup=False)
@@ -56,11 +56,11 @@ def jobs_list(
 def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `guildkeep jobs list`).", min=1,
                                                      max=JOB_ID_MAX)]) -> None:
     """Cancel a pending, running or parked job; a recurring job's series stops with it."""
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console, with_db
     from guildkeep.db import utcnow
     from guildkeep.scheduler.service import SchedulerService
 
-    job = _with_db(lambda db, _s: SchedulerService(db).cancel(job_id, now=utcnow()))
+    job = with_db(lambda db, _s: SchedulerService(db).cancel(job_id, now=utcnow()))
     console.print(f"cancelled job {job.id} ({job.kind})", markup=False)
 
 
@@ -68,9 +68,9 @@ def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `g
 def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a failed (parked) job.", min=1,
                                                     max=JOB_ID_MAX)]) -> None:
     """Run a parked job again now, with fresh attempts."""
-    from guildkeep.cli import _with_db, console
+    from guildkeep.clitools import console, with_db
     from guildkeep.db import utcnow
     from guildkeep.scheduler.service import SchedulerService
 
-    job = _with_db(lambda db, _s: SchedulerService(db).retry(job_id, now=utcnow()))
+    job = with_db(lambda db, _s: SchedulerService(db).retry(job_id, now=utcnow()))
     console.print(f"job {job.id} ({job.kind}) will run again at the next poll", markup=False)

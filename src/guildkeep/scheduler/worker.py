@@ -107,7 +107,7 @@ class Scheduler:
                 for rest in jobs[index:]:
                     await self.service.release(rest, worker=self.worker_id, now=self.clock())
                 return index
-            await self._run_one(job)
+            await self._run_one(job, now)
         return len(jobs)
 
     async def run_until_idle(self, now: datetime | None = None, *, max_batches: int = 1000) -> int:
@@ -120,33 +120,39 @@ class Scheduler:
                 break
         return total
 
-    async def _run_one(self, job: JobInfo) -> FinishResult:
+    async def _run_one(self, job: JobInfo, claimed_at: datetime) -> FinishResult:
+        # Finished at the later of the clock and the time the job was claimed for: a run asked for a moment
+        # ahead of the clock (time travel in tests) schedules a recurring job's next occurrence after that
+        # moment, as the clock would have, instead of replaying every occurrence in between.
+        def now() -> datetime:
+            return max(self.clock(), claimed_at)
+
         if job.attempts > job.max_attempts:
             # Claimed again after its lease ran out more often than it may be tried: park it unrun.
-            return await self._fail(job, f"{LEASE_LOST}, {job.attempts - 1} time(s)")
+            return await self._fail(job, f"{LEASE_LOST}, {job.attempts - 1} time(s)", now())
         handler = self._handlers.get(job.kind)
         if handler is None:  # unregistered between claim and run
-            return await self._fail(job, f"no handler is registered for {job.kind!r}")
+            return await self._fail(job, f"no handler is registered for {job.kind!r}", now())
         heartbeat = asyncio.create_task(self._heartbeat(job.id), name=f"guildkeep-scheduler-lease-{job.id}")
         try:
             await handler(job)
         except Exception as exc:
             log.warning("job %s (%s) failed on attempt %d/%d: %s", job.id, job.kind, job.attempts,
                         job.max_attempts, exc, exc_info=exc)
-            return await self._fail(job, f"{type(exc).__name__}: {exc}")
+            return await self._fail(job, f"{type(exc).__name__}: {exc}", now())
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        result = await self.service.complete(job, worker=self.worker_id, now=self.clock())
+        result = await self.service.complete(job, worker=self.worker_id, now=now())
         if result.status is None:
             log.warning("job %s (%s) finished after its lease was lost; its outcome was not recorded",
                         job.id, job.kind)
         return result
 
-    async def _fail(self, job: JobInfo, error: str) -> FinishResult:
+    async def _fail(self, job: JobInfo, error: str, now: datetime) -> FinishResult:
         result = await self.service.fail(
-            job, worker=self.worker_id, now=self.clock(), error=error,
+            job, worker=self.worker_id, now=now, error=error,
             backoff_base=self.backoff_base, backoff_cap=self.backoff_cap,
         )
         if result.status == rules.FAILED:

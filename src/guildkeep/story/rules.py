@@ -1,5 +1,6 @@
-"""Pure rules for stories: names, texts, the shape of a world's locations and events, the story state,
-relationship scores. No I/O.
+"""Pure rules for stories (no I/O).
+
+Names, texts, the shape of a world's locations and events, the story state, relationship scores.
 
 A world's locations (each with its events) are stored as one JSON value; these pydantic models are the
 only way in or out, so what is stored always has this shape whichever path wrote it.
@@ -50,10 +51,12 @@ def key(name: str) -> str:
 
 
 def clean_name(raw: object, what: str, max_length: int) -> str:
+    """A name checked as player text (``what`` names it in errors), its inner spaces collapsed."""
     return " ".join(clean_text(raw, what, max_length=max_length).split())
 
 
 def clean_description(raw: object, what: str = "The description", max_length: int = DESCRIPTION_MAX) -> str:
+    """A description checked as player text (several lines allowed); empty when none is given."""
     if raw is None:
         return ""
     return clean_text(raw, what, max_length=max_length, min_length=0, multiline=True)
@@ -64,11 +67,15 @@ class _Frozen(BaseModel):
 
 
 class WorldEvent(_Frozen):
+    """Something that can happen at a location."""
+
     name: str = Field(min_length=1, max_length=EVENT_NAME_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
 
 
 class WorldLocation(_Frozen):
+    """A place in a world, with its events."""
+
     name: str = Field(min_length=1, max_length=LOCATION_NAME_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     events: tuple[WorldEvent, ...] = Field(default=(), max_length=EVENTS_MAX)
@@ -94,10 +101,12 @@ def load_locations(raw: Any) -> tuple[WorldLocation, ...]:
 
 
 def dump_locations(locations: tuple[WorldLocation, ...] | list[WorldLocation]) -> list[dict[str, Any]]:
+    """Locations as the JSON value stored."""
     return [loc.model_dump(mode="json") for loc in locations]
 
 
 def load_state(raw: Any) -> StoryState:
+    """The stored story state; a fresh one when what is stored does not fit the shape."""
     try:
         return StoryState.model_validate(raw or {})
     except PydanticError:
@@ -105,11 +114,13 @@ def load_state(raw: Any) -> StoryState:
 
 
 def find_location(locations: tuple[WorldLocation, ...], name: str) -> int | None:
+    """The index of the location of that name (whatever the letter case), or None."""
     wanted = key(name)
     return next((i for i, loc in enumerate(locations) if key(loc.name) == wanted), None)
 
 
 def add_location(locations: tuple[WorldLocation, ...], name: str, description: str) -> tuple[WorldLocation, ...]:
+    """The locations with a new one added; refused when the name is taken or the world is full."""
     clean = clean_name(name, "A location's name", LOCATION_NAME_MAX)
     text = clean_description(description, "A location's description")
     if find_location(locations, clean) is not None:
@@ -120,15 +131,18 @@ def add_location(locations: tuple[WorldLocation, ...], name: str, description: s
 
 
 def remove_location(locations: tuple[WorldLocation, ...], index: int) -> tuple[WorldLocation, ...]:
+    """The locations without the one at ``index``."""
     return tuple(loc for i, loc in enumerate(locations) if i != index)
 
 
 def find_event(location: WorldLocation, name: str) -> int | None:
+    """The index of the location's event of that name (whatever the letter case), or None."""
     wanted = key(name)
     return next((i for i, ev in enumerate(location.events) if key(ev.name) == wanted), None)
 
 
 def add_event(location: WorldLocation, name: str, description: str) -> WorldLocation:
+    """The location with a new event; refused when the name is taken or the location is full."""
     clean = clean_name(name, "An event's name", EVENT_NAME_MAX)
     text = clean_description(description, "An event's description")
     if find_event(location, clean) is not None:
@@ -139,14 +153,17 @@ def add_event(location: WorldLocation, name: str, description: str) -> WorldLoca
 
 
 def remove_event(location: WorldLocation, index: int) -> WorldLocation:
+    """The location without its event at ``index``."""
     return location.model_copy(update={"events": tuple(e for i, e in enumerate(location.events) if i != index)})
 
 
 def clamp_score(score: int) -> int:
+    """A relationship score kept within its bounds."""
     return max(SCORE_MIN, min(SCORE_MAX, int(score)))
 
 
 def check_score(score: int) -> int:
+    """A relationship score a player set; refused outside its bounds."""
     if not SCORE_MIN <= score <= SCORE_MAX:
         raise StoryInputError(f"A relationship score goes from {SCORE_MIN} to {SCORE_MAX}.")
     return int(score)
@@ -172,6 +189,7 @@ def band(score: int) -> str:
 
 
 def check_summary_every(value: int) -> int:
+    """How many messages between summaries; refused outside its bounds."""
     if not SUMMARY_EVERY_MIN <= value <= SUMMARY_EVERY_MAX:
         raise StoryInputError(
             f"A summary can be written every {SUMMARY_EVERY_MIN} to {SUMMARY_EVERY_MAX} messages.")
@@ -179,9 +197,11 @@ def check_summary_every(value: int) -> int:
 
 
 def clip(text: str, limit: int) -> str:
+    """The text trimmed, cut to ``limit`` characters with an ellipsis when longer."""
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def keep_last(items: list[Any], limit: int) -> list[Any]:
+    """The last ``limit`` items."""
     return items[-limit:] if len(items) > limit else items

@@ -128,8 +128,11 @@ class StoryService:
 
     async def get_selectable_characters(self, guild_id: int, user_id: int, *, page: int = 1,
                                         per_page: int = 25) -> Page[CharacterInfo]:
-        """What ``user_id`` may put in a story here: public characters usable on this server (not hidden
-        here, wherever they were made) plus the user's own, private ones included."""
+        """What ``user_id`` may put in a story here.
+
+        That is public characters usable on this server (not hidden here, wherever they were made) plus
+        the user's own, private ones included.
+        """
         return await self.characters.list_usable(guild_id, user_id, page=page, per_page=per_page)
 
     async def delete_character(self, guild_id: int, user_id: int, character_id: int) -> CharacterInfo:
@@ -138,6 +141,7 @@ class StoryService:
         return await self.characters.delete(user_id, character_id)
 
     async def suggest_characters(self, guild_id: int, user_id: int, typed: str) -> list[CharacterInfo]:
+        """Characters the user may put in a story here whose name contains ``typed`` (autocomplete)."""
         return await self.characters.suggest(user_id, typed, guild_id=guild_id, owned_only=False)
 
     # -- worlds --------------------------------------------------------------------------------------
@@ -159,6 +163,7 @@ class StoryService:
 
     async def create_world(self, guild_id: int, user_id: int, name: str, description: str | None = None,
                            locations: Sequence[rules.WorldLocation] = ()) -> WorldInfo:
+        """Create a world on this server; its name must be new there (whatever the letter case)."""
         clean = rules.clean_name(name, "A world's name", rules.WORLD_NAME_MAX)
         text = rules.clean_description(description, "A world's description", rules.WORLD_DESCRIPTION_MAX)
         stored = rules.dump_locations(rules.Locations(items=tuple(locations)).items)
@@ -175,6 +180,7 @@ class StoryService:
 
     async def edit_world(self, guild_id: int, world_id: int, user_id: int, *, can_manage: bool = False,
                          name: str | None = None, description: str | None = None) -> WorldInfo:
+        """Rename a world or change its description; only its creator, or with ``can_manage``."""
         values: dict[str, Any] = {}
         if name is not None:
             clean = rules.clean_name(name, "A world's name", rules.WORLD_NAME_MAX)
@@ -197,6 +203,7 @@ class StoryService:
             raise DuplicateWorldError(f"This server already has a world called **{values['name']}**.") from exc
 
     async def get_world(self, guild_id: int, world_id: int) -> WorldInfo:
+        """A world of this server by id; `WorldNotFoundError` otherwise."""
         async with self.db.session(read_only=True) as s:
             return _world(await self._world_row(s, guild_id, world_id))
 
@@ -217,12 +224,14 @@ class StoryService:
             return _world(row)
 
     async def get_all_worlds(self, guild_id: int) -> list[WorldInfo]:
+        """Every world of this server, by name."""
         async with self.db.session(read_only=True) as s:
             rows = (await s.execute(select(StoryWorld).where(StoryWorld.guild_id == guild_id)
                                     .order_by(StoryWorld.name_key, StoryWorld.id))).scalars().all()
             return [_world(r) for r in rows]
 
     async def suggest_worlds(self, guild_id: int, typed: str) -> list[WorldInfo]:
+        """Worlds of this server whose name contains ``typed``, names starting with it first (autocomplete)."""
         wanted = rules.key(typed or "")[:300]
         stmt = select(StoryWorld).where(StoryWorld.guild_id == guild_id)
         order: list[Any] = [StoryWorld.name_key, StoryWorld.id]
@@ -268,17 +277,20 @@ class StoryService:
 
     async def add_location(self, guild_id: int, world_id: int, user_id: int, name: str,
                            description: str | None = None, *, can_manage: bool = False) -> WorldInfo:
+        """Add a location to a world; only its creator, or with ``can_manage``."""
         return await self._change_locations(guild_id, world_id, user_id, can_manage,
                                             lambda locs: rules.add_location(locs, name, description or ""))
 
     async def remove_location(self, guild_id: int, world_id: int, user_id: int, name: str, *,
                               can_manage: bool = False) -> WorldInfo:
+        """Remove a location (and its events) from a world; only its creator, or with ``can_manage``."""
         def change(locs: tuple[rules.WorldLocation, ...]) -> tuple[rules.WorldLocation, ...]:
             return rules.remove_location(locs, self._location_index(locs, name))
         return await self._change_locations(guild_id, world_id, user_id, can_manage, change)
 
     async def add_event(self, guild_id: int, world_id: int, user_id: int, location: str, name: str, *,
                         description: str | None = None, can_manage: bool = False) -> WorldInfo:
+        """Add an event to a location of a world; only its creator, or with ``can_manage``."""
         def change(locs: tuple[rules.WorldLocation, ...]) -> tuple[rules.WorldLocation, ...]:
             index = self._location_index(locs, location)
             updated = rules.add_event(locs[index], name, description or "")
@@ -287,6 +299,7 @@ class StoryService:
 
     async def remove_event(self, guild_id: int, world_id: int, user_id: int, location: str, name: str, *,
                            can_manage: bool = False) -> WorldInfo:
+        """Remove an event from a location of a world; only its creator, or with ``can_manage``."""
         def change(locs: tuple[rules.WorldLocation, ...]) -> tuple[rules.WorldLocation, ...]:
             index = self._location_index(locs, location)
             event = rules.find_event(locs[index], name)
@@ -333,8 +346,11 @@ class StoryService:
     async def start_story(self, guild_id: int, channel_id: int, user_id: int, world_id: int,
                           character_ids: Iterable[int] = (), *, outline: str | None = None,
                           summary_every: int = rules.SUMMARY_EVERY_DEFAULT) -> StoryInfo:
-        """Start a story in a channel. The database allows one running story per channel: of two starts at
-        once, one wins and the other is told a story is already running."""
+        """Start a story in a channel.
+
+        The database allows one running story per channel: of two starts at once, one wins and the other
+        is told a story is already running.
+        """
         every = rules.check_summary_every(summary_every)
         ids = list(dict.fromkeys(int(c) for c in character_ids))
         if len(ids) > rules.CAST_MAX:
@@ -370,6 +386,7 @@ class StoryService:
             raise StoryRunningError from exc
 
     async def current_story(self, guild_id: int, channel_id: int) -> StoryInfo | None:
+        """The channel's running (active or paused) story, or None."""
         async with self.db.session(read_only=True) as s:
             try:
                 row = await self._running_row(s, guild_id, channel_id)
@@ -416,17 +433,21 @@ class StoryService:
             return await self._story_info(s, row)
 
     async def pause_story(self, guild_id: int, channel_id: int, user_id: int, *, can_manage: bool = False) -> StoryInfo:
+        """Pause the channel's story; only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_PAUSED)
 
     async def resume_story(self, guild_id: int, channel_id: int, user_id: int, *,
                            can_manage: bool = False) -> StoryInfo:
+        """Resume the channel's paused story; only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_ACTIVE)
 
     async def end_story(self, guild_id: int, channel_id: int, user_id: int, *, can_manage: bool = False) -> StoryInfo:
+        """End the channel's story (what players wrote is not kept); only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_ENDED)
 
     async def add_outline(self, guild_id: int, channel_id: int, user_id: int, text: str, *,
                           can_manage: bool = False) -> StoryInfo:
+        """Add an outline the narrator follows to the channel's story; only its starter, or with ``can_manage``."""
         clean = rules.clean_description(text, "The outline", rules.OUTLINE_MAX)
         if not clean:
             raise StoryInputError("The outline is empty.")
@@ -442,6 +463,7 @@ class StoryService:
 
     async def set_summary_every(self, guild_id: int, channel_id: int, user_id: int, every: int, *,
                                 can_manage: bool = False) -> StoryInfo:
+        """Set how many messages pass between the channel's story summaries; only its starter, or ``can_manage``."""
         value = rules.check_summary_every(every)
         async with self.db.session() as s:
             row = await self._running_row(s, guild_id, channel_id, lock=True)
@@ -469,6 +491,7 @@ class StoryService:
 
     async def get_relationships_for_story(self, guild_id: int, story_id: int,
                                           user_id: int | None = None) -> list[RelationshipInfo]:
+        """The relationships of any story of this server (one player's, or everyone's)."""
         async with self.db.session(read_only=True) as s:
             return await self._relationships(s, guild_id, story_id, user_id)
 
@@ -545,8 +568,11 @@ class StoryService:
                           state: rules.StoryState | None = None,
                           relationships: Sequence[RelationshipChange] = (),
                           event: str | None = None) -> TurnResult:
-        """Write what a narrator turn did, if the story has not changed since ``version`` was read (else
-        `StoryStateError` and nothing is written). Counts the player's message towards the next summary."""
+        """Write what a narrator turn did, if the story has not changed since ``version`` was read.
+
+        Else `StoryStateError` is raised and nothing is written. Counts the player's message towards the
+        next summary.
+        """
         async with self.db.session() as s:
             row = (await s.execute(select(StoryInstance).where(
                 StoryInstance.id == story_id, StoryInstance.guild_id == guild_id).with_for_update())

@@ -39,6 +39,7 @@ from guildkeep.db import Database
 from guildkeep.errors import DomainError, NotFoundError, ValidationError
 from guildkeep.gacha.service import LEADERBOARD_KINDS, GachaService
 from guildkeep.leveling import queries, rules
+from guildkeep.leveling import settings as config
 from guildkeep.leveling.cards import RankCardData, render_rank_card_async
 from guildkeep.leveling.service import LevelingService
 from guildkeep.web.service import UnknownServerError, WebService
@@ -52,7 +53,9 @@ PAGE_SIZE = 50
 MAX_ADMIN_GUILDS = 100
 SESSION_COOKIE = "guildkeep_session"
 SESSION_MAX_AGE = 24 * 3600
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = config.WEEKDAYS
+# The dashboard's number fields: every numeric leveling setting, labelled from its declaration.
+FORM_NUMBERS = tuple(n for n in config.NUMBERS if n != "quest_reset_day")  # the weekday is a list of names
 
 AvatarLookup = Callable[[int], str | None]
 
@@ -407,9 +410,12 @@ def create_app(ctx: WebContext) -> Starlette:
         cfg = await ctx.leveling.get_server_config(gid)
         directory = ctx.directory(gid) if ctx.directory else None
         return render(
-            request, "guild_admin.html", status=status, guild_id=gid, guild_name=name, cfg=cfg, error=error,
+            request, "guild_admin.html", status=status, guild_id=gid, guild_name=name, cfg=cfg.settings, error=error,
+            numbers=[(n, config.describe(n), getattr(cfg.settings, n)) for n in FORM_NUMBERS],
+            cooldowns=[(f"{source}_cooldown", f"{source.capitalize()} cooldown (s)", cfg.settings.cooldown(source))
+                       for source in config.COOLDOWN_SOURCES],
             directory=directory, names=directory.names() if directory else {},
-            saved=request.query_params.get("saved") == "1", modes=rules.LEVEL_UP_MODES, curves=rules.CURVES,
+            saved=request.query_params.get("saved") == "1", modes=config.LEVEL_UP_MODES, curves=config.CURVES,
             weekdays=WEEKDAYS, public_pages=await web.public_pages(gid),
             level_roles=await ctx.leveling.list_level_roles(gid),
             quests=await ctx.leveling.get_guild_active_quests(gid),
@@ -446,8 +452,7 @@ def create_app(ctx: WebContext) -> Starlette:
 
     async def save_config(gid: int, form: Mapping[str, Any]) -> None:
         changes: dict[str, Any] = {}
-        for name in ("xp_rate", "message_xp_min", "message_xp_max", "voice_xp_per_minute", "reaction_xp",
-                     "command_xp", "quest_reset_hour", "curve_base", "curve_exponent"):
+        for name in FORM_NUMBERS:
             if (value := _number(form, name)) is not None:
                 changes[name] = value
         for name in ("level_up_mode", "curve"):
@@ -455,13 +460,13 @@ def create_app(ctx: WebContext) -> Starlette:
                 changes[name] = str(form[name])
         if (day := form.get("quest_reset_day")) in WEEKDAYS:
             changes["quest_reset_day"] = WEEKDAYS.index(str(day))
-        cooldowns = {s: v for s in ("message", "reaction", "command")
+        cooldowns = {s: v for s in config.COOLDOWN_SOURCES
                      if (v := _number(form, f"{s}_cooldown")) is not None}
         if cooldowns:
             changes["cooldowns"] = cooldowns
         if "level_up_message" in form:
             changes["level_up_message"] = str(form["level_up_message"]).strip() or None
-        for name in ("level_up_channel", "quest_channel", "achievement_channel"):
+        for name in config.CHANNELS:
             if name in form:
                 changes[name] = _number(form, name)
         if "quests_enabled_present" in form:
@@ -493,11 +498,8 @@ def create_app(ctx: WebContext) -> Starlette:
 
     async def no_xp(gid: int, form: Mapping[str, Any]) -> None:
         kind, target = _target(form, "Pick a channel or a role.")
-        cfg = await ctx.leveling.get_server_config(gid)
-        field_name = "no_xp_channels" if kind == "channel" else "no_xp_roles"
-        current = set(getattr(cfg, field_name))
-        updated = current - {target} if form.get("remove") == "on" else current | {target}
-        await ctx.leveling.update_server_config_values(gid, {field_name: sorted(updated)})
+        await ctx.leveling.set_no_xp(gid, channel_id=target if kind == "channel" else None,
+                                     role_id=target if kind == "role" else None, remove=form.get("remove") == "on")
 
     async def multiplier(gid: int, form: Mapping[str, Any]) -> None:
         kind, target = _target(form, "Pick exactly one role or channel.")
@@ -506,12 +508,8 @@ def create_app(ctx: WebContext) -> Starlette:
             number = float(value or "")
         except ValueError:
             raise ValidationError("A multiplier must be a number.") from None
-        cfg = await ctx.leveling.get_server_config(gid)
-        field_name = "role_multipliers" if kind == "role" else "channel_multipliers"
-        updated = {k: v for k, v in getattr(cfg, field_name).items() if k != target}
-        if number != 1:
-            updated[target] = number
-        await ctx.leveling.update_server_config_values(gid, {field_name: updated})
+        await ctx.leveling.set_multiplier(gid, number, role_id=target if kind == "role" else None,
+                                          channel_id=target if kind == "channel" else None)
 
     def _whole(form: Mapping[str, Any], name: str, what: str) -> int:
         value = _number(form, name) or ""

@@ -58,7 +58,7 @@ def make_server(ctx: WebContext, *, host: str | None = None, port: int | None = 
                             port=port if port is not None else (ctx.settings.web_port or DEFAULT_PORT),
                             log_level="warning", access_log=False, lifespan="off", proxy_headers=True)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller owns signals
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined, method-assign]  # the caller owns signals
     return server
 
 

@@ -22,6 +22,8 @@ class UnknownServerError(NotFoundError):
 
 
 class WebService:
+    """What the web pages read and change: which servers show public pages."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -47,11 +49,13 @@ class WebService:
         return {r.id: r.name or str(r.id) for r in rows}
 
     async def public_pages(self, guild_id: int) -> bool:
+        """Whether the server's public pages are on (they are unless turned off)."""
         async with self.db.session(read_only=True) as s:
             value = await s.scalar(select(WebSettings.public_pages).where(WebSettings.guild_id == guild_id))
         return True if value is None else bool(value)
 
     async def set_public_pages(self, guild_id: int, public: bool) -> bool:
+        """Turn the server's public pages on or off; returns the new value."""
         async with self.db.session() as s:
             await ensure_guild(s, guild_id)
             stmt = insert_for(s, WebSettings).values(guild_id=guild_id, public_pages=public)

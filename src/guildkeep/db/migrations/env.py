@@ -10,9 +10,9 @@ config = context.config
 target_metadata = load_models()
 
 
-def _include_object(obj, name, type_, reflected, compare_to):
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     # Tables that exist in the database but belong to no model (e.g. left by an external tool) are ignored.
-    return not (type_ == "table" and reflected and compare_to is None and name.startswith("_"))
+    return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith("_"))
 
 
 def run_migrations_online() -> None:

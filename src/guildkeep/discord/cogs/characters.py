@@ -31,7 +31,7 @@ from guildkeep.characters.service import UNSET, CharacterService
 from guildkeep.discord import checks
 from guildkeep.discord.errors import handle_interaction_error
 from guildkeep.discord.limits import respond, send
-from guildkeep.discord.speech import post_as_character
+from guildkeep.discord.speech import delete_posted, post_as_character
 from guildkeep.discord.views import Paginator
 from guildkeep.errors import DomainError, ValidationError
 from guildkeep.text import parse_id
@@ -344,6 +344,8 @@ class Personas(commands.Cog):
         content = rules.clean_speech(text)
         character = await self.service.speaker_identity(interaction.user.id, as_, guild_id)
         channel = self._channel(interaction)
+        await self.service.check_speak(guild_id, getattr(channel, "id", interaction.channel_id or 0),
+                                       interaction.user.id)
         message = await post_as_character(
             self.bot, self.service, channel, content, guild_id=guild_id, speaker_id=interaction.user.id,
             character_id=character.id, name=character.display_name, avatar_url=character.display_avatar_url,
@@ -415,16 +417,7 @@ class Personas(commands.Cog):
                       ephemeral=True)
 
     async def _delete(self, speech: SpeechInfo) -> None:
-        channel = self._speech_channel(speech)
-        try:
-            if await self._same_webhook(channel, speech):
-                await self.bot.webhooks.delete(channel, speech.message_id)
-            else:  # its webhook is gone: the bot deletes it as a moderator would (Manage Messages)
-                await channel.get_partial_message(speech.message_id).delete()  # type: ignore[attr-defined]
-        except discord.NotFound as exc:
-            if exc.code != UNKNOWN_MESSAGE:
-                raise
-        await self.service.forget_speech(speech.guild_id, [speech.message_id])
+        await delete_posted(self.bot, self.service, speech)
 
     async def who_text(self, guild: discord.Guild | None, speech: SpeechInfo) -> str:
         member = guild.get_member(speech.speaker_id) if guild else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -17,6 +18,7 @@ from guildkeep.discord.errors import MISSING_PERMISSIONS
 from guildkeep.discord.limits import FIELD_VALUE, clip, respond, send
 from guildkeep.discord.views import Paginator
 from guildkeep.errors import NotFoundError
+from guildkeep.identity.service import IdentityService
 from guildkeep.text import echo
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 AppCommand = app_commands.Command | app_commands.Group
 COLOR = discord.Color.blurple()
 FIELDS_PER_PAGE = 20
+
+log = logging.getLogger(__name__)
 
 
 def module_name(command: AppCommand, cogs: Iterable[commands.Cog] = ()) -> str:
@@ -56,6 +60,8 @@ class Core(commands.Cog):
 
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
+        self.identity = IdentityService(bot.db)
+        self._ready_once = False  # guilds announced before the first READY are recorded in one batch by on_ready
 
     def commands_by_module(self) -> dict[str, list[app_commands.Command]]:
         found: dict[str, list[app_commands.Command]] = defaultdict(list)
@@ -141,6 +147,42 @@ class Core(commands.Cog):
         embed.add_field(name="Uptime", value=f"{uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s")
         embed.add_field(name="Modules", value=", ".join(sorted(self.bot.cogs)) or "-", inline=False)
         await respond(interaction, embed=embed)
+
+    # --- the servers the bot is in, recorded in the identity tables --------------------------------------
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Record every server of this connection (new ones, renamed ones, ones joined while offline)."""
+        self._ready_once = True
+        try:
+            count = await self.identity.sync_guilds((g.id, g.name) for g in self.bot.guilds)
+        except Exception:
+            log.exception("could not record the servers the bot is in")
+            return
+        log.info("recorded %d server(s)", count)
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Record a server the bot was just added to."""
+        await self.identity.sync_guilds([(guild.id, guild.name)])
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """Record a server that (re)appears after the start: the gateway announces a server the bot was added to
+        this way too. Those announced while connecting are recorded together by `on_ready`."""
+        if self._ready_once:
+            await self.identity.sync_guilds([(guild.id, guild.name)])
+
+    @commands.Cog.listener()
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        """Keep the recorded name current."""
+        if before.name != after.name:
+            await self.identity.sync_guilds([(after.id, after.name)])
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """The bot left or was removed: the server's row stays, marked inactive (its data is kept)."""
+        await self.identity.mark_guild_left(guild.id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -29,7 +29,9 @@ MESSAGE_LIMIT = 2000
 FORGET_WARNING = (
     "This removes everything I store about you, in **every** server and here: levels, XP and counters, quest "
     "progress, achievements, rank cards, gacha players with their wallets and Esprits (open auction listings are "
-    "withdrawn), scheduled jobs about you, and your user and membership records.\n"
+    "withdrawn), your characters and their speech log, what the companion remembers about you (facts, "
+    "conversations, our relationship, birthday and reminders), your standing with story characters, scheduled "
+    "jobs about you, and your user and membership records (story worlds you created stay, without your name).\n"
     "The gacha ledger keeps its lines so that the other players' accounts still add up, with your id replaced "
     "by an anonymous one. This cannot be undone; use `/privacy export` first if you want a copy. Continue?"
 )
@@ -64,17 +66,46 @@ def forget_message(result: ForgetResult) -> str:
 
 
 class ForgetView(ConfirmView):
-    """Confirm/Cancel for /privacy forget; Confirm runs the forget (the command itself has returned by then)."""
+    """Confirm/Cancel for a forget; Confirm runs it (the command itself has returned by then)."""
 
-    def __init__(self, cog: Privacy, *, owner_id: int) -> None:
+    def __init__(self, bot: GuildkeepBot, service: PrivacyService, *, owner_id: int) -> None:
         super().__init__(owner_id=owner_id, confirmed="Removing your data...",
                          cancelled="Cancelled; nothing was removed.")
-        self.cog = cog
+        self.bot = bot
+        self.service = service
 
     async def _finish(self, interaction: discord.Interaction, value: bool) -> None:
         await super()._finish(interaction, value)  # answers the click at once, within Discord's deadline
         if value:
-            await self.cog.forget_confirmed(interaction)
+            await forget_confirmed(self.bot, self.service, interaction)
+
+
+async def ask_to_forget(bot: GuildkeepBot, service: PrivacyService, interaction: discord.Interaction,
+                        *, warning: str = FORGET_WARNING) -> None:
+    """Ask the caller to confirm forgetting everything about them; `ForgetView` does the rest.
+
+    The one path behind `/privacy forget` and the companion's `/forget all`.
+    """
+    # The work happens on Confirm, after the command has completed: activity counted for the command
+    # itself (leveling's command XP) is then already pending, and is flushed and removed with the rest.
+    view = ForgetView(bot, service, owner_id=interaction.user.id)
+    await respond(interaction, warning, view=view, ephemeral=True)
+    view.message = await interaction.original_response()
+
+
+async def forget_confirmed(bot: GuildkeepBot, service: PrivacyService, interaction: discord.Interaction) -> None:
+    """Remove the clicking user's data in every module and answer with what was removed."""
+    await flush_pending_activity(bot)
+    result = await service.forget_user(interaction.user.id)
+    await respond(interaction, forget_message(result), ephemeral=True)
+
+
+async def flush_pending_activity(bot: GuildkeepBot) -> None:
+    """Write XP still held in memory (write-behind) first, so that it cannot re-create rows afterwards."""
+    leveling = bot.get_cog("Leveling")
+    ingestor = getattr(leveling, "ingestor", None)
+    if ingestor is not None:
+        await ingestor.flush()
 
 
 class Privacy(commands.Cog):
@@ -112,24 +143,7 @@ class Privacy(commands.Cog):
     @privacy.command(name="forget", description="Remove everything stored about you, in every server")
     async def forget(self, interaction: discord.Interaction) -> None:
         """Ask for confirmation; `ForgetView` does the rest."""
-        # The work happens on Confirm, after this command has completed: activity counted for the command
-        # itself (leveling's command XP) is then already pending, and is flushed and removed with the rest.
-        view = ForgetView(self, owner_id=interaction.user.id)
-        await respond(interaction, FORGET_WARNING, view=view, ephemeral=True)
-        view.message = await interaction.original_response()
-
-    async def forget_confirmed(self, interaction: discord.Interaction) -> None:
-        """Remove the clicking user's data and answer with what was removed."""
-        await self._flush_pending_activity()
-        result = await self.service.forget_user(interaction.user.id)
-        await respond(interaction, forget_message(result), ephemeral=True)
-
-    async def _flush_pending_activity(self) -> None:
-        """Write XP still held in memory (write-behind) first, so that it cannot re-create rows afterwards."""
-        leveling = self.bot.get_cog("Leveling")
-        ingestor = getattr(leveling, "ingestor", None)
-        if ingestor is not None:
-            await ingestor.flush()
+        await ask_to_forget(self.bot, self.service, interaction)
 
 
 async def setup(bot: GuildkeepBot) -> None:

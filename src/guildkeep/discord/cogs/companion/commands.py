@@ -13,10 +13,15 @@ from guildkeep.companion import rules
 from guildkeep.companion.errors import CompanionValidationError
 from guildkeep.companion.service import EVENT_JOB, FACTS_PER_PAGE, CompanionService
 from guildkeep.db import utcnow
+from guildkeep.discord import checks
+from guildkeep.discord.checks import guild_of
 from guildkeep.discord.cogs.companion import render
 from guildkeep.discord.cogs.companion.listeners import ChatListeners
-from guildkeep.discord.views import ConfirmView, Paginator
+from guildkeep.discord.cogs.privacy import ask_to_forget
+from guildkeep.discord.limits import respond
+from guildkeep.discord.views import Paginator
 from guildkeep.llm import client_from_settings
+from guildkeep.privacy import PrivacyService
 from guildkeep.text import parse_id
 
 if TYPE_CHECKING:
@@ -41,6 +46,7 @@ class Companion(ChatListeners, commands.Cog):
         self.bot = bot
         self.llm = client_from_settings(bot.settings)
         self.service = CompanionService(bot.db, llm=self.llm if self.llm.configured else None)
+        self.privacy = PrivacyService(bot.db)
 
     async def cog_load(self) -> None:
         self.bot.scheduler.register(EVENT_JOB, self.post_event)
@@ -72,17 +78,8 @@ class Companion(ChatListeners, commands.Cog):
         user_id = interaction.user.id
         choice = fact.strip()
         if choice.lower() in {FORGET_ALL, FORGET_ALL_LABEL.lower()}:
-            view = ConfirmView(owner_id=user_id, confirmed="Forgetting…", cancelled="Nothing was forgotten.")
-            await interaction.response.send_message(
-                "Forget **everything** the companion stores about you: facts, preferences, conversations, our "
-                "relationship, your style, your birthday and reminders? This cannot be undone.",
-                view=view, ephemeral=True)
-            await view.wait()
-            if view.value and view.interaction is not None:
-                result = await self.service.forget_all(user_id, now=utcnow())
-                await view.interaction.edit_original_response(
-                    content=f"Done: the companion forgot everything about you ({result.total} record(s) removed).",
-                    view=None)
+            # Everything means everything: the platform's forget, for every module's tables, not the companion's alone.
+            await ask_to_forget(self.bot, self.privacy, interaction)
             return
         fact_id = parse_id(choice.lstrip("#").split(" ", 1)[0])
         if fact_id is None:
@@ -91,8 +88,7 @@ class Companion(ChatListeners, commands.Cog):
                 raise CompanionValidationError("Pick a fact from the list (start typing to search), or `all`.")
             fact_id = matches[0].id
         forgotten = await self.service.forget_fact(user_id, fact_id)
-        await interaction.response.send_message(f"Forgotten: {render.clip(forgotten.content, 1800)}",
-                                                ephemeral=True)
+        await respond(interaction, f"Forgotten: {render.clip(forgotten.content, 1800)}", ephemeral=True)
 
     @forget.autocomplete("fact")
     async def forget_autocomplete(self, interaction: discord.Interaction,
@@ -118,7 +114,7 @@ class Companion(ChatListeners, commands.Cog):
         event = await self.service.schedule_event(
             interaction.user.id, "reminder", what, at, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id, now=now)
-        await interaction.response.send_message(render.reminder_text(event), ephemeral=True)
+        await respond(interaction, render.reminder_text(event), ephemeral=True)
 
     @birthday.command(name="set", description="Tell me your birthday; I'll greet you on the day.")
     @app_commands.describe(month="Month (1-12)", day="Day of the month")
@@ -126,8 +122,8 @@ class Companion(ChatListeners, commands.Cog):
                            day: app_commands.Range[int, 1, 31]) -> None:
         event = await self.service.set_birthday(interaction.user.id, month, day, guild_id=interaction.guild_id,
                                                 channel_id=interaction.channel_id, now=utcnow())
-        await interaction.response.send_message(
-            f"🎂 Got it! I'll wish you a happy birthday {discord.utils.format_dt(event.trigger_at, 'D')}.",
+        await respond(
+            interaction, f"🎂 Got it! I'll wish you a happy birthday {discord.utils.format_dt(event.trigger_at, 'D')}.",
             ephemeral=True)
 
     # --- status and config ---------------------------------------------------------------------------
@@ -135,8 +131,7 @@ class Companion(ChatListeners, commands.Cog):
     @companion.command(name="status", description="My mood and our relationship.")
     async def status(self, interaction: discord.Interaction) -> None:
         info = await self.service.status(interaction.user.id, interaction.guild_id, now=utcnow())
-        await interaction.response.send_message(embed=render.status_embed(info, interaction.user.display_name),
-                                                ephemeral=True)
+        await respond(interaction, embed=render.status_embed(info, interaction.user.display_name), ephemeral=True)
 
     @companion.command(name="config", description="(Admins) The companion's persona and where it talks.")
     @app_commands.describe(
@@ -147,7 +142,7 @@ class Companion(ChatListeners, commands.Cog):
         enabled="Turn the companion's chat on or off in this server",
         birthday_hour="Hour (UTC) of birthday greetings",
     )
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @checks.admin_check
     async def config(self, interaction: discord.Interaction, *,
                      persona: app_commands.Range[str, 1, 1500] | None = None,
                      talk_in: discord.TextChannel | None = None,
@@ -155,20 +150,11 @@ class Companion(ChatListeners, commands.Cog):
                      every_channel: bool | None = None,
                      enabled: bool | None = None,
                      birthday_hour: app_commands.Range[int, 0, 23] | None = None) -> None:
-        guild_id = interaction.guild_id
-        assert guild_id is not None
-        current = await self.service.get_config(guild_id)
-        channels = list(current.channel_ids)
-        if every_channel:
-            channels = []
-        if talk_in is not None and talk_in.id not in channels:
-            channels.append(talk_in.id)
-        if stop_talking_in is not None:
-            channels = [c for c in channels if c != stop_talking_in.id]
         config = await self.service.update_config(
-            guild_id, persona=persona, channel_ids=tuple(channels), enabled=enabled,
-            birthday_hour_utc=birthday_hour)
-        await interaction.response.send_message(embed=render.config_embed(config), ephemeral=True)
+            guild_of(interaction), persona=persona, add_channel=talk_in.id if talk_in else None,
+            remove_channel=stop_talking_in.id if stop_talking_in else None, every_channel=bool(every_channel),
+            enabled=enabled, birthday_hour_utc=birthday_hour)
+        await respond(interaction, embed=render.config_embed(config), ephemeral=True)
 
 
 async def setup_cog(bot: GuildkeepBot) -> None:

@@ -11,6 +11,7 @@ from discord.ext import commands
 import discord
 from guildkeep.companion.service import CompanionService
 from guildkeep.discord.cogs.companion import render
+from guildkeep.discord.limits import send
 from guildkeep.errors import DomainError
 from guildkeep.scheduler.results import JobInfo
 
@@ -70,7 +71,7 @@ class ChatListeners:
         except DomainError as exc:  # the model is busy, over budget, or said something unusable
             answer = exc.message
         try:
-            await message.reply(render.clip(answer, render.CONTENT_MAX), mention_author=False)
+            await send(message.channel, answer, reference=message, mention_author=False)
         except discord.HTTPException:
             log.warning("could not answer message %s in channel %s", message.id, message.channel.id, exc_info=True)
         if not text:
@@ -97,7 +98,7 @@ class ChatListeners:
             if channel is None:
                 user = self.bot.get_user(event.user_id) or await self.bot.fetch_user(event.user_id)
                 channel = await user.create_dm()
-            await channel.send(text, allowed_mentions=discord.AllowedMentions(users=True))
+            await send(channel, text, allowed_mentions=discord.AllowedMentions(users=True))
         except discord.HTTPException:
             # The event is already marked triggered: it is never posted twice, so a failed post is only logged.
             log.warning("could not post companion event %s", event.id, exc_info=True)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import discord
 from guildkeep.companion.results import EventInfo, FactInfo, FactPageInfo, StatusInfo
 from guildkeep.companion.settings import CompanionConfig
+from guildkeep.discord.limits import clip
 
 COLOR = discord.Color.teal()
 CONTENT_MAX = 2000
@@ -14,10 +15,6 @@ DESCRIPTION_MAX = 4096
 CHOICE_NAME_MAX = 100
 FACT_ICONS = {"hobby": "🎨", "work": "💼", "family": "👪", "preference": "⭐", "location": "📍", "event": "📅",
               "relationship": "💞", "general": "📝"}
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def fact_line(fact: FactInfo) -> str:

@@ -12,7 +12,7 @@ from guildkeep.characters.errors import CharacterNotFoundError
 from guildkeep.characters.results import CharacterInfo
 from guildkeep.discord import checks
 from guildkeep.discord.cogs.story import render
-from guildkeep.discord.limits import clip
+from guildkeep.discord.limits import clip, respond
 from guildkeep.discord.views import Paginator
 from guildkeep.errors import DomainError, ValidationError
 from guildkeep.story import rules
@@ -153,8 +153,8 @@ class StoryCommands(commands.Cog):
     async def world_create(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 100],
                            description: app_commands.Range[str, 1, 2000] | None = None) -> None:
         world = await self.service.create_world(guild_of(interaction), interaction.user.id, name, description)
-        await interaction.response.send_message(
-            f"Created the world **{render.md(world.name)}**. Add places with `/world location add`.",
+        await respond(
+            interaction, f"Created the world **{render.md(world.name)}**. Add places with `/world location add`.",
             embed=render.world_embed(world), ephemeral=True)
 
     @world.command(name="edit", description="Rename a world or change its description.")
@@ -168,22 +168,22 @@ class StoryCommands(commands.Cog):
             raise StoryInputError("Give a new name or a new description.")
         info = await self.service.edit_world(guild_of(interaction), target.id, interaction.user.id,
                                              can_manage=can_manage(interaction), name=name, description=description)
-        await interaction.response.send_message(f"Saved **{render.md(info.name)}**.",
-                                                embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, f"Saved **{render.md(info.name)}**.",
+                      embed=render.world_embed(info), ephemeral=True)
 
     @world.command(name="show", description="Show a world with its locations and events.")
     @app_commands.describe(world="The world")
     @app_commands.autocomplete(world=world_autocomplete)
     async def world_show(self, interaction: discord.Interaction, world: str) -> None:
         info = await self._world(interaction, world)
-        await interaction.response.send_message(embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, embed=render.world_embed(info), ephemeral=True)
 
     @world.command(name="list", description="List this server's worlds.")
     async def world_list(self, interaction: discord.Interaction) -> None:
         worlds = await self.service.get_all_worlds(guild_of(interaction))
         if not worlds:
-            await interaction.response.send_message("No worlds yet. Create one with `/world create`.",
-                                                    ephemeral=True)
+            await respond(interaction, "No worlds yet. Create one with `/world create`.",
+                          ephemeral=True)
             return
         pages = [render.worlds_embed(worlds[i:i + 20]) for i in range(0, len(worlds), 20)][:LIST_PAGES_MAX]
         await Paginator(pages, owner_id=interaction.user.id).send(interaction, ephemeral=True)
@@ -195,7 +195,7 @@ class StoryCommands(commands.Cog):
         target = await self._world(interaction, world)
         gone = await self.service.delete_world(guild_of(interaction), target.id, interaction.user.id,
                                                can_manage=can_manage(interaction))
-        await interaction.response.send_message(f"Deleted the world **{render.md(gone.name)}**.", ephemeral=True)
+        await respond(interaction, f"Deleted the world **{render.md(gone.name)}**.", ephemeral=True)
 
     @location.command(name="add", description="Add a location to a world.")
     @app_commands.describe(world="The world", name="The location's name", description="What is there")
@@ -205,8 +205,8 @@ class StoryCommands(commands.Cog):
         target = await self._world(interaction, world)
         info = await self.service.add_location(guild_of(interaction), target.id, interaction.user.id, name,
                                                description, can_manage=can_manage(interaction))
-        await interaction.response.send_message(f"Added a location to **{render.md(info.name)}**.",
-                                                embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, f"Added a location to **{render.md(info.name)}**.",
+                      embed=render.world_embed(info), ephemeral=True)
 
     @location.command(name="remove", description="Remove a location (and its events) from a world.")
     @app_commands.describe(world="The world", location="The location")
@@ -215,8 +215,8 @@ class StoryCommands(commands.Cog):
         target = await self._world(interaction, world)
         info = await self.service.remove_location(guild_of(interaction), target.id, interaction.user.id, location,
                                                   can_manage=can_manage(interaction))
-        await interaction.response.send_message(f"Removed a location from **{render.md(info.name)}**.",
-                                                embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, f"Removed a location from **{render.md(info.name)}**.",
+                      embed=render.world_embed(info), ephemeral=True)
 
     @event.command(name="add", description="Add an event at one of a world's locations.")
     @app_commands.describe(world="The world", location="Where it happens", name="The event's name",
@@ -228,8 +228,8 @@ class StoryCommands(commands.Cog):
         target = await self._world(interaction, world)
         info = await self.service.add_event(guild_of(interaction), target.id, interaction.user.id, location, name,
                                             description=description, can_manage=can_manage(interaction))
-        await interaction.response.send_message(f"Added an event to **{render.md(info.name)}**.",
-                                                embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, f"Added an event to **{render.md(info.name)}**.",
+                      embed=render.world_embed(info), ephemeral=True)
 
     @event.command(name="remove", description="Remove an event from a location.")
     @app_commands.describe(world="The world", location="The location", event="The event")
@@ -238,8 +238,8 @@ class StoryCommands(commands.Cog):
         target = await self._world(interaction, world)
         info = await self.service.remove_event(guild_of(interaction), target.id, interaction.user.id, location,
                                                event, can_manage=can_manage(interaction))
-        await interaction.response.send_message(f"Removed an event from **{render.md(info.name)}**.",
-                                                embed=render.world_embed(info), ephemeral=True)
+        await respond(interaction, f"Removed an event from **{render.md(info.name)}**.",
+                      embed=render.world_embed(info), ephemeral=True)
 
     # --- /story ----------------------------------------------------------------------------------
 
@@ -266,32 +266,33 @@ class StoryCommands(commands.Cog):
                                              "that you can use; pick them from the list as you type.") from None
         info = await self.service.start_story(guild_id, channel_of(interaction), interaction.user.id, target.id, ids,
                                               outline=outline, summary_every=summary_every)
-        await interaction.response.send_message(
-            f"A story in **{render.md(info.world_name)}** begins in this channel. Write what you do; "
+        await respond(
+            interaction, f"A story in **{render.md(info.world_name)}** begins in this channel. Write what you do; "
             "`/story pause` or `/story end` when you are done.", embed=render.story_embed(info))
 
     @story.command(name="status", description="Show the story in this channel.")
     async def story_status(self, interaction: discord.Interaction) -> None:
         info = await self.service.get_story_instance(guild_of(interaction), channel_of(interaction))
-        await interaction.response.send_message(embed=render.story_embed(info), ephemeral=True)
+        await respond(interaction, embed=render.story_embed(info), ephemeral=True)
 
     @story.command(name="pause", description="Pause the story: the narrator stops answering until resumed.")
     async def story_pause(self, interaction: discord.Interaction) -> None:
         await self.service.pause_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
                                        can_manage=can_manage(interaction))
-        await interaction.response.send_message("The story is paused. `/story resume` to go on.")
+        await respond(interaction, "The story is paused. `/story resume` to go on.")
 
     @story.command(name="resume", description="Resume the paused story.")
     async def story_resume(self, interaction: discord.Interaction) -> None:
         await self.service.resume_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
                                         can_manage=can_manage(interaction))
-        await interaction.response.send_message("The story goes on.")
+        await respond(interaction, "The story goes on.")
 
     @story.command(name="end", description="End the story in this channel.")
     async def story_end(self, interaction: discord.Interaction) -> None:
         info = await self.service.end_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
                                             can_manage=can_manage(interaction))
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"The story in **{render.md(info.world_name)}** has ended after {info.message_count} message(s).")
 
     @story.command(name="summary", description="The story's summaries; or how often one is written.")
@@ -302,11 +303,11 @@ class StoryCommands(commands.Cog):
         if every is not None:
             info = await self.service.set_summary_every(guild_id, channel_id, interaction.user.id, every,
                                                         can_manage=can_manage(interaction))
-            await interaction.response.send_message(f"A summary will be written every {info.summary_every} "
-                                                    "messages.", ephemeral=True)
+            await respond(interaction, f"A summary will be written every {info.summary_every} "
+                          "messages.", ephemeral=True)
             return
         info = await self.service.get_story_instance(guild_id, channel_id)
-        await interaction.response.send_message(embed=render.texts_embed(
+        await respond(interaction, embed=render.texts_embed(
             "Summaries", info.summaries, f"No summary yet: one is written every {info.summary_every} messages."),
             ephemeral=True)
 
@@ -320,7 +321,7 @@ class StoryCommands(commands.Cog):
                                                   can_manage=can_manage(interaction))
         else:
             info = await self.service.get_story_instance(guild_id, channel_id)
-        await interaction.response.send_message(embed=render.texts_embed(
+        await respond(interaction, embed=render.texts_embed(
             "Outline", info.outlines, "No outline yet. Add one with `/story outline add:`."), ephemeral=True)
 
     # --- /story character -------------------------------------------------------------------------
@@ -334,8 +335,8 @@ class StoryCommands(commands.Cog):
                                public: bool = False) -> None:
         info = await self.service.save_character(guild_of(interaction), interaction.user.id, name=name,
                                                  description=description, avatar_url=avatar_url, public=public)
-        await interaction.response.send_message(f"Created **{render.md(info.name)}**.",
-                                                embed=render.character_embed(info), ephemeral=True)
+        await respond(interaction, f"Created **{render.md(info.name)}**.",
+                      embed=render.character_embed(info), ephemeral=True)
 
     @character.command(name="edit", description="Change one of your characters.")
     @app_commands.describe(character="Your character", name="A new name", description="A new description",
@@ -350,23 +351,24 @@ class StoryCommands(commands.Cog):
         info = await self.service.save_character(guild_of(interaction), interaction.user.id, character_id=target.id,
                                                  name=name, description=description, avatar_url=avatar_url,
                                                  public=public)
-        await interaction.response.send_message(f"Saved **{render.md(info.name)}**.",
-                                                embed=render.character_embed(info), ephemeral=True)
+        await respond(interaction, f"Saved **{render.md(info.name)}**.",
+                      embed=render.character_embed(info), ephemeral=True)
 
     @character.command(name="show", description="Show a character you can use.")
     @app_commands.describe(character="The character")
     @app_commands.autocomplete(character=character_autocomplete)
     async def character_show(self, interaction: discord.Interaction, character: str) -> None:
         info = await self._character(interaction, character)
-        await interaction.response.send_message(embed=render.character_embed(info), ephemeral=True)
+        await respond(interaction, embed=render.character_embed(info), ephemeral=True)
 
     @character.command(name="list", description="The characters you can use in a story here.")
     async def character_list(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
         first = await self.service.get_selectable_characters(guild_id, interaction.user.id, per_page=20)
         if first.total == 0:
-            await interaction.response.send_message(
-                "There are no characters you can use yet. Make one with `/story character create`.", ephemeral=True)
+            await respond(
+                interaction, "There are no characters you can use yet. Make one with `/story character create`.",
+                ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = [first] + [await self.service.get_selectable_characters(guild_id, interaction.user.id, page=n,
@@ -389,7 +391,7 @@ class StoryCommands(commands.Cog):
     async def character_delete(self, interaction: discord.Interaction, character: str) -> None:
         target = await self._character(interaction, character, owned_only=True)
         gone = await self.service.delete_character(guild_of(interaction), interaction.user.id, target.id)
-        await interaction.response.send_message(f"Deleted **{render.md(gone.name)}**.", ephemeral=True)
+        await respond(interaction, f"Deleted **{render.md(gone.name)}**.", ephemeral=True)
 
     # --- /relationship -----------------------------------------------------------------------------
 
@@ -398,8 +400,8 @@ class StoryCommands(commands.Cog):
     async def relationship_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         who = member or interaction.user
         rels = await self.service.get_relationships(guild_of(interaction), channel_of(interaction), who.id)
-        await interaction.response.send_message(embed=render.relationships_embed(rels, who.display_name),
-                                                ephemeral=True)
+        await respond(interaction, embed=render.relationships_embed(rels, who.display_name),
+                      ephemeral=True)
 
     @relationship.command(name="set", description="Set how a character of the story sees a player.")
     @app_commands.describe(member="The player", character="A character of this story",
@@ -417,6 +419,7 @@ class StoryCommands(commands.Cog):
         rel = await self.service.set_relationship(guild_id, channel_id, interaction.user.id, member.id,
                                                   found[0].character_id, score=score, description=description,
                                                   can_manage=can_manage(interaction))
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"**{render.md(rel.character_name)}** now sees {member.mention}: {rel.score} ({rules.band(rel.score)}).",
             ephemeral=True, allowed_mentions=discord.AllowedMentions.none())

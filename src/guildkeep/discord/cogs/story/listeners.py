@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from discord.ext import commands
 
 import discord
-from guildkeep.discord.limits import clip
+from guildkeep.discord.limits import clip, send
 from guildkeep.discord.speech import post_as_character
 from guildkeep.errors import DomainError
 from guildkeep.llm import LLMClient, LLMError, client_from_settings
@@ -94,8 +94,7 @@ class StoryNarrator(commands.Cog):
         channel = message.channel
         content = clip(narration.text, 2000)
         if narration.speaker is None:
-            await channel.send(f"**{NARRATOR_NAME}:** {content}"[:2000],
-                               allowed_mentions=discord.AllowedMentions.none())
+            await send(channel, f"**{NARRATOR_NAME}:** {content}", allowed_mentions=discord.AllowedMentions.none())
             return
         me = self.bot.user
         await post_as_character(
@@ -119,6 +118,6 @@ class StoryNarrator(commands.Cog):
     @staticmethod
     async def _say(channel: discord.abc.Messageable, text: str) -> None:
         try:
-            await channel.send(clip(text, 2000), allowed_mentions=discord.AllowedMentions.none())
+            await send(channel, text, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException:
             log.warning("could not post the narrator's message", exc_info=True)

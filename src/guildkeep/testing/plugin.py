@@ -1,6 +1,6 @@
 """Pytest plugin: ``discord_env`` starts the sandbox and the real bot on a fresh database, per backend.
 
-Register it in ``tests/conftest.py`` with ``pytest_plugins = ["guildkeep.sandbox.testing"]``. It builds on
+Register it in ``tests/conftest.py`` with ``pytest_plugins = ["guildkeep.testing.plugin"]``. It builds on
 the conftest's ``db`` and ``database_url`` fixtures, so every e2e test runs on SQLite and PostgreSQL.
 Load extra extensions (e.g. a test-only cog) with ``@pytest.mark.discord_extensions("tests.e2e.probe")``.
 """
@@ -14,7 +14,7 @@ import pytest
 from guildkeep.config import Settings, load_settings
 from guildkeep.db import Database
 from guildkeep.sandbox.driver import Driver
-from guildkeep.sandbox.harness import SandboxEnv
+from guildkeep.testing.harness import SandboxEnv
 
 
 def pytest_configure(config: pytest.Config) -> None:

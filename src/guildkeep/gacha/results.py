@@ -1,4 +1,7 @@
-"""Plain read-only values the gacha service returns (no ORM objects leave the service)."""
+"""Plain read-only values the gacha service returns (no ORM objects leave the service).
+
+Each is named ``*Info`` (a thing as it is) or ``*Result`` (what an operation did).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
-class PlayerView:
+class PlayerInfo:
+    """A player's wallet, level, daily streak and pity counters in one server."""
+
     guild_id: int
     user_id: int
     balances: dict[str, int]
@@ -25,7 +30,7 @@ class PlayerView:
 
 
 @dataclass(frozen=True, slots=True)
-class EspritView:
+class EspritInfo:
     """An owned copy with its catalogue entry and its stats at its level."""
 
     copy_id: int
@@ -44,12 +49,16 @@ class EspritView:
 
 @dataclass(frozen=True, slots=True)
 class StartResult:
-    player: PlayerView
-    starter: EspritView
+    """What `/start` created: the new player and their starter Esprit."""
+
+    player: PlayerInfo
+    starter: EspritInfo
 
 
 @dataclass(frozen=True, slots=True)
 class DailyResult:
+    """A daily claim: what was credited, the streak, when the next claim opens and the wallet after."""
+
     paid: dict[str, int]  # what was credited (after the balance maximum)
     streak: int
     next_daily_at: datetime
@@ -57,14 +66,18 @@ class DailyResult:
 
 
 @dataclass(frozen=True, slots=True)
-class SummonedEsprit:
-    esprit: EspritView
+class PullInfo:
+    """One pulled Esprit and whether pity forced its rarity."""
+
+    esprit: EspritInfo
     forced: str | None  # None, "guaranteed" or "hard"
 
 
 @dataclass(frozen=True, slots=True)
 class SummonResult:
-    pulls: list[SummonedEsprit]
+    """A summon: the pulls in order, what it cost, the balance and pity counters after."""
+
+    pulls: list[PullInfo]
     cost: int
     currency: str
     balance_after: int
@@ -75,7 +88,9 @@ class SummonResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ListingView:
+class ListingInfo:
+    """An auction listing with the Esprit it holds."""
+
     listing_id: int
     seller_id: int
     price: int
@@ -83,18 +98,22 @@ class ListingView:
     status: str
     buyer_id: int | None
     created_at: datetime
-    esprit: EspritView
+    esprit: EspritInfo
 
 
 @dataclass(frozen=True, slots=True)
 class PurchaseResult:
-    listing: ListingView
+    """A purchase: the listing as it was sold and both balances after the sale."""
+
+    listing: ListingInfo
     buyer_balance: int
     seller_balance: int
 
 
 @dataclass(frozen=True, slots=True)
 class GrantResult:
+    """An administrator's grant (or removal) and the member's balance after it."""
+
     user_id: int
     currency: str
     amount: int
@@ -102,7 +121,9 @@ class GrantResult:
 
 
 @dataclass(frozen=True, slots=True)
-class LeaderboardEntry:
+class RankInfo:
+    """One line of the gacha leaderboard."""
+
     rank: int
     user_id: int
     value: int
@@ -110,7 +131,9 @@ class LeaderboardEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class SeedReport:
+class SeedResult:
+    """How a catalogue seed changed ``gacha_esprits``."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -118,10 +141,12 @@ class SeedReport:
 
 
 @dataclass(frozen=True, slots=True)
-class ResetReport:
+class ResetResult:
+    """A server's game reset: what was deleted and the backup holding it before."""
+
     backup: Path
     players: int
     esprits: int
     listings: int
-    seed: SeedReport = field(default_factory=SeedReport)
+    seed: SeedResult = field(default_factory=SeedResult)
     replayed: bool = False  # a retried request: the first outcome, nothing done again

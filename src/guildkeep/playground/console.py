@@ -23,13 +23,14 @@ from rich.style import Style
 from rich.text import Text
 
 from guildkeep.clock import CLOCK, describe, parse_shift
+from guildkeep.playground.reset import forget
 from guildkeep.sandbox.driver import Driver, DriverError, Reply, components_of
-from guildkeep.sandbox.harness import SandboxEnv
-from guildkeep.sandbox.persist import WorldFile, forget
+from guildkeep.sandbox.persist import WorldFile
 from guildkeep.sandbox.render import Names, embed_panel, render_text
 from guildkeep.sandbox.server import LOADING
 from guildkeep.sandbox.state import Channel, ChannelType, Member, Message, Role
 from guildkeep.signals import read_line_async
+from guildkeep.testing.harness import SandboxEnv
 
 HELP = """\
   The bot's own commands: /help lists them, /help command:NAME explains one.
@@ -126,7 +127,7 @@ class Playground:
         """Prompt on the terminal: the line editor (history, arrows, Tab completion) when stdin and stdout
         are terminals, a plain line reader otherwise."""
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from guildkeep.sandbox.editor import edit_lines
+            from guildkeep.playground.editor import edit_lines
 
             self.out("Type :help for the commands, Tab to complete, :quit or Ctrl-D to leave.")
             await edit_lines(self, history or InMemoryHistory())
@@ -552,7 +553,7 @@ class Playground:
         elif rest:
             CLOCK.advance(parse_shift(rest))
         if rest:
-            self.env.run_periodic_jobs()  # quest resets and voice time catch up with the new time
+            await self.env.run_periodic_jobs()  # quest resets and voice time catch up with the new time
             await self._settle()
             self.show_new()
         self.out(f"  bot time: {CLOCK.now():%a %Y-%m-%d %H:%M} UTC ({describe(CLOCK.offset)})")

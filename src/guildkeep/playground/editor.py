@@ -22,7 +22,7 @@ from guildkeep.sandbox.driver import components_of
 from guildkeep.sandbox.state import ChannelType
 
 if TYPE_CHECKING:
-    from guildkeep.sandbox.playground import Playground
+    from guildkeep.playground.console import Playground
 
 #: ``:`` commands and what may follow each (for completion).
 META_WORDS: dict[str, tuple[str, ...]] = {

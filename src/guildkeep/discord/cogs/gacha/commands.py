@@ -1,4 +1,4 @@
-"""The gacha game's slash commands. Every decision is the service's; this file only talks to Discord.
+"""The gacha game's slash commands. Every decision and write is the service's; this only talks to Discord.
 
 Idempotency keys come from the interaction id, so a re-delivered interaction changes nothing twice.
 Cards are rendered off the event loop (``asyncio.to_thread``).
@@ -6,12 +6,9 @@ Cards are rendered off the event loop (``asyncio.to_thread``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from discord.ext import commands
@@ -19,13 +16,14 @@ from discord.ext import commands
 import discord
 from discord import app_commands
 from guildkeep.discord import checks
-from guildkeep.discord.limits import CONTENT, DESCRIPTION, TITLE, clip, edit, respond
-from guildkeep.discord.views import BaseView, ConfirmView, Page, Paginator
+from guildkeep.discord.cogs.gacha import render
+from guildkeep.discord.cogs.gacha.views import StartView
+from guildkeep.discord.limits import CONTENT, clip, respond
+from guildkeep.discord.views import ConfirmView, Page, Paginator
 from guildkeep.errors import PermissionDeniedError, ValidationError
-from guildkeep.gacha import art
-from guildkeep.gacha.config import STAT_NAMES, GachaConfig, GachaConfigError
-from guildkeep.gacha.service import LEADERBOARD_KINDS, DailyNotReadyError, GachaService
-from guildkeep.gacha.views import EspritView, ListingView
+from guildkeep.gacha.config import GachaConfig, GachaConfigError
+from guildkeep.gacha.errors import DailyNotReadyError
+from guildkeep.gacha.service import LEADERBOARD_KINDS, GachaService
 from guildkeep.results import Page as DataPage
 from guildkeep.text import parse_id, plural
 
@@ -36,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_PAGES = 25  # pages fetched for one paged reply
 MAX_CHOICES = 25  # Discord's limit on autocomplete answers
-CHOICE_NAME = 100  # ... and on each choice's name
 
 
 def interaction_key(interaction: discord.Interaction) -> str:
@@ -47,47 +44,12 @@ def guild_of(interaction: discord.Interaction) -> int:
     return checks.guild_of(interaction, "The game is played inside a server, not in direct messages.")
 
 
-def timestamp(moment: datetime | None) -> str:
-    return "now" if moment is None else f"<t:{int(moment.timestamp())}:R>"
-
-
 def parse_copy_id(value: str) -> int:
     """An Esprit's number as a player typed it (``12`` or ``#12``): ASCII digits only, within a 64-bit id."""
     number = parse_id(value.strip().removeprefix("#"))
     if number is None:
         raise ValidationError("Pick an Esprit from the list, or give its number (for example 12).")
     return number
-
-
-class StartView(BaseView):
-    """The policy prompt: Accept creates the player (once), Decline does nothing."""
-
-    def __init__(self, cog: Gacha, owner_id: int) -> None:
-        super().__init__(owner_id=owner_id, timeout=300)
-        self.cog = cog
-
-    @discord.ui.button(label="Accept", style=discord.ButtonStyle.success)
-    async def accept(self, interaction: discord.Interaction, _button: discord.ui.Button[StartView]) -> None:
-        guild_id = guild_of(interaction)
-        result = await self.cog.service.start(
-            guild_id, interaction.user.id, username=interaction.user.name, key=interaction_key(interaction)
-        )
-        self.stop()
-        starter = result.starter
-        embed = self.cog.esprit_embed(starter, title=f"Welcome, {interaction.user.display_name}!")
-        embed.description = (
-            f"Your starter Esprit is **{starter.name}**, and it is now your active Esprit.\n"
-            f"{self.cog.wallet_line(result.player.balances)}\n\n"
-            "Next: `/daily` for your daily reward, `/summon` for more Esprits, `/inventory` to see them."
-        )
-        file = await self.cog.card_file(starter)
-        await edit(interaction, content=None, embed=embed, attachments=[file], view=None)
-
-    @discord.ui.button(label="Decline", style=discord.ButtonStyle.secondary)
-    async def decline(self, interaction: discord.Interaction, _button: discord.ui.Button[StartView]) -> None:
-        self.stop()
-        await edit(interaction, content="No problem: nothing was stored. Use /start again whenever you like.",
-                   embed=None, view=None)
 
 
 class Gacha(commands.Cog):
@@ -98,7 +60,7 @@ class Gacha(commands.Cog):
     auction = app_commands.Group(name="auction", description="The auction house: buy and sell Esprits",
                                  guild_only=True)
     admin = app_commands.Group(name="gacha", description="Administer the gacha game",
-                               default_permissions=discord.Permissions(manage_guild=True), guild_only=True)
+                               default_permissions=checks.ADMIN, guild_only=True)
 
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
@@ -112,94 +74,14 @@ class Gacha(commands.Cog):
     async def cog_unload(self) -> None:
         self.service.detach()
 
+    def money(self, amount: int, currency: str) -> str:
+        """An amount as players read it, under the loaded config."""
+        return render.money(self.config, amount, currency)
+
     async def cog_load(self) -> None:
         report = await self.service.seed_catalogue()
         log.info("gacha catalogue: %d new, %d updated, %d unchanged, %d retired",
                  report.inserted, report.updated, report.unchanged, report.retired)
-
-    # --- presentation helpers ----------------------------------------------------------------------
-
-    def colour(self, rarity: str) -> discord.Colour:
-        return discord.Colour(int(self.config.visual(rarity).color.lstrip("#"), 16))
-
-    def money(self, amount: int, currency: str) -> str:
-        info = self.config.currency(currency)
-        return f"{info.emoji} **{amount:,}** {info.name}".strip()
-
-    def wallet_line(self, balances: dict[str, int]) -> str:
-        return " · ".join(self.money(amount, currency) for currency, amount in balances.items())
-
-    def rarity_label(self, rarity: str, *, short: bool = False) -> str:
-        name, stars = self.config.tier_label(rarity)
-        if short:
-            return clip(name, 16)
-        return f"{self.config.visual(rarity).emoji} {name} {'★' * stars}"
-
-    def esprit_line(self, e: EspritView, *, name_max: int = 100, short: bool = False) -> str:
-        flags = " · active" if e.is_active else (" · at auction" if e.in_escrow else "")
-        return (f"`#{e.copy_id}` **{clip(e.name, name_max)}** · {self.rarity_label(e.rarity, short=short)} · "
-                f"Lv {e.level}{flags}")
-
-    def esprit_embed(self, e: EspritView, *, title: str | None = None) -> discord.Embed:
-        embed = discord.Embed(title=clip(title or e.name, TITLE), description=clip(e.description, DESCRIPTION),
-                              colour=self.colour(e.rarity))
-        embed.add_field(name="Rarity", value=self.rarity_label(e.rarity))
-        embed.add_field(name="Element", value=e.element.title())
-        embed.add_field(name="Level", value=str(e.level))
-        stats = " · ".join(
-            f"{self.config.stat_icons[s].emoji} {self.config.stat_icons[s].label} {e.stats[s]}" for s in STAT_NAMES
-        )
-        embed.add_field(name="Stats", value=stats, inline=False)
-        embed.set_image(url=f"attachment://{art.card_filename(e)}")
-        embed.set_footer(text=f"Esprit #{e.copy_id}")
-        return embed
-
-    async def card_bytes(self, e: EspritView) -> bytes:
-        return await asyncio.to_thread(art.render_card, art.card_spec(e, self.config))
-
-    async def card_file(self, e: EspritView) -> discord.File:
-        return discord.File(io.BytesIO(await self.card_bytes(e)), filename=art.card_filename(e))
-
-    async def esprit_page(self, e: EspritView, *, title: str | None = None) -> Page:
-        return Page(embed=self.esprit_embed(e, title=title), files=[(art.card_filename(e), await self.card_bytes(e))])
-
-    def listing_line(self, listing: ListingView, *, name_max: int = 100, short: bool = False) -> str:
-        e = listing.esprit
-        price = (f"{listing.price:,} {clip(self.config.currency(listing.currency).name, 12)}" if short
-                 else self.money(listing.price, listing.currency))
-        return (f"**#{listing.listing_id}** · {clip(e.name, name_max)} ({self.rarity_label(e.rarity, short=short)}, "
-                f"Lv {e.level}) · {price} · seller <@{listing.seller_id}>")
-
-    # From the full line to the most compact one, until a page of lines fits an embed's description.
-    FITTING = ((100, False), (60, False), (40, False), (40, True), (24, True), (12, True))
-
-    def fit_lines(self, items: list[Any], line: Callable[..., str], *, empty: str,
-                  limit: int = DESCRIPTION) -> str:
-        """One line per item in at most ``limit`` characters: long names and labels shrink until the page fits."""
-        text = empty
-        for name_max, short in self.FITTING:
-            text = "\n".join(line(item, name_max=name_max, short=short) for item in items) or empty
-            if len(text) <= limit:
-                return text
-        return clip(text, limit)
-
-    def inventory_embed(self, title: str, data: DataPage[EspritView]) -> discord.Embed:
-        description = self.fit_lines(data.items, self.esprit_line, empty="No Esprits here yet. Try /summon.")
-        embed = discord.Embed(title=clip(title, TITLE), description=description, colour=discord.Colour.blurple())
-        return embed.set_footer(text=f"Page {data.page}/{data.pages} · {plural(data.total, 'Esprit')}")
-
-    def auction_embed(self, data: DataPage[ListingView]) -> discord.Embed:
-        description = self.fit_lines(data.items, self.listing_line, empty="Nothing is for sale right now.")
-        embed = discord.Embed(title="Auction house", description=description, colour=discord.Colour.teal())
-        return embed.set_footer(
-            text=f"Page {data.page}/{data.pages} · {plural(data.total, 'listing')} · buy with /auction buy")
-
-    def leaderboard_embed(self, shown: str, data: DataPage[Any]) -> discord.Embed:
-        lines = [f"**{e.rank}.** <@{e.user_id}> · {shown} {e.value:,}" for e in data.items]
-        embed = discord.Embed(title=f"Leaderboard by {shown}",
-                              description="\n".join(lines) or "Nobody has started playing yet.",
-                              colour=discord.Colour.gold())
-        return embed.set_footer(text=f"Page {data.page}/{data.pages}")
 
     @staticmethod
     async def send_pages(interaction: discord.Interaction, pages: list[Page], *, start: int = 0,
@@ -225,7 +107,8 @@ class Gacha(commands.Cog):
                                                  tradable_only=tradable_only)
         return [
             app_commands.Choice(
-                name=clip(f"#{e.copy_id} {e.name} · {self.config.tier_label(e.rarity)[0]} · Lv {e.level}", CHOICE_NAME),
+                name=render.choice_name(f"#{e.copy_id} {e.name} · {self.config.tier_label(e.rarity)[0]} · "
+                                        f"Lv {e.level}"),
                 value=str(e.copy_id))
             for e in owned
         ][:MAX_CHOICES]
@@ -248,8 +131,8 @@ class Gacha(commands.Cog):
         found = await self.service.browse(interaction.guild_id, seller_id=me if mine else None, page_size=100)
         typed = current.strip().lstrip("#").lower()
         return [
-            app_commands.Choice(name=clip(f"#{item.listing_id} {item.esprit.name} · {item.price:,} "
-                                          f"{self.config.currency(item.currency).name}", CHOICE_NAME),
+            app_commands.Choice(name=render.choice_name(f"#{item.listing_id} {item.esprit.name} · {item.price:,} "
+                                                        f"{self.config.currency(item.currency).name}"),
                                 value=item.listing_id)
             for item in found.items
             if (mine or item.seller_id != me)
@@ -267,14 +150,14 @@ class Gacha(commands.Cog):
     async def rarity_autocomplete(self, _interaction: discord.Interaction, current: str
                                   ) -> list[app_commands.Choice[str]]:
         typed = current.strip().casefold()
-        return [app_commands.Choice(name=clip(t.name, CHOICE_NAME), value=t.id) for t in self.config.tiers
+        return [app_commands.Choice(name=render.choice_name(t.name), value=t.id) for t in self.config.tiers
                 if typed in t.name.casefold() or typed in t.id][:MAX_CHOICES]
 
     async def currency_autocomplete(self, _interaction: discord.Interaction, current: str
                                     ) -> list[app_commands.Choice[str]]:
         typed = current.strip().casefold()
-        return [app_commands.Choice(name=clip(c.name, CHOICE_NAME), value=c.id) for c in self.config.settings.currencies
-                if typed in c.name.casefold() or typed in c.id][:MAX_CHOICES]
+        return [app_commands.Choice(name=render.choice_name(c.name), value=c.id)
+                for c in self.config.settings.currencies if typed in c.name.casefold() or typed in c.id][:MAX_CHOICES]
 
     # --- onboarding and wallet ------------------------------------------------------------------------
 
@@ -297,21 +180,7 @@ class Gacha(commands.Cog):
     @app_commands.guild_only()
     async def balance(self, interaction: discord.Interaction) -> None:
         p = await self.service.balance(guild_of(interaction), interaction.user.id)
-        embed = discord.Embed(title=f"{interaction.user.display_name}'s wallet", colour=discord.Colour.gold())
-        for currency, amount in p.balances.items():
-            info = self.config.currency(currency)
-            embed.add_field(name=f"{info.emoji} {info.name}".strip(), value=f"{amount:,}")
-        embed.add_field(name="Level", value=f"{p.level} ({p.xp:,} / {p.xp_next_level:,} XP)")
-        embed.add_field(name="Daily", value=f"Streak: {plural(p.daily_streak, 'day')} · next claim "
-                                            f"{timestamp(p.next_daily_at)}")
-        pity = self.config.settings.pity
-        embed.add_field(
-            name="Pity",
-            value=f"{p.pity_guaranteed}/{pity.guaranteed_every} to a guaranteed "
-                  f"{self.config.tier(pity.guaranteed_rarity).name} · {p.pity_hard}/{pity.hard_threshold} to a "
-                  f"{self.config.tier(pity.hard_rarity).name}",
-            inline=False,
-        )
+        embed = render.balance_embed(self.config, interaction.user.display_name, p)
         await respond(interaction, embed=embed)
 
     @app_commands.command(name="daily", description="Claim your daily reward (every 24 hours)")
@@ -323,15 +192,15 @@ class Gacha(commands.Cog):
         except DailyNotReadyError as exc:
             await respond(
                 interaction,
-                f"You have already claimed your daily reward. The next one is ready {timestamp(exc.next_at)}.",
+                f"You have already claimed your daily reward. The next one is ready {render.timestamp(exc.next_at)}.",
                 ephemeral=True)
             return
         paid = "\n".join(self.money(amount, currency) for currency, amount in result.paid.items())
         embed = discord.Embed(title="Daily reward", description=paid or "Your wallet is full.",
                               colour=discord.Colour.green())
         embed.add_field(name="Streak", value=plural(result.streak, "day"))
-        embed.add_field(name="Next claim", value=timestamp(result.next_daily_at))
-        embed.add_field(name="Wallet", value=self.wallet_line(result.balances), inline=False)
+        embed.add_field(name="Next claim", value=render.timestamp(result.next_daily_at))
+        embed.add_field(name="Wallet", value=render.wallet_line(self.config, result.balances), inline=False)
         await respond(interaction, embed=embed)
 
     # --- summons -----------------------------------------------------------------------------------------
@@ -362,7 +231,7 @@ class Gacha(commands.Cog):
         pages = []
         for number, pull in enumerate(result.pulls, start=1):
             title = f"Summon {number}/{len(result.pulls)}: {clip(pull.esprit.name, 200)}"
-            page = await self.esprit_page(pull.esprit, title=title)
+            page = await render.esprit_page(self.config, pull.esprit, title=title)
             if pull.forced and page.embed is not None:
                 page.embed.add_field(name="Pity", value="Guaranteed by pity" if pull.forced == "guaranteed"
                                      else "Hard pity reached", inline=False)
@@ -389,7 +258,7 @@ class Gacha(commands.Cog):
         title = f"{interaction.user.display_name}'s Esprits" + (f" ({self.config.tier_label(tier)[0]})" if tier else "")
         await self.send_listing_pages(
             interaction, lambda n: self.service.inventory(guild_id, interaction.user.id, rarity=tier, page=n),
-            lambda data: self.inventory_embed(title, data), start=page - 1)
+            lambda data: render.inventory_embed(self.config, title, data), start=page - 1)
 
     @esprit.command(name="show", description="One of your Esprits with its card (your active one by default)")
     @app_commands.describe(esprit="Which Esprit")
@@ -397,7 +266,8 @@ class Gacha(commands.Cog):
     async def esprit_show(self, interaction: discord.Interaction, esprit: str | None = None) -> None:
         copy_id = parse_copy_id(esprit) if esprit else None
         view = await self.service.show(guild_of(interaction), interaction.user.id, copy_id)
-        await respond(interaction, embed=self.esprit_embed(view), file=await self.card_file(view))
+        await respond(interaction, embed=render.esprit_embed(self.config, view),
+                      file=await render.card_file(self.config, view))
 
     @esprit.command(name="set-active", description="Choose your active Esprit")
     @app_commands.describe(esprit="Which Esprit")
@@ -418,7 +288,7 @@ class Gacha(commands.Cog):
         shown = {"level": "Level", "xp": "XP"}.get(by) or self.config.currency(money).name
         await self.send_listing_pages(
             interaction, lambda n: self.service.leaderboard(guild_id, by, currency=money, page=n),
-            lambda data: self.leaderboard_embed(shown, data))
+            lambda data: render.leaderboard_embed(shown, data))
 
     # --- auction house -------------------------------------------------------------------------------------
 
@@ -443,7 +313,7 @@ class Gacha(commands.Cog):
         guild_id = guild_of(interaction)
         tier = self.service.resolve_rarity(rarity) if rarity is not None else None
         await self.send_listing_pages(interaction, lambda n: self.service.browse(guild_id, rarity=tier, page=n),
-                                      self.auction_embed, start=page - 1)
+                                      lambda data: render.auction_embed(self.config, data), start=page - 1)
 
     @auction.command(name="buy", description="Buy a listed Esprit")
     @app_commands.describe(listing="The listing number (from /auction browse)")
@@ -477,7 +347,7 @@ class Gacha(commands.Cog):
     @app_commands.describe(member="Who", amount="How much (negative takes)", currency="Which currency",
                            reason="Why: written to the ledger")
     @app_commands.autocomplete(currency=currency_autocomplete)
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @checks.admin_check
     async def admin_grant(self, interaction: discord.Interaction, member: discord.Member, amount: int,
                           currency: str, reason: app_commands.Range[str, 1, 200]) -> None:
         result = await self.service.grant(guild_of(interaction), interaction.user.id, member.id, amount=amount,
@@ -491,7 +361,7 @@ class Gacha(commands.Cog):
         )
 
     @admin.command(name="reset", description="Delete this server's game data (after a backup)")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @checks.admin_check
     async def admin_reset(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
         view = ConfirmView(owner_id=interaction.user.id, confirmed="Resetting: taking a backup first...",
@@ -528,6 +398,7 @@ class Gacha(commands.Cog):
             f"{report.unchanged} unchanged, {report.retired} retired.", ephemeral=True)
 
 
-async def setup(bot: GuildkeepBot) -> None:
+async def setup_cog(bot: GuildkeepBot) -> None:
+    """Add the gacha cog to ``bot``."""
     await bot.add_cog(Gacha(bot))
 
