@@ -84,7 +84,7 @@ async def test_rank_and_leaderboard_from_memory_match_the_database(svc: Leveling
     assert {u: (s.rank, s.xp, s.level, s.xp_into_level) for u, s in standing.items()} == {
         u: (shown[u], v.xp, v.level, v.xp_into_level) for u, v in stored.items()}
     stored = await svc.leaderboard(G, 2, 10)
-    assert [(e.rank, e.user_id, e.xp) for e in page.entries] == [(e.rank, e.user_id, e.xp) for e in stored.entries]
+    assert [(e.rank, e.user_id, e.xp) for e in page.items] == [(e.rank, e.user_id, e.xp) for e in stored.items]
     assert (page.total, page.pages) == (stored.total, stored.pages)
 
 
@@ -100,20 +100,20 @@ async def test_board_takes_in_changes_made_outside_the_ingestor(svc: LevelingSer
     await svc.set_xp(G, 1, 1000)
     monkeypatch.setattr(ingest_module, "BOARD_CHECK_SECONDS", 0.0)  # the page's rows are checked on every read
     board = await ing.leaderboard(G, 1, 10)
-    assert [(e.user_id, e.xp) for e in board.entries] == [(1, 1000), (3, 500), (2, 60)]
+    assert [(e.user_id, e.xp) for e in board.items] == [(1, 1000), (3, 500), (2, 60)]
     await svc.reset_member(G, 2)
     board = await ing.leaderboard(G, 1, 10)
-    assert [(e.user_id, e.xp) for e in board.entries] == [(1, 1000), (3, 500)]
+    assert [(e.user_id, e.xp) for e in board.items] == [(1, 1000), (3, 500)]
     assert board.total == 2
     async with svc.db.session() as s:  # another process's write: the page's rows are checked against the database
         await s.execute(update(Level).where(Level.guild_id == G, Level.user_id == 3).values(xp=2000))
     await ing.leaderboard(G, 1, 10)  # served at once; the check runs beside it
     for _ in range(100):
         board = await ing.leaderboard(G, 1, 10)
-        if board.entries[0].xp == 2000:
+        if board.items[0].xp == 2000:
             break
         await asyncio.sleep(0.02)
-    assert [(e.user_id, e.xp, e.rank) for e in board.entries] == [(3, 2000, 1), (1, 1000, 2)]
+    assert [(e.user_id, e.xp, e.rank) for e in board.items] == [(3, 2000, 1), (1, 1000, 2)]
     await ing.stop()
 
 
