@@ -515,6 +515,8 @@ def bench_ingest(  # noqa: PLR0917 - typer options
                                                           "(default GUILDKEEP_TEST_POSTGRES_URL or the local one).")]
     = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to FILE.")] = None,
+    bot_config: Annotated[bool, typer.Option("--bot-config/--bare", help="Servers set up as the bot runs them "
+                                             "(daily and weekly quests, achievements), or bare.")] = True,
 ) -> None:
     """Chat activity through the write-behind path vs the naive path and the storage limit (docs/leveling.md)."""
     from guildkeep.leveling import bench
@@ -524,7 +526,7 @@ def bench_ingest(  # noqa: PLR0917 - typer options
         raise typer.Exit(2)
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events),
-                        read_rate=read_rate)
+                        read_rate=read_rate, bot_config=bot_config)
     results = asyncio.run(bench.run(backends, scale, pg_url=postgres_url,
                                     log=lambda m: err.print(m, markup=False, highlight=False)))
     print(bench.table(results))

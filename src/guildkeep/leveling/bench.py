@@ -47,9 +47,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from guildkeep.db import Database, migrate
+from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import sqlite_time
 from guildkeep.leveling.ingest import DISCORD_EPOCH_MS, XpIngestor, _Member, snowflake_time
 from guildkeep.leveling.models import Level
+from guildkeep.leveling.results import ActivityResult
 from guildkeep.leveling.rules import Curve
 from guildkeep.leveling.service import LevelingService
 
@@ -69,6 +71,7 @@ class Scale:
     naive_sample: int = 5_000
     seed: int = 7
     read_rate: int = 2_000  # events per second while /rank and /leaderboard are timed
+    bot_config: bool = True  # every server as the bot runs it: its daily/weekly quests and two achievements
 
 
 @dataclass
@@ -101,6 +104,8 @@ class BackendResult:
     flushes: int = 0
     seconds_in_event_keys: float = 0.0
     seconds_in_upserts: float = 0.0
+    seconds_in_quests: float = 0.0
+    seconds_in_flushes: float = 0.0
     rank_ms: dict[str, float] = field(default_factory=dict)
     leaderboard_ms: dict[str, float] = field(default_factory=dict)
     reads: int = 0
@@ -108,6 +113,9 @@ class BackendResult:
     peak_rss_mib: float = 0.0
     members_held: int = 0
     bytes_per_member: float = 0.0
+    board_bytes_per_member: float = 0.0
+    board_members: int = 0
+    announcements: dict[str, int] = field(default_factory=dict)
     prefill_seconds: float = 0.0
     preload_seconds: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
@@ -226,6 +234,17 @@ async def prefill_postgres(url: str, work: Workload) -> None:
         await conn.close()
 
 
+async def configure_servers(db: Database, work: Workload) -> None:
+    """What the bot sets up in every server: this period's daily and weekly quests (the quest reset at start-up)
+    and two achievements, so each flush does the quest and achievement work of the real bot."""
+    service = LevelingService(db)
+    for g in range(len(work.sizes)):
+        guild_id = work.guild_id(g)
+        await service.reset_quests(guild_id)
+        await service.create_achievement(guild_id, "First words", "Send a message.", "messages", 1, 10)
+        await service.create_achievement(guild_id, "Regular", "Reach level 5.", "level", 5, 50)
+
+
 def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -266,7 +285,7 @@ def baseline_sqlite(path: Path, events: Sequence[tuple[int, int, int]]) -> float
     try:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as `Database` sets them
             conn.execute(f"PRAGMA {pragma}")
-        rng, last = random.Random(1), {}
+        rng, last = random.Random(1), dict[tuple[int, int], float]()
         start = time.perf_counter()
         for i in range(0, len(events), BASELINE_BATCH):
             now = sqlite_time(datetime.now(UTC))
@@ -283,7 +302,7 @@ def baseline_sqlite(path: Path, events: Sequence[tuple[int, int, int]]) -> float
 async def baseline_postgres(url: str, events: Sequence[tuple[int, int, int]]) -> float:
     conn = await asyncpg.connect(_dsn(url))
     try:
-        rng, last = random.Random(1), {}
+        rng, last = random.Random(1), dict[tuple[int, int], float]()
         start = time.perf_counter()
         for i in range(0, len(events), BASELINE_BATCH):
             now = datetime.now(UTC)
@@ -335,7 +354,14 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
     ingestor, ``/rank`` and top-10 ``/leaderboard`` in the largest server while events keep arriving at the
     simulated clock's rate, 10,000 per second (latency under load)."""
     service = LevelingService(db)
-    ingestor = XpIngestor(service)
+    counts = result.announcements = {"level_ups": 0, "quests_completed": 0, "achievements_earned": 0}
+
+    async def announce(outcome: ActivityResult) -> None:  # the bot sends these to Discord from its own task
+        counts["level_ups"] += len(outcome.level_ups)
+        counts["quests_completed"] += len(outcome.quests_completed)
+        counts["achievements_earned"] += len(outcome.achievements_earned)
+
+    ingestor = XpIngestor(service, on_outcome=announce)
     before_total, _ = await _sums(db)
     t = time.perf_counter()
     await ingestor.preload(work.guild_id(g) for g in range(len(work.sizes)))  # what the bot does at READY
@@ -351,9 +377,11 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
     elapsed = time.perf_counter() - start
     result.guildkeep_events_per_s = len(work.events) / elapsed
     result.flushes = ingestor.flushed_batches
-    result.rows_written = ingestor.stats["rows"]
+    result.rows_written = int(ingestor.stats["rows"])
     result.seconds_in_event_keys = round(ingestor.stats["claim_seconds"], 3)
     result.seconds_in_upserts = round(ingestor.stats["upsert_seconds"], 3)
+    result.seconds_in_quests = round(ingestor.stats["quest_seconds"], 3)
+    result.seconds_in_flushes = round(ingestor.stats["flush_seconds"], 3)
     result.members_held = ingestor.members_held
     after_total, _ = await _sums(db)
     result.checks["every event stored once"] = after_total - before_total == len(work.events)
@@ -376,8 +404,7 @@ async def _reads_under_load(ingestor: XpIngestor, work: Workload, result: Backen
         while not done.is_set():
             user = work.user_id(0, rng.randrange(work.sizes[0]))
             t = time.perf_counter()
-            await ingestor.user_level(big, user)
-            await ingestor.rank_position(big, user)
+            await ingestor.standing(big, user)  # what /rank shows
             rank_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             await ingestor.leaderboard(big, 1, 10)
@@ -399,6 +426,24 @@ async def _reads_under_load(ingestor: XpIngestor, work: Workload, result: Backen
     result.rank_ms, result.leaderboard_ms = _pct(rank_ms), _pct(board_ms)
     result.reads = len(rank_ms) + len(board_ms)
     result.read_load_events_per_s = round(len(more.events) / max(loop.time() - begin, 1e-9))
+    board = ingestor._boards.get(big)
+    if board is not None:
+        result.board_members = len(board)
+        result.board_bytes_per_member = round(board_bytes_per_member(list(board.base.items())), 1)
+
+
+def board_bytes_per_member(stored: list[tuple[int, int]]) -> float:
+    """Memory an in-memory leaderboard holds per member (sorted key, stored XP, XP with pending), measured by
+    building one from the same rows."""
+    if not stored:
+        return 0.0
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    board = GuildBoard(stored)
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    del board
+    return used / len(stored)
 
 
 def bytes_per_member(sample: int = 50_000) -> float:
@@ -446,6 +491,12 @@ async def run_backend(backend: str, scale: Scale, *, pg_url: str = DEFAULT_PG,
             await asyncio.to_thread(prefill_sqlite, template, work)
             result.prefill_seconds = round(time.perf_counter() - t, 1)
             log(f"sqlite: {work.members:,} members pre-filled in {result.prefill_seconds} s")
+            if scale.bot_config:
+                db = Database(f"sqlite+aiosqlite:///{template}")
+                try:
+                    await configure_servers(db, work)
+                finally:
+                    await db.dispose()
             copies = {}
             for name in ("baseline", "guildkeep"):
                 copies[name] = Path(tmp) / f"{name}.db"
@@ -478,6 +529,12 @@ async def run_backend(backend: str, scale: Scale, *, pg_url: str = DEFAULT_PG,
             await prefill_postgres(urls["template"], work)
             result.prefill_seconds = round(time.perf_counter() - t, 1)
             log(f"postgresql: {work.members:,} members pre-filled in {result.prefill_seconds} s")
+            if scale.bot_config:
+                db = Database(urls["template"])
+                try:
+                    await configure_servers(db, work)
+                finally:
+                    await db.dispose()
             for name in ("baseline", "guildkeep"):
                 await _pg_admin(pg_url, f'CREATE DATABASE "{names[name]}" TEMPLATE "{names["template"]}"')
             result.baseline_events_per_s = await baseline_postgres(urls["baseline"], work.events)
@@ -518,6 +575,7 @@ def table(results: Sequence[BackendResult]) -> str:
     row(f"guildkeep / naive (>= {TARGETS['vs_naive']:.0f})", lambda r: f"{r.vs_naive:,.0f}x")
     row("rows written / flushes", lambda r: f"{r.rows_written:,}/{r.flushes}")
     row("s in event keys / in upserts", lambda r: f"{r.seconds_in_event_keys}/{r.seconds_in_upserts}")
+    row("s in quests+achievements / flushes", lambda r: f"{r.seconds_in_quests}/{r.seconds_in_flushes}")
     row("reads under events/s", lambda r: f"{r.read_load_events_per_s:,.0f}")
     row(f"/rank p50/p99 ms (p99 <= {TARGETS['rank_p99_ms']:.0f})",
         lambda r: f"{r.rank_ms.get('p50', 0):.2f}/{r.rank_ms.get('p99', 0):.2f}")
@@ -525,6 +583,8 @@ def table(results: Sequence[BackendResult]) -> str:
         lambda r: f"{r.leaderboard_ms.get('p50', 0):.2f}/{r.leaderboard_ms.get('p99', 0):.2f}")
     row("peak RSS MiB", lambda r: f"{r.peak_rss_mib:,.0f}")
     row("members held / bytes per member", lambda r: f"{r.members_held:,}/{r.bytes_per_member:.0f}")
+    row("leaderboard members / bytes each", lambda r: f"{r.board_members:,}/{r.board_bytes_per_member:.0f}")
+    row("level-ups/quests/achievements", lambda r: "/".join(f"{v:,}" for v in r.announcements.values()) or "-")
     row("pre-fill s / preload at READY s", lambda r: f"{r.prefill_seconds}/{r.preload_seconds}")
     row("checks", lambda r: "ok" if all(r.checks.values()) else "FAILED")
     return "\n".join(lines)

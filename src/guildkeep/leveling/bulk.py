@@ -89,6 +89,25 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
 RETURNING {_RETURNING}
 """
 
+# Members who already have a row (nearly all, in a running bot): one UPDATE joined to the arrays, no user row to
+# ensure; the rows it did not find go through the upsert.
+_PG_UPDATE = f"""
+UPDATE leveling_levels AS l SET
+  xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
+                         THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END, {MAX_XP}),
+  messages = l.messages + t.m,
+  total_messages = l.total_messages + t.tm,
+  total_reactions = l.total_reactions + t.tr,
+  commands_used = l.commands_used + t.c,
+  voice_time_seconds = l.voice_time_seconds + t.v,
+  last_message_time = GREATEST(l.last_message_time, t.lmt),
+  updated_at = $10
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
+            $9::timestamptz[]) AS t(g, u, x, m, tm, tr, c, v, lmt)
+WHERE l.guild_id = t.g AND l.user_id = t.u
+RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
+"""
+
 _SQLITE_UPSERT = f"""
 INSERT INTO leveling_levels ({_COLUMNS})
 SELECT value->>0, value->>1, value->>2, 0, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 1.0,
@@ -177,6 +196,60 @@ WHERE l.guild_id = t.g AND l.user_id = t.u
 _SQLITE_ADD_XP = f"""
 UPDATE leveling_levels SET xp = min(xp + j.value->>2, {MAX_XP}) FROM json_each(?1) AS j
 WHERE guild_id = j.value->>0 AND user_id = j.value->>1
+"""
+
+
+# Quest progress of a whole flush (every server, every quest) in one statement; completions in one more. A
+# completed quest takes no more progress (``WHERE NOT completed``), and ``completed`` flips false → true once.
+_PG_QUESTS = """
+INSERT INTO leveling_user_quests AS q (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                       expires_at)
+SELECT t.g, t.u, t.q, t.p, t.i, false, t.e
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[])
+     AS t(g, u, q, p, i, e)
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET
+  quest_specific_progress = q.quest_specific_progress + excluded.quest_specific_progress,
+  progress = excluded.progress
+WHERE NOT q.completed
+"""
+_PG_COMPLETE = """
+UPDATE leveling_user_quests AS q SET completed = true, completed_at = $5
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(g, u, q, r)
+WHERE q.guild_id = t.g AND q.user_id = t.u AND q.quest_id = t.q AND NOT q.completed
+  AND q.quest_specific_progress >= t.r
+RETURNING q.guild_id, q.user_id, q.quest_id
+"""
+_SQLITE_QUESTS = """
+INSERT INTO leveling_user_quests (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                  expires_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 0, value->>5 FROM json_each(?1) WHERE true
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET
+  quest_specific_progress = quest_specific_progress + excluded.quest_specific_progress,
+  progress = excluded.progress
+WHERE NOT completed
+"""
+# SQLite: the flush holds the write lock, so the rows found completable are the ones the update completes.
+_SQLITE_COMPLETABLE = """
+SELECT json_group_array(json_array(q.guild_id, q.user_id, q.quest_id)) FROM json_each(?1) AS j
+JOIN leveling_user_quests AS q ON q.guild_id = j.value->>0 AND q.user_id = j.value->>1 AND q.quest_id = j.value->>2
+WHERE NOT q.completed AND q.quest_specific_progress >= j.value->>3
+"""
+_SQLITE_COMPLETE = """
+UPDATE leveling_user_quests SET completed = 1, completed_at = ?1 FROM json_each(?2) AS j
+WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND quest_id = j.value->>2 AND NOT completed
+"""
+# Achievements met: one insert for the whole flush; a row already there is a no-op, so each is earned once.
+_PG_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a) ORDER BY 1, 2, 3
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
+"""
+_SQLITE_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT value->>0, value->>1, value->>2, ?1 FROM json_each(?2) WHERE true
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
 """
 
 
@@ -273,6 +346,22 @@ class BulkWriter:
                                                 _parse_time(r[10]) if r[10] is not None else None)
         return out
 
+    async def update_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
+        """PostgreSQL: add each row's activity to members that have a row; returns their totals (the rows not
+        returned have none yet: `upsert_levels` them)."""
+        out: list[StoredLevel] = []
+        ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))
+        for chunk in _chunks(ordered):
+            result = await self._fetch(
+                _PG_UPDATE, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
+                [r.messages for r in chunk], [r.total_messages for r in chunk], [r.total_reactions for r in chunk],
+                [r.commands_used for r in chunk], [r.voice_time_seconds for r in chunk],
+                [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
+                 for r in chunk], now)
+            out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                   _parse_time(r[10]) if r[10] is not None else None) for r in result)
+        return out
+
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
                             read_back: Callable[[LevelRow], bool] | None = None) -> list[StoredLevel]:
         """Add each row's activity to its member (creating the member's row); returns the resulting totals: of
@@ -326,3 +415,42 @@ class BulkWriter:
                 rows = json.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
             won.update((r[0], r[1]) for r in rows)
         return won
+
+    # ------------------------------------------------------------------------------------- quests, achievements
+
+    async def advance_quests(self, rows: Sequence[tuple[int, int, int, int, int, datetime | None, int]],
+                             now: datetime) -> list[tuple[int, int, int]]:
+        """(guild, user, quest, member's counter, progress to add, quest expiry, requirement) for every member and
+        quest a flush moved, in every server: add the progress and complete the quests that reach their
+        requirement; returns the (guild, user, quest) completed by this call (each completes once)."""
+        done: list[tuple[int, int, int]] = []
+        for chunk in _chunks(sorted(rows)):
+            if self.pg:
+                await self._execute(_PG_QUESTS, [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk],
+                                    [r[3] for r in chunk], [r[4] for r in chunk], [r[5] for r in chunk])
+                found = await self._fetch(_PG_COMPLETE, [r[0] for r in chunk], [r[1] for r in chunk],
+                                          [r[2] for r in chunk], [r[6] for r in chunk], now)
+                done.extend((r[0], r[1], r[2]) for r in found)
+            else:
+                expiry = {e: None if e is None else sqlite_time(e) for e in {r[5] for r in chunk}}
+                await self._execute(_SQLITE_QUESTS, json.dumps(
+                    [(g, u, q, p, i, expiry[e]) for g, u, q, p, i, e, _ in chunk]))
+                payload = json.dumps([(g, u, q, req) for g, u, q, _p, _i, _e, req in chunk])
+                found = json.loads((await self._fetch(_SQLITE_COMPLETABLE, payload))[0][0])
+                if found:
+                    await self._execute(_SQLITE_COMPLETE, sqlite_time(now), json.dumps(found))
+                done.extend((r[0], r[1], r[2]) for r in found)
+        return done
+
+    async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime
+                                 ) -> list[tuple[int, int, int]]:
+        """Record (guild, user, achievement) as earned; returns the ones this call earned (not held before)."""
+        out: list[tuple[int, int, int]] = []
+        for chunk in _chunks(sorted(set(rows))):
+            if self.pg:
+                found = await self._fetch(_PG_ACHIEVEMENTS, [r[0] for r in chunk], [r[1] for r in chunk],
+                                          [r[2] for r in chunk], now)
+            else:
+                found = await self._fetch(_SQLITE_ACHIEVEMENTS, sqlite_time(now), json.dumps(chunk))
+            out.extend((r[0], r[1], r[2]) for r in found)
+        return out

@@ -36,7 +36,7 @@ import random
 import secrets
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -46,11 +46,13 @@ from sqlalchemy import update
 from guildkeep.db import utcnow
 from guildkeep.db.dialect import insert_for
 from guildkeep.identity.models import Guild
-from guildkeep.leveling import rules
+from guildkeep.leveling import queries, rules
+from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.results import (
     COUNTERS,
+    AchievementInfo,
     ActivityResult,
     LeaderboardEntryInfo,
     LevelChangeResult,
@@ -68,8 +70,11 @@ OutcomeCallback = Callable[[ActivityResult], Awaitable[None]]
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SEEN_EVENTS_TTL = 3600  # seconds an event key is remembered (longer than any two processes overlap)
 PRUNE_EVERY = 60.0  # seconds between prunes of old event keys
-COUNT_SECONDS = 5.0  # how long a server's member count is reused by leaderboard reads
 SYNC_SECONDS = 60.0  # longest a member's totals in memory go without being read back from the database
+BACKPRESSURE = 4  # with this many times ``max_pending`` members pending, an event waits for the running flush
+BOARD_CHECK_SECONDS = 5.0  # how often a leaderboard page's rows are checked against the database
+BOARD_RELOAD_SECONDS = 600.0  # a server's in-memory leaderboard is rebuilt from the database this often
+BOARD_IDLE_SECONDS = 1800.0  # a leaderboard nobody read for this long leaves memory
 VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
@@ -177,12 +182,12 @@ class _Event:
 
 
 class _Guild:
-    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "known", "levels", "pending", "plain", "quests",
+    __slots__ = ("achievements", "cfg", "cooldowns", "curve", "epoch", "known", "levels", "plain", "quests",
                  "seeded", "settings")
 
     def __init__(self, cfg: ServerConfigInfo) -> None:
         self.configure(cfg)
-        self.pending: set[int] = set()
+        self.epoch = -1  # the service cache's epoch when the config was last taken from it
         self.seeded = False
         self.known = False  # the guild row exists
         self.quests: list[QuestInfo] = []
@@ -231,16 +236,22 @@ class XpIngestor:
         self._inflight_events: dict[int, _Event] = {}
         self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._announce: deque[ActivityResult] = deque()
+        self._announcer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._flushing = False
         self._last_prune = 0.0
         self._stamp = 0  # the last flush's claim stamp (microseconds)
-        self._counts: dict[int, tuple[float, int]] = {}  # guild -> (until, members with a row)
+        self._boards: dict[int, GuildBoard] = {}  # servers whose leaderboard was read: every member, ordered
+        self._board_loads: dict[int, asyncio.Task[GuildBoard]] = {}
+        self._board_checks: dict[int, asyncio.Task[None]] = {}
         self.flushed_batches = 0
         self.events_seen = 0
         self.duplicates = 0
-        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "flush_seconds": 0.0}
+        self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "quest_seconds": 0.0,
+                      "flush_seconds": 0.0}
 
     # ------------------------------------------------------------------------------------- events
 
@@ -303,8 +314,8 @@ class XpIngestor:
                 else:
                     ev.xp += xp
                     ev.seconds += secs
-        self._mark(g, guild_id, user_id, m)
-        await self._after_event(m)
+        self._mark(guild_id, user_id, m)
+        await self._after_event()
         return earned
 
     async def credit_voice(self, tracker: VoiceTracker,
@@ -318,11 +329,15 @@ class XpIngestor:
             earned += await self.voice(guild_id, user_id, seconds, channel_id=channel_id, role_ids=roles, start=start)
         return earned
 
-    async def _event(  # noqa: PLR0917 - the hot path: positional on purpose
+    async def _event(  # noqa: PLR0917 - the hot path: positional on purpose, one function
             self, source: int, guild_id: int, user_id: int, channel_id: int | None,
                      parent_channel_id: int | None, role_ids: Iterable[int], ts: float, key: int | None,
                      username: str | None) -> int:
-        g = await self._guild(guild_id)
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch or not g.seeded:
+            g = await self._guild(guild_id)
+            if source == MESSAGE and not g.seeded:
+                await self._seed(g, guild_id, ts)
         if key is not None and (key in self._events or key in self._inflight_events):
             self.duplicates += 1  # delivered twice to this process
             return 0
@@ -332,22 +347,29 @@ class XpIngestor:
             ctx = rules.ActivityContext(channel_id, parent_channel_id, frozenset(role_ids))
             if rules.xp_blocked(settings, ctx):
                 return 0
-        if source == MESSAGE and not g.seeded:
-            await self._seed(g, guild_id, ts)
         self.events_seen += 1
-        m = self._member(guild_id, user_id, ts)
-        name = _SOURCE[source]
+        mkey = (guild_id, user_id)
+        m = self._members.get(mkey)
+        if m is None:
+            m = self._members[mkey] = _Member(ts)
+        else:
+            self._members.move_to_end(mkey)
+            if ts > m.touched:  # noqa: PLR1730 - cheaper than max() on the hot path
+                m.touched = ts
+        if ts > self._clock:  # noqa: PLR1730
+            self._clock = ts
         if source == MESSAGE:
             last = m.last_msg
         elif source == REACTION:
             last = m.last_react
         else:
             last = m.last_cmd
-        counted = rules.cooldown_ready_ts(last, ts, g.cooldowns[source])
+        cooldown = g.cooldowns[source]
+        counted = last is None or cooldown <= 0 or ts - last >= cooldown
         xp = 0
         if counted:
             factor = settings.xp_rate if ctx is None else rules.multiplier(settings, ctx)
-            xp = rules.apply_multiplier(rules.base_award(settings, name, self.rng), max(0.0, factor))
+            xp = rules.apply_multiplier(rules.base_award(settings, _SOURCE[source], self.rng), max(0.0, factor))
         if source == MESSAGE:
             m.p_total_messages += 1
             if counted:
@@ -370,23 +392,39 @@ class XpIngestor:
                 m.q_commands += 1
         m.p_xp += xp
         if key is not None:
-            self._events[key] = _Event((guild_id, user_id), source, xp, counted)
-        self._mark(g, guild_id, user_id, m)
-        await self._after_event(m)
+            self._events[key] = _Event(mkey, source, xp, counted)
+        pending = self._pending
+        pending[mkey] = m
+        if self._boards:
+            self._on_board(guild_id, user_id)
+        if self.flush_seconds <= 0:
+            if not self._flushing:
+                await self.flush()  # write-through
+        elif len(pending) >= self.max_pending:
+            self._wake.set()
+            if len(pending) >= BACKPRESSURE * self.max_pending and self._task is not None:
+                # Events arrive faster than the database stores them: wait for the flush in progress, so memory
+                # and what a crash could lose stay bounded.
+                async with self._flush_lock:
+                    pass
         return xp
 
-    def _mark(self, g: _Guild, guild_id: int, user_id: int, m: _Member) -> None:
-        g.pending.add(user_id)
-        self._pending[(guild_id, user_id)] = m
+    def _on_board(self, guild_id: int, user_id: int) -> None:
+        board = self._boards.get(guild_id)
+        if board is not None:
+            board.set_total(user_id, board.base.get(user_id, 0) + self._pending_xp(guild_id, user_id))
 
-    async def _after_event(self, m: _Member) -> None:
+    def _mark(self, guild_id: int, user_id: int, m: _Member) -> None:
+        self._pending[(guild_id, user_id)] = m
+        if self._boards:
+            self._on_board(guild_id, user_id)
+
+    async def _after_event(self) -> None:
         if self.flush_seconds <= 0 and not self._flushing:
             await self.flush()  # write-through
             return
         if len(self._pending) >= self.max_pending:
             self._wake.set()
-        elif m.xp is not None and m.p_xp and m.xp + self._boosted(m, m.p_xp) >= m.next_at:
-            self._wake.set()  # a known member reached a new level: write it now so the level-up is announced
 
     @staticmethod
     def _boosted(m: _Member, xp: int) -> int:
@@ -395,12 +433,17 @@ class XpIngestor:
         return xp
 
     async def _guild(self, guild_id: int) -> _Guild:
-        cfg = self.service.cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
+        """The server's rules. Events reuse them until the service's cache sees a change (its epoch moves); each
+        flush also takes in copies reloaded after their TTL (a change made by another process)."""
+        cache = self.service.cache
+        epoch = cache.epoch
+        cfg = cache.get(("config", guild_id)) or await self.service.get_server_config(guild_id)
         g = self._guilds.get(guild_id)
         if g is None:
             g = self._guilds[guild_id] = _Guild(cfg)
         elif g.cfg is not cfg:
             g.configure(cfg)
+        g.epoch = epoch
         return g
 
     async def preload(self, guild_ids: Iterable[int]) -> None:
@@ -450,7 +493,13 @@ class XpIngestor:
     # -------------------------------------------------------------------------------------- flush
 
     async def flush(self) -> list[ActivityResult]:
-        """Write everything pending in one transaction. A failed flush keeps its batch for the next one."""
+        """Write everything pending in one transaction, then announce what it made durable (``on_outcome``, after
+        the write lock is released). A failed flush keeps its batch for the next one."""
+        outcomes = await self._flush_locked()
+        await self._deliver(outcomes)
+        return outcomes
+
+    async def _flush_locked(self) -> list[ActivityResult]:
         async with self._flush_lock:
             self._flushing = True
             try:
@@ -459,9 +508,37 @@ class XpIngestor:
                         await self.before_flush()
                     except Exception:
                         log.exception("collecting activity before a flush failed")
-                return await self._flush_pending()
+                started = time.perf_counter()
+                try:
+                    return await self._flush_pending()
+                finally:
+                    self.stats["flush_seconds"] += time.perf_counter() - started
             finally:
                 self._flushing = False
+
+    async def _deliver(self, outcomes: Iterable[ActivityResult]) -> None:
+        if self.on_outcome is None:
+            return
+        for outcome in outcomes:
+            if outcome.level_changes or outcome.quests_completed or outcome.achievements_earned:
+                try:
+                    await self.on_outcome(outcome)
+                except Exception:
+                    log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
+
+    def _hand_over(self, outcomes: list[ActivityResult]) -> None:
+        """The background flush hands its announcements to their own task: level roles and messages to Discord
+        (slow, rate-limited requests) never hold up the next flush."""
+        if self.on_outcome is None or not any(
+                o.level_changes or o.quests_completed or o.achievements_earned for o in outcomes):
+            return
+        self._announce.extend(outcomes)
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.get_running_loop().create_task(self._announce_all(), name="leveling-announce")
+
+    async def _announce_all(self) -> None:
+        while self._announce:
+            await self._deliver([self._announce.popleft()])
 
     async def _flush_pending(self) -> list[ActivityResult]:
         if not self._pending:
@@ -474,13 +551,13 @@ class XpIngestor:
         for key, m in members.items():
             batch[key] = m.snapshot()
             m.clear()
-        for g in self._guilds.values():
-            g.pending.clear()
-        grew = {g for g, u in batch if (m := self._members.get((g, u))) is None or m.xp is None}
         self._inflight, self._inflight_events = batch, events
         try:
             try:
                 outcomes, stored, estimated = await self._write(batch, events)
+                self._inflight, self._inflight_events = {}, {}
+                if self._boards:
+                    self._settle_boards(stored, estimated)
             except BaseException as exc:  # rolled back (cancelled too): the batch goes back, nothing is lost
                 if not isinstance(exc, Exception):
                     self._restore(batch, events)
@@ -492,41 +569,49 @@ class XpIngestor:
             self._inflight, self._inflight_events = {}, {}
 
         self.flushed_batches += 1
-        for guild_id in grew:
-            self._counts.pop(guild_id, None)  # rows were created here: count again
         now_mono = time.monotonic()
         for key, gain in estimated:
-            m = self._members.get(key)
-            if m is not None and m.xp is not None:
-                m.xp = min(m.xp + self._boosted(m, gain), rules.MAX_XP)
+            held = self._members.get(key)
+            if held is not None and held.xp is not None:
+                held.xp = min(held.xp + self._boosted(held, gain), rules.MAX_XP)
         for i, ((guild_id, user_id), row, level) in enumerate(stored):
             if not i % 2000:
                 await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
-            m = self._members.get((guild_id, user_id))
-            if m is None:
+            member = self._members.get((guild_id, user_id))
+            if member is None:
                 continue
-            if m.xp is not None and row.xp < m.xp and m.achievements:
-                m.achievements = None  # the member was reset meanwhile
-            m.xp, m.level, m.synced = row.xp, level, now_mono
+            if member.xp is not None and row.xp < member.xp and member.achievements:
+                member.achievements = None  # the member was reset meanwhile
+            member.xp, member.level, member.synced = row.xp, level, now_mono
             levels = self._guilds[guild_id].levels
-            m.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
-            m.boost = row.xp_multiplier
-            m.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
-        for outcome in outcomes:
-            if self.on_outcome and (outcome.level_changes or outcome.quests_completed or outcome.achievements_earned):
-                try:
-                    await self.on_outcome(outcome)
-                except Exception:
-                    log.exception("level-up/quest notification failed for guild %s", outcome.guild_id)
+            member.next_at = levels[level + 1] if level + 1 < len(levels) else rules.MAX_XP
+            member.boost = row.xp_multiplier
+            member.boost_until = row.multiplier_expires_at.timestamp() if row.multiplier_expires_at else 0.0
         await self._maybe_prune()
         self._evict()
         return outcomes
+
+    def _settle_boards(self, stored: list[tuple[tuple[int, int], StoredLevel, int]],
+                       estimated: list[tuple[tuple[int, int], int]]) -> None:
+        """Right after a flush (no await in between): what the database now holds becomes each flushed member's
+        stored XP on the loaded leaderboards; what arrived during the flush stays on top."""
+        boards = self._boards
+        for (g, u), row, _level in stored:
+            board = boards.get(g)
+            if board is not None:
+                board.set_base(u, row.xp, self._pending_xp(g, u))
+        for (g, u), gain in estimated:
+            board = boards.get(g)
+            if board is not None:
+                m = self._members.get((g, u))
+                board.set_base(u, min(board.base.get(u, 0) + (self._boosted(m, gain) if m else gain), rules.MAX_XP),
+                               self._pending_xp(g, u))
 
     def _restore(self, batch: dict[tuple[int, int], _Pending], events: dict[int, _Event]) -> None:
         for key, p in batch.items():
             m = self._members.get(key) or self._member(*key, self._clock)
             m.restore(p)
-            self._mark(self._guilds[key[0]], key[0], key[1], m)
+            self._mark(key[0], key[1], m)
         for k, ev in events.items():
             mine = self._events.get(k)
             if mine is None:
@@ -574,10 +659,6 @@ class XpIngestor:
             t2 = time.perf_counter()
             mono = time.monotonic()
 
-            def unknown(r: LevelRow) -> bool:
-                m = self._members.get((r.guild_id, r.user_id))
-                return m is None or m.xp is None
-
             def read_back(r: LevelRow) -> bool:
                 """Whose totals SQLite reads: members not known, not synced for a while, in servers with quests or
                 achievements, or who may reach a level. The others' totals are the last read plus what was added
@@ -589,11 +670,15 @@ class XpIngestor:
                 return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
 
             if svc.db.backend == "postgresql":
-                new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
-                             for r in level_rows if unknown(r)}
-                if new_users:
-                    await writer.ensure_users(sorted(new_users.items()), now)
-                stored = await writer.upsert_levels(level_rows, now) if level_rows else []
+                # Members with a row are updated in place (no user row to ensure); the others are inserted (an
+                # upsert, still additive if another process inserted them meanwhile).
+                stored = await writer.update_levels(level_rows, now) if level_rows else []
+                found = {(r.guild_id, r.user_id) for r in stored}
+                missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
+                if missing:
+                    await writer.ensure_users(sorted({r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
+                                                      for r in missing}.items()), now)
+                    stored += await writer.upsert_levels(missing, now)
             else:
                 # SQLite has one writer at a time and this flush holds the lock: the totals read before the
                 # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
@@ -615,52 +700,73 @@ class XpIngestor:
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
-            outcomes = []
             rewards: dict[tuple[int, int], int] = {}
             final: list[tuple[tuple[int, int], StoredLevel, int]] = []
             changes = []
-            for n, (g, members) in enumerate(sorted(by_guild.items())):
-                if not n % 50:
-                    await asyncio.sleep(0)  # let reads in between
-                outcome = ActivityResult(g)
-                gs = self._guilds[g]
-                stats = {u: r.stats for u, r in members.items()} if quests[g] or achievements[g] else {}
-                boosts: dict[int, tuple[float, datetime]] = {}
-                for quest in quests[g]:
-                    moved = [(u, rows[(g, u)].quest(quest.requirement_type)) for u in members]
-                    moved = [(u, inc) for u, inc in moved if inc > 0]
-                    if not moved:
-                        continue
-                    for u in await svc._advance_quest(s, g, quest, moved, stats=stats, now=now):
-                        outcome.quests_completed.append((u, quest))
-                        rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
-                        if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
-                            boosts[u] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
-                if achievements[g]:
-                    levels = {u: gs.level(r.xp + rewards.get((g, u), 0)) for u, r in members.items()}
-                    candidates = []
+            # Quests and achievements of every server in a few statements for the whole flush (never one per
+            # server or member): progress added and completions found in one statement each, achievements met
+            # inserted in one (a row already there is a no-op, so each is earned once).
+            by_id = {g: ActivityResult(g) for g in sorted(by_guild)}
+            quest_rows = []
+            quest_at: dict[int, tuple[int, QuestInfo]] = {}
+            for g, members in by_guild.items():
+                for index, quest in enumerate(quests[g]):
+                    quest_at[quest.id] = (index, quest)
+                    name, stat = _QUEST_FIELD[quest.requirement_type], quest.requirement_type
                     for u, r in members.items():
-                        held = (m.achievements if (m := self._members.get((g, u))) is not None else None) or set()
-                        member_stats = {**r.stats, "level": levels[u]}
-                        if any(a.id not in held and rules.achievement_met(a.requirement_type, a.requirement_value,
-                                                                          member_stats) for a in achievements[g]):
-                            candidates.append(u)
-                    if candidates:
-                        granted = await svc._grant_achievements(
-                            s, g, candidates, stats=stats, levels=levels, now=now)
-                        for u, a in granted:
-                            outcome.achievements_earned.append((u, a))
-                            rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
-                        for u in candidates:
-                            m = self._members.get((g, u))
-                            if m is not None:  # what the member holds now, met or granted (a cache only)
-                                m.achievements = (m.achievements or set()) | {
-                                    a.id for a in achievements[g] if rules.achievement_met(
-                                        a.requirement_type, a.requirement_value, {**stats[u], "level": levels[u]})}
-                for u, (value, until) in boosts.items():
-                    await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
-                                    .values(xp_multiplier=value, multiplier_expires_at=until))
-                    members[u].xp_multiplier, members[u].multiplier_expires_at = value, until
+                        inc = getattr(rows[(g, u)], name)
+                        if inc > 0:
+                            quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at,
+                                               quest.requirement_value))
+            boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
+            t3 = time.perf_counter()
+            if quest_rows:
+                done = await writer.advance_quests(quest_rows, now)
+                for g, u, qid in sorted(done, key=lambda d: (d[0], quest_at[d[2]][0], d[1])):
+                    quest = quest_at[qid][1]
+                    by_id[g].quests_completed.append((u, quest))
+                    rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
+                    if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
+                        boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
+            wanted_achievements: list[tuple[int, int, int]] = []
+            met_by: dict[tuple[int, int], set[int]] = {}
+            for g, members in by_guild.items():
+                defs = achievements[g]
+                if not defs:
+                    continue
+                gs = self._guilds[g]
+                for u, r in members.items():
+                    member_stats = {**r.stats, "level": gs.level(r.xp + rewards.get((g, u), 0))}
+                    met = {a.id for a in defs if rules.achievement_met(a.requirement_type, a.requirement_value,
+                                                                       member_stats)}
+                    if not met:
+                        continue
+                    m = self._members.get((g, u))
+                    held = (m.achievements if m is not None else None) or set()
+                    wanted_achievements.extend((g, u, a) for a in met - held)
+                    met_by[(g, u)] = met
+            if wanted_achievements:
+                defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
+                earned_views: dict[int, AchievementInfo] = {}
+                for g, u, aid in sorted(await writer.grant_achievements(wanted_achievements, now)):
+                    a = defs_by_id[aid]
+                    view = earned_views.get(aid)
+                    if view is None:
+                        view = earned_views[aid] = replace(a, earned_at=now)
+                    by_id[g].achievements_earned.append((u, view))
+                    rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
+            self.stats["quest_seconds"] += time.perf_counter() - t3
+            for (g, u), met in met_by.items():
+                m = self._members.get((g, u))
+                if m is not None:  # what the member holds now, met or granted (a cache only)
+                    m.achievements = (m.achievements or set()) | met
+            for (g, u), (value, until) in sorted(boosts.items()):
+                await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
+                                .values(xp_multiplier=value, multiplier_expires_at=until))
+                r = by_guild[g][u]
+                r.xp_multiplier, r.multiplier_expires_at = value, until
+            for g, members in sorted(by_guild.items()):
+                gs = self._guilds[g]
                 for u, r in members.items():
                     total = min(r.xp + rewards.get((g, u), 0), rules.MAX_XP)
                     r.xp = total
@@ -668,15 +774,13 @@ class XpIngestor:
                     if level != r.level:
                         changes.append((g, u, r.level, level))
                     final.append(((g, u), r, level))
-                outcomes.append(outcome)
+            outcomes = list(by_id.values())
             if rewards:
                 await writer.add_xp([(g, u, x) for (g, u), x in rewards.items() if x])
             won = await writer.set_levels(changes) if changes else set()
-            by_id = {o.guild_id: o for o in outcomes}
             for g, u, old, new in changes:
                 if (g, u) in won:
-                    xp = by_guild[g][u].xp
-                    by_id[g].level_changes.append(LevelChangeResult(u, old, new, xp))
+                    by_id[g].level_changes.append(LevelChangeResult(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
         return outcomes, final, estimated
@@ -693,9 +797,16 @@ class XpIngestor:
         except Exception:
             log.exception("could not prune old activity event keys")
 
+    def _evict_boards(self) -> None:
+        now = time.monotonic()
+        for guild_id in [g for g, b in self._boards.items() if now - b.used_at > BOARD_IDLE_SECONDS]:
+            del self._boards[guild_id]
+
     def _evict(self) -> None:
         """Members idle for ``idle_seconds`` (and past every cooldown of their server) leave memory; beyond
         ``max_members``, the least recently active past their cooldowns leave first."""
+        if self._boards:
+            self._evict_boards()
         members = self._members
         while members:
             key, m = next(iter(members.items()))
@@ -719,22 +830,37 @@ class XpIngestor:
         return sys.getsizeof(sample) + sys.getsizeof(key) + 2 * sys.getsizeof(2**62) + 100  # ~dict entry
 
     async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(self.flush_seconds, 0.05))
+        # Flushes start every ``flush_seconds`` (not that long after the previous one ended), so the window is the
+        # whole configured bound and no more: the most coalescing the bound allows. Level-ups are announced by the
+        # flush of their window; only too much pending activity (``max_pending``) starts one early.
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while not self._stopping:
+            delay = last + max(self.flush_seconds, 0.05) - loop.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):  # (wait_for can swallow a cancel that races the wake-up)
+                        await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
+            last = loop.time()
             try:
-                await asyncio.shield(self.flush())  # `stop` cancels the loop, never a flush half-way
+                # `stop` cancels the loop, never a flush half-way
+                self._hand_over(await asyncio.shield(self._flush_locked()))
             except Exception:
                 log.exception("write-behind flush failed")
 
     def start(self) -> None:
+        self._stopping = False
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="leveling-write-behind")
 
     async def stop(self) -> None:
         """Stop the loop and write what is pending (a clean stop loses nothing)."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -742,6 +868,12 @@ class XpIngestor:
         await self.flush()
         if self._pending:  # the last flush failed: one more try before giving up
             await self.flush()
+        if self._announcer is not None:  # what earlier flushes made durable is announced before stopping
+            await self._announcer
+            self._announcer = None
+        for task in [*self._board_checks.values(), *self._board_loads.values()]:
+            with contextlib.suppress(Exception):
+                await task
 
     # --------------------------------------------------------------------------------------- reads
 
@@ -777,6 +909,12 @@ class XpIngestor:
     async def user_level(self, guild_id: int, user_id: int) -> LevelInfo:
         """The member's level and totals, including activity not written yet."""
         view = await self.service.get_user_level(guild_id, user_id)
+        board = self._boards.get(guild_id)
+        if board is not None:
+            empty = not (view.xp or view.total_messages or view.messages or view.total_reactions
+                         or view.commands_used or view.voice_time_seconds)  # no row, or a row of zeros
+            if not empty or board.base.get(user_id):
+                self._correct(guild_id, user_id, None if empty else view.xp)
         p = self.pending_of(guild_id, user_id)
         if p is None:
             return view
@@ -790,70 +928,123 @@ class XpIngestor:
                        voice_time_seconds=view.voice_time_seconds + p.voice)
 
     def _pending_members(self, guild_id: int) -> set[int]:
-        out = set(self._guilds[guild_id].pending) if guild_id in self._guilds else set()
+        out = {u for g, u in self._pending if g == guild_id}
         if self._inflight:
             out.update(u for g, u in self._inflight if g == guild_id)
         return out
 
-    def _pending_by_xp(self, guild_id: int, exclude: int | None = None) -> dict[int, int]:
-        pending = {}
-        for u in self._pending_members(guild_id):
-            if u != exclude and (xp := self._pending_xp(guild_id, u)):
-                pending[u] = xp
-        return pending
+    async def _board(self, guild_id: int) -> GuildBoard:
+        """The server's in-memory leaderboard, loaded on its first read (one query for the server's rows) and
+        rebuilt in the background every ``BOARD_RELOAD_SECONDS`` (to take in XP changed outside this process)."""
+        now = time.monotonic()
+        board = self._boards.get(guild_id)
+        if board is not None and board.changes != self.service.xp_changes.get(guild_id, 0):
+            board = None  # an admin changed XP through the service (/xp, /level set, reset, import): read again
+        if board is not None:
+            board.used_at = now
+            if now - board.loaded_at > BOARD_RELOAD_SECONDS and guild_id not in self._board_loads:
+                self._board_loads[guild_id] = asyncio.get_running_loop().create_task(self._load_board(guild_id))
+            return board
+        task = self._board_loads.get(guild_id)
+        if task is None:
+            task = self._board_loads[guild_id] = asyncio.get_running_loop().create_task(self._load_board(guild_id))
+        return await asyncio.shield(task)
+
+    async def _load_board(self, guild_id: int) -> GuildBoard:
+        try:
+            # Under the flush lock: no flush is half-way, so the rows read plus what is pending is every member's XP.
+            async with self._flush_lock:
+                changes = self.service.xp_changes.get(guild_id, 0)
+                stored = await queries.guild_xp(self.service.db, guild_id)
+                board = GuildBoard(stored, time.monotonic())
+                board.changes = changes
+                old = self._boards.get(guild_id)
+                if old is not None:
+                    board.names = old.names
+                for u in self._pending_members(guild_id):
+                    board.set_total(u, board.base.get(u, 0) + self._pending_xp(guild_id, u))
+                self._boards[guild_id] = board
+                return board
+        finally:
+            self._board_loads.pop(guild_id, None)
+
+    def _correct(self, guild_id: int, user_id: int, stored: int | None) -> None:
+        """A read of the member's stored XP (``None``: no row) that differs from the board's (an admin change, another
+        process) corrects the board, unless a flush of the member is in flight (the read may predate it)."""
+        board = self._boards.get(guild_id)
+        if board is None or (guild_id, user_id) in self._inflight or board.base.get(user_id) == stored:
+            return
+        pending = self._pending_xp(guild_id, user_id)
+        if stored is None and not pending:
+            board.discard(user_id)
+        else:
+            board.set_base(user_id, stored or 0, pending)
+
+    async def standing(self, guild_id: int, user_id: int) -> Standing:
+        """What ``/rank`` shows (XP, level, progress in it, rank), activity not written yet included, from the
+        server's in-memory leaderboard: no database read once the server's board is loaded."""
+        board = await self._board(guild_id)
+        xp = board.xp_of(user_id)
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch:
+            g = await self._guild(guild_id)
+        level, into, span = g.curve.progress(xp or 0)
+        return Standing(guild_id, user_id, xp or 0, level, into, span, board.rank(user_id))
 
     async def rank_position(self, guild_id: int, user_id: int) -> int | None:
-        """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity."""
-        extra = self._pending_xp(guild_id, user_id)
-        stored_mine, position = await self.service.level_and_rank(guild_id, user_id, extra)
-        if stored_mine is None and user_id not in self._pending_members(guild_id):
-            return None
-        mine_xp = min((stored_mine or 0) + extra, rules.MAX_XP)
-        pending = self._pending_by_xp(guild_id, exclude=user_id)
-        return position + await self.service.count_passing(guild_id, user_id, mine_xp, pending)
-
-    async def _member_count(self, guild_id: int) -> int:
-        """Members with a row here; cached for a few seconds (a large server's count is a long index scan)."""
-        hit = self._counts.get(guild_id)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        count = await self.service.member_count(guild_id)
-        self._counts[guild_id] = (now + COUNT_SECONDS, count)
-        return count
+        """1-based rank by XP including activity not written yet; None for a member with no XP row nor activity.
+        Served from the server's in-memory leaderboard (one bisect)."""
+        board = await self._board(guild_id)
+        return board.rank(user_id)
 
     async def leaderboard(self, guild_id: int, page: int = 1, per_page: int = 10) -> Page[LeaderboardEntryInfo]:
-        """The server's leaderboard page including activity not written yet."""
+        """The server's leaderboard page including activity not written yet, from the in-memory leaderboard. Names
+        not known yet are read at once; every ``BOARD_CHECK_SECONDS`` the page's rows are also checked against the
+        database (XP another process wrote, names changed) in the background, for the next reads."""
         per_page = max(1, min(per_page, 50))
-        pending = self._pending_by_xp(guild_id)
-        if not pending:
-            return await self.service.leaderboard(guild_id, page, per_page)
-        # A member not pending keeps their stored XP, so the true top K is within the stored top K and the pending
-        # members whose stored XP is within their pending XP of the K-th.
-        wanted = page * per_page
-        top = await self.service.top_entries(guild_id, wanted)
-        threshold = top[-1].xp if len(top) == wanted else 0
-        listed = {e.user_id for e in top}
-        found = await self.service.pending_reaching(
-            guild_id, threshold, {u: x for u, x in pending.items() if u not in listed})
-        extra = {u: before for u, before in found.items() if (before or 0) + pending[u] >= threshold}
-        rows = {e.user_id: (e.xp, e.name) for e in top}
-        names = await self.service.member_names(guild_id, extra) if extra else {}
-        for u, before in extra.items():
-            m = self._members.get((guild_id, u))
-            rows[u] = (before or 0, names.get(u) or (m.username if m and m.username else None) or str(u))
-        for u in pending.keys() & rows.keys():
-            xp, name = rows[u]
-            rows[u] = (min(xp + pending[u], rules.MAX_XP), name)
-        total = await self._member_count(guild_id) + sum(1 for before in found.values() if before is None)
-        curve = (await self.service.get_server_config(guild_id)).curve_rule
-        ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
-        pages = max(1, -(-total // per_page))
+        board = await self._board(guild_id)
+        pages = max(1, -(-len(board) // per_page))
         page = max(1, min(page, pages))
         start = (page - 1) * per_page
-        entries = [LeaderboardEntryInfo(start + i + 1, u, name, xp, curve.level_for_xp(xp))
-                   for i, (u, (xp, name)) in enumerate(ordered[start:start + per_page])]
-        return Page(entries, page, pages, total)
+        top = board.top(start, per_page)
+        users = [u for u, _ in top]
+        if any(u not in board.names for u in users):
+            await self._check_rows(guild_id, board, users)
+            top = board.top(start, per_page)
+        elif time.monotonic() - board.checked_at >= BOARD_CHECK_SECONDS and guild_id not in self._board_checks:
+            board.checked_at = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._check_rows_logged(guild_id, board, users))
+            self._board_checks[guild_id] = task
+            task.add_done_callback(lambda _t: self._board_checks.pop(guild_id, None))
+        g = self._guilds.get(guild_id)
+        if g is None or g.epoch != self.service.cache.epoch:
+            g = await self._guild(guild_id)
+        entries = [LeaderboardEntryInfo(start + i + 1, u, board.names.get(u) or str(u), xp, g.level(xp))
+                   for i, (u, xp) in enumerate(top)]
+        return Page(entries, page, pages, len(board))
+
+    async def _check_rows_logged(self, guild_id: int, board: GuildBoard, users: list[int]) -> None:
+        try:
+            await self._check_rows(guild_id, board, users)
+        except Exception:
+            log.exception("could not check the leaderboard of guild %s against the database", guild_id)
+
+    async def _check_rows(self, guild_id: int, board: GuildBoard, users: list[int]) -> None:
+        """Read the stored XP and names of ``users``: names are remembered, XP that differs corrects the board."""
+        found = await queries.board_rows(self.service.db, guild_id, users)
+        board.checked_at = time.monotonic()
+        if len(board.names) > 10_000:
+            board.names.clear()
+        if self._boards.get(guild_id) is not board:
+            return  # reloaded meanwhile
+        for u in users:
+            hit = found.get(u)
+            if hit is not None:
+                board.names[u] = hit[1]
+            self._correct(guild_id, u, None if hit is None else hit[0])
+            if u not in board.names:  # pending only, no row yet
+                m = self._members.get((guild_id, u))
+                board.names[u] = (m.username if m and m.username else None) or str(u)
 
     async def user_quests(self, guild_id: int, user_id: int) -> list[UserQuestInfo]:
         """The member's active quests with the progress not written yet (never past the requirement)."""
@@ -869,6 +1060,19 @@ class XpIngestor:
             progress = min(q.quest.requirement_value, q.quest_specific_progress + p.quest(q.quest.requirement_type))
             out.append(replace(q, quest_specific_progress=progress))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A member's place in a server: total XP, level, XP into the level and the level's span, rank (None: no XP)."""
+
+    guild_id: int
+    user_id: int
+    xp: int
+    level: int
+    xp_into_level: int
+    xp_for_level: int
+    rank: int | None
 
 
 def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
@@ -980,4 +1184,4 @@ class VoiceTracker:
         return len(self._sessions)
 
 
-__all__ = ["COUNTERS", "VoiceTracker", "XpIngestor", "event_key", "snowflake_time"]
+__all__ = ["COUNTERS", "Standing", "VoiceTracker", "XpIngestor", "event_key", "snowflake_time"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from guildkeep.db import Database
 from guildkeep.errors import ValidationError
@@ -55,7 +55,7 @@ class KeysetPage:
     next: Cursor | None  # the cursor of the following page, None on the last
 
 
-def after_clause(cursor: Cursor) -> object:
+def after_clause(cursor: Cursor) -> ColumnElement[bool]:
     # ``xp <= X`` first: it bounds the index range; the OR then only filters the rows tied at X.
     return and_(Level.xp <= cursor.xp, or_(Level.xp < cursor.xp, Level.user_id > cursor.user_id))
 
@@ -106,5 +106,26 @@ async def member_row(db: Database, guild_id: int, user_id: int) -> Row | None:
                r.xp, r.level)
 
 
-def _after_not(xp: int, user_id: int) -> object:
+def _after_not(xp: int, user_id: int) -> ColumnElement[bool]:
     return or_(Level.xp > xp, and_(Level.xp == xp, Level.user_id < user_id))
+
+
+async def guild_xp(db: Database, guild_id: int) -> list[tuple[int, int]]:
+    """``(user_id, xp)`` of every member with a row in the server (what an in-memory leaderboard is built from)."""
+    async with db.session(read_only=True) as s:
+        rows = await s.execute(select(Level.user_id, Level.xp).where(Level.guild_id == guild_id))
+        return [(int(u), int(x)) for u, x in rows.all()]
+
+
+async def board_rows(db: Database, guild_id: int, user_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """``{user: (stored xp, display name)}`` of the members listed that have a row in the server."""
+    if not user_ids:
+        return {}
+    async with db.session(read_only=True) as s:
+        rows = (await s.execute(
+            select(Level.user_id, Level.xp, User.username, User.custom_name, User.discord_display_name)
+            .join(User, User.id == Level.user_id)
+            .where(Level.guild_id == guild_id, Level.user_id.in_(sorted(set(user_ids))))
+        )).all()
+    return {int(r.user_id): (int(r.xp), r.custom_name or r.discord_display_name or r.username or str(r.user_id))
+            for r in rows}

@@ -222,6 +222,10 @@ class LevelingService:
         self.db = db
         self.cache = TTLCache(cache_ttl, bus=bus, namespace="leveling")
         self.jobs = SchedulerService(db)
+        self.xp_changes: dict[int, int] = {}  # guild -> XP changes made here outside the ingestor (its boards reload)
+
+    def _xp_changed(self, guild_id: int) -> None:
+        self.xp_changes[guild_id] = self.xp_changes.get(guild_id, 0) + 1
 
     # ------------------------------------------------------------------------------------ config
 
@@ -425,9 +429,12 @@ class LevelingService:
         cfg = await self.get_server_config(guild_id)
         quests = await self.get_guild_active_quests(guild_id)
         when = now or utcnow()
-        return await self.db.run(
-            lambda s: self._apply(s, guild_id, merged, curve=cfg.curve_rule, quests=quests, now=when)
-        )
+        try:
+            return await self.db.run(
+                lambda s: self._apply(s, guild_id, merged, curve=cfg.curve_rule, quests=quests, now=when)
+            )
+        finally:
+            self._xp_changed(guild_id)
 
     async def _apply(self, s: AsyncSession, guild_id: int, deltas: dict[int, ActivityDelta], *, curve: Curve,
                      quests: Sequence[QuestInfo], now: datetime) -> ActivityResult:
@@ -595,23 +602,32 @@ class LevelingService:
             row.level = curve.level_for_xp(row.xp)
             return LevelChangeResult(user_id, old, row.level, row.xp)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self._xp_changed(guild_id)
 
     async def reset_member(self, guild_id: int, user_id: int) -> bool:
         """Forget a member's XP, counters, quest progress and achievements in this server (not their card)."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
-            for model in (UserQuest, UserAchievement):
-                await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
-            return _rowcount(gone) > 0
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(Level).where(Level.guild_id == guild_id, Level.user_id == user_id))
+                for model in (UserQuest, UserAchievement):
+                    await s.execute(delete(model).where(model.guild_id == guild_id, model.user_id == user_id))
+                return _rowcount(gone) > 0
+        finally:
+            self._xp_changed(guild_id)
 
     async def reset_server(self, guild_id: int) -> int:
         """Forget every member's XP, quest progress and achievements in this server; returns members reset."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
-            for model in (UserQuest, UserAchievement):
-                await s.execute(delete(model).where(model.guild_id == guild_id))
-            return _rowcount(gone)
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(Level).where(Level.guild_id == guild_id))
+                for model in (UserQuest, UserAchievement):
+                    await s.execute(delete(model).where(model.guild_id == guild_id))
+                return _rowcount(gone)
+        finally:
+            self._xp_changed(guild_id)
 
     # ------------------------------------------------------------------------------- leaderboard
 
@@ -774,24 +790,34 @@ class LevelingService:
                                                       set_={"level": level, "is_stacked": stacked}))
             return LevelRole(role_id, level, stacked)
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self.cache.invalidate(("level_roles", guild_id))
 
     async def remove_level_role(self, guild_id: int, role_id: int) -> None:
         """Stop granting a role; members keep it, and it is no longer counted as a level reward."""
-        async with self.db.session() as s:
-            gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
-                                                              LevelRoleRow.role_id == role_id))
-            if not _rowcount(gone):
-                raise NotALevelRoleError
-            await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
-                                                         LevelRoleGrant.role_id == role_id))
+        try:
+            async with self.db.session() as s:
+                gone = await s.execute(delete(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id,
+                                                                  LevelRoleRow.role_id == role_id))
+                if not _rowcount(gone):
+                    raise NotALevelRoleError
+                await s.execute(delete(LevelRoleGrant).where(LevelRoleGrant.guild_id == guild_id,
+                                                             LevelRoleGrant.role_id == role_id))
+        finally:
+            self.cache.invalidate(("level_roles", guild_id))
 
     async def list_level_roles(self, guild_id: int) -> list[LevelRole]:
-        """The server's level roles, lowest level first."""
-        async with self.db.session(read_only=True) as s:
-            rows = (await s.execute(select(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id)
-                                    .order_by(LevelRoleRow.level, LevelRoleRow.role_id))).scalars()
-            return [LevelRole(r.role_id, r.level, r.is_stacked) for r in rows]
+        """The server's level roles by level (cached: every level-up asks; invalidated when they change)."""
+
+        async def load() -> list[LevelRole]:
+            async with self.db.session(read_only=True) as s:
+                rows = (await s.execute(select(LevelRoleRow).where(LevelRoleRow.guild_id == guild_id)
+                                        .order_by(LevelRoleRow.level, LevelRoleRow.role_id))).scalars()
+                return [LevelRole(r.role_id, r.level, r.is_stacked) for r in rows]
+
+        return list(await self.cache.get_or_load(("level_roles", guild_id), load))
 
     async def level_role_changes(self, guild_id: int, user_id: int,
                                  current_roles: Iterable[int]) -> tuple[set[int], set[int]]:
@@ -1305,4 +1331,7 @@ class LevelingService:
                     progress(start + len(chunk), len(ids))
             return ImportResult(counts["imported"], counts["updated"], counts["unchanged"], list(skipped))
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        finally:
+            self._xp_changed(guild_id)

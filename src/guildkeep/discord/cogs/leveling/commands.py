@@ -149,8 +149,9 @@ class Leveling(LevelingListeners, commands.Cog):
         guild_id = guild_of(interaction)
         target = member or interaction.user
         await interaction.response.defer(thinking=True)
-        view = await self.ingestor.user_level(guild_id, target.id)  # with activity not stored yet
-        position = await self.ingestor.rank_position(guild_id, target.id)
+        # From the ingestor's in-memory leaderboard, with activity not stored yet.
+        view = await self.ingestor.standing(guild_id, target.id)
+        position = view.rank
         card = await self.service.get_card(guild_id, target.id)
         avatar, background = await asyncio.gather(
             self._image(None if self.bot.sandbox else target.display_avatar.replace(size=256, format="png").url),
