@@ -25,7 +25,7 @@ async def main(url: str, folder: Path, name: str, now: datetime) -> None:
     async def record(job: JobInfo) -> None:
         out.write(f"{job.id}\n")
         out.flush()
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.02)  # long enough that a process started a little late still gets jobs to race for
 
     try:
         scheduler = Scheduler(db, clock=lambda: now, worker_id=name, batch=4)
