@@ -142,6 +142,11 @@ async def test_quests_reset_on_the_scheduler_and_follow_the_moved_clock(discord_
     await d.wait_for(generated, "this period's quests")
     await d.slash("levels config", as_="alice", options={"quest_channel": "bot-commands"})
     before = d.world.channel_messages(d.channel("bot-commands").id)[-1]
+
+    async def finished() -> bool:  # a run still in progress would schedule its next one after the moved clock
+        return await jobs.count(status="running") == 0
+
+    await d.wait_for(finished, "the quest reset run to finish")
     CLOCK.advance(timedelta(days=1))
     try:
         assert await discord_env.run_periodic_jobs() >= 1

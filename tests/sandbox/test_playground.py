@@ -13,6 +13,7 @@ from guildkeep.clock import CLOCK
 from guildkeep.playground.console import Playground, console_writer
 from guildkeep.sandbox.driver import DriverError
 from guildkeep.sandbox.persist import WorldFile
+from guildkeep.scheduler import rules
 from guildkeep.testing.harness import SandboxEnv
 
 pytestmark = pytest.mark.e2e
@@ -202,6 +203,12 @@ async def test_moving_the_clock_runs_the_bots_periodic_jobs(session: Session, di
         return await leveling.get_guild_active_quests(guild_id, "daily")
 
     first = await discord_env.driver.wait_for(dailies, "the day's generated quests")
+    jobs = discord_env.bot.scheduler.service
+
+    async def reset_finished() -> bool:  # the run that made them has also scheduled the next one
+        return await jobs.count(status=rules.RUNNING) == 0
+
+    await discord_env.driver.wait_for(reset_finished, "the quest reset job to finish")
     await session.run(":clock +1d")
     assert not [q for q in first if q.expires_at > CLOCK.now()]  # yesterday's are over ...
     fresh = await discord_env.driver.wait_for(dailies, "the new day's quests", timeout=10)  # ... today's are up
