@@ -28,6 +28,7 @@ from guildkeep.errors import DomainError
 from guildkeep.leveling.cli import import_app
 from guildkeep.llm.cli import llm_app
 from guildkeep.privacy.cli import privacy_app
+from guildkeep.runtime import tune_collector
 from guildkeep.scheduler.cli import jobs_app
 from guildkeep.signals import install_shutdown_handlers, stdin_lines
 from guildkeep.web.cli import web_app
@@ -216,6 +217,7 @@ def _playground(settings: Settings, script: Path | None) -> None:
         main = asyncio.current_task()
         assert main is not None
         remove = install_shutdown_handlers(main.cancel)  # the finally blocks below flush and close
+        tune_collector()  # as the bot does (guildkeep.runtime)
         db = Database.from_settings(settings)
         path = state_path(db.url)
         store = WorldFile(path) if path is not None else None
