@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import datetime, timedelta
 
@@ -115,6 +116,48 @@ async def test_failed_flush_keeps_the_batch(svc: LevelingService, monkeypatch: p
     await ing.flush()
     view = await svc.get_user_level(G, 1)
     assert (view.total_messages, view.messages) == (1, 1)  # the rolled-back event key did not count it as seen
+
+
+@pytest.mark.parametrize("upsert_done", [False, True], ids=["upsert-still-waiting", "upsert-already-ran"])
+async def test_a_flush_failing_beside_its_running_upsert_leaves_nothing(
+        svc: LevelingService, monkeypatch: pytest.MonkeyPatch, upsert_done: bool) -> None:
+    """On SQLite the level upsert runs beside the rest of the flush; when the rest fails, the upsert is stopped or
+    rolled back with it, and the next flush stores every event once."""
+    await svc.create_achievement(G, "First words", "Send a message.", "messages", 1, 10)
+    real = BulkWriter.upsert_levels
+    failed = asyncio.Event()
+
+    async def until_failed() -> None:  # (PostgreSQL awaits the upsert before going on: it waits a while only)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(failed.wait(), 0.5)
+
+    async def upsert(self: BulkWriter, *args: object, **kwargs: object) -> object:
+        if upsert_done:
+            out = await real(self, *args, **kwargs)
+            await until_failed()
+            return out
+        await until_failed()
+        return await real(self, *args, **kwargs)
+
+    async def grant(*_args: object, **_kw: object) -> list:
+        failed.set()
+        await asyncio.sleep(0)
+        raise RuntimeError("database down")
+
+    ing = XpIngestor(svc)
+    for i in range(5):
+        await ing.message(G, 1 + i, message_id=SNOW + (i << 22))
+    with monkeypatch.context() as patch:
+        patch.setattr(BulkWriter, "upsert_levels", upsert)
+        patch.setattr(BulkWriter, "grant_achievements", grant)
+        assert await ing.flush() == []
+        assert ing.pending_members == 5
+        await asyncio.sleep(0.8)  # anything of the failed flush left running would have run by now
+        for u in range(1, 6):
+            assert (await svc.get_user_level(G, u)).total_messages == 0
+    await ing.flush()
+    assert [(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)] == [1] * 5
+    assert [len(await svc.get_user_achievements(G, u)) for u in range(1, 6)] == [1] * 5
 
 
 async def test_max_pending_wakes_the_loop(svc: LevelingService) -> None:

@@ -14,17 +14,19 @@ transaction the caller's `Database.session` opened.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.leveling.rules import MAX_XP
 
+_MEMBER = attrgetter("guild_id", "user_id")
 CHUNK = 20_000  # rows per statement: bounds the size of one parameter and of one RETURNING set
 
 
@@ -258,9 +260,26 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _dumps(value: Any) -> str:
+    """JSON text of a flush's rows (orjson: in C, several times faster than the standard library's encoder)."""
+    return orjson.dumps(value).decode()
+
+
+_SECONDS: dict[int, str] = {}
+
+
 def _sqlite_ts(ts: float) -> str:
-    """`sqlite_time` of a POSIX time."""
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """`sqlite_time` of a POSIX time (the whole seconds of a flush's events repeat: their text is kept)."""
+    whole = int(ts // 1)
+    micros = round((ts - whole) * 1_000_000)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    head = _SECONDS.get(whole)
+    if head is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        head = _SECONDS[whole] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{head}.{micros:06d}"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -314,11 +333,11 @@ class BulkWriter:
                     rows = await self._fetch(_PG_TAKEN, [k for k, _ in chunk], stamp)
                     taken.update(r[0] for r in rows)
             else:
-                payload = json.dumps(chunk)
+                payload = _dumps(chunk)
                 await self._execute(_SQLITE_CLAIM, stamp, payload)
                 changed = (await self._fetch("SELECT changes()"))[0][0]
                 if changed < len(chunk):
-                    taken.update(json.loads((await self._fetch(_SQLITE_TAKEN, stamp, payload))[0][0]))
+                    taken.update(orjson.loads((await self._fetch(_SQLITE_TAKEN, stamp, payload))[0][0]))
         return taken
 
     async def prune_events(self, before_us: int) -> None:
@@ -331,26 +350,27 @@ class BulkWriter:
             if self.pg:
                 await self._execute(_PG_USERS, [u for u, _ in chunk], [n for _, n in chunk], now)
             else:
-                await self._execute(_SQLITE_USERS, sqlite_time(now), json.dumps(chunk))
+                await self._execute(_SQLITE_USERS, sqlite_time(now), _dumps(chunk))
 
     async def read_levels(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], StoredLevel]:
         """Members' stored totals, in one statement (one row of JSON)."""
         out: dict[tuple[int, int], StoredLevel] = {}
-        for chunk in _chunks(sorted(keys)):
+        for chunk in _chunks(keys):
             if self.pg:
                 rows = await self._fetch(_PG_READ, [g for g, _ in chunk], [u for _, u in chunk])
             else:
-                rows = json.loads((await self._fetch(_SQLITE_TOTALS, json.dumps(chunk)))[0][0])
+                rows = orjson.loads((await self._fetch(_SQLITE_TOTALS, _dumps(chunk)))[0][0])
             for r in rows:
-                out[(r[0], r[1])] = StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                                                _parse_time(r[10]) if r[10] is not None else None)
+                level = out[(r[0], r[1])] = StoredLevel(*r)
+                if r[10] is not None:
+                    level.multiplier_expires_at = _parse_time(r[10])
         return out
 
     async def update_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
         """PostgreSQL: add each row's activity to members that have a row; returns their totals (the rows not
         returned have none yet: `upsert_levels` them)."""
         out: list[StoredLevel] = []
-        ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))
+        ordered = sorted(rows, key=_MEMBER)
         for chunk in _chunks(ordered):
             result = await self._fetch(
                 _PG_UPDATE, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
@@ -367,7 +387,7 @@ class BulkWriter:
         """Add each row's activity to its member (creating the member's row); returns the resulting totals: of
         every row on PostgreSQL (``RETURNING``), of the rows ``read_back`` selects on SQLite (a second pass)."""
         out: list[StoredLevel] = []
-        ordered = sorted(rows, key=lambda r: (r.guild_id, r.user_id))  # one lock order for every process
+        ordered = sorted(rows, key=_MEMBER)  # one lock order for every process
         for chunk in _chunks(ordered):
             if self.pg:
                 result = await self._fetch(
@@ -378,14 +398,14 @@ class BulkWriter:
                     [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
                      for r in chunk], now)
             else:
-                payload = json.dumps([
+                payload = _dumps([
                     (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
                      r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time))
                     for r in chunk])
                 await self._execute(_SQLITE_UPSERT, sqlite_time(now), payload)
                 wanted = chunk if read_back is None else [r for r in chunk if read_back(r)]
-                result = json.loads((await self._fetch(
-                    _SQLITE_TOTALS, json.dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
+                result = orjson.loads((await self._fetch(
+                    _SQLITE_TOTALS, _dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
             out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                    _parse_time(r[10]) if r[10] is not None else None) for r in result)
         return out
@@ -397,7 +417,7 @@ class BulkWriter:
                 await self._execute(_PG_ADD_XP, [g for g, _, _ in chunk], [u for _, u, _ in chunk],
                                     [x for _, _, x in chunk])
             else:
-                await self._execute(_SQLITE_ADD_XP, json.dumps(chunk))
+                await self._execute(_SQLITE_ADD_XP, _dumps(chunk))
 
     async def set_levels(self, changes: Sequence[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
         """(guild, user, old level, new level): set each level only where it still is the old one; returns the
@@ -410,9 +430,9 @@ class BulkWriter:
             else:
                 # The writer holds the database's write lock for the whole flush, so the levels it read are still
                 # there; which rows the conditional update changed is read back in one row.
-                payload = json.dumps(chunk)
+                payload = _dumps(chunk)
                 await self._execute(_SQLITE_SET_LEVELS, payload)
-                rows = json.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
+                rows = orjson.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
             won.update((r[0], r[1]) for r in rows)
         return won
 
@@ -433,12 +453,12 @@ class BulkWriter:
                 done.extend((r[0], r[1], r[2]) for r in found)
             else:
                 expiry = {e: None if e is None else sqlite_time(e) for e in {r[5] for r in chunk}}
-                await self._execute(_SQLITE_QUESTS, json.dumps(
+                await self._execute(_SQLITE_QUESTS, _dumps(
                     [(g, u, q, p, i, expiry[e]) for g, u, q, p, i, e, _ in chunk]))
-                payload = json.dumps([(g, u, q, req) for g, u, q, _p, _i, _e, req in chunk])
-                found = json.loads((await self._fetch(_SQLITE_COMPLETABLE, payload))[0][0])
+                payload = _dumps([(g, u, q, req) for g, u, q, _p, _i, _e, req in chunk])
+                found = orjson.loads((await self._fetch(_SQLITE_COMPLETABLE, payload))[0][0])
                 if found:
-                    await self._execute(_SQLITE_COMPLETE, sqlite_time(now), json.dumps(found))
+                    await self._execute(_SQLITE_COMPLETE, sqlite_time(now), _dumps(found))
                 done.extend((r[0], r[1], r[2]) for r in found)
         return done
 
@@ -451,6 +471,6 @@ class BulkWriter:
                 found = await self._fetch(_PG_ACHIEVEMENTS, [r[0] for r in chunk], [r[1] for r in chunk],
                                           [r[2] for r in chunk], now)
             else:
-                found = await self._fetch(_SQLITE_ACHIEVEMENTS, sqlite_time(now), json.dumps(chunk))
+                found = await self._fetch(_SQLITE_ACHIEVEMENTS, sqlite_time(now), _dumps(chunk))
             out.extend((r[0], r[1], r[2]) for r in found)
         return out

@@ -40,6 +40,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 
@@ -75,6 +76,7 @@ BACKPRESSURE = 4  # with this many times ``max_pending`` members pending, an eve
 BOARD_CHECK_SECONDS = 5.0  # how often a leaderboard page's rows are checked against the database
 BOARD_RELOAD_SECONDS = 600.0  # a server's in-memory leaderboard is rebuilt from the database this often
 BOARD_IDLE_SECONDS = 1800.0  # a leaderboard nobody read for this long leaves memory
+YIELD_EVERY = 4096  # members a flush's bookkeeping handles between two turns of the event loop
 VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
@@ -631,7 +633,7 @@ class XpIngestor:
         achievements = {g: await svc.list_achievements(g) for g in guild_ids}
         for g in guild_ids:
             self._guilds[g].quests, self._guilds[g].achievements = quests[g], achievements[g]
-        async with svc.db.session() as s:
+        async with svc.db.session() as s, contextlib.AsyncExitStack() as in_flight:
             writer = await BulkWriter.open(s, svc.db.backend)
             rows = dict(batch)  # copied member by member below, only where an event is taken back
             t = time.perf_counter()
@@ -669,6 +671,7 @@ class XpIngestor:
                 gs = self._guilds[r.guild_id]
                 return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
 
+            upserting: asyncio.Future[list[StoredLevel]] | None = None
             if svc.db.backend == "postgresql":
                 # Members with a row are updated in place (no user row to ensure); the others are inserted (an
                 # upsert, still additive if another process inserted them meanwhile).
@@ -690,8 +693,16 @@ class XpIngestor:
                 if new_users:
                     await writer.ensure_users(sorted(new_users.items()), now)
                 if level_rows:
-                    await writer.upsert_levels(level_rows, now, lambda _r: False)
-                stored = [_added(before.get((r.guild_id, r.user_id)), r, now) for r in wanted]
+                    # The upsert runs on the connection's thread while this one works out the totals, quests and
+                    # achievements below (their statements queue behind it); awaited before the level updates.
+                    upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never))
+                    in_flight.push_async_callback(_settle_task, upserting)  # never left running past the session
+                    await asyncio.sleep(0)
+                stored = []
+                for i, row in enumerate(wanted):
+                    stored.append(_added(before.get((row.guild_id, row.user_id)), row, now))
+                    if not i % YIELD_EVERY:
+                        await asyncio.sleep(0)
             self.stats["upsert_seconds"] += time.perf_counter() - t2
             self.stats["rows"] += len(level_rows)
             returned = {(r.guild_id, r.user_id) for r in stored}
@@ -718,6 +729,8 @@ class XpIngestor:
                         if inc > 0:
                             quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at,
                                                quest.requirement_value))
+                            if not len(quest_rows) % YIELD_EVERY:
+                                await asyncio.sleep(0)
             boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
             t3 = time.perf_counter()
             if quest_rows:
@@ -730,20 +743,31 @@ class XpIngestor:
                         boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
             wanted_achievements: list[tuple[int, int, int]] = []
             met_by: dict[tuple[int, int], set[int]] = {}
+            held_by = self._members
+            checked = 0
             for g, members in by_guild.items():
                 defs = achievements[g]
                 if not defs:
                     continue
                 gs = self._guilds[g]
+                every = frozenset(a.id for a in defs)
+                checks = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value) for a in defs]
                 for u, r in members.items():
-                    member_stats = {**r.stats, "level": gs.level(r.xp + rewards.get((g, u), 0))}
-                    met = {a.id for a in defs if rules.achievement_met(a.requirement_type, a.requirement_value,
-                                                                       member_stats)}
+                    checked += 1
+                    if not checked % YIELD_EVERY:
+                        await asyncio.sleep(0)
+                    m = held_by.get((g, u))
+                    held = m.achievements if m is not None else None
+                    if held is not None and held >= every:
+                        continue  # holds them all already (the common case once a member was seen)
+                    met = set()
+                    for aid, stat, need in checks:
+                        have = gs.level(r.xp + rewards.get((g, u), 0)) if stat == "level" else getattr(r, stat)
+                        if have >= need:
+                            met.add(aid)
                     if not met:
                         continue
-                    m = self._members.get((g, u))
-                    held = (m.achievements if m is not None else None) or set()
-                    wanted_achievements.extend((g, u, a) for a in met - held)
+                    wanted_achievements.extend((g, u, a) for a in met - (held or set()))
                     met_by[(g, u)] = met
             if wanted_achievements:
                 defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
@@ -760,6 +784,8 @@ class XpIngestor:
                 m = self._members.get((g, u))
                 if m is not None:  # what the member holds now, met or granted (a cache only)
                     m.achievements = (m.achievements or set()) | met
+            if upserting is not None:
+                await upserting  # before anything else changes the level rows
             for (g, u), (value, until) in sorted(boosts.items()):
                 await s.execute(update(Level).where(Level.guild_id == g, Level.user_id == u)
                                 .values(xp_multiplier=value, multiplier_expires_at=until))
@@ -1075,18 +1101,35 @@ class Standing:
     rank: int | None
 
 
+def _never(_row: LevelRow) -> bool:
+    return False
+
+
+async def _settle_task(task: asyncio.Future[Any]) -> None:
+    """A statement task of a flush that is being left (a failure elsewhere): cancelled and waited for, so nothing
+    of it runs after the transaction ends."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
 def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
-    """The totals the upsert leaves: what was stored plus the row (the quest boost as the statement applies it)."""
+    """The totals the upsert leaves: what was stored plus the row (the quest boost as the statement applies it).
+    ``old`` (read for this flush only) is updated in place."""
     if old is None:
         return StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
                            r.commands_used, r.voice_time_seconds, 1.0, None)
     gain = r.xp
     if old.xp_multiplier != 1 and old.multiplier_expires_at is not None and old.multiplier_expires_at > now:
         gain = int(r.xp * old.xp_multiplier + 0.5)
-    return StoredLevel(r.guild_id, r.user_id, min(old.xp + gain, rules.MAX_XP), old.level,
-                       old.messages + r.messages, old.total_messages + r.total_messages,
-                       old.total_reactions + r.total_reactions, old.commands_used + r.commands_used,
-                       old.voice_time_seconds + r.voice_time_seconds, old.xp_multiplier, old.multiplier_expires_at)
+    old.xp = min(old.xp + gain, rules.MAX_XP)
+    old.messages += r.messages
+    old.total_messages += r.total_messages
+    old.total_reactions += r.total_reactions
+    old.commands_used += r.commands_used
+    old.voice_time_seconds += r.voice_time_seconds
+    return old
 
 
 def _take_back(p: _Pending, ev: _Event) -> None:
