@@ -43,6 +43,14 @@ class LevelRow:
     commands_used: int
     voice_time_seconds: int
     last_message_time: float | None  # POSIX time
+    # What counts for quests (`rules.PERIOD_COUNTERS`): added to the period counters of the server's current daily
+    # and weekly quest periods (``None``: the server has no such quests; the counters are left alone).
+    daily_period: int | None = None
+    weekly_period: int | None = None
+    q_messages: int = 0
+    q_reactions: int = 0
+    q_voice_seconds: int = 0
+    q_commands: int = 0
 
 
 @dataclass(slots=True)
@@ -60,6 +68,37 @@ class StoredLevel:
     voice_time_seconds: int
     xp_multiplier: float
     multiplier_expires_at: datetime | None
+    daily_period: int | None = None
+    daily_messages: int = 0
+    daily_reactions: int = 0
+    daily_voice_seconds: int = 0
+    daily_commands: int = 0
+    weekly_period: int | None = None
+    weekly_messages: int = 0
+    weekly_reactions: int = 0
+    weekly_voice_seconds: int = 0
+    weekly_commands: int = 0
+
+    def add_period(self, r: LevelRow) -> None:
+        """The period counters after adding ``r`` (as the upsert's statement does)."""
+        if r.daily_period is not None:
+            if self.daily_period is None or r.daily_period > self.daily_period:
+                self.daily_period = r.daily_period
+                self.daily_messages = self.daily_reactions = self.daily_voice_seconds = self.daily_commands = 0
+            if r.daily_period == self.daily_period:
+                self.daily_messages += r.q_messages
+                self.daily_reactions += r.q_reactions
+                self.daily_voice_seconds += r.q_voice_seconds
+                self.daily_commands += r.q_commands
+        if r.weekly_period is not None:
+            if self.weekly_period is None or r.weekly_period > self.weekly_period:
+                self.weekly_period = r.weekly_period
+                self.weekly_messages = self.weekly_reactions = self.weekly_voice_seconds = self.weekly_commands = 0
+            if r.weekly_period == self.weekly_period:
+                self.weekly_messages += r.q_messages
+                self.weekly_reactions += r.q_reactions
+                self.weekly_voice_seconds += r.q_voice_seconds
+                self.weekly_commands += r.q_commands
 
     @property
     def stats(self) -> dict[str, int]:
@@ -68,16 +107,39 @@ class StoredLevel:
                 "voice_time_seconds": self.voice_time_seconds}
 
 
+_PERIOD = ("daily_period, daily_messages, daily_reactions, daily_voice_seconds, daily_commands, weekly_period, "
+           "weekly_messages, weekly_reactions, weekly_voice_seconds, weekly_commands")
 _RETURNING = ("guild_id, user_id, xp, level, messages, total_messages, total_reactions, commands_used, "
-              "voice_time_seconds, xp_multiplier, multiplier_expires_at")
+              "voice_time_seconds, xp_multiplier, multiplier_expires_at, " + _PERIOD)
 _COLUMNS = ("guild_id, user_id, xp, level, messages, total_messages, total_reactions, commands_used, "
-            "voice_time_seconds, last_message_time, xp_multiplier, created_at, updated_at")
+            "voice_time_seconds, last_message_time, xp_multiplier, created_at, updated_at, " + _PERIOD)
+_COUNTED = ("messages", "reactions", "voice_seconds", "commands")
+
+
+def _period_set(row: str, new: str, names: dict[str, str]) -> str:
+    """SET clauses of the period counters: a row's period later than the stored one starts the counters again, the
+    same period adds to them, an earlier one (a process behind the quest reset) leaves them alone. ``row`` is the
+    stored row's prefix, ``new`` the incoming row's; ``names`` maps counter to the incoming expression."""
+    out = []
+    for period in ("daily", "weekly"):
+        p, np = f"{row}{period}_period", f"{new}{period}_period" if new else names[f"{period}_period"]
+        for c in _COUNTED:
+            col, inc = f"{period}_{c}", names[c] if not new else f"{new}{period}_{c}"
+            out.append(f"{col} = CASE WHEN {np} IS NULL THEN {row}{col} "
+                       f"WHEN {p} IS NULL OR {np} > {p} THEN {inc} "
+                       f"WHEN {np} = {p} THEN {row}{col} + {inc} ELSE {row}{col} END")
+        out.append(f"{period}_period = CASE WHEN {np} IS NOT NULL AND ({p} IS NULL OR {np} > {p}) THEN {np} "
+                   f"ELSE {p} END")
+    return ",\n  ".join(out)
+
 
 _PG_UPSERT = f"""
 INSERT INTO leveling_levels AS l ({_COLUMNS})
-SELECT t.g, t.u, t.x, 0, t.m, t.tm, t.tr, t.c, t.v, t.lmt, 1.0, $10, $10
+SELECT t.g, t.u, t.x, 0, t.m, t.tm, t.tr, t.c, t.v, t.lmt, 1.0, $10, $10,
+       t.dp, t.qm, t.qr, t.qv, t.qc, t.wp, t.qm, t.qr, t.qv, t.qc
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
-            $9::timestamptz[]) AS t(g, u, x, m, tm, tr, c, v, lmt)
+            $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+            $16::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc)
 ON CONFLICT (guild_id, user_id) DO UPDATE SET
   xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
                          THEN floor(excluded.xp * l.xp_multiplier + 0.5)::bigint ELSE excluded.xp END, {MAX_XP}),
@@ -87,7 +149,8 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
   commands_used = l.commands_used + excluded.commands_used,
   voice_time_seconds = l.voice_time_seconds + excluded.voice_time_seconds,
   last_message_time = GREATEST(l.last_message_time, excluded.last_message_time),
-  updated_at = excluded.updated_at
+  updated_at = excluded.updated_at,
+  {_period_set("l.", "excluded.", {})}
 RETURNING {_RETURNING}
 """
 
@@ -103,9 +166,12 @@ UPDATE leveling_levels AS l SET
   commands_used = l.commands_used + t.c,
   voice_time_seconds = l.voice_time_seconds + t.v,
   last_message_time = GREATEST(l.last_message_time, t.lmt),
-  updated_at = $10
+  updated_at = $10,
+  {_period_set("l.", "", {"daily_period": "t.dp", "weekly_period": "t.wp", "messages": "t.qm",
+                           "reactions": "t.qr", "voice_seconds": "t.qv", "commands": "t.qc"})}
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
-            $9::timestamptz[]) AS t(g, u, x, m, tm, tr, c, v, lmt)
+            $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+            $16::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc)
 WHERE l.guild_id = t.g AND l.user_id = t.u
 RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
 """
@@ -113,7 +179,8 @@ RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
 _SQLITE_UPSERT = f"""
 INSERT INTO leveling_levels ({_COLUMNS})
 SELECT value->>0, value->>1, value->>2, 0, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 1.0,
-       ?1, ?1
+       ?1, ?1, value->>9, value->>11, value->>12, value->>13, value->>14, value->>10, value->>11, value->>12,
+       value->>13, value->>14
 FROM json_each(?2) WHERE true
 ON CONFLICT (guild_id, user_id) DO UPDATE SET
   xp = min(xp + CASE WHEN xp_multiplier <> 1 AND multiplier_expires_at > ?1
@@ -126,14 +193,17 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
   last_message_time = CASE WHEN excluded.last_message_time IS NULL THEN last_message_time
                            WHEN last_message_time IS NULL OR excluded.last_message_time > last_message_time
                            THEN excluded.last_message_time ELSE last_message_time END,
-  updated_at = excluded.updated_at
+  updated_at = excluded.updated_at,
+  {_period_set("", "excluded.", {})}
 """
 # SQLite hands RETURNING rows over one step at a time, each taking the GIL back from the event loop's thread (a
 # convoy under load); the totals come back instead as ONE row of JSON, built in C while the GIL is released.
 _SQLITE_TOTALS = """
 SELECT json_group_array(json_array(l.guild_id, l.user_id, l.xp, l.level, l.messages, l.total_messages,
                                    l.total_reactions, l.commands_used, l.voice_time_seconds, l.xp_multiplier,
-                                   l.multiplier_expires_at))
+                                   l.multiplier_expires_at, l.daily_period, l.daily_messages, l.daily_reactions,
+                                   l.daily_voice_seconds, l.daily_commands, l.weekly_period, l.weekly_messages,
+                                   l.weekly_reactions, l.weekly_voice_seconds, l.weekly_commands))
 FROM json_each(?1) AS j JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1
 """
 
@@ -240,6 +310,28 @@ _SQLITE_COMPLETE = """
 UPDATE leveling_user_quests SET completed = 1, completed_at = ?1 FROM json_each(?2) AS j
 WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND quest_id = j.value->>2 AND NOT completed
 """
+# Period quests met (their progress is the member's period counter): the member's row of the quest is written
+# completed, once (``WHERE NOT completed``); only the rows this statement completed come back.
+_PG_PERIOD_DONE = """
+INSERT INTO leveling_user_quests AS q (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                       completed_at, expires_at)
+SELECT t.g, t.u, t.q, t.p, t.r, true, $6, t.e
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $7::timestamptz[])
+     AS t(g, u, q, p, r, e) ORDER BY 1, 2, 3
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET completed = true, completed_at = excluded.completed_at,
+  progress = excluded.progress, quest_specific_progress = excluded.quest_specific_progress
+WHERE NOT q.completed
+RETURNING q.guild_id, q.user_id, q.quest_id
+"""
+_SQLITE_PERIOD_DONE = """
+INSERT INTO leveling_user_quests (guild_id, user_id, quest_id, progress, quest_specific_progress, completed,
+                                  completed_at, expires_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 1, ?1, value->>5 FROM json_each(?2) WHERE true
+ON CONFLICT (guild_id, user_id, quest_id) DO UPDATE SET completed = 1, completed_at = excluded.completed_at,
+  progress = excluded.progress, quest_specific_progress = excluded.quest_specific_progress
+WHERE NOT completed
+RETURNING guild_id, user_id, quest_id
+"""
 # Achievements met: one insert for the whole flush; a row already there is a no-op, so each is earned once.
 _PG_ACHIEVEMENTS = """
 INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
@@ -290,8 +382,21 @@ def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
+def _stored(r: Sequence[Any]) -> StoredLevel:
+    """A `StoredLevel` from a row of ``_RETURNING``'s columns (a driver record or a JSON array)."""
+    level = StoredLevel(*r)
+    if r[10] is not None:
+        level.multiplier_expires_at = _parse_time(r[10])
+    return level
+
+
 def _chunks(rows: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def _period_arrays(rows: Sequence[LevelRow]) -> tuple[list[Any], ...]:
+    return ([r.daily_period for r in rows], [r.weekly_period for r in rows], [r.q_messages for r in rows],
+            [r.q_reactions for r in rows], [r.q_voice_seconds for r in rows], [r.q_commands for r in rows])
 
 
 class BulkWriter:
@@ -361,9 +466,7 @@ class BulkWriter:
             else:
                 rows = orjson.loads((await self._fetch(_SQLITE_TOTALS, _dumps(chunk)))[0][0])
             for r in rows:
-                level = out[(r[0], r[1])] = StoredLevel(*r)
-                if r[10] is not None:
-                    level.multiplier_expires_at = _parse_time(r[10])
+                out[(r[0], r[1])] = _stored(r)
         return out
 
     async def update_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
@@ -377,9 +480,8 @@ class BulkWriter:
                 [r.messages for r in chunk], [r.total_messages for r in chunk], [r.total_reactions for r in chunk],
                 [r.commands_used for r in chunk], [r.voice_time_seconds for r in chunk],
                 [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                 for r in chunk], now)
-            out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                                   _parse_time(r[10]) if r[10] is not None else None) for r in result)
+                 for r in chunk], now, *_period_arrays(chunk))
+            out.extend(_stored(r) for r in result)
         return out
 
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
@@ -396,18 +498,18 @@ class BulkWriter:
                     [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
                     [r.voice_time_seconds for r in chunk],
                     [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                     for r in chunk], now)
+                     for r in chunk], now, *_period_arrays(chunk))
             else:
                 payload = _dumps([
                     (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
-                     r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time))
+                     r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time),
+                     r.daily_period, r.weekly_period, r.q_messages, r.q_reactions, r.q_voice_seconds, r.q_commands)
                     for r in chunk])
                 await self._execute(_SQLITE_UPSERT, sqlite_time(now), payload)
                 wanted = chunk if read_back is None else [r for r in chunk if read_back(r)]
                 result = orjson.loads((await self._fetch(
                     _SQLITE_TOTALS, _dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
-            out.extend(StoredLevel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                                   _parse_time(r[10]) if r[10] is not None else None) for r in result)
+            out.extend(_stored(r) for r in result)
         return out
 
     async def add_xp(self, gains: Sequence[tuple[int, int, int]]) -> None:
@@ -460,6 +562,22 @@ class BulkWriter:
                 if found:
                     await self._execute(_SQLITE_COMPLETE, sqlite_time(now), _dumps(found))
                 done.extend((r[0], r[1], r[2]) for r in found)
+        return done
+
+    async def complete_period_quests(self, rows: Sequence[tuple[int, int, int, int, int, datetime | None]],
+                                     now: datetime) -> list[tuple[int, int, int]]:
+        """(guild, user, quest, member's counter, requirement, expiry) of period quests whose requirement the
+        member's period counter meets: mark each completed; returns the ones this call completed (each once)."""
+        done: list[tuple[int, int, int]] = []
+        for chunk in _chunks(sorted(rows)):
+            if self.pg:
+                found = await self._fetch(_PG_PERIOD_DONE, [r[0] for r in chunk], [r[1] for r in chunk],
+                                          [r[2] for r in chunk], [r[3] for r in chunk], [r[4] for r in chunk], now,
+                                          [r[5] for r in chunk])
+            else:
+                found = await self._fetch(_SQLITE_PERIOD_DONE, sqlite_time(now), _dumps(
+                    [(g, u, q, p, req, None if e is None else sqlite_time(e)) for g, u, q, p, req, e in chunk]))
+            done.extend((r[0], r[1], r[2]) for r in found)
         return done
 
     async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime

@@ -653,8 +653,10 @@ class XpIngestor:
             if new_guilds:
                 await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
                                 [{"id": g, "name": ""} for g in new_guilds])
+            periods = {g: _periods(quests[g]) for g in guild_ids}
             level_rows = [
-                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg)
+                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg,
+                         *periods[g], p.q_messages, p.q_reactions, p.q_voice, p.q_commands)
                 for (g, u), p in rows.items()
                 if p.xp or p.total_messages or p.reactions or p.commands or p.voice
             ]
@@ -718,23 +720,44 @@ class XpIngestor:
             # server or member): progress added and completions found in one statement each, achievements met
             # inserted in one (a row already there is a no-op, so each is earned once).
             by_id = {g: ActivityResult(g) for g in sorted(by_guild)}
+            # The server's generated daily and weekly quests read their progress from the period counters the level
+            # upsert just moved: only a member whose counter crossed a requirement in this flush is written (each
+            # quest completes once: the statement skips a row already completed). Custom quests keep a row each.
             quest_rows = []
+            period_rows: list[tuple[int, int, int, int, int, datetime | None]] = []
             quest_at: dict[int, tuple[int, QuestInfo]] = {}
+            seen = 0
             for g, members in by_guild.items():
                 for index, quest in enumerate(quests[g]):
                     quest_at[quest.id] = (index, quest)
                     name, stat = _QUEST_FIELD[quest.requirement_type], quest.requirement_type
+                    need = quest.requirement_value
+                    if quest.period_start is not None and rules.counts_by_period(
+                            quest.quest_type, quest.template_key, quest.period_start):
+                        key = rules.period_key(quest.period_start)
+                        marker = f"{quest.quest_type}_period"
+                        column = rules.period_column(quest.quest_type, quest.requirement_type)
+                        for u, r in members.items():
+                            inc = getattr(rows[(g, u)], name)
+                            if inc > 0 and getattr(r, marker) == key:
+                                value = getattr(r, column)
+                                if value - inc < need <= value:
+                                    period_rows.append((g, u, quest.id, getattr(r, stat), need, quest.expires_at))
+                        continue
                     for u, r in members.items():
                         inc = getattr(rows[(g, u)], name)
                         if inc > 0:
-                            quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at,
-                                               quest.requirement_value))
-                            if not len(quest_rows) % YIELD_EVERY:
-                                await asyncio.sleep(0)
+                            quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at, need))
+                    seen += len(members)
+                    if seen > YIELD_EVERY:
+                        seen = 0
+                        await asyncio.sleep(0)
             boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
             t3 = time.perf_counter()
-            if quest_rows:
-                done = await writer.advance_quests(quest_rows, now)
+            done = await writer.advance_quests(quest_rows, now) if quest_rows else []
+            if period_rows:
+                done += await writer.complete_period_quests(period_rows, now)
+            if done:
                 for g, u, qid in sorted(done, key=lambda d: (d[0], quest_at[d[2]][0], d[1])):
                     quest = quest_at[qid][1]
                     by_id[g].quests_completed.append((u, quest))
@@ -1101,6 +1124,16 @@ class Standing:
     rank: int | None
 
 
+def _periods(quests: Iterable[QuestInfo]) -> tuple[int | None, int | None]:
+    """The server's current daily and weekly quest periods (`rules.period_key`), from its generated quests."""
+    found: dict[str, int] = {}
+    for q in quests:
+        if q.period_start is not None and rules.counts_by_period(q.quest_type, q.template_key, q.period_start):
+            key = rules.period_key(q.period_start)
+            found[q.quest_type] = max(found.get(q.quest_type, key), key)
+    return found.get("daily"), found.get("weekly")
+
+
 def _never(_row: LevelRow) -> bool:
     return False
 
@@ -1118,8 +1151,11 @@ def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
     """The totals the upsert leaves: what was stored plus the row (the quest boost as the statement applies it).
     ``old`` (read for this flush only) is updated in place."""
     if old is None:
-        return StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
-                           r.commands_used, r.voice_time_seconds, 1.0, None)
+        new = StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
+                          r.commands_used, r.voice_time_seconds, 1.0, None)
+        new.add_period(r)
+        return new
+    old.add_period(r)
     gain = r.xp
     if old.xp_multiplier != 1 and old.multiplier_expires_at is not None and old.multiplier_expires_at > now:
         gain = int(r.xp * old.xp_multiplier + 0.5)

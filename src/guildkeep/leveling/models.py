@@ -62,6 +62,20 @@ class Level(TimestampMixin, Base):
     last_message_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     xp_multiplier: Mapped[float] = mapped_column(Float, default=1.0, nullable=False)
     multiplier_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # This quest period's activity that counts for quests (past its cooldown, not in a no-XP place), for the
+    # server's generated daily and weekly quests: their progress is read from here, so a flush adds to the
+    # member's one row instead of writing a row per quest (`rules.PERIOD_COUNTERS`). ``*_period`` is the start
+    # of the period the counters belong to (POSIX seconds); a later period starts them again from zero.
+    daily_period: Mapped[int | None] = mapped_column(BigInteger)
+    daily_messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    daily_reactions: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    daily_voice_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    daily_commands: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    weekly_period: Mapped[int | None] = mapped_column(BigInteger)
+    weekly_messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    weekly_reactions: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    weekly_voice_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
+    weekly_commands: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
 
 
 # Leaderboard order (XP high to low, ties by user id): keyset pages and rank counts read it in order.

@@ -346,6 +346,37 @@ QUEST_TEMPLATES: tuple[QuestTemplate, ...] = (
 )
 
 
+# Period counters: the server's generated daily and weekly quests read a member's progress from counters on the
+# member's level row (``daily_*``/``weekly_*``, by requirement type) instead of a row per member and quest, so
+# activity costs one row write however many quests it moves. Custom quests keep their rows.
+PERIOD_COUNTERS = {"total_messages": "messages", "total_reactions": "reactions",
+                   "voice_time_seconds": "voice_seconds", "commands_used": "commands"}
+PERIODS = ("daily", "weekly")
+
+
+def counts_by_period(quest_type: str, template_key: str | None, period_start: datetime | None) -> bool:
+    """Whether a quest's progress is read from the period counters (a generated daily or weekly quest)."""
+    return template_key is not None and period_start is not None and quest_type in PERIODS
+
+
+def period_key(start: datetime) -> int:
+    """How a period's start is stored beside its counters (POSIX seconds)."""
+    return int(start.timestamp())
+
+
+def period_column(quest_type: str, requirement_type: str) -> str:
+    """The level row's counter of a period quest (``daily_messages``, ``weekly_voice_seconds``, …)."""
+    return f"{quest_type}_{PERIOD_COUNTERS[requirement_type]}"
+
+
+def period_progress(period_start: datetime, stored_period: int | None, stored_value: int) -> int:
+    """A period quest's progress from the member's counters.
+
+    They count for the quest only while they belong to the quest's period.
+    """
+    return stored_value if stored_period == period_key(period_start) else 0
+
+
 # ------------------------------------------------------------------------------------------ templates
 
 _FORMATTER = string.Formatter()

@@ -77,6 +77,43 @@ IMPORT_CHUNK = 2_000  # players per statement: 7 columns x 2,000 stays far below
 
 LEVELS = cast(Table, Level.__table__)
 USER_QUESTS = cast(Table, UserQuest.__table__)
+_PERIOD_COLUMNS = tuple(f"{p}_{c}" for p in rules.PERIODS for c in ("period", *rules.PERIOD_COUNTERS.values()))
+
+
+def _by_period(quest: QuestInfo) -> bool:
+    """A generated daily or weekly quest: its progress is the member's period counter (`rules.PERIOD_COUNTERS`)."""
+    return rules.counts_by_period(quest.quest_type, quest.template_key, quest.period_start)
+
+
+def _current_periods(quests: Sequence[QuestInfo], now: datetime) -> dict[str, int]:
+    """The server's current quest period of each kind (`rules.period_key`), from its active generated quests."""
+    found: dict[str, int] = {}
+    for q in quests:
+        if q.period_start is not None and _by_period(q) and (q.expires_at is None or q.expires_at > now):
+            key = rules.period_key(q.period_start)
+            found[q.quest_type] = max(found.get(q.quest_type, key), key)
+    return found
+
+
+def _moved_periods(row: Any, delta: ActivityDelta, periods: Mapping[str, int]) -> dict[str, int | None]:
+    """A member's period counters after ``delta`` (``row`` holds them as read, locked).
+
+    A later period starts them from zero, the current one adds, a server with no quest of a kind leaves its
+    counters alone.
+    """
+    out: dict[str, int | None] = {}
+    for kind in rules.PERIODS:
+        stored = getattr(row, f"{kind}_period")
+        values = {c: getattr(row, f"{kind}_{c}") for c in rules.PERIOD_COUNTERS.values()}
+        key = periods.get(kind)
+        if key is not None and (stored is None or key > stored):
+            stored, values = key, dict.fromkeys(values, 0)
+        if key is not None and key == stored:
+            for requirement, c in rules.PERIOD_COUNTERS.items():
+                values[c] += delta.quest_increment(requirement)
+        out[f"{kind}_period"] = stored
+        out.update({f"{kind}_{c}": v for c, v in values.items()})
+    return out
 
 
 def _rowcount(result: Any) -> int:
@@ -447,7 +484,7 @@ class LevelingService:
             r.user_id: r
             for r in (await s.execute(
                 select(Level.user_id, Level.xp, Level.level, Level.xp_multiplier, Level.multiplier_expires_at,
-                       *(getattr(Level, c) for c in COUNTERS))
+                       *(getattr(Level, c) for c in COUNTERS), *(getattr(Level, c) for c in _PERIOD_COLUMNS))
                 .where(Level.guild_id == guild_id, Level.user_id.in_(users))
                 .order_by(Level.user_id).with_for_update()
             )).all()
@@ -455,6 +492,7 @@ class LevelingService:
         xp = {}
         stats: dict[int, dict[str, int]] = {}
         params = []
+        periods = _current_periods(quests, now)
         for uid in users:
             d, row = deltas[uid], rows[uid]
             gain = d.xp
@@ -464,7 +502,8 @@ class LevelingService:
             xp[uid] = min(row.xp + gain, rules.MAX_XP)
             stats[uid] = {c: getattr(row, c) + getattr(d, c) for c in COUNTERS}
             params.append({"g": guild_id, "u": uid, "dxp": xp[uid] - row.xp, "lmt": d.last_message_time,
-                           **{f"d_{c}": getattr(d, c) for c in COUNTERS}})
+                           **{f"d_{c}": getattr(d, c) for c in COUNTERS},
+                           **{f"p_{c}": v for c, v in _moved_periods(row, d, periods).items()}})
         table = LEVELS
         stmt = update(table).where(table.c.guild_id == bindparam("g"), table.c.user_id == bindparam("u")).values(
             xp=table.c.xp + bindparam("dxp"),
@@ -472,6 +511,7 @@ class LevelingService:
                                             table.c.last_message_time),
             updated_at=now,
             **{c: table.c[c] + bindparam(f"d_{c}") for c in COUNTERS},
+            **{c: bindparam(f"p_{c}") for c in _PERIOD_COLUMNS},  # the rows are locked: set from what was read
         )
         await s.execute(stmt, params)
 
@@ -484,7 +524,11 @@ class LevelingService:
             moved = [(uid, inc) for uid, inc in moved if inc > 0]
             if not moved:
                 continue
-            for uid in await self._advance_quest(s, guild_id, quest, moved, stats=stats, now=now):
+            if _by_period(quest):  # progress is the period counter the update above moved
+                done = await self._complete(s, guild_id, quest, [uid for uid, _ in moved], now)
+            else:
+                done = await self._advance_quest(s, guild_id, quest, moved, stats=stats, now=now)
+            for uid in done:
                 outcome.quests_completed.append((uid, quest))
                 rewards[uid] = rewards.get(uid, 0) + quest.reward_xp
                 if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
@@ -531,6 +575,26 @@ class LevelingService:
 
     async def _complete(self, s: AsyncSession, guild_id: int, quest: QuestInfo, users: Sequence[int],
                         now: datetime) -> list[int]:
+        """Complete ``quest`` for the ``users`` who meet its requirement; returns who it completed now (once)."""
+        if _by_period(quest) and quest.period_start is not None:
+            counter = getattr(Level, rules.period_column(quest.quest_type, quest.requirement_type))
+            met = (await s.execute(select(Level.user_id, getattr(Level, quest.requirement_type)).where(
+                Level.guild_id == guild_id, Level.user_id.in_(users), counter >= quest.requirement_value,
+                getattr(Level, f"{quest.quest_type}_period") == rules.period_key(quest.period_start),
+            ).order_by(Level.user_id))).all()
+            if not met:
+                return []
+            ins = insert_for(s, UserQuest).values([
+                {"guild_id": guild_id, "user_id": uid, "quest_id": quest.id, "progress": overall,
+                 "quest_specific_progress": quest.requirement_value, "completed": True, "completed_at": now,
+                 "expires_at": quest.expires_at} for uid, overall in met])
+            ins = ins.on_conflict_do_update(
+                index_elements=["guild_id", "user_id", "quest_id"],
+                set_={"completed": True, "completed_at": ins.excluded.completed_at, "progress": ins.excluded.progress,
+                      "quest_specific_progress": ins.excluded.quest_specific_progress},
+                where=USER_QUESTS.c.completed == false(),
+            )
+            return sorted((await s.execute(ins.returning(UserQuest.user_id))).scalars())
         done = await s.execute(
             update(UserQuest)
             .where(UserQuest.guild_id == guild_id, UserQuest.quest_id == quest.id, UserQuest.user_id.in_(users),
@@ -1012,11 +1076,25 @@ class LevelingService:
             rows = {r.quest_id: r for r in (await s.execute(select(UserQuest).where(
                 UserQuest.guild_id == guild_id, UserQuest.user_id == user_id,
                 UserQuest.quest_id.in_([q.id for q in quests])))).scalars()}
-        return [
-            UserQuestInfo(q, rows[q.id].progress, rows[q.id].quest_specific_progress, rows[q.id].completed,
-                          rows[q.id].completed_at) if q.id in rows else UserQuestInfo(q, 0, 0, False, None)
-            for q in quests
-        ]
+            level = None
+            if any(_by_period(q) for q in quests):
+                level = (await s.execute(select(Level).where(Level.guild_id == guild_id,
+                                                             Level.user_id == user_id))).scalar_one_or_none()
+        out = []
+        for q in quests:
+            row = rows.get(q.id)
+            if _by_period(q) and q.period_start is not None and not (row is not None and row.completed):
+                value = 0 if level is None else rules.period_progress(
+                    q.period_start, getattr(level, f"{q.quest_type}_period"),
+                    getattr(level, rules.period_column(q.quest_type, q.requirement_type)))
+                overall = 0 if level is None else getattr(level, q.requirement_type)
+                out.append(UserQuestInfo(q, overall, value, False, None))
+            elif row is not None:
+                out.append(UserQuestInfo(q, row.progress, row.quest_specific_progress, row.completed,
+                                         row.completed_at))
+            else:
+                out.append(UserQuestInfo(q, 0, 0, False, None))
+        return out
 
     async def check_quest_progress(self, guild_id: int, user_id: int, counter_type: str, counter_value: int,
                                    session_value: int | None = None) -> list[QuestInfo]:
