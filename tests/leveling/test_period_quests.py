@@ -65,8 +65,10 @@ async def test_progress_lives_on_the_member_row_until_a_quest_completes_once(svc
     done = [(u, q.template_key or q.name) for o in outcomes for u, q in o.quests_completed]
     assert done == [(1, "Talk a lot"), (1, "daily_chat")]
     mine = _by_key(await svc.get_user_active_quests(G, 1))
-    assert mine["daily_chat"].completed and mine["daily_chat"].completed_at is not None
-    assert mine["weekly_chat"].quest_specific_progress == 50 and not mine["weekly_chat"].completed
+    assert mine["daily_chat"].completed
+    assert mine["daily_chat"].completed_at is not None
+    assert mine["weekly_chat"].quest_specific_progress == 50
+    assert not mine["weekly_chat"].completed
     assert custom.id in {q.quest.id for q in mine.values()}
     daily = next(q for q in generated if q.template_key == "daily_chat")
     reward = daily.reward_xp + custom.reward_xp
@@ -98,7 +100,8 @@ async def test_the_service_path_counts_and_completes_from_the_same_counters(svc:
     assert [q.template_key for q in completed] == ["daily_react"]
     assert await svc.check_quest_progress(G, 1, "total_reactions", 0, 6) == []  # once
     mine = _by_key(await svc.get_user_active_quests(G, 1))["daily_react"]
-    assert mine.completed and mine.quest_specific_progress == mine.quest.requirement_value
+    assert mine.completed
+    assert mine.quest_specific_progress == mine.quest.requirement_value
 
 
 async def test_two_processes_crossing_a_requirement_together_complete_it_once(db: Database, database_url: str,
@@ -125,7 +128,8 @@ async def test_two_processes_crossing_a_requirement_together_complete_it_once(db
     finally:
         await other_db.dispose()
     mine = _by_key(await svc.get_user_active_quests(G, 1))
-    assert mine["daily_chat"].completed and mine["weekly_chat"].quest_specific_progress == 29
+    assert mine["daily_chat"].completed
+    assert mine["weekly_chat"].quest_specific_progress == 29
 
 
 async def test_an_upgrade_carries_progress_made_before_it(empty_database_url: str) -> None:
