@@ -14,6 +14,7 @@ transaction the caller's `Database.session` opened.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -485,9 +486,16 @@ class BulkWriter:
         return out
 
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
-                            read_back: Callable[[LevelRow], bool] | None = None) -> list[StoredLevel]:
+                            read_back: Callable[[LevelRow], bool] | None = None,
+                            payloads: Sequence[str] | None = None) -> list[StoredLevel]:
         """Add each row's activity to its member (creating the member's row); returns the resulting totals: of
-        every row on PostgreSQL (``RETURNING``), of the rows ``read_back`` selects on SQLite (a second pass)."""
+        every row on PostgreSQL (``RETURNING``), of the rows ``read_back`` selects on SQLite (a second pass).
+        SQLite may take the statements' parameters built beforehand (`sqlite_payloads`): then no totals are read."""
+        if payloads is not None and not self.pg:
+            stamp = sqlite_time(now)
+            for payload in payloads:
+                await self._execute(_SQLITE_UPSERT, stamp, payload)
+            return []
         out: list[StoredLevel] = []
         ordered = sorted(rows, key=_MEMBER)  # one lock order for every process
         for chunk in _chunks(ordered):
@@ -510,6 +518,21 @@ class BulkWriter:
                 result = orjson.loads((await self._fetch(
                     _SQLITE_TOTALS, _dumps([(r.guild_id, r.user_id) for r in wanted])))[0][0]) if wanted else []
             out.extend(_stored(r) for r in result)
+        return out
+
+    @staticmethod
+    async def sqlite_payloads(rows: Sequence[LevelRow]) -> list[str]:
+        """SQLite: the upsert's parameters for ``rows``, one JSON text per statement, built a chunk at a time with
+        a turn of the event loop in between (the flush builds them while its read runs on the connection's
+        thread)."""
+        out = []
+        for chunk in _chunks(sorted(rows, key=_MEMBER)):
+            out.append(_dumps([
+                (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
+                 r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time),
+                 r.daily_period, r.weekly_period, r.q_messages, r.q_reactions, r.q_voice_seconds, r.q_commands)
+                for r in chunk]))
+            await asyncio.sleep(0)
         return out
 
     async def add_xp(self, gains: Sequence[tuple[int, int, int]]) -> None:

@@ -637,29 +637,44 @@ class XpIngestor:
             writer = await BulkWriter.open(s, svc.db.backend)
             rows = dict(batch)  # copied member by member below, only where an event is taken back
             t = time.perf_counter()
-            if events:
-                self._stamp = max(self._stamp + 1, time.time_ns() // 1000)
-                taken = await writer.claim_events([(k, ev.owner) for k, ev in events.items()], self._stamp)
-                copied = set()
-                for k in taken:
-                    member = events[k].member
-                    if member not in copied:
-                        rows[member] = replace(rows[member])
-                        copied.add(member)
-                    _take_back(rows[member], events[k])
-                self.duplicates += len(taken)
-            self.stats["claim_seconds"] += time.perf_counter() - t
             new_guilds = [g for g in guild_ids if not self._guilds[g].known]
             if new_guilds:
                 await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
                                 [{"id": g, "name": ""} for g in new_guilds])
+            claiming: asyncio.Future[set[int]] | None = None
+            if events:
+                self._stamp = max(self._stamp + 1, time.time_ns() // 1000)
+                claiming = asyncio.ensure_future(
+                    writer.claim_events([(k, ev.owner) for k, ev in events.items()], self._stamp))
+                in_flight.push_async_callback(_settle_task, claiming)
+                await asyncio.sleep(0)
             periods = {g: _periods(quests[g]) for g in guild_ids}
-            level_rows = [
-                LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands, p.voice, p.last_msg,
-                         *periods[g], p.q_messages, p.q_reactions, p.q_voice, p.q_commands)
-                for (g, u), p in rows.items()
-                if p.xp or p.total_messages or p.reactions or p.commands or p.voice
-            ]
+
+            async def rows_of(pending: dict[tuple[int, int], _Pending]) -> list[LevelRow]:
+                out = []
+                for (g, u), p in pending.items():
+                    if p.xp or p.total_messages or p.reactions or p.commands or p.voice:
+                        out.append(LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands,
+                                            p.voice, p.last_msg, *periods[g], p.q_messages, p.q_reactions,
+                                            p.q_voice, p.q_commands))
+                        if not len(out) % YIELD_EVERY:
+                            await asyncio.sleep(0)  # the claim's statements go on meanwhile
+                return out
+
+            level_rows = await rows_of(rows)  # built while the event keys are claimed
+            if claiming is not None:
+                taken = await claiming
+                if taken:  # events another process counted already come off their members' rows
+                    copied = set()
+                    for k in taken:
+                        member = events[k].member
+                        if member not in copied:
+                            rows[member] = replace(rows[member])
+                            copied.add(member)
+                        _take_back(rows[member], events[k])
+                    self.duplicates += len(taken)
+                    level_rows = await rows_of(rows)
+            self.stats["claim_seconds"] += time.perf_counter() - t
             t2 = time.perf_counter()
             mono = time.monotonic()
 
@@ -688,16 +703,21 @@ class XpIngestor:
                 # SQLite has one writer at a time and this flush holds the lock: the totals read before the
                 # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
                 # need their user row ensured.
+                # Statements run on the connection's own thread while this one goes on: the upsert's parameters
+                # are built while the totals are read, and the totals, quests and achievements are worked out
+                # while the upsert runs (their statements queue behind it; it is awaited before the level updates).
                 wanted = [r for r in level_rows if read_back(r)]
-                before = await writer.read_levels([(r.guild_id, r.user_id) for r in wanted])
+                reading = asyncio.ensure_future(writer.read_levels([(r.guild_id, r.user_id) for r in wanted]))
+                in_flight.push_async_callback(_settle_task, reading)
+                await asyncio.sleep(0)
+                payloads = await writer.sqlite_payloads(level_rows)
+                before = await reading
                 new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                              for r in wanted if (r.guild_id, r.user_id) not in before}
                 if new_users:
                     await writer.ensure_users(sorted(new_users.items()), now)
                 if level_rows:
-                    # The upsert runs on the connection's thread while this one works out the totals, quests and
-                    # achievements below (their statements queue behind it); awaited before the level updates.
-                    upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never))
+                    upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never, payloads))
                     in_flight.push_async_callback(_settle_task, upserting)  # never left running past the session
                     await asyncio.sleep(0)
                 stored = []
