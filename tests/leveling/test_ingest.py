@@ -6,10 +6,13 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, func, select
 
 from guildkeep.db import Database, utcnow
+from guildkeep.db.instances import FRESH_SECONDS, BotInstance
 from guildkeep.leveling.bulk import BulkWriter
 from guildkeep.leveling.ingest import VoiceTracker, XpIngestor
+from guildkeep.leveling.models import SeenEvent
 from guildkeep.leveling.results import ActivityResult
 from guildkeep.leveling.service import LevelingService
 
@@ -313,6 +316,62 @@ async def test_two_processes_fed_the_same_events_count_each_once(db: Database, d
             assert got.total_messages > 0 or got.voice_time_seconds > 0
     finally:
         await other_db.dispose()
+
+
+async def test_event_keys_are_claimed_only_while_another_instance_may_receive_the_events(
+        db: Database, database_url: str) -> None:
+    """A bot process alone writes no event keys; from the moment another one has a heartbeat row (written before
+    its gateway session starts) both claim keys, so the events both receive count once; the keys of events
+    received while it ran are still claimed after it stops."""
+    svc = LevelingService(db)
+
+    async def keys() -> int:
+        async with db.session(read_only=True) as s:
+            return int(await s.scalar(select(func.count()).select_from(SeenEvent)) or 0)
+
+    async def beat(instance: str, when: datetime) -> None:
+        async with db.session() as s:
+            row = await s.get(BotInstance, instance)
+            if row is None:
+                s.add(BotInstance(id=instance, kind="bot", host="here", pid=1, started_at=when, heartbeat_at=when))
+            else:
+                row.heartbeat_at = when
+
+    async def total() -> int:
+        return sum([(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)])
+
+    await beat("a", utcnow())
+    alone = XpIngestor(svc, instance_id="a")
+    for i in range(5):
+        await alone.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
+    await alone.flush()
+    assert (await keys(), alone.stats["keys_skipped"]) == (0, 5)
+
+    other_db = Database(database_url)
+    try:
+        second = XpIngestor(LevelingService(other_db), instance_id="b")
+        await beat("b", utcnow())  # the second process starts: its row first, then its gateway session
+        for i in range(5, 10):  # both receive these
+            await alone.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
+            await second.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
+        await asyncio.gather(alone.flush(), second.flush())
+        assert await total() == 10
+        assert alone.duplicates + second.duplicates == 5
+        assert await keys() == 5
+    finally:
+        await other_db.dispose()
+    async with db.session() as s:  # the second process stopped cleanly: its row is gone
+        await s.execute(delete(BotInstance).where(BotInstance.id == "b"))
+    await alone.message(G, 1, message_id=SNOW + (10 << 22))
+    await alone.flush()
+    assert await keys() == 6  # received within FRESH_SECONDS of its last heartbeat: still claimed
+
+    await beat("a", utcnow() - timedelta(seconds=2 * FRESH_SECONDS))  # a process that died long ago
+    later = XpIngestor(svc, instance_id="c")
+    await later.message(G, 2, message_id=SNOW + (11 << 22))
+    await later.flush()
+    assert (await keys(), later.stats["keys_skipped"]) == (6, 1)
+    assert await total() == 12
 
 
 async def test_reads_include_activity_not_flushed_yet(svc: LevelingService) -> None:

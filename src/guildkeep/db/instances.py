@@ -33,6 +33,11 @@ HEARTBEAT_SECONDS = 15.0
 FRESH_SECONDS = 60.0
 
 
+def new_instance_id() -> str:
+    """A process's id in ``bot_instances``."""
+    return uuid.uuid4().hex
+
+
 class BotInstance(Base):
     """One running bot process or playground, by its heartbeat."""
 
@@ -67,11 +72,12 @@ class BotRunningError(DomainError):
 class Heartbeat:
     """Keeps this process's ``bot_instances`` row fresh while it runs. ``start``/``stop``, or ``async with``."""
 
-    def __init__(self, db: Database, *, kind: str = "bot", interval: float = HEARTBEAT_SECONDS) -> None:
+    def __init__(self, db: Database, *, kind: str = "bot", interval: float = HEARTBEAT_SECONDS,
+                 instance_id: str | None = None) -> None:
         self.db = db
         self.kind = kind
         self.interval = interval
-        self.id = uuid.uuid4().hex
+        self.id = instance_id or new_instance_id()
         self.started_at = utcnow()
         self._task: asyncio.Task[None] | None = None
         self._warned = False

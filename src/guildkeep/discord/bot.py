@@ -15,6 +15,7 @@ import discord
 from guildkeep.cache import InvalidationBus
 from guildkeep.config import Settings
 from guildkeep.db import Database
+from guildkeep.db.instances import new_instance_id
 from guildkeep.discord import cogs
 from guildkeep.discord.errors import on_app_command_error
 from guildkeep.discord.webhooks import WebhookManager
@@ -81,6 +82,7 @@ class GuildkeepBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.sandbox = sandbox
+        self.instance_id = new_instance_id()  # this process's heartbeat row (`serve` keeps it fresh)
         self.started_at = time.monotonic()
         self.webhooks = WebhookManager(self)
         # Cache invalidations shared with the other processes (shards) through Redis when it is configured.

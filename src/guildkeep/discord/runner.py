@@ -20,7 +20,7 @@ async def serve(bot: GuildkeepBot, token: str) -> None:
     """Run ``bot`` with ``token`` and the heartbeat (``bot_instances``) until it stops, with the web pages when
     GUILDKEEP_WEB_PORT is set; its scheduler (backups included) stops with it. SIGTERM and SIGINT close the
     bot (its cogs unload and flush what they buffer) before this returns and the database is disposed."""
-    heartbeat = Heartbeat(bot.db, kind="bot")
+    heartbeat = Heartbeat(bot.db, kind="bot", instance_id=bot.instance_id)
     tune_collector()  # a million members' state in memory: see guildkeep.runtime
     closing: list[asyncio.Future[None]] = []
     remove = install_shutdown_handlers(lambda: closing.append(asyncio.ensure_future(bot.close())))

@@ -47,6 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from guildkeep.db import Database, migrate
+from guildkeep.db.instances import new_instance_id
 from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import sqlite_time
 from guildkeep.leveling.ingest import DISCORD_EPOCH_MS, XpIngestor, _Member, snowflake_time
@@ -362,7 +363,7 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
         counts["quests_completed"] += len(outcome.quests_completed)
         counts["achievements_earned"] += len(outcome.achievements_earned)
 
-    ingestor = XpIngestor(service, on_outcome=announce)
+    ingestor = XpIngestor(service, on_outcome=announce, instance_id=new_instance_id())  # as one bot process
     before_total, _ = await _sums(db)
     t = time.perf_counter()
     await ingestor.preload(work.guild_id(g) for g in range(len(work.sizes)))  # what the bot does at READY

@@ -42,10 +42,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.db import utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.db.instances import FRESH_SECONDS, BotInstance
 from guildkeep.identity.models import Guild
 from guildkeep.leveling import queries, rules
 from guildkeep.leveling.board import GuildBoard
@@ -181,6 +183,7 @@ class _Event:
     counted: bool
     seconds: int = 0
     owner: int | None = None  # voice intervals: the process that may add to the key
+    at: float = 0.0  # when this process received it (POSIX time)
 
 
 class _Guild:
@@ -220,6 +223,7 @@ class XpIngestor:
         before_flush: Callable[[], Awaitable[None]] | None = None,
         idle_seconds: float = 900.0,
         max_members: int = 500_000,
+        instance_id: str | None = None,
     ) -> None:
         self.service = service
         self.flush_seconds = flush_seconds
@@ -230,6 +234,10 @@ class XpIngestor:
         self.idle_seconds = idle_seconds
         self.max_members = max_members
         self.owner = secrets.randbits(62) + 1  # this process, for the voice intervals it claims
+        # This process's row in ``bot_instances`` (the bot's heartbeat): event keys are then claimed only for events
+        # another instance may also have received. Without it every event's key is claimed.
+        self.instance_id = instance_id
+        self._shared_until = 0.0  # events received until then (POSIX time) may reach another instance too
         self._members: OrderedDict[tuple[int, int], _Member] = OrderedDict()  # least recently active first
         self._guilds: dict[int, _Guild] = {}
         self._pending: dict[tuple[int, int], _Member] = {}
@@ -253,7 +261,7 @@ class XpIngestor:
         self.events_seen = 0
         self.duplicates = 0
         self.stats = {"rows": 0, "claim_seconds": 0.0, "upsert_seconds": 0.0, "quest_seconds": 0.0,
-                      "flush_seconds": 0.0}
+                      "flush_seconds": 0.0, "keys_skipped": 0}
 
     # ------------------------------------------------------------------------------------- events
 
@@ -312,7 +320,8 @@ class XpIngestor:
                 key = event_key("voice", guild_id, user_id, cell)
                 ev = self._events.get(key)
                 if ev is None:
-                    self._events[key] = _Event((guild_id, user_id), VOICE, xp, not blocked, secs, self.owner)
+                    self._events[key] = _Event((guild_id, user_id), VOICE, xp, not blocked, secs, self.owner,
+                                               time.time())
                 else:
                     ev.xp += xp
                     ev.seconds += secs
@@ -394,7 +403,7 @@ class XpIngestor:
                 m.q_commands += 1
         m.p_xp += xp
         if key is not None:
-            self._events[key] = _Event(mkey, source, xp, counted)
+            self._events[key] = _Event(mkey, source, xp, counted, 0, None, time.time())
         pending = self._pending
         pending[mkey] = m
         if self._boards:
@@ -642,10 +651,11 @@ class XpIngestor:
                 await s.execute(insert_for(s, Guild).on_conflict_do_nothing(index_elements=["id"]),
                                 [{"id": g, "name": ""} for g in new_guilds])
             claiming: asyncio.Future[set[int]] | None = None
-            if events:
+            shared = await self._shared_events(s, events)
+            if shared:
                 self._stamp = max(self._stamp + 1, time.time_ns() // 1000)
                 claiming = asyncio.ensure_future(
-                    writer.claim_events([(k, ev.owner) for k, ev in events.items()], self._stamp))
+                    writer.claim_events([(k, ev.owner) for k, ev in shared.items()], self._stamp))
                 in_flight.push_async_callback(_settle_task, claiming)
                 await asyncio.sleep(0)
             periods = {g: _periods(quests[g]) for g in guild_ids}
@@ -853,6 +863,27 @@ class XpIngestor:
         for g in guild_ids:
             self._guilds[g].known = True
         return outcomes, final, estimated
+
+    async def _shared_events(self, s: AsyncSession, events: dict[int, _Event]) -> dict[int, _Event]:
+        """The events whose keys this flush claims: all of them, or with ``instance_id`` those received while
+        another instance was running (its heartbeat fresh), when the same events may have reached it.
+
+        Another bot process receives events only from the moment its gateway session starts, which is after its
+        heartbeat row is written; this flush reads the rows after it received every event it holds. So an event
+        both receive is received by this process after the other's row exists, and its key is claimed here as
+        well as there. An instance that stops or dies is waited for ``FRESH_SECONDS`` after its last heartbeat:
+        events it may have counted are still checked against its keys.
+        """
+        if not events or self.instance_id is None:
+            return events
+        latest = (await s.execute(select(func.max(BotInstance.heartbeat_at))
+                                  .where(BotInstance.id != self.instance_id))).scalar_one_or_none()
+        if latest is not None:
+            self._shared_until = max(self._shared_until, latest.timestamp() + FRESH_SECONDS)
+        until = self._shared_until
+        shared = {k: ev for k, ev in events.items() if ev.at <= until} if until else {}
+        self.stats["keys_skipped"] += len(events) - len(shared)
+        return shared
 
     async def _maybe_prune(self) -> None:
         wall = time.monotonic()

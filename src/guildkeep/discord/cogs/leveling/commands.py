@@ -113,7 +113,8 @@ class Leveling(LevelingListeners, commands.Cog):
         self.bot = bot
         self.service = LevelingService(bot.db, bus=bot.cache_bus)
         self.ingestor = XpIngestor(self.service, flush_seconds=bot.settings.write_behind_flush_seconds,
-                                   on_outcome=self.handle_outcome, before_flush=self._credit_voice)
+                                   on_outcome=self.handle_outcome, before_flush=self._credit_voice,
+                                   instance_id=bot.instance_id)
         self.voice = VoiceTracker()
         self.last_channel = {}
         self.http: aiohttp.ClientSession | None = None
