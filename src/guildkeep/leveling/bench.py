@@ -105,6 +105,7 @@ class BackendResult:
     rows_written: int = 0
     flushes: int = 0
     seconds_in_event_keys: float = 0.0
+    event_keys_skipped: int = 0
     seconds_in_upserts: float = 0.0
     seconds_in_quests: float = 0.0
     seconds_in_flushes: float = 0.0
@@ -381,6 +382,7 @@ async def guildkeep_path(db: Database, work: Workload, result: BackendResult, *,
     result.flushes = ingestor.flushed_batches
     result.rows_written = int(ingestor.stats["rows"])
     result.seconds_in_event_keys = round(ingestor.stats["claim_seconds"], 3)
+    result.event_keys_skipped = int(ingestor.stats["keys_skipped"])
     result.seconds_in_upserts = round(ingestor.stats["upsert_seconds"], 3)
     result.seconds_in_quests = round(ingestor.stats["quest_seconds"], 3)
     result.seconds_in_flushes = round(ingestor.stats["flush_seconds"], 3)
@@ -576,6 +578,7 @@ def table(results: Sequence[BackendResult]) -> str:
     row(f"guildkeep / baseline (>= {TARGETS['vs_baseline']})", lambda r: f"{r.vs_baseline:.2f}x")
     row(f"guildkeep / naive (>= {TARGETS['vs_naive']:.0f})", lambda r: f"{r.vs_naive:,.0f}x")
     row("rows written / flushes", lambda r: f"{r.rows_written:,}/{r.flushes}")
+    row("event keys not needed (one process)", lambda r: f"{r.event_keys_skipped:,}")
     row("s in event keys / in upserts", lambda r: f"{r.seconds_in_event_keys}/{r.seconds_in_upserts}")
     row("s in quests+achievements / flushes", lambda r: f"{r.seconds_in_quests}/{r.seconds_in_flushes}")
     row("reads under events/s", lambda r: f"{r.read_load_events_per_s:,.0f}")
