@@ -415,13 +415,20 @@ async def test_stop_during_a_flush_loses_nothing(svc: LevelingService, monkeypat
         return await real(self, *args, **kwargs)
 
     monkeypatch.setattr(BulkWriter, "upsert_levels", slow)
-    ing = XpIngestor(svc, flush_seconds=0.05)
+    await svc.create_achievement(G, "First words", "Send a message.", "messages", 1, 10)
+    earned: list[int] = []
+
+    async def collect(outcome: ActivityResult) -> None:
+        earned.extend(u for u, _a in outcome.achievements_earned)
+
+    ing = XpIngestor(svc, flush_seconds=0.05, on_outcome=collect)
     ing.start()
     for i in range(50):
         await ing.message(G, 1 + i % 5, message_id=SNOW + (i << 22))
     await asyncio.wait_for(started.wait(), 10)
     await ing.stop()
     assert sum([(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)]) == 50
+    assert sorted(earned) == [1, 2, 3, 4, 5]  # what the interrupted flush stored is announced too, once
 
 
 async def test_idle_members_leave_memory(svc: LevelingService) -> None:

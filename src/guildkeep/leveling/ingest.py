@@ -246,6 +246,7 @@ class XpIngestor:
         self._inflight_events: dict[int, _Event] = {}
         self._clock = 0.0  # latest event time seen
         self._task: asyncio.Task[None] | None = None
+        self._running: asyncio.Future[list[ActivityResult]] | None = None  # the background loop's flush
         self._stopping = False
         self._announce: deque[ActivityResult] = deque()
         self._announcer: asyncio.Task[None] | None = None
@@ -945,11 +946,20 @@ class XpIngestor:
                 return
             self._wake.clear()
             last = loop.time()
+            # `stop` cancels the loop, never a flush half-way: it takes over the flush running here (and announces
+            # what it stored).
+            self._running = asyncio.ensure_future(self._flush_locked())
             try:
-                # `stop` cancels the loop, never a flush half-way
-                self._hand_over(await asyncio.shield(self._flush_locked()))
+                outcomes = await asyncio.shield(self._running)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("write-behind flush failed")
+                continue
+            finally:
+                if self._running is not None and self._running.done():
+                    self._running = None
+            self._hand_over(outcomes)
 
     def start(self) -> None:
         self._stopping = False
@@ -965,6 +975,12 @@ class XpIngestor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        running, self._running = self._running, None
+        if running is not None:  # the background flush the stop interrupted: what it stored is announced too
+            try:
+                self._hand_over(await running)
+            except Exception:
+                log.exception("write-behind flush failed")
         await self.flush()
         if self._pending:  # the last flush failed: one more try before giving up
             await self.flush()
