@@ -34,6 +34,12 @@ async def _stored(db: Database, guild_id: int, column: str = SENT) -> int:
         return int(await s.scalar(select(STATES.c[column]).where(STATES.c.guild_id == guild_id)) or 0)
 
 
+async def _until_stored(db: Database, guild_id: int, n: int) -> None:
+    """Poll until the row holds ``n`` (the caller bounds the wait)."""
+    while await _stored(db, guild_id) != n:  # noqa: ASYNC110 - another task's flush changes it, no event to wait on
+        await asyncio.sleep(0.02)
+
+
 def _count_transactions(db: Database) -> list[int]:
     """Commits on ``db``'s engine (reads included), counted as they happen."""
     commits: list[int] = []
@@ -91,7 +97,8 @@ async def test_a_row_that_does_not_exist_drops_its_increment_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="guildkeep.db.tally"):
         assert await tally.flush() == 1
     assert await _stored(db, 1) == 2
-    assert "404" in caplog.text and "dropped" in caplog.text
+    assert "404" in caplog.text
+    assert "dropped" in caplog.text
     assert tally.pending(STATES, {"guild_id": 404}, SENT) == 0  # not retried forever
     async with db.session(read_only=True) as s:
         assert await s.scalar(select(STATES.c.id).where(STATES.c.guild_id == 404)) is None  # nothing inserted
@@ -223,12 +230,10 @@ async def test_the_background_loop_flushes_within_the_interval(db: Database) -> 
         assert tally.running
         tally.add(STATES, {"guild_id": 1}, SENT, 3)
         async with asyncio.timeout(2.0):  # a window of 0.1 s, with room for a slow shared machine
-            while await _stored(db, 1) != 3:
-                await asyncio.sleep(0.02)
+            await _until_stored(db, 1, 3)
         tally.add(STATES, {"guild_id": 1}, SENT)
         async with asyncio.timeout(2.0):
-            while await _stored(db, 1) != 4:
-                await asyncio.sleep(0.02)
+            await _until_stored(db, 1, 4)
     finally:
         await tally.stop()
     assert await _stored(db, 1) == 4
@@ -252,8 +257,7 @@ async def test_the_loop_survives_a_failed_flush(db: Database, monkeypatch: pytes
     tally.start(0.05)
     try:
         async with asyncio.timeout(2.0):
-            while await _stored(db, 1) != 5:
-                await asyncio.sleep(0.02)
+            await _until_stored(db, 1, 5)
     finally:
         await tally.stop()
     assert failures == 2
