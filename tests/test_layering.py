@@ -16,7 +16,8 @@ import guildkeep.sandbox
 
 MODULES = ("leveling", "gacha", "characters", "companion", "story", "campaign", "scheduler", "llm", "privacy",
            "identity")
-CORE = ("guildkeep.db", "guildkeep.db.backup", "guildkeep.db.migrate", "guildkeep.db.instances", "guildkeep.errors",
+CORE = ("guildkeep.db", "guildkeep.db.backup", "guildkeep.db.migrate", "guildkeep.db.instances", "guildkeep.db.tally",
+        "guildkeep.errors",
         "guildkeep.results", "guildkeep.config", "guildkeep.text", "guildkeep.clock", "guildkeep.cache",
         "guildkeep.signals")
 BOT = ("discord", "guildkeep.discord", "guildkeep.testing", "guildkeep.playground", "guildkeep.cli")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from guildkeep.companion import rules
+from guildkeep.companion.models import BotState
 from guildkeep.companion.service import NO_MODEL_REPLY, CompanionService
 from guildkeep.db import Database
 from guildkeep.llm import LLMClient
@@ -110,3 +114,54 @@ async def test_without_a_model_memory_mood_and_relationships_still_work(db: Data
     again = await svc.learn(U, CH, text, guild_id=G, now=NOW)
     assert [c.action for c in again.changes] == ["none", "none"]
     assert len(await svc.list_events(U)) == 1
+
+
+async def _stored_replies(db: Database, scope: int) -> int:
+    async with db.session(read_only=True) as s:
+        return int(await s.scalar(select(BotState.total_messages_sent).where(BotState.guild_id == scope)) or 0)
+
+
+async def test_replies_are_counted_behind_and_visible_at_once(db: Database) -> None:
+    svc = CompanionService(db, clock=lambda: NOW, flush_seconds=60)  # a window longer than the test
+    svc.start()
+    try:
+        for i in range(3):
+            await svc.reply(U + i, CH, "hello", guild_id=G, now=NOW)
+        await svc.reply(U, CH, "hi in private", now=NOW)  # direct messages count in their own row (0)
+        assert await _stored_replies(db, G) == 0  # not stored yet ...
+        assert await svc.replies_sent(G) == 3  # ... but every read adds what is pending
+        assert (await svc.status(U, G, now=NOW)).replies_sent == 3
+        assert await svc.replies_sent(None) == 1
+    finally:
+        await svc.stop()
+    assert (await _stored_replies(db, G), await _stored_replies(db, 0)) == (3, 1)  # stop stored everything
+    assert await svc.replies_sent(G) == 3  # and nothing is counted twice
+    assert svc.tally.pending_rows == 0
+
+
+async def test_without_a_window_each_reply_stores_its_count(db: Database) -> None:
+    svc = CompanionService(db, clock=lambda: NOW)  # flush_seconds=0: write-through
+    svc.start()
+    await svc.reply(U, CH, "hello", guild_id=G, now=NOW)
+    assert await _stored_replies(db, G) == 1
+    assert svc.tally.pending_rows == 0
+    await svc.reply(U, CH, "again", guild_id=G, now=NOW + timedelta(seconds=1))
+    assert await _stored_replies(db, G) == 2
+
+
+async def test_many_concurrent_replies_in_one_server_from_two_processes_are_all_counted(
+    db: Database, database_url: str,
+) -> None:
+    other_db = Database(database_url, pool_size=5, max_overflow=5)
+    services = [CompanionService(d, clock=lambda: NOW, flush_seconds=0.05) for d in (db, other_db)]
+    try:
+        for svc in services:
+            svc.start()
+        await asyncio.gather(*(services[i % 2].reply(U + i, CH, f"message {i}", guild_id=G, now=NOW)
+                               for i in range(24)))
+        for svc in services:
+            await svc.stop()
+        assert await _stored_replies(db, G) == 24
+        assert await services[0].replies_sent(G) == 24
+    finally:
+        await other_db.dispose()

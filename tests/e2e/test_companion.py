@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from guildkeep.companion.models import BotState
 from guildkeep.companion.service import EVENT_JOB, NO_MODEL_REPLY, CompanionService
 from guildkeep.config import Settings, load_settings
+from guildkeep.db import Database
 from guildkeep.llm.standin import DEFAULT_MODEL, StandinModel
 from guildkeep.testing.harness import SandboxEnv
 from tests.privacy.test_service import rows_naming
@@ -190,3 +193,32 @@ async def test_commands_remind_birthday_status_config_and_errors(
     unknown = await d.slash("forget", as_="bob", fact="something I never said")
     assert unknown.ephemeral
     assert "Pick a fact" in unknown.text
+
+
+async def test_the_reply_count_is_shown_at_once_and_stored_when_the_bot_closes(
+    db: Database, discord_settings: Settings, model: StandinModel | None,
+) -> None:
+    """The per-server reply counter is written behind: `/companion status` shows it before it is stored, and the
+    bot's close (what SIGTERM/SIGINT run) unloads the cog, which stores it."""
+    settings = discord_settings.model_copy(update={"write_behind_flush_seconds": 60.0})  # no flush during the test
+    env = await SandboxEnv.start(db, settings)
+    try:
+        d = env.driver
+        assert "yes" in (await d.slash("companion config", as_="alice", enabled=True)).text
+        if model is not None:
+            model.reply("Hello Bob!")
+            model.reply_json({"facts": []})
+        sent = await d.send("general", f"{d.bot_mention} hello", as_="bob")
+        await d.wait_for_bot_message("general", after=sent)
+        status = await d.slash("companion status", as_="bob")
+        assert "1 reply" in status.text
+        assert await _stored_replies(db, d.guild.id) == 0  # type: ignore[union-attr]
+        await env.bot.close()
+        assert await _stored_replies(db, d.guild.id) == 1  # type: ignore[union-attr]
+    finally:
+        await env.stop()
+
+
+async def _stored_replies(db: Database, guild_id: int) -> int:
+    async with db.session(read_only=True) as s:
+        return int(await s.scalar(select(BotState.total_messages_sent).where(BotState.guild_id == guild_id)) or 0)

@@ -198,4 +198,5 @@ class StatusInfo:
     relationship: RelationshipInfo
     facts_known: int
     pending_events: int
+    replies_sent: int = 0  # the companion's replies in this server (0: DMs), counts not stored yet included
 

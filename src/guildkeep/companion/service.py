@@ -7,6 +7,11 @@ it returned afterwards (a reply that does not parse writes nothing).
 Scheduled events are posted through the platform's scheduler: each pending event has one job of kind
 ``companion.event`` with the dedup key ``event:<id>``; `trigger_event` moves the event from pending to
 triggered with one conditional statement, so however many dispatchers race, one of them posts it.
+
+The per-server reply counter (``companion_bot_states.total_messages_sent``, one row per server) is counted through
+the core's write-behind `Tally` (``self.tally``) instead of a locked read-modify-write of that hot row in every
+reply: `start` flushes it every ``flush_seconds``, `stop` stores what is left, reads (`status`, `replies_sent`) add
+what is pending. With ``flush_seconds=0`` (or before `start`) every reply stores its count before it returns.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from guildkeep.companion.results import (
 from guildkeep.companion.settings import CompanionConfig, parse_config
 from guildkeep.db import Database, utcnow
 from guildkeep.db.dialect import insert_for
+from guildkeep.db.tally import Tally
 from guildkeep.identity.models import User
 from guildkeep.identity.service import ensure_guild, ensure_user
 from guildkeep.llm import ChatMessage, LLMBadReply, LLMClient
@@ -65,6 +71,7 @@ from guildkeep.scheduler.service import SchedulerService
 log = logging.getLogger(__name__)
 
 EVENT_JOB = "companion.event"
+STATES = cast(Table, BotState.__table__)
 NO_MODEL_REPLY = (
     "No language model is set up for me yet, so I can't chat — but I'm still listening and remembering "
     "what you tell me (see `/memory`)."
@@ -224,11 +231,22 @@ class CompanionService:
     """The companion's memory, mood, relationships, styles, opinions, events and chat."""
 
     def __init__(self, db: Database, *, llm: LLMClient | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, flush_seconds: float = 0.0) -> None:
         self.db = db
         self.llm = llm
         self.clock = clock
         self.jobs = SchedulerService(db)
+        self.tally = Tally(db)  # the per-server reply counter, written behind
+        self.flush_seconds = flush_seconds
+
+    def start(self) -> None:
+        """Write the reply counter behind, every ``flush_seconds`` (0: every reply stores its count itself)."""
+        if self.flush_seconds > 0:
+            self.tally.start(self.flush_seconds)
+
+    async def stop(self) -> None:
+        """Store the counts not written yet (a clean stop loses none)."""
+        await self.tally.stop()
 
     @property
     def model_configured(self) -> bool:
@@ -241,15 +259,19 @@ class CompanionService:
     # ------------------------------------------------------------------------------ server config
 
     async def _state(self, s: AsyncSession, guild_id: int, now: datetime, *, lock: bool = False) -> BotState:
+        await self._ensure_state(s, guild_id, now)
+        stmt = select(BotState).where(BotState.guild_id == guild_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await s.execute(stmt)).scalar_one()
+
+    async def _ensure_state(self, s: AsyncSession, guild_id: int, now: datetime) -> None:
+        """The server's state row exists (created with defaults if not; an existing row is neither read nor locked)."""
         await s.execute(insert_for(s, BotState).values(
             guild_id=guild_id, mood_valence=0.0, mood_arousal=0.0, mood_updated_at=now, total_messages_sent=0,
             total_facts_learned=0, total_users_known=0, first_activated_at=now, preferences={},
             created_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["guild_id"]))
-        stmt = select(BotState).where(BotState.guild_id == guild_id)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await s.execute(stmt)).scalar_one()
 
     async def get_config(self, guild_id: int | None) -> CompanionConfig:
         """The server's companion settings (defaults where none were set: off until an admin turns it on)."""
@@ -1048,9 +1070,27 @@ class CompanionService:
         async with self.db.session() as s:
             await self._record(s, user_id=user_id, guild_id=guild_id, channel_id=channel_id, role="assistant",
                                content=text, now=now + timedelta(microseconds=1))
-            state = await self._state(s, context.guild_id, now, lock=True)
-            state.total_messages_sent += 1
+            # the row the tally increments exists; nothing else of it changes here, so it is not locked
+            await self._ensure_state(s, context.guild_id, now)
+        await self._count_reply(context.guild_id)
         return ReplyResult(text[:2000], self.model_configured, context.conversation_id, context)
+
+    async def _count_reply(self, scope: int) -> None:
+        """Count a stored reply into the server's counter: in memory, or stored at once when not written behind."""
+        self.tally.add(STATES, {"guild_id": scope}, "total_messages_sent")
+        if self.tally.running:
+            return
+        try:
+            await self.tally.flush()
+        except Exception:  # the reply is stored: its count stays pending for the next flush (or `stop`)
+            log.exception("storing the companion's reply count failed; it is kept for the next flush")
+
+    async def replies_sent(self, guild_id: int | None) -> int:
+        """How many replies the companion has sent in the server (0: DMs), those not stored yet included."""
+        scope = _scope(guild_id)
+        async with self.db.session(read_only=True) as s:
+            stored = await s.scalar(select(BotState.total_messages_sent).where(BotState.guild_id == scope))
+        return int(stored or 0) + self.tally.pending(STATES, {"guild_id": scope}, "total_messages_sent")
 
     async def extract(self, content: str, *, guild_id: int | None = None) -> tuple[list[rules.ExtractedFact], str]:
         """Facts in a message: from the model (JSON-schema request) when one is set, else from the rules.
@@ -1109,7 +1149,7 @@ class CompanionService:
                                        .where(UserFact.user_id == user_id, _visible(now))) or 0)
             events = int(await s.scalar(select(func.count()).select_from(ScheduledEvent).where(
                 ScheduledEvent.user_id == user_id, ScheduledEvent.status == rules.PENDING)) or 0)
-        return StatusInfo(mood, relationship, facts, events)
+        return StatusInfo(mood, relationship, facts, events, await self.replies_sent(guild_id))
 
 
 def build_prompt(context: ChatContextInfo) -> list[ChatMessage]:

@@ -45,15 +45,18 @@ class Companion(ChatListeners, commands.Cog):
     def __init__(self, bot: GuildkeepBot) -> None:
         self.bot = bot
         self.llm = client_from_settings(bot.settings)
-        self.service = CompanionService(bot.db, llm=self.llm if self.llm.configured else None)
+        self.service = CompanionService(bot.db, llm=self.llm if self.llm.configured else None,
+                                        flush_seconds=bot.settings.write_behind_flush_seconds)
         self.privacy = PrivacyService(bot.db)
 
     async def cog_load(self) -> None:
+        self.service.start()  # the reply counter is written behind
         self.bot.scheduler.register(EVENT_JOB, self.post_event)
         await self.service.ensure_event_jobs(now=utcnow())
 
     async def cog_unload(self) -> None:
         self.bot.scheduler.unregister(EVENT_JOB)
+        await self.service.stop()  # the reply counts not stored yet (the bot's close on SIGTERM unloads cogs)
         await self.llm.close()
 
     # --- memory ------------------------------------------------------------------------------------

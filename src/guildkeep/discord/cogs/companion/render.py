@@ -53,6 +53,8 @@ def status_embed(status: StatusInfo, name: str) -> discord.Embed:
     )
     embed.add_field(name="Memory", value=f"{status.facts_known} fact(s), {status.pending_events} upcoming event(s)",
                     inline=False)
+    replies = status.replies_sent
+    embed.add_field(name="Replies here", value=f"{replies} repl{'y' if replies == 1 else 'ies'}", inline=False)
     return embed
 
 
