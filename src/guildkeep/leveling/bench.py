@@ -566,10 +566,10 @@ async def run_backend(backend: str, scale: Scale, *, pg_url: str = DEFAULT_PG,
 
 def table(results: Sequence[BackendResult]) -> str:
     """The results as a plain-text table."""
-    lines = [f"{'':<34}" + "".join(f"{r.backend:>16}" for r in results)]
+    lines = [f"{'':<34}" + "".join(f"{r.backend:>22}" for r in results)]
 
     def row(label: str, fn: Callable[[BackendResult], str]) -> None:
-        lines.append(f"{label:<34}" + "".join(f"{fn(r):>16}" for r in results))
+        lines.append(f"{label:<34}" + "".join(f"{fn(r):>22}" for r in results))
 
     row("events / members", lambda r: f"{r.events:,}/{r.members:,}")
     row("guildkeep events/s (end to end)", lambda r: f"{r.guildkeep_events_per_s:,.0f}")
