@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 import benchmarks
 from benchmarks.common import Result
 from guildkeep.db import Database, migrate
+from guildkeep.runtime import tune_collector
 
 PG = os.environ.get("GUILDKEEP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
@@ -66,6 +67,7 @@ async def run_backend(backend: str, modules: list[str]) -> list[Result]:
 
 
 def main() -> None:
+    tune_collector()  # as the bot's process does (guildkeep.runtime)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--only", help="run only benchmarks whose module name contains this")

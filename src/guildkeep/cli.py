@@ -217,7 +217,6 @@ def _playground(settings: Settings, script: Path | None) -> None:
         main = asyncio.current_task()
         assert main is not None
         remove = install_shutdown_handlers(main.cancel)  # the finally blocks below flush and close
-        tune_collector()  # as the bot does (guildkeep.runtime)
         db = Database.from_settings(settings)
         path = state_path(db.url)
         store = WorldFile(path) if path is not None else None
@@ -541,6 +540,8 @@ def bench_ingest(  # noqa: PLR0917 - typer options
 
 
 def main() -> None:
+    """The ``guildkeep`` command: the bot, the playground, the tools (the process's collector tuned first)."""
+    tune_collector()  # a long-running process holding a million members' state: see guildkeep.runtime
     try:
         app()
     except KeyboardInterrupt:

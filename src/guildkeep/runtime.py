@@ -1,4 +1,4 @@
-"""Process-wide settings of a long-running guildkeep process (the bot, the playground, ``guildkeep bench``).
+"""Process-wide settings of a long-running guildkeep process (the ``guildkeep`` command sets them first thing).
 
 **The garbage collector.** CPython's cyclic collector runs a full collection (generation 2) whenever the
 objects that survived earlier collections grow by a quarter. A bot at scale holds a million members' state in

@@ -10,7 +10,6 @@ from guildkeep.config import Settings
 from guildkeep.db import Database, migrate
 from guildkeep.db.instances import Heartbeat
 from guildkeep.discord.bot import GuildkeepBot
-from guildkeep.runtime import tune_collector
 from guildkeep.signals import install_shutdown_handlers
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,6 @@ async def serve(bot: GuildkeepBot, token: str) -> None:
     GUILDKEEP_WEB_PORT is set; its scheduler (backups included) stops with it. SIGTERM and SIGINT close the
     bot (its cogs unload and flush what they buffer) before this returns and the database is disposed."""
     heartbeat = Heartbeat(bot.db, kind="bot", instance_id=bot.instance_id)
-    tune_collector()  # a million members' state in memory: see guildkeep.runtime
     closing: list[asyncio.Future[None]] = []
     remove = install_shutdown_handlers(lambda: closing.append(asyncio.ensure_future(bot.close())))
     try:

@@ -55,7 +55,6 @@ from guildkeep.leveling.models import Level
 from guildkeep.leveling.results import ActivityResult
 from guildkeep.leveling.rules import Curve
 from guildkeep.leveling.service import LevelingService
-from guildkeep.runtime import tune_collector
 
 GUILD0 = 100_000_000_000_000_000  # snowflake-sized ids
 USER0 = 200_000_000_000_000_000
@@ -602,7 +601,6 @@ def to_json(results: Sequence[BackendResult]) -> str:
 async def run(backends: Sequence[str], scale: Scale, *, pg_url: str | None = None,
               log: Callable[[str], None] = lambda _m: None) -> list[BackendResult]:
     pg = pg_url or os.environ.get("GUILDKEEP_TEST_POSTGRES_URL", DEFAULT_PG)
-    tune_collector()  # as the bot's process does (every path runs under it)
     return [await run_backend(b, scale, pg_url=pg, log=log) for b in backends]
 
 
