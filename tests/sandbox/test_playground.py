@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import discord
 from guildkeep.clock import CLOCK
 from guildkeep.playground.console import Playground, console_writer
 from guildkeep.sandbox.driver import DriverError
@@ -224,3 +226,21 @@ async def test_a_world_that_cannot_be_saved_is_said_once_per_line(discord_env: S
     await playground.run_lines(["hello"])
     assert "[#general] Alice: hello" in stream.getvalue()
     assert stream.getvalue().count("! the world could not be saved to") == 1
+
+
+async def test_a_line_waits_for_a_reply_that_takes_a_while(session: Session, discord_env: SandboxEnv) -> None:
+    """A reply that shows nothing for a while (waiting for the model) is still printed by the line that caused it,
+    not lost when the next line (or `:quit`) comes."""
+
+    async def slow_echo(message: discord.Message) -> None:
+        if message.author.bot or message.content != "ping slowly":
+            return
+        await asyncio.sleep(1.0)  # quiet longer than the playground's 0.3 s
+        await message.channel.send("pong, eventually")
+
+    discord_env.bot.add_listener(slow_echo, "on_message")
+    try:
+        out = await session.run("ping slowly")
+    finally:
+        discord_env.bot.remove_listener(slow_echo, "on_message")
+    assert "pong, eventually" in out

@@ -64,6 +64,11 @@ MEMBER_WORD = re.compile(r"(?<![\w<@&!])@([\w.]+\w)")
 CHANNEL_WORD = re.compile(r"(?<![\w<&])#([\w-]+)")
 
 
+
+def _handlers_running() -> bool:
+    """Whether one of the bot's event handlers (discord.py runs each as a task of that name) is still running."""
+    return any(not t.done() and t.get_name().startswith("discord.py: ") for t in asyncio.all_tasks())
+
 class Playground:
     """One terminal session: who is speaking, where, and what has been shown already.
 
@@ -196,14 +201,15 @@ class Playground:
         return CHANNEL_WORD.sub(channel, MEMBER_WORD.sub(member, text))
 
     async def _settle(self, quiet: float = 0.3, limit: float = 5.0) -> None:
-        """Let the bot finish reacting: wait until nothing changed for ``quiet`` seconds (at most ``limit``)."""
+        """Let the bot finish reacting: wait until nothing changed for ``quiet`` seconds and none of its event
+        handlers is still running (a reply waiting for the model shows nothing for a while), at most ``limit``."""
         world = self.driver.world
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while loop.time() < deadline:
             before = world.version
             await world.wait_change(quiet)
-            if world.version == before:
+            if world.version == before and not _handlers_running():
                 return
 
     # -- slash commands -----------------------------------------------------------------------
