@@ -659,7 +659,8 @@ class XpIngestor:
                     writer.claim_events([(k, ev.owner) for k, ev in shared.items()], self._stamp))
                 in_flight.push_async_callback(_settle_task, claiming)
                 await asyncio.sleep(0)
-            periods = {g: _periods(quests[g]) for g in guild_ids}
+            periods = {g: (p.get("daily"), p.get("weekly"))
+                       for g, p in ((g, rules.current_periods(quests[g])) for g in guild_ids)}
 
             async def rows_of(pending: dict[tuple[int, int], _Pending]) -> list[LevelRow]:
                 out = []
@@ -1189,16 +1190,6 @@ class Standing:
     xp_into_level: int
     xp_for_level: int
     rank: int | None
-
-
-def _periods(quests: Iterable[QuestInfo]) -> tuple[int | None, int | None]:
-    """The server's current daily and weekly quest periods (`rules.period_key`), from its generated quests."""
-    found: dict[str, int] = {}
-    for q in quests:
-        if q.period_start is not None and rules.counts_by_period(q.quest_type, q.template_key, q.period_start):
-            key = rules.period_key(q.period_start)
-            found[q.quest_type] = max(found.get(q.quest_type, key), key)
-    return found.get("daily"), found.get("weekly")
 
 
 def _never(_row: LevelRow) -> bool:

@@ -15,6 +15,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlparse
 
 from guildkeep.errors import ValidationError
@@ -357,6 +358,42 @@ PERIODS = ("daily", "weekly")
 def counts_by_period(quest_type: str, template_key: str | None, period_start: datetime | None) -> bool:
     """Whether a quest's progress is read from the period counters (a generated daily or weekly quest)."""
     return template_key is not None and period_start is not None and quest_type in PERIODS
+
+
+class PeriodQuest(Protocol):
+    """What `current_periods` reads of a quest (a `results.QuestInfo`)."""
+
+    @property
+    def quest_type(self) -> str:
+        """The kind: daily, weekly, special, event or challenge."""
+
+    @property
+    def template_key(self) -> str | None:
+        """The template a generated quest came from (None: a custom quest)."""
+
+    @property
+    def period_start(self) -> datetime | None:
+        """Start of the period a generated quest belongs to."""
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the quest ends."""
+
+
+def current_periods(quests: Iterable[PeriodQuest], now: datetime | None = None) -> dict[str, int]:
+    """The server's current quest period of each kind (`period_key`).
+
+    Read from its generated quests (those still running at ``now`` when given).
+    """
+    found: dict[str, int] = {}
+    for q in quests:
+        if q.period_start is None or not counts_by_period(q.quest_type, q.template_key, q.period_start):
+            continue
+        if now is not None and q.expires_at is not None and q.expires_at <= now:
+            continue
+        key = period_key(q.period_start)
+        found[q.quest_type] = max(found.get(q.quest_type, key), key)
+    return found
 
 
 def period_key(start: datetime) -> int:

@@ -85,16 +85,6 @@ def _by_period(quest: QuestInfo) -> bool:
     return rules.counts_by_period(quest.quest_type, quest.template_key, quest.period_start)
 
 
-def _current_periods(quests: Sequence[QuestInfo], now: datetime) -> dict[str, int]:
-    """The server's current quest period of each kind (`rules.period_key`), from its active generated quests."""
-    found: dict[str, int] = {}
-    for q in quests:
-        if q.period_start is not None and _by_period(q) and (q.expires_at is None or q.expires_at > now):
-            key = rules.period_key(q.period_start)
-            found[q.quest_type] = max(found.get(q.quest_type, key), key)
-    return found
-
-
 def _moved_periods(row: Any, delta: ActivityDelta, periods: Mapping[str, int]) -> dict[str, int | None]:
     """A member's period counters after ``delta`` (``row`` holds them as read, locked).
 
@@ -492,7 +482,7 @@ class LevelingService:
         xp = {}
         stats: dict[int, dict[str, int]] = {}
         params = []
-        periods = _current_periods(quests, now)
+        periods = rules.current_periods(quests, now)
         for uid in users:
             d, row = deltas[uid], rows[uid]
             gain = d.xp
