@@ -127,7 +127,10 @@ async def test_a_flush_failing_beside_its_running_upsert_leaves_nothing(
     """On SQLite the level upsert runs beside the rest of the flush; when the rest fails, the upsert is stopped or
     rolled back with it, and the next flush stores every event once."""
     await svc.create_achievement(G, "First words", "Send a message.", "messages", 1, 10)
+    await svc.create_achievement(G, "Regular", "Reach level 1.", "level", 1, 10)  # checked after the level write
+    await svc.update_server_config_values(G, {"message_xp_min": 100, "message_xp_max": 100})
     real = BulkWriter.upsert_levels
+    real_grant = BulkWriter.grant_achievements
     failed = asyncio.Event()
 
     async def until_failed() -> None:  # (PostgreSQL awaits the upsert before going on: it waits a while only)
@@ -142,7 +145,9 @@ async def test_a_flush_failing_beside_its_running_upsert_leaves_nothing(
         await until_failed()
         return await real(self, *args, **kwargs)
 
-    async def grant(*_args: object, **_kw: object) -> list:
+    async def grant(self: BulkWriter, *args: object, **kw: object) -> object:
+        if kw.get("known_users"):  # the achievements the flush's activity meets, granted before the level write
+            return await real_grant(self, *args, **kw)  # type: ignore[arg-type]
         failed.set()
         await asyncio.sleep(0)
         raise RuntimeError("database down")
@@ -160,7 +165,8 @@ async def test_a_flush_failing_beside_its_running_upsert_leaves_nothing(
             assert (await svc.get_user_level(G, u)).total_messages == 0
     await ing.flush()
     assert [(await svc.get_user_level(G, u)).total_messages for u in range(1, 6)] == [1] * 5
-    assert [len(await svc.get_user_achievements(G, u)) for u in range(1, 6)] == [1] * 5
+    assert [len(await svc.get_user_achievements(G, u)) for u in range(1, 6)] == [2] * 5
+    assert [(await svc.get_user_level(G, u)).xp for u in range(1, 6)] == [120] * 5  # each reward once
 
 
 async def test_max_pending_wakes_the_loop(svc: LevelingService) -> None:

@@ -52,6 +52,9 @@ class LevelRow:
     q_reactions: int = 0
     q_voice_seconds: int = 0
     q_commands: int = 0
+    # XP added as it is, never multiplied by the quest boost: the rewards of achievements this flush granted before
+    # its level write (PostgreSQL's update adds it; no other statement reads it).
+    bonus: int = 0
 
 
 @dataclass(slots=True)
@@ -160,7 +163,7 @@ RETURNING {_RETURNING}
 _PG_UPDATE = f"""
 UPDATE leveling_levels AS l SET
   xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
-                         THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END, {MAX_XP}),
+                         THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END + t.b, {MAX_XP}),
   messages = l.messages + t.m,
   total_messages = l.total_messages + t.tm,
   total_reactions = l.total_reactions + t.tr,
@@ -172,7 +175,7 @@ UPDATE leveling_levels AS l SET
                            "reactions": "t.qr", "voice_seconds": "t.qv", "commands": "t.qc"})}
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
             $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
-            $16::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc)
+            $16::bigint[], $17::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b)
 WHERE l.guild_id = t.g AND l.user_id = t.u
 RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
 """
@@ -246,29 +249,28 @@ SELECT json_group_array(s.key) FROM json_each(?2) AS j JOIN leveling_seen_events
 WHERE s.seen_at <> ?1
 """
 
-_PG_SET_LEVELS = """
-UPDATE leveling_levels AS l SET level = t.n
-FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[]) AS t(g, u, o, n)
-WHERE l.guild_id = t.g AND l.user_id = t.u AND l.level = t.o
-RETURNING l.guild_id, l.user_id
+# What a flush adds after its level write (quest and achievement rewards) and the levels it moves, in one statement
+# per chunk (one more version of each row, not two). A level is set only where it is still the old one; the flush
+# holds these rows' locks since its level write, so it always is (the condition guards any other caller).
+_PG_SETTLE = f"""
+WITH settled AS (
+  UPDATE leveling_levels AS l
+  SET xp = LEAST(l.xp + t.x, {MAX_XP}), level = CASE WHEN l.level = t.o THEN t.n ELSE l.level END
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[]) AS t(g, u, x, o, n)
+  WHERE l.guild_id = t.g AND l.user_id = t.u
+  RETURNING l.guild_id, l.user_id, t.o <> t.n AND l.level = t.n AS moved
+)
+SELECT guild_id, user_id FROM settled WHERE moved
 """
-_SQLITE_SET_LEVELS = """
-UPDATE leveling_levels SET level = j.value->>3 FROM json_each(?1) AS j
-WHERE guild_id = j.value->>0 AND user_id = j.value->>1 AND level = j.value->>2
+_SQLITE_SETTLE = f"""
+UPDATE leveling_levels SET xp = min(xp + j.value->>2, {MAX_XP}),
+  level = CASE WHEN level = j.value->>3 THEN j.value->>4 ELSE level END
+FROM json_each(?1) AS j
+WHERE guild_id = j.value->>0 AND user_id = j.value->>1
 """
 _SQLITE_LEVELS_AT = """
 SELECT json_group_array(json_array(l.guild_id, l.user_id)) FROM json_each(?1) AS j
 JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1 AND l.level = j.value->>3
-"""
-
-_PG_ADD_XP = f"""
-UPDATE leveling_levels AS l SET xp = LEAST(l.xp + t.x, {MAX_XP})
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, x)
-WHERE l.guild_id = t.g AND l.user_id = t.u
-"""
-_SQLITE_ADD_XP = f"""
-UPDATE leveling_levels SET xp = min(xp + j.value->>2, {MAX_XP}) FROM json_each(?1) AS j
-WHERE guild_id = j.value->>0 AND user_id = j.value->>1
 """
 
 
@@ -337,6 +339,20 @@ RETURNING guild_id, user_id, quest_id
 _PG_ACHIEVEMENTS = """
 INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
 SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a) ORDER BY 1, 2, 3
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
+"""
+_PG_KNOWN_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a)
+JOIN users ON users.id = t.u ORDER BY 1, 2, 3
+ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
+RETURNING guild_id, user_id, achievement_id
+"""
+_SQLITE_KNOWN_ACHIEVEMENTS = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, ?1 FROM json_each(?2) AS j JOIN users ON users.id = j.value->>1
+WHERE true
 ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
 RETURNING guild_id, user_id, achievement_id
 """
@@ -481,7 +497,7 @@ class BulkWriter:
                 [r.messages for r in chunk], [r.total_messages for r in chunk], [r.total_reactions for r in chunk],
                 [r.commands_used for r in chunk], [r.voice_time_seconds for r in chunk],
                 [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                 for r in chunk], now, *_period_arrays(chunk))
+                 for r in chunk], now, *_period_arrays(chunk), [r.bonus for r in chunk])
             out.extend(_stored(r) for r in result)
         return out
 
@@ -535,30 +551,24 @@ class BulkWriter:
             await asyncio.sleep(0)
         return out
 
-    async def add_xp(self, gains: Sequence[tuple[int, int, int]]) -> None:
-        """Add (guild, user, xp) rewards."""
-        for chunk in _chunks(sorted(gains)):
-            if self.pg:
-                await self._execute(_PG_ADD_XP, [g for g, _, _ in chunk], [u for _, u, _ in chunk],
-                                    [x for _, _, x in chunk])
-            else:
-                await self._execute(_SQLITE_ADD_XP, _dumps(chunk))
-
-    async def set_levels(self, changes: Sequence[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
-        """(guild, user, old level, new level): set each level only where it still is the old one; returns the
-        members this call changed (another process that got there first announces the others)."""
+    async def settle_levels(self, rows: Sequence[tuple[int, int, int, int, int]]) -> set[tuple[int, int]]:
+        """(guild, user, xp to add, old level, new level): add the rewards and set each level where it still is the
+        old one, one statement per chunk; returns the members whose level this call changed (another process that
+        got there first announces the others)."""
         won: set[tuple[int, int]] = set()
-        for chunk in _chunks(sorted(changes)):
+        for chunk in _chunks(sorted(rows)):
             if self.pg:
-                rows = await self._fetch(_PG_SET_LEVELS, [c[0] for c in chunk], [c[1] for c in chunk],
-                                         [c[2] for c in chunk], [c[3] for c in chunk])
+                found = await self._fetch(_PG_SETTLE, [c[0] for c in chunk], [c[1] for c in chunk],
+                                          [c[2] for c in chunk], [c[3] for c in chunk], [c[4] for c in chunk])
+                won.update((r[0], r[1]) for r in found)
             else:
                 # The writer holds the database's write lock for the whole flush, so the levels it read are still
-                # there; which rows the conditional update changed is read back in one row.
-                payload = _dumps(chunk)
-                await self._execute(_SQLITE_SET_LEVELS, payload)
-                rows = orjson.loads((await self._fetch(_SQLITE_LEVELS_AT, payload))[0][0])
-            won.update((r[0], r[1]) for r in rows)
+                # there; which rows moved is read back in one row.
+                await self._execute(_SQLITE_SETTLE, _dumps(chunk))
+                moved = [(g, u, o, n) for g, u, _, o, n in chunk if o != n]
+                if moved:
+                    found = orjson.loads((await self._fetch(_SQLITE_LEVELS_AT, _dumps(moved)))[0][0])
+                    won.update((r[0], r[1]) for r in found)
         return won
 
     # ------------------------------------------------------------------------------------- quests, achievements
@@ -603,15 +613,17 @@ class BulkWriter:
             done.extend((r[0], r[1], r[2]) for r in found)
         return done
 
-    async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime
-                                 ) -> list[tuple[int, int, int]]:
-        """Record (guild, user, achievement) as earned; returns the ones this call earned (not held before)."""
+    async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime, *,
+                                 known_users: bool = False) -> list[tuple[int, int, int]]:
+        """Record (guild, user, achievement) as earned; returns the ones this call earned (not held before).
+        ``known_users``: only for users that have a row already (the others are left out, not refused)."""
         out: list[tuple[int, int, int]] = []
         for chunk in _chunks(sorted(set(rows))):
             if self.pg:
-                found = await self._fetch(_PG_ACHIEVEMENTS, [r[0] for r in chunk], [r[1] for r in chunk],
-                                          [r[2] for r in chunk], now)
+                found = await self._fetch(_PG_KNOWN_ACHIEVEMENTS if known_users else _PG_ACHIEVEMENTS,
+                                          [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], now)
             else:
-                found = await self._fetch(_SQLITE_ACHIEVEMENTS, sqlite_time(now), _dumps(chunk))
+                found = await self._fetch(_SQLITE_KNOWN_ACHIEVEMENTS if known_users else _SQLITE_ACHIEVEMENTS,
+                                          sqlite_time(now), _dumps(chunk))
             out.extend((r[0], r[1], r[2]) for r in found)
         return out

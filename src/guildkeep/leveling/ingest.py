@@ -687,6 +687,12 @@ class XpIngestor:
                     self.duplicates += len(taken)
                     level_rows = await rows_of(rows)
             self.stats["claim_seconds"] += time.perf_counter() - t
+            # Achievements this flush's own activity meets are granted before the level write, so their XP goes into
+            # it (one new version of each member's row per flush, not two); the rest are checked on the totals.
+            early = await self._met_by_activity(level_rows, achievements)
+            defs_by_id = {a.id: a for g in guild_ids for a in achievements[g]}
+            rewards: dict[tuple[int, int], int] = {}
+            early_granted: list[tuple[int, int, int]] = []
             t2 = time.perf_counter()
             mono = time.monotonic()
 
@@ -702,11 +708,22 @@ class XpIngestor:
 
             upserting: asyncio.Future[list[StoredLevel]] | None = None
             if svc.db.backend == "postgresql":
+                if early:
+                    early_granted = await writer.grant_achievements(early, now, known_users=True)
+                    bonus: dict[tuple[int, int], int] = {}
+                    for g, u, aid in early_granted:
+                        bonus[(g, u)] = bonus.get((g, u), 0) + defs_by_id[aid].reward_xp
+                    if bonus:
+                        for lr in level_rows:
+                            lr.bonus = bonus.get((lr.guild_id, lr.user_id), 0)
                 # Members with a row are updated in place (no user row to ensure); the others are inserted (an
                 # upsert, still additive if another process inserted them meanwhile).
                 stored = await writer.update_levels(level_rows, now) if level_rows else []
                 found = {(r.guild_id, r.user_id) for r in stored}
                 missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
+                for lr in missing:
+                    if lr.bonus:  # the upsert leaves the bonus out: added with the other rewards
+                        rewards[(lr.guild_id, lr.user_id)] = rewards.get((lr.guild_id, lr.user_id), 0) + lr.bonus
                 if missing:
                     await writer.ensure_users(sorted({r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                                                       for r in missing}.items()), now)
@@ -722,12 +739,38 @@ class XpIngestor:
                 reading = asyncio.ensure_future(writer.read_levels([(r.guild_id, r.user_id) for r in wanted]))
                 in_flight.push_async_callback(_settle_task, reading)
                 await asyncio.sleep(0)
-                payloads = await writer.sqlite_payloads(level_rows)
+                if not early:
+                    payloads = await writer.sqlite_payloads(level_rows)
                 before = await reading
                 new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                              for r in wanted if (r.guild_id, r.user_id) not in before}
                 if new_users:
                     await writer.ensure_users(sorted(new_users.items()), now)
+                if early:
+                    # The early grants run on the connection's thread while their rewards go into the rows (where no
+                    # quest boost applies: the boost never multiplies a reward) and the rows are encoded; a reward
+                    # whose achievement turns out held already is taken back with the other rewards.
+                    granting = asyncio.ensure_future(writer.grant_achievements(early, now, known_users=True))
+                    in_flight.push_async_callback(_settle_task, granting)
+                    await asyncio.sleep(0)
+                    folded: set[tuple[int, int, int]] = set()
+                    fold: dict[tuple[int, int], int] = {}
+                    for g, u, aid in early:
+                        had = before.get((g, u))
+                        if had is None or not _boost_active(had, now):
+                            folded.add((g, u, aid))
+                            fold[(g, u)] = fold.get((g, u), 0) + defs_by_id[aid].reward_xp
+                    for lr in level_rows:
+                        extra = fold.get((lr.guild_id, lr.user_id))
+                        if extra:
+                            lr.xp += extra
+                    payloads = await writer.sqlite_payloads(level_rows)
+                    early_granted = await granting
+                    got = set(early_granted)
+                    for grant in folded.symmetric_difference(got):
+                        g, u, aid = grant
+                        sign = -1 if grant in folded else 1
+                        rewards[(g, u)] = rewards.get((g, u), 0) + sign * defs_by_id[aid].reward_xp
                 if level_rows:
                     upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never, payloads))
                     in_flight.push_async_callback(_settle_task, upserting)  # never left running past the session
@@ -745,7 +788,6 @@ class XpIngestor:
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
-            rewards: dict[tuple[int, int], int] = {}
             final: list[tuple[tuple[int, int], StoredLevel, int]] = []
             changes = []
             # Quests and achievements of every server in a few statements for the whole flush (never one per
@@ -798,6 +840,8 @@ class XpIngestor:
                         boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
             wanted_achievements: list[tuple[int, int, int]] = []
             met_by: dict[tuple[int, int], set[int]] = {}
+            for g, u, aid in early_granted:
+                met_by.setdefault((g, u), set()).add(aid)
             held_by = self._members
             checked = 0
             for g, members in by_guild.items():
@@ -813,6 +857,9 @@ class XpIngestor:
                         await asyncio.sleep(0)
                     m = held_by.get((g, u))
                     held = m.achievements if m is not None else None
+                    granted = met_by.get((g, u))
+                    if granted:
+                        held = granted if held is None else held | granted
                     if held is not None and held >= every:
                         continue  # holds them all already (the common case once a member was seen)
                     met = set()
@@ -823,22 +870,22 @@ class XpIngestor:
                     if not met:
                         continue
                     wanted_achievements.extend((g, u, a) for a in met - (held or set()))
-                    met_by[(g, u)] = met
+                    met_by[(g, u)] = met | (granted or set())
+            earned = list(early_granted)
             if wanted_achievements:
-                defs_by_id = {a.id: a for g in by_guild for a in achievements[g]}
-                earned_views: dict[int, AchievementInfo] = {}
-                for g, u, aid in sorted(await writer.grant_achievements(wanted_achievements, now)):
-                    a = defs_by_id[aid]
-                    view = earned_views.get(aid)
-                    if view is None:
-                        view = earned_views[aid] = replace(a, earned_at=now)
-                    by_id[g].achievements_earned.append((u, view))
-                    rewards[(g, u)] = rewards.get((g, u), 0) + a.reward_xp
+                later = await writer.grant_achievements(wanted_achievements, now)
+                for g, u, aid in later:
+                    rewards[(g, u)] = rewards.get((g, u), 0) + defs_by_id[aid].reward_xp
+                earned += later
+            earned_views: dict[int, AchievementInfo] = {}
+            for g, u, aid in sorted(earned):
+                view = earned_views.get(aid)
+                if view is None:
+                    view = earned_views[aid] = replace(defs_by_id[aid], earned_at=now)
+                if g not in by_id:
+                    by_id[g] = ActivityResult(g)
+                by_id[g].achievements_earned.append((u, view))
             self.stats["quest_seconds"] += time.perf_counter() - t3
-            for (g, u), met in met_by.items():
-                m = self._members.get((g, u))
-                if m is not None:  # what the member holds now, met or granted (a cache only)
-                    m.achievements = (m.achievements or set()) | met
             if upserting is not None:
                 await upserting  # before anything else changes the level rows
             for (g, u), (value, until) in sorted(boosts.items()):
@@ -846,25 +893,56 @@ class XpIngestor:
                                 .values(xp_multiplier=value, multiplier_expires_at=until))
                 r = by_guild[g][u]
                 r.xp_multiplier, r.multiplier_expires_at = value, until
+            settle: list[tuple[int, int, int, int, int]] = []  # rewards and level changes: one statement
             for g, members in sorted(by_guild.items()):
                 gs = self._guilds[g]
                 for u, r in members.items():
-                    total = min(r.xp + rewards.get((g, u), 0), rules.MAX_XP)
-                    r.xp = total
+                    gain = rewards.get((g, u), 0)
+                    total = min(r.xp + gain, rules.MAX_XP)
                     level = gs.level(total)
                     if level != r.level:
                         changes.append((g, u, r.level, level))
+                    if gain or level != r.level:
+                        settle.append((g, u, gain, r.level, level))
+                    r.xp = total
                     final.append(((g, u), r, level))
             outcomes = list(by_id.values())
-            if rewards:
-                await writer.add_xp([(g, u, x) for (g, u), x in rewards.items() if x])
-            won = await writer.set_levels(changes) if changes else set()
+            won = await writer.settle_levels(settle) if settle else set()
             for g, u, old, new in changes:
                 if (g, u) in won:
                     by_id[g].level_changes.append(LevelChangeResult(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
+        for (g, u), met in met_by.items():  # once committed: a rolled-back grant is not held
+            m = self._members.get((g, u))
+            if m is not None:  # what the member holds now, met or granted (a cache only)
+                m.achievements = (m.achievements or set()) | met
         return outcomes, final, estimated
+
+    async def _met_by_activity(self, level_rows: list[LevelRow], achievements: dict[int, list[AchievementInfo]]
+                               ) -> list[tuple[int, int, int]]:
+        """(guild, user, achievement) a member meets by this flush's own activity and is not known to hold: a count
+        its increment alone reaches is met whatever was stored, since the level write adds the increment in this
+        transaction and counts only grow by it (a reset meanwhile leaves at least the increment). Level
+        requirements depend on the totals and are checked after the write."""
+        out: list[tuple[int, int, int]] = []
+        checks_of: dict[int, list[tuple[int, str, int]]] = {}
+        for i, r in enumerate(level_rows):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
+            g = r.guild_id
+            checks = checks_of.get(g)
+            if checks is None:
+                checks = checks_of[g] = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value)
+                                         for a in achievements.get(g, ()) if a.requirement_type != "level"]
+            if not checks:
+                continue
+            m = self._members.get((g, r.user_id))
+            held = m.achievements if m is not None else None
+            for aid, stat, need in checks:
+                if getattr(r, stat) >= need and (held is None or aid not in held):
+                    out.append((g, r.user_id, aid))
+        return out
 
     async def _shared_events(self, s: AsyncSession, events: dict[int, _Event]) -> dict[int, _Event]:
         """The events whose keys this flush claims: all of them, or with ``instance_id`` those received while
@@ -1215,7 +1293,7 @@ def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
         return new
     old.add_period(r)
     gain = r.xp
-    if old.xp_multiplier != 1 and old.multiplier_expires_at is not None and old.multiplier_expires_at > now:
+    if _boost_active(old, now):
         gain = int(r.xp * old.xp_multiplier + 0.5)
     old.xp = min(old.xp + gain, rules.MAX_XP)
     old.messages += r.messages
@@ -1224,6 +1302,12 @@ def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
     old.commands_used += r.commands_used
     old.voice_time_seconds += r.voice_time_seconds
     return old
+
+
+def _boost_active(level: StoredLevel, now: datetime) -> bool:
+    """Whether the member's quest boost multiplies what the level write adds (as the statements decide it)."""
+    return (level.xp_multiplier != 1 and level.multiplier_expires_at is not None
+            and level.multiplier_expires_at > now)
 
 
 def _take_back(p: _Pending, ev: _Event) -> None:
