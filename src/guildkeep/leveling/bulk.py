@@ -15,7 +15,8 @@ transaction the caller's `Database.session` opened.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -82,6 +83,9 @@ class StoredLevel:
     weekly_reactions: int = 0
     weekly_voice_seconds: int = 0
     weekly_commands: int = 0
+    # The level before the statement that returned this row, where that statement also set the level from the
+    # server's curve (PostgreSQL's update); ``None`` where the level was left as it was.
+    level_before: int | None = None
 
     def add_period(self, r: LevelRow) -> None:
         """The period counters after adding ``r`` (as the upsert's statement does)."""
@@ -159,11 +163,16 @@ RETURNING {_RETURNING}
 """
 
 # Members who already have a row (nearly all, in a running bot): one UPDATE joined to the arrays, no user row to
-# ensure; the rows it did not find go through the upsert.
+# ensure; the rows it did not find go through the upsert. Rows whose server's curve is ``$18`` (the total XP of
+# each level; ``t.d``) get their level from it in the same statement (``width_bucket`` is a binary search): the
+# level before is worked out from the XP before (the new XP less what this statement added), so a level-up is
+# found and announced by the one statement that crossed it, even with another process writing the same member.
+_PG_GAIN = ("CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10 "
+            "THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END + t.b")
 _PG_UPDATE = f"""
 UPDATE leveling_levels AS l SET
-  xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
-                         THEN floor(t.x * l.xp_multiplier + 0.5)::bigint ELSE t.x END + t.b, {MAX_XP}),
+  xp = LEAST(l.xp + {_PG_GAIN}, {MAX_XP}),
+  level = CASE WHEN t.d THEN width_bucket(LEAST(l.xp + {_PG_GAIN}, {MAX_XP}), $18::bigint[]) - 1 ELSE l.level END,
   messages = l.messages + t.m,
   total_messages = l.total_messages + t.tm,
   total_reactions = l.total_reactions + t.tr,
@@ -175,9 +184,10 @@ UPDATE leveling_levels AS l SET
                            "reactions": "t.qr", "voice_seconds": "t.qv", "commands": "t.qc"})}
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
             $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
-            $16::bigint[], $17::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b)
+            $16::bigint[], $17::bigint[], $19::bool[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b, d)
 WHERE l.guild_id = t.g AND l.user_id = t.u
-RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
+RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))},
+  CASE WHEN t.d THEN width_bucket(l.xp - ({_PG_GAIN}), $18::bigint[]) - 1 END
 """
 
 _SQLITE_UPSERT = f"""
@@ -486,19 +496,37 @@ class BulkWriter:
                 out[(r[0], r[1])] = _stored(r)
         return out
 
-    async def update_levels(self, rows: Sequence[LevelRow], now: datetime) -> list[StoredLevel]:
+    async def update_levels(self, rows: Sequence[LevelRow], now: datetime, thresholds: Sequence[int] = (),
+                            on_curve: Container[int] = ()) -> list[StoredLevel]:
         """PostgreSQL: add each row's activity to members that have a row; returns their totals (the rows not
-        returned have none yet: `upsert_levels` them)."""
+        returned have none yet: `upsert_levels` them). Rows of the servers in ``on_curve`` also get their level
+        from ``thresholds`` (the total XP of each level of their curve) and return the one they had
+        (``level_before``). One chunk's parameters are built, and the last one's rows read, while a chunk runs."""
         out: list[StoredLevel] = []
-        ordered = sorted(rows, key=_MEMBER)
-        for chunk in _chunks(ordered):
-            result = await self._fetch(
-                _PG_UPDATE, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
-                [r.messages for r in chunk], [r.total_messages for r in chunk], [r.total_reactions for r in chunk],
-                [r.commands_used for r in chunk], [r.voice_time_seconds for r in chunk],
-                [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                 for r in chunk], now, *_period_arrays(chunk), [r.bonus for r in chunk])
-            out.extend(_stored(r) for r in result)
+        levels = list(thresholds) or [0]
+        running: asyncio.Future[list[Any]] | None = None
+        try:
+            for chunk in _chunks(sorted(rows, key=_MEMBER)):
+                args = ([r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
+                        [r.messages for r in chunk], [r.total_messages for r in chunk],
+                        [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
+                        [r.voice_time_seconds for r in chunk],
+                        [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
+                         for r in chunk], now, *_period_arrays(chunk), [r.bonus for r in chunk], levels,
+                        [r.guild_id in on_curve for r in chunk])
+                done = await running if running is not None else None
+                running = asyncio.ensure_future(self._fetch(_PG_UPDATE, *args))
+                await asyncio.sleep(0)  # sent before the rows before are read
+                if done is not None:
+                    out.extend(_stored(r) for r in done)
+            if running is not None:
+                out.extend(_stored(r) for r in await running)
+        except BaseException:
+            if running is not None and not running.done():
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
+            raise
         return out
 
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,

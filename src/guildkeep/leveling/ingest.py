@@ -36,7 +36,7 @@ import random
 import secrets
 import sys
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -717,8 +717,12 @@ class XpIngestor:
                         for lr in level_rows:
                             lr.bonus = bonus.get((lr.guild_id, lr.user_id), 0)
                 # Members with a row are updated in place (no user row to ensure); the others are inserted (an
-                # upsert, still additive if another process inserted them meanwhile).
-                stored = await writer.update_levels(level_rows, now) if level_rows else []
+                # upsert, still additive if another process inserted them meanwhile). The servers on the flush's
+                # most common curve get their levels in the same statement.
+                curves = Counter(self._guilds[g].levels for g in guild_ids)
+                thresholds = max(curves, key=curves.__getitem__) if curves else ()
+                on_curve = {g for g in guild_ids if self._guilds[g].levels is thresholds}
+                stored = await writer.update_levels(level_rows, now, thresholds, on_curve) if level_rows else []
                 found = {(r.guild_id, r.user_id) for r in stored}
                 missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
                 for lr in missing:
@@ -894,14 +898,18 @@ class XpIngestor:
                 r = by_guild[g][u]
                 r.xp_multiplier, r.multiplier_expires_at = value, until
             settle: list[tuple[int, int, int, int, int]] = []  # rewards and level changes: one statement
+            moved: set[tuple[int, int]] = set()  # levels the level write moved already
             for g, members in sorted(by_guild.items()):
                 gs = self._guilds[g]
                 for u, r in members.items():
                     gain = rewards.get((g, u), 0)
                     total = min(r.xp + gain, rules.MAX_XP)
                     level = gs.level(total)
-                    if level != r.level:
-                        changes.append((g, u, r.level, level))
+                    start = r.level if r.level_before is None else r.level_before
+                    if level != start:
+                        changes.append((g, u, start, level))
+                        if level == r.level:
+                            moved.add((g, u))
                     if gain or level != r.level:
                         settle.append((g, u, gain, r.level, level))
                     r.xp = total
@@ -909,7 +917,7 @@ class XpIngestor:
             outcomes = list(by_id.values())
             won = await writer.settle_levels(settle) if settle else set()
             for g, u, old, new in changes:
-                if (g, u) in won:
+                if (g, u) in won or (g, u) in moved:
                     by_id[g].level_changes.append(LevelChangeResult(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
