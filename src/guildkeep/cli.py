@@ -518,6 +518,10 @@ def bench_ingest(  # noqa: PLR0917 - typer options
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to FILE.")] = None,
     bot_config: Annotated[bool, typer.Option("--bot-config/--bare", help="Servers set up as the bot runs them "
                                              "(daily and weekly quests, achievements), or bare.")] = True,
+    held_achievements: Annotated[bool, typer.Option(
+        "--held-achievements/--new-achievements",
+        help="Members hold the achievements their totals earned (a server where the bot has run), or the "
+             "achievements were just created and every member who speaks earns one.")] = True,
 ) -> None:
     """Chat activity through the write-behind path vs the naive path and the storage limit (docs/leveling.md)."""
     from guildkeep.leveling import bench
@@ -527,7 +531,7 @@ def bench_ingest(  # noqa: PLR0917 - typer options
         raise typer.Exit(2)
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     scale = bench.Scale(events=events, members=members, guilds=guilds, naive_sample=min(naive_sample, events),
-                        read_rate=read_rate, bot_config=bot_config)
+                        read_rate=read_rate, bot_config=bot_config, held_achievements=held_achievements)
     results = asyncio.run(bench.run(backends, scale, pg_url=postgres_url,
                                     log=lambda m: err.print(m, markup=False, highlight=False)))
     print(bench.table(results))

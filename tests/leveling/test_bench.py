@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -40,3 +41,18 @@ def test_bench_ingest_command(tmp_path: Path, isolated_env: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "guildkeep events/s" in done.output
     assert json.loads(out.read_text())[0]["checks"] == {"every event stored once": True}
+
+
+async def test_members_hold_what_their_totals_earned_unless_the_achievements_are_new(
+        backend: str, pg_admin_url: str) -> None:
+    """By default the pre-filled members hold the achievements their totals earned ("First words": all of them,
+    since each has sent messages), so the run announces only what it earns; with new achievements every member
+    who speaks earns "First words" during the run."""
+    scale = bench.Scale(events=3_000, members=2_000, guilds=20, naive_sample=100)
+    held = await bench.run_backend(backend, scale, pg_url=pg_admin_url)
+    new = await bench.run_backend(backend, replace(scale, held_achievements=False), pg_url=pg_admin_url)
+    assert (held.servers, new.servers) == ("yes, held", "yes, new achievements")
+    speakers = new.announcements["achievements_earned"]
+    assert speakers >= new.rows_written // 2 > 0  # "First words" for about every member in the run
+    assert held.announcements["achievements_earned"] < speakers // 10  # only "Regular", by a few
+    assert held.checks == new.checks == {"every event stored once": True}

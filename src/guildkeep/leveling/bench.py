@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from guildkeep.db import Database, migrate
+from guildkeep.db import Database, migrate, utcnow
 from guildkeep.db.instances import new_instance_id
 from guildkeep.leveling.board import GuildBoard
 from guildkeep.leveling.bulk import sqlite_time
@@ -73,6 +73,9 @@ class Scale:
     seed: int = 7
     read_rate: int = 2_000  # events per second while /rank and /leaderboard are timed
     bot_config: bool = True  # every server as the bot runs it: its daily/weekly quests and two achievements
+    # With ``bot_config``: members already hold the achievements their totals earned (a server where the bot has run
+    # with them); ``False``: the achievements were just created, so the run grants them to every member who speaks.
+    held_achievements: bool = True
 
 
 @dataclass
@@ -121,6 +124,7 @@ class BackendResult:
     prefill_seconds: float = 0.0
     preload_seconds: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
+    servers: str = ""  # how the servers are set up (`Scale.bot_config`, `Scale.held_achievements`)
 
     @property
     def vs_baseline(self) -> float:
@@ -165,7 +169,8 @@ def make_workload(scale: Scale, t0: float | None = None) -> Workload:
 
 
 def _prefill_rows(work: Workload) -> Callable[[], Any]:
-    """(guild, user, xp, level) for every member: a long-tailed XP distribution."""
+    """(guild, user, xp, level) for every member: a long-tailed XP distribution (each member has sent messages:
+    about one per 20 XP, see `_messages`)."""
     rng = random.Random(work.scale.seed + 1)
     curve = Curve()
 
@@ -176,6 +181,11 @@ def _prefill_rows(work: Workload) -> Callable[[], Any]:
                 yield GUILD0 + g, work.user_id(g, rank), xp, curve.level_for_xp(xp)
 
     return rows
+
+
+def _messages(xp: int) -> int:
+    """The messages a member with ``xp`` sent (the default 15–25 XP a message: one per 20 XP, at least one)."""
+    return max(1, xp // 20)
 
 
 # --------------------------------------------------------------------------------------------- prefill
@@ -202,7 +212,8 @@ def prefill_sqlite(path: Path, work: Workload) -> None:
         conn.executemany(
             "INSERT INTO leveling_levels (guild_id, user_id, xp, level, messages, voice_time_seconds, total_messages, "
             "total_reactions, commands_used, xp_multiplier, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 0, 0, 0, 0, 0, 1.0, ?, ?)", ((g, u, xp, lvl, now, now) for g, u, xp, lvl in rows()))
+            "VALUES (?, ?, ?, ?, ?, 0, ?, 0, 0, 1.0, ?, ?)",
+            ((g, u, xp, lvl, _messages(xp), _messages(xp), now, now) for g, u, xp, lvl in rows()))
         conn.execute(f"CREATE INDEX {_LEVEL_INDEX} ON leveling_levels (guild_id, xp DESC, user_id)")
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
@@ -229,7 +240,8 @@ async def prefill_postgres(url: str, work: Workload) -> None:
                 "leveling_levels", columns=["guild_id", "user_id", "xp", "level", "messages", "voice_time_seconds",
                                             "total_messages", "total_reactions", "commands_used", "xp_multiplier",
                                             "created_at", "updated_at"],
-                records=((g, u, xp, lvl, 0, 0, 0, 0, 0, 1.0, now, now) for g, u, xp, lvl in rows()))
+                records=((g, u, xp, lvl, _messages(xp), 0, _messages(xp), 0, 0, 1.0, now, now)
+                         for g, u, xp, lvl in rows()))
             await conn.execute(f"CREATE INDEX {_LEVEL_INDEX} ON leveling_levels (guild_id, xp DESC, user_id)")
         await conn.execute("VACUUM ANALYZE")
     finally:
@@ -238,13 +250,29 @@ async def prefill_postgres(url: str, work: Workload) -> None:
 
 async def configure_servers(db: Database, work: Workload) -> None:
     """What the bot sets up in every server: this period's daily and weekly quests (the quest reset at start-up)
-    and two achievements, so each flush does the quest and achievement work of the real bot."""
+    and two achievements, so each flush does the quest and achievement work of the real bot. With
+    ``held_achievements`` the members hold what their totals earned, as in a server where the bot has run with
+    them (one statement)."""
     service = LevelingService(db)
     for g in range(len(work.sizes)):
         guild_id = work.guild_id(g)
         await service.reset_quests(guild_id)
         await service.create_achievement(guild_id, "First words", "Send a message.", "messages", 1, 10)
         await service.create_achievement(guild_id, "Regular", "Reach level 5.", "level", 5, 50)
+    if work.scale.held_achievements:
+        now = utcnow()
+        async with db.session() as s:
+            await s.execute(text(_HELD), {"now": sqlite_time(now) if db.backend == "sqlite" else now})
+
+
+_HELD = """
+INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
+SELECT l.guild_id, l.user_id, a.id, :now
+FROM leveling_achievements AS a JOIN leveling_levels AS l ON l.guild_id = a.guild_id
+WHERE (a.requirement_type = 'messages' AND l.total_messages >= a.requirement_value)
+   OR (a.requirement_type = 'level' AND l.level >= a.requirement_value)
+ORDER BY l.guild_id, l.user_id, a.id
+"""
 
 
 def _dsn(url: str) -> str:
@@ -481,6 +509,8 @@ async def run_backend(backend: str, scale: Scale, *, pg_url: str = DEFAULT_PG,
                       log: Callable[[str], None] = lambda _m: None) -> BackendResult:
     work = make_workload(scale)
     result = BackendResult(backend, len(work.events), work.members)
+    result.servers = ("no (bare)" if not scale.bot_config
+                      else "yes, held" if scale.held_achievements else "yes, new achievements")
     sample = work.events[:scale.naive_sample]
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="gk-bench-") as tmp:
@@ -571,6 +601,7 @@ def table(results: Sequence[BackendResult]) -> str:
         lines.append(f"{label:<34}" + "".join(f"{fn(r):>22}" for r in results))
 
     row("events / members", lambda r: f"{r.events:,}/{r.members:,}")
+    row("servers' quests + achievements", lambda r: r.servers)
     row("guildkeep events/s (end to end)", lambda r: f"{r.guildkeep_events_per_s:,.0f}")
     row("baseline events/s (raw, 10k/txn)", lambda r: f"{r.baseline_events_per_s:,.0f}")
     row("naive events/s (ORM per event)", lambda r: f"{r.naive_events_per_s:,.0f}")
