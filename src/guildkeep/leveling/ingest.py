@@ -31,6 +31,7 @@ import asyncio
 import bisect
 import contextlib
 import hashlib
+import itertools
 import logging
 import random
 import secrets
@@ -693,6 +694,7 @@ class XpIngestor:
             defs_by_id = {a.id: a for g in guild_ids for a in achievements[g]}
             rewards: dict[tuple[int, int], int] = {}
             early_granted: list[tuple[int, int, int]] = []
+            early_held: set[tuple[int, int, int]] = set()  # early grants the members turned out to hold already
             t2 = time.perf_counter()
             mono = time.monotonic()
 
@@ -710,6 +712,7 @@ class XpIngestor:
             if svc.db.backend == "postgresql":
                 if early:
                     early_granted = await writer.grant_achievements(early, now, known_users=True)
+                    early_held = set(early).difference(early_granted)  # or the member has no user row yet
                     bonus: dict[tuple[int, int], int] = {}
                     for g, u, aid in early_granted:
                         bonus[(g, u)] = bonus.get((g, u), 0) + defs_by_id[aid].reward_xp
@@ -725,6 +728,7 @@ class XpIngestor:
                 stored = await writer.update_levels(level_rows, now, thresholds, on_curve) if level_rows else []
                 found = {(r.guild_id, r.user_id) for r in stored}
                 missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
+                early_held = {e for e in early_held if (e[0], e[1]) in found}  # a level row: its user row exists
                 for lr in missing:
                     if lr.bonus:  # the upsert leaves the bonus out: added with the other rewards
                         rewards[(lr.guild_id, lr.user_id)] = rewards.get((lr.guild_id, lr.user_id), 0) + lr.bonus
@@ -751,30 +755,27 @@ class XpIngestor:
                 if new_users:
                     await writer.ensure_users(sorted(new_users.items()), now)
                 if early:
-                    # The early grants run on the connection's thread while their rewards go into the rows (where no
-                    # quest boost applies: the boost never multiplies a reward) and the rows are encoded; a reward
-                    # whose achievement turns out held already is taken back with the other rewards.
+                    # The early grants run on the connection's thread while the rows of the other members are
+                    # encoded; then the rewards of what was granted go into their members' rows, where no quest boost
+                    # applies (the boost never multiplies a reward; the others get theirs with the later rewards).
+                    # Every user row exists by now, so an achievement not granted is one the member holds.
                     granting = asyncio.ensure_future(writer.grant_achievements(early, now, known_users=True))
                     in_flight.push_async_callback(_settle_task, granting)
                     await asyncio.sleep(0)
-                    folded: set[tuple[int, int, int]] = set()
-                    fold: dict[tuple[int, int], int] = {}
-                    for g, u, aid in early:
-                        had = before.get((g, u))
-                        if had is None or not _boost_active(had, now):
-                            folded.add((g, u, aid))
-                            fold[(g, u)] = fold.get((g, u), 0) + defs_by_id[aid].reward_xp
-                    for lr in level_rows:
-                        extra = fold.get((lr.guild_id, lr.user_id))
-                        if extra:
-                            lr.xp += extra
-                    payloads = await writer.sqlite_payloads(level_rows)
+                    earning = {(g, u) for g, u, _ in early}
+                    payloads = await writer.sqlite_payloads(
+                        [lr for lr in level_rows if (lr.guild_id, lr.user_id) not in earning])
                     early_granted = await granting
-                    got = set(early_granted)
-                    for grant in folded.symmetric_difference(got):
-                        g, u, aid = grant
-                        sign = -1 if grant in folded else 1
-                        rewards[(g, u)] = rewards.get((g, u), 0) + sign * defs_by_id[aid].reward_xp
+                    early_held = set(early).difference(early_granted)
+                    fold: dict[tuple[int, int], int] = {}
+                    for g, u, aid in early_granted:
+                        had = before.get((g, u))
+                        into = fold if had is None or not _boost_active(had, now) else rewards
+                        into[(g, u)] = into.get((g, u), 0) + defs_by_id[aid].reward_xp
+                    earners = [lr for lr in level_rows if (lr.guild_id, lr.user_id) in earning]
+                    for lr in earners:
+                        lr.xp += fold.get((lr.guild_id, lr.user_id), 0)
+                    payloads += await writer.sqlite_payloads(earners)
                 if level_rows:
                     upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never, payloads))
                     in_flight.push_async_callback(_settle_task, upserting)  # never left running past the session
@@ -844,7 +845,7 @@ class XpIngestor:
                         boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
             wanted_achievements: list[tuple[int, int, int]] = []
             met_by: dict[tuple[int, int], set[int]] = {}
-            for g, u, aid in early_granted:
+            for g, u, aid in itertools.chain(early_granted, early_held):
                 met_by.setdefault((g, u), set()).add(aid)
             held_by = self._members
             checked = 0
