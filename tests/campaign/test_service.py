@@ -358,3 +358,35 @@ async def test_speaking_as_a_persona_in_a_campaign_channel_is_for_its_players(ca
     with pytest.raises(PermissionDeniedError, match="archived"):
         await characters.check_speak(G1, C1, BOB)
     await characters.check_speak(G2, C1, CAROL)  # another server's channel of that id: not this campaign
+
+
+async def test_a_thread_counts_as_its_channel_and_its_own_campaign_comes_first(campaigns: CampaignService,
+                                                                               db: Database) -> None:
+    thread, other_thread = 800_000_000_000_000_011, 800_000_000_000_000_012
+    in_thread = (thread, C1)  # what the Discord layer passes from a thread of C1
+    campaign_id = await started(campaigns, BOB)
+    assert (await campaigns.get(G1, in_thread)).id == campaign_id
+    assert await campaigns.find(G1, thread) is None  # the thread alone has none
+    assert await campaigns.find(G2, in_thread) is None  # another server's channel of that id: not this campaign
+    made = await campaigns.create_character(G1, in_thread, BOB, "Thorin")
+    assert made.campaign_id == campaign_id
+    npc = await campaigns.create_npc(G1, in_thread, GM, "Sildar")
+    assert [n.id for n in await campaigns.suggest_npcs(G1, in_thread, "sil")] == [npc.id]
+    assert (await campaigns.speaker(G1, in_thread, BOB)).campaign_id == campaign_id
+    session = await campaigns.schedule_session(G1, in_thread, GM, "in 1 hour",
+                                               now=datetime(2027, 3, 1, 12, 0, tzinfo=UTC))
+    assert session.channel_id == C1  # the reminder goes to the campaign's channel
+    # /speak in the thread is the campaign's: only its players and GM
+    await campaigns.characters.check_speak(G1, in_thread, BOB)
+    with pytest.raises(PermissionDeniedError, match="only its players and GM speak here"):
+        await campaigns.characters.check_speak(G1, in_thread, CAROL)
+    # no second campaign in a thread of a campaign's channel
+    with pytest.raises(CampaignExistsError, match="thread's channel already has a campaign"):
+        await campaigns.create(G1, in_thread, CAROL, "Side Game")
+    assert await table_count(db, Campaign) == 1
+    # a thread of a channel without a campaign may have its own, which its lookups find first
+    own = await campaigns.create(G1, (other_thread, C2), CAROL, "Side Game")
+    assert own.channel_id == other_thread
+    parent = await campaigns.create(G1, C2, GM, "Main Game")
+    assert (await campaigns.get(G1, (other_thread, C2))).id == own.id
+    assert (await campaigns.get(G1, C2)).id == parent.id

@@ -406,6 +406,8 @@ async def test_config_is_off_until_enabled_and_two_admins_channel_changes_both_l
     assert sorted(after.channel_ids) == [1, 3, 4, 5]
     assert after.channel_ids[-1] == 5  # added last
     assert not after.talks_in(CH)
+    assert after.talks_in(CH, 3)  # a thread whose parent channel is listed
+    assert not after.talks_in(CH, 2)
     with pytest.raises(CompanionValidationError):
         await svc.update_config(G, add_channel=6, birthday_hour_utc=24)
     assert (await svc.get_config(G)).channel_ids == after.channel_ids  # a bad value changes nothing

@@ -273,3 +273,60 @@ async def test_without_manage_roles_no_campaign_is_started(discord_env: SandboxE
                                "the campaign was not started.")
     assert await CampaignService(discord_env.db).find(d.guild.id, d.channel("general").id) is None
     assert not [r for r in d.guild.roles.values() if r.name.startswith("Lost Mine")]
+
+
+async def test_a_thread_of_the_campaign_channel_is_the_campaign(discord_env: SandboxEnv) -> None:
+    d = discord_env.driver
+    service = CampaignService(discord_env.db)
+    await start(discord_env, "bob")
+    made = await d.slash("character create", as_="bob", channel="general", name="Thorin", avatar_url=THORIN)
+    assert made.content.startswith("You play **Thorin**"), made.text
+    thread = await d.create_thread("general", "side quest")
+    campaign = await service.get(d.guild.id, d.channel("general").id)
+
+    # /say in the thread: the campaign is found, the message appears in the thread (not in the channel),
+    # posted by the channel's webhook with the thread's id, and both logs have it
+    info = await d.slash("campaign info", as_="bob", channel="side quest")
+    assert info.embed["title"].startswith("Lost Mine"), info.text
+    [choice] = await d.autocomplete("say", "as", "", as_="bob", channel="side quest")
+    assert choice["name"] == "Thorin"
+    posted = await say(discord_env, "bob", "Into the cave!", channel="side quest")
+    assert (posted.author, posted.avatar_url, posted.content) == ("Thorin", THORIN, "Into the cave!")
+    assert posted.message.channel_id == thread.id
+    assert posts(discord_env, "general") == []
+    [hook] = d.world.webhooks.values()
+    assert (hook.channel_id, posted.message.webhook_id) == (d.channel("general").id, hook.id)
+    speech = await CharacterService(discord_env.db).speech(d.guild.id, posted.id)
+    assert (speech.channel_id, speech.speaker_id) == (thread.id, d.member("bob").user.id)
+    assert await service.speech_count(campaign.id) == 1
+    assert await service.find(d.guild.id, thread.id) is None  # the campaign is the channel's, found through it
+    assert (await service.get(d.guild.id, (thread.id, d.channel("general").id))).id == campaign.id
+
+    # the GM's NPC is made and speaks in the thread; the author edits theirs there; the GM deletes it there
+    npc = await d.slash("npc create", as_="alice", channel="side quest", name="Sildar", avatar_url=SILDAR)
+    assert npc.content.startswith("Added **Sildar**"), npc.text
+    [npc_choice] = await d.autocomplete("say", "as", "sil", as_="alice", channel="side quest")
+    sildar = await say(discord_env, "alice", "Careful.", as_=npc_choice["value"], channel="side quest")
+    assert (sildar.author, sildar.message.channel_id) == ("Sildar", thread.id)
+    assert [n.name for n in await service.list_npcs(d.guild.id, d.channel("general").id)] == ["Sildar"]
+    edited = await d.slash("speech edit", as_="bob", channel="side quest", text="Into the dark cave!")
+    assert edited.content.startswith("Edited your message as **Thorin**"), edited.text
+    assert [m.content for m in posts(discord_env, "side quest") if m.id == posted.id] == ["Into the dark cave!"]
+    deleted = await d.slash("campaign unsay", as_="alice", channel="side quest", message_id=str(posted.id))
+    assert deleted.content.startswith("Deleted the message posted as **Thorin**"), deleted.text
+    assert [m.id for m in posts(discord_env, "side quest")] == [sildar.id]
+    assert await service.speech_count(campaign.id) == 1
+
+    # the campaign's rules hold in the thread: a non-player can't /speak there, and no second campaign
+    # is started in it
+    await d.slash("persona create", as_="carol", name="Lurker")
+    [lurker] = await d.autocomplete("speak", "as", "Lurker", as_="carol", channel="side quest")
+    refused = await d.slash("speak", as_="carol", channel="side quest",
+                            options={"as": lurker["value"], "text": "Hi"})
+    assert "only its players and GM speak here" in refused.content
+    roles = len(d.guild.roles)
+    again = await d.slash("campaign create", as_="alice", channel="side quest", name="Side Game")
+    assert again.content == ("This thread's channel already has a campaign, and its threads belong to it. "
+                             "See /campaign info.")
+    assert (len(d.guild.roles), await service.find(d.guild.id, thread.id)) == (roles, None)
+    assert [m.id for m in posts(discord_env, "side quest")] == [sildar.id]

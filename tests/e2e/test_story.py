@@ -76,6 +76,23 @@ async def build_world_and_start(env: SandboxEnv) -> int:
     return gandalf.character_id
 
 
+async def gandalf_answers(env: SandboxEnv, standin: StandinModel, channel: str, said: str, *, text: str,
+                          event: str | None, change: int, description: str, summary: str) -> Any:
+    """Carol says ``said`` in ``channel``; the model has Gandalf answer ``text`` (changing his relationship
+    with her) and then writes ``summary``. Returns Gandalf's message, as bob sees it."""
+    d = env.driver
+    standin.reply_json({"speaker": "Gandalf", "text": text, "location": None, "scene": None, "event": event,
+                        "relationships": [{"character": "Gandalf", "change": change, "description": description}]})
+    standin.reply(summary)
+    sent = await d.send(channel, said, as_="carol")
+
+    def npc_posts() -> list[Any]:
+        return [m for m in d.read(channel, as_="bob") if m.is_webhook and m.id > sent.id]
+
+    [npc] = await d.wait_for(npc_posts, f"Gandalf speaking in #{channel}")
+    return npc
+
+
 async def test_the_narrator_answers_an_npc_speaks_a_summary_is_written_and_a_relationship_changes(
         discord_env: SandboxEnv, standin: StandinModel) -> None:
     d = discord_env.driver
@@ -90,17 +107,10 @@ async def test_the_narrator_answers_an_npc_speaks_a_summary_is_written_and_a_rel
     said = await d.wait_for_bot_message("general", after=first)
     assert said.content == "**Narrator:** The doors of Durin loom before you."
 
-    standin.reply_json({"speaker": "Gandalf", "text": "Speak, friend, and enter.", "location": None,
-                        "scene": None, "event": "Gandalf read the door",
-                        "relationships": [{"character": "Gandalf", "change": 15,
-                                           "description": "Impressed by Carol's courage"}]})
-    standin.reply("Carol reached the gate of Moria, where Gandalf read the inscription.")
-    second = await d.send("general", "Mellon!", as_="carol")
-
-    def npc_posts() -> list[Any]:
-        return [m for m in d.read("general", as_="bob") if m.is_webhook and m.id > second.id]
-
-    [npc] = await d.wait_for(npc_posts, "Gandalf speaking through the webhook")
+    npc = await gandalf_answers(
+        discord_env, standin, "general", "Mellon!", text="Speak, friend, and enter.", event="Gandalf read the door",
+        change=15, description="Impressed by Carol's courage",
+        summary="Carol reached the gate of Moria, where Gandalf read the inscription.")
     assert (npc.author, npc.avatar_url, npc.content) == ("Gandalf", AVATAR, "Speak, friend, and enter.")
     [hook] = [w for w in d.world.webhooks.values() if w.channel_id == channel_id]
     assert npc.message.webhook_id == hook.id
@@ -258,3 +268,58 @@ async def test_world_and_character_commands_refuse_clearly_and_autocomplete_at_m
     assert '"clyde"' in bad.content
     gone = await d.slash("story character delete", as_="carol", character="Secret")
     assert gone.content == "Deleted **Secret**."
+
+
+async def test_a_thread_of_the_story_channel_plays_that_story(discord_env: SandboxEnv, standin: StandinModel) -> None:
+    d = discord_env.driver
+    gandalf_id = await build_world_and_start(discord_env)
+    service = StoryService(discord_env.db)
+    guild_id, channel_id = d.guild.id, d.channel("general").id
+    thread = await d.create_thread("general", "the mines")
+    story = await service.get_story_instance(guild_id, channel_id)
+
+    # a message in the thread is a turn of the channel's story: answered in the thread, written to the story
+    standin.reply_json({"speaker": "narrator", "text": "The dark swallows the torchlight.", "location": "Moria",
+                        "scene": "In the mines", "event": None, "relationships": []})
+    first = await d.send("the mines", "I go down the stairs", as_="carol")
+    said = await d.wait_for_bot_message("the mines", after=first)
+    assert said.content == "**Narrator:** The dark swallows the torchlight."
+    assert said.channel_id == thread.id
+    assert not [m for m in d.read("general", as_="carol") if m.id > first.id]
+
+    npc = await gandalf_answers(discord_env, standin, "the mines", "I follow Gandalf", text="Fly, you fools!",
+                                event=None, change=5, description="Kept up in the dark",
+                                summary="Carol went down into Moria with Gandalf.")
+    assert (npc.author, npc.content, npc.message.channel_id) == ("Gandalf", "Fly, you fools!", thread.id)
+    [hook] = d.world.webhooks.values()
+    assert (hook.channel_id, npc.message.webhook_id) == (channel_id, hook.id)
+
+    async def summarised() -> Any:
+        found = await service.get_story_instance(guild_id, channel_id)
+        return found if found.summaries else None
+
+    after = await d.wait_for(summarised, "the summary of the thread's two messages")
+    assert after.id == story.id
+    assert (after.message_count, after.state.location, after.state.scene) == (2, "Moria", "In the mines")
+    assert after.summaries == ("Carol went down into Moria with Gandalf.",)
+    [rel] = await service.get_relationships(guild_id, channel_id, d.member("carol").user.id)
+    assert (rel.character_id, rel.score) == (gandalf_id, 5)
+
+    # the story commands work in the thread, and no second story starts there
+    status = await d.slash("story status", as_="carol", channel="the mines")
+    assert "Middle-earth" in status.text
+    outline = await d.slash("story outline", as_="alice", channel="the mines", add="Then the bridge")
+    assert "Then the bridge" in outline.text
+    assert (await service.get_story_instance(guild_id, channel_id)).outlines[-1] == "Then the bridge"
+    [cast] = await d.autocomplete("relationship set", "character", "gan", as_="alice", channel="the mines")
+    rel_set = await d.slash("relationship set", as_="alice", channel="the mines", member="carol",
+                            character=cast["value"], score=40)
+    assert "40 (friendly)" in rel_set.content, rel_set.text
+    [world] = await d.autocomplete("story start", "world", "middle", as_="alice")
+    refused = await d.slash("story start", as_="alice", channel="the mines", world=world["value"])
+    assert refused.content == ("A story is already running in this thread's channel, and its threads belong "
+                               "to it. End it first with /story end.")
+    assert await service.current_story(guild_id, thread.id) is None
+    ended = await d.slash("story end", as_="alice", channel="the mines")
+    assert "has ended" in ended.content
+    assert await service.current_story(guild_id, channel_id) is None

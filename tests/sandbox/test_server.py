@@ -179,6 +179,25 @@ async def test_webhook_thread_id_must_be_a_thread_of_its_channel(api: Api, sdriv
     assert (status, data["code"]) == (404, 10003)
 
 
+async def test_a_webhook_message_in_a_thread_is_reached_only_with_its_thread_id(api: Api, sdriver: Driver) -> None:
+    general, thread = sdriver.channel("general").id, sdriver.channel("welcome-thread").id
+    _, hook = await api.call("POST", f"/channels/{general}/webhooks", {"name": "h"})
+    base = f"/webhooks/{hook['id']}/{hook['token']}"
+    _, sent = await api.call("POST", f"{base}?wait=1&thread_id={thread}", {"content": "in thread"}, auth=False)
+    message = f"{base}/messages/{sent['id']}"
+    for method in ("GET", "PATCH", "DELETE"):  # Discord looks in the webhook's own channel without thread_id
+        assert await api.call(method, message, {"content": "x"} if method == "PATCH" else None, auth=False) == (
+            404, {"message": "Unknown Message", "code": 10008})
+    status, got = await api.call("GET", f"{message}?thread_id={thread}", auth=False)
+    assert (status, got["content"], got["channel_id"]) == (200, "in thread", str(thread))
+    status, edited = await api.call("PATCH", f"{message}?thread_id={thread}", {"content": "edited"}, auth=False)
+    assert (status, edited["content"]) == (200, "edited")
+    assert (await api.call("DELETE", f"{message}?thread_id={thread}", auth=False))[0] == 204
+    _, in_channel = await api.call("POST", f"{base}?wait=1", {"content": "in channel"}, auth=False)
+    status, data = await api.call("GET", f"{base}/messages/{in_channel['id']}?thread_id={thread}", auth=False)
+    assert (status, data["code"]) == (404, 10008)  # and a channel message is not in the thread
+
+
 async def test_manage_webhooks_is_required(api: Api, sdriver: Driver) -> None:
     general = sdriver.channel("general")
     await sdriver.set_permissions(general, "guildkeep", deny=["manage_webhooks"])

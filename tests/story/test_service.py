@@ -389,10 +389,10 @@ async def test_status_suggestions_and_forgetting_a_server(story: StoryService, d
     world_id = await world_with_places(story)
     gandalf = await npc(story)
     assert await story.story_status(G1, C1) is None
-    await story.start_story(G1, C1, ALICE, world_id, [gandalf])
-    assert await story.story_status(G1, C1) == "active"
+    started = await story.start_story(G1, C1, ALICE, world_id, [gandalf])
+    assert await story.story_status(G1, C1) == (started.id, "active")
     await story.pause_story(G1, C1, ALICE)
-    assert await story.story_status(G1, C1) == "paused"
+    assert await story.story_status(G1, C1) == (started.id, "paused")
     assert await story.story_status(G2, C1) is None
     assert [c.name for c in await story.suggest_characters(G1, BOB, "gan")] == ["Gandalf"]
     await story.set_relationship(G1, C1, ALICE, BOB, gandalf, score=5)
@@ -401,3 +401,31 @@ async def test_status_suggestions_and_forgetting_a_server(story: StoryService, d
         for table in (StoryWorld, StoryInstance, StoryRelationship):
             assert await s.scalar(select(func.count()).select_from(table)) == 0
     assert (await story.get_character(G1, ALICE, gandalf)).name == "Gandalf"  # characters are not the server's
+
+
+async def test_a_thread_counts_as_its_channel_and_its_own_story_comes_first(story: StoryService) -> None:
+    thread, other_thread = 800_000_000_000_000_011, 800_000_000_000_000_012
+    in_thread = (thread, C1)  # what the Discord layer passes from a thread of C1
+    world_id = await world_with_places(story)
+    gandalf = await npc(story)
+    started = await story.start_story(G1, C1, ALICE, world_id, [gandalf])
+    assert await story.story_status(G1, in_thread) == (started.id, "active")
+    assert await story.story_status(G1, thread) is None
+    assert await story.story_status(G2, in_thread) is None
+    context = await story.narration_context(G1, in_thread, BOB)
+    assert context is not None
+    assert context.story.id == started.id
+    assert (await story.add_outline(G1, in_thread, ALICE, "Into the mines")).outlines == ("Into the mines",)
+    rel = await story.set_relationship(G1, in_thread, ALICE, BOB, gandalf, score=10)
+    assert [r.score for r in await story.get_relationships(G1, C1, BOB)] == [rel.score]
+    with pytest.raises(StoryRunningError, match="thread's channel"):
+        await story.start_story(G1, in_thread, BOB, world_id)
+    assert await story.current_story(G1, thread) is None
+    # a thread of a channel without a story may run its own, which its lookups find first
+    own = await story.start_story(G1, (other_thread, C2), BOB, world_id)
+    assert own.channel_id == other_thread
+    parent = await story.start_story(G1, C2, ALICE, world_id)
+    assert await story.story_status(G1, (other_thread, C2)) == (own.id, "active")
+    assert await story.story_status(G1, C2) == (parent.id, "active")
+    assert (await story.end_story(G1, in_thread, ALICE)).id == started.id
+    assert await story.story_status(G1, in_thread) is None

@@ -1,6 +1,8 @@
 """Campaigns: every operation is one unit of work, takes plain ids and returns `results`.
 
-A campaign is found by its server and channel, so a server never reaches another's campaigns. Changes
+A campaign is found by its server and channel, so a server never reaches another's campaigns; asked from a
+thread, the channel ids to look in are the thread's and then its parent's (`guildkeep.db.channels`), so a
+thread of a campaign's channel counts as that channel. Changes
 that race (two joins, two characters for one player, a GM transfer) are settled by the database: a
 primary key, a unique constraint or a conditional update, never a read followed by a blind write.
 """
@@ -55,6 +57,7 @@ from guildkeep.characters.service import (
     register_speak_guard,
 )
 from guildkeep.db import Database, utcnow
+from guildkeep.db.channels import Channels, channel_ids, nearest
 from guildkeep.db.dialect import insert_for
 from guildkeep.errors import DomainError, DuplicateError
 from guildkeep.identity.service import ensure_guild
@@ -86,10 +89,10 @@ async def _bound_character_guard(session: AsyncSession, character_id: int) -> st
 register_delete_guard(_bound_character_guard)
 
 
-async def _campaign_channel_guard(session: AsyncSession, guild_id: int, channel_id: int, user_id: int) -> str | None:
-    """``/speak`` in a campaign's channel: only its players and GM, and not while it is archived."""
-    row = (await session.execute(select(Campaign).where(
-        Campaign.guild_id == guild_id, Campaign.channel_id == channel_id))).scalar_one_or_none()
+async def _campaign_channel_guard(session: AsyncSession, guild_id: int, channel_id: Channels,
+                                  user_id: int) -> str | None:
+    """``/speak`` in a campaign's channel or a thread of it: only its players and GM, never while archived."""
+    row = await _find_campaign(session, guild_id, channel_id)
     if row is None:
         return None
     if row.archived:
@@ -129,11 +132,17 @@ async def _info(s: AsyncSession, row: Campaign) -> CampaignInfo:
         archived=row.archived, players=await _players(s, row.id), created_at=row.created_at)
 
 
-async def _campaign(s: AsyncSession, guild_id: int, channel_id: int, *, lock: bool = False) -> Campaign:
-    stmt = select(Campaign).where(Campaign.guild_id == guild_id, Campaign.channel_id == channel_id)
+async def _find_campaign(s: AsyncSession, guild_id: int, channel_id: Channels, *,
+                         lock: bool = False) -> Campaign | None:
+    """The campaign of the first of these channels that has one (a thread's own, else its channel's)."""
+    stmt = select(Campaign).where(Campaign.guild_id == guild_id, Campaign.channel_id.in_(channel_ids(channel_id)))
     if lock:
         stmt = stmt.with_for_update()
-    row = (await s.execute(stmt)).scalar_one_or_none()
+    return nearest((await s.execute(stmt)).scalars(), lambda row: row.channel_id, channel_id)
+
+
+async def _campaign(s: AsyncSession, guild_id: int, channel_id: Channels, *, lock: bool = False) -> Campaign:
+    row = await _find_campaign(s, guild_id, channel_id, lock=lock)
     if row is None:
         raise NoCampaignError
     return row
@@ -186,16 +195,25 @@ class CampaignService:
 
     # -- campaigns ---------------------------------------------------------------------------------
 
-    async def create(self, guild_id: int, channel_id: int, gm_id: int, name: str) -> CampaignInfo:
-        """Start a campaign in ``channel_id`` with ``gm_id`` as its GM; one campaign per channel."""
+    async def create(self, guild_id: int, channel_id: Channels, gm_id: int, name: str) -> CampaignInfo:
+        """Start a campaign in the first of ``channel_id`` with ``gm_id`` as its GM; one campaign per channel.
+
+        A thread (its id first, then its parent's) whose channel has a campaign belongs to it: refused.
+        """
         clean = rules.clean_campaign_name(name)
+        here, *enclosing = channel_ids(channel_id)
         try:
             async with self.db.session() as s:
+                if enclosing and await _find_campaign(s, guild_id, enclosing) is not None:
+                    raise CampaignExistsError("This thread's channel already has a campaign, and its threads "
+                                              "belong to it. See /campaign info.")
                 await ensure_guild(s, guild_id)
-                row = Campaign(guild_id=guild_id, channel_id=channel_id, name=clean, gm_id=gm_id)
+                row = Campaign(guild_id=guild_id, channel_id=here, name=clean, gm_id=gm_id)
                 s.add(row)
                 await s.flush()
                 return await _info(s, row)
+        except CampaignExistsError:
+            raise
         except DuplicateError as exc:
             raise CampaignExistsError from exc
 
@@ -235,12 +253,12 @@ class CampaignService:
                 .values(webhook_id=webhook_id, updated_at=utcnow()))
             return bool(getattr(done, "rowcount", 0))
 
-    async def get(self, guild_id: int, channel_id: int) -> CampaignInfo:
+    async def get(self, guild_id: int, channel_id: Channels) -> CampaignInfo:
         """The campaign played in ``channel_id`` of ``guild_id``."""
         async with self.db.session(read_only=True) as s:
             return await _info(s, await _campaign(s, guild_id, channel_id))
 
-    async def find(self, guild_id: int, channel_id: int) -> CampaignInfo | None:
+    async def find(self, guild_id: int, channel_id: Channels) -> CampaignInfo | None:
         """The campaign in that channel, or None."""
         try:
             return await self.get(guild_id, channel_id)
@@ -254,7 +272,7 @@ class CampaignService:
                                     .order_by(Campaign.name, Campaign.id))).scalars().all()
             return [await _info(s, r) for r in rows]
 
-    async def join(self, guild_id: int, channel_id: int, user_id: int) -> CampaignInfo:
+    async def join(self, guild_id: int, channel_id: Channels, user_id: int) -> CampaignInfo:
         """Join the campaign as a player. Joining twice (even at the same moment) is one membership."""
         try:
             async with self.db.session() as s:
@@ -270,7 +288,7 @@ class CampaignService:
         except DuplicateError as exc:
             raise AlreadyPlayerError from exc
 
-    async def _remove_player(self, guild_id: int, channel_id: int, user_id: int, *, by: int | None,
+    async def _remove_player(self, guild_id: int, channel_id: Channels, user_id: int, *, by: int | None,
                              can_manage: bool) -> LeaveResult:
         async with self.db.session() as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -286,16 +304,16 @@ class CampaignService:
                 CampaignCharacter.campaign_id == row.id, CampaignCharacter.user_id == user_id))
             return LeaveResult(await _info(s, row), user_id, bool(getattr(unbound, "rowcount", 0)))
 
-    async def leave(self, guild_id: int, channel_id: int, user_id: int) -> LeaveResult:
+    async def leave(self, guild_id: int, channel_id: Channels, user_id: int) -> LeaveResult:
         """Leave the campaign; the player's character is no longer bound to it (it stays theirs)."""
         return await self._remove_player(guild_id, channel_id, user_id, by=None, can_manage=False)
 
-    async def kick(self, guild_id: int, channel_id: int, gm_id: int, user_id: int, *,
+    async def kick(self, guild_id: int, channel_id: Channels, gm_id: int, user_id: int, *,
                    can_manage: bool = False) -> LeaveResult:
         """The GM (or a server manager) removes a player."""
         return await self._remove_player(guild_id, channel_id, user_id, by=gm_id, can_manage=can_manage)
 
-    async def transfer(self, guild_id: int, channel_id: int, gm_id: int, new_gm_id: int, *,
+    async def transfer(self, guild_id: int, channel_id: Channels, gm_id: int, new_gm_id: int, *,
                        can_manage: bool = False) -> tuple[CampaignInfo, int]:
         """Hand the campaign to another GM; returns it and the previous GM.
 
@@ -318,7 +336,7 @@ class CampaignService:
             await s.refresh(row)
             return await _info(s, row), old
 
-    async def archive(self, guild_id: int, channel_id: int, gm_id: int, archived: bool = True, *,
+    async def archive(self, guild_id: int, channel_id: Channels, gm_id: int, archived: bool = True, *,
                       can_manage: bool = False) -> CampaignInfo:
         """Archive (read-only) or unarchive; only the GM or a server manager."""
         async with self.db.session() as s:
@@ -329,7 +347,8 @@ class CampaignService:
             await s.refresh(row)
             return await _info(s, row)
 
-    async def delete(self, guild_id: int, channel_id: int, gm_id: int, *, can_manage: bool = False) -> CampaignInfo:
+    async def delete(self, guild_id: int, channel_id: Channels, gm_id: int, *,
+                     can_manage: bool = False) -> CampaignInfo:
         """Delete the campaign with its players, character bindings, NPCs and speech log.
 
         The characters themselves stay their owners'. Returns what it was, to take the roles back.
@@ -347,7 +366,7 @@ class CampaignService:
     # -- sessions (scheduler jobs) -----------------------------------------------------------------
 
     async def schedule_session(
-        self, guild_id: int, channel_id: int, gm_id: int, when: str, *, now: datetime, weekly: bool = False,
+        self, guild_id: int, channel_id: Channels, gm_id: int, when: str, *, now: datetime, weekly: bool = False,
         note: str | None = None, can_manage: bool = False,
     ) -> SessionInfo:
         """The GM schedules the campaign's next session (weekly: every week from then on).
@@ -361,19 +380,19 @@ class CampaignService:
             row = await _campaign(s, guild_id, channel_id)
             _gm_only(row, gm_id, can_manage)
             _writable(row)
-            campaign_id = row.id
+            campaign_id, home = row.id, row.channel_id
         key = _session_key(campaign_id)
         await self.jobs.cancel_key(SESSION_JOB, key, now=now)
         done = await self.jobs.schedule(
             SESSION_JOB, run_at, now=now, guild_id=guild_id, dedup_key=key,
             recurrence=scheduler_rules.WEEKLY if weekly else scheduler_rules.NONE,
-            payload={"campaign_id": campaign_id, "channel_id": channel_id, "note": text})
+            payload={"campaign_id": campaign_id, "channel_id": home, "note": text})
         if not done.created:
             raise CampaignChangedError("Someone scheduled this campaign's session at the same moment; see "
                                        "/campaign info and try again.")
         return _session(done.job)
 
-    async def cancel_session(self, guild_id: int, channel_id: int, gm_id: int, *, now: datetime,
+    async def cancel_session(self, guild_id: int, channel_id: Channels, gm_id: int, *, now: datetime,
                              can_manage: bool = False) -> bool:
         """The GM cancels the scheduled session (and its weekly series); False when none was scheduled."""
         async with self.db.session(read_only=True) as s:
@@ -382,7 +401,7 @@ class CampaignService:
             campaign_id = row.id
         return await self.jobs.cancel_key(SESSION_JOB, _session_key(campaign_id), now=now) is not None
 
-    async def next_session(self, guild_id: int, channel_id: int) -> SessionInfo | None:
+    async def next_session(self, guild_id: int, channel_id: Channels) -> SessionInfo | None:
         """The campaign's scheduled session, if any."""
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -405,20 +424,20 @@ class CampaignService:
 
     # -- characters --------------------------------------------------------------------------------
 
-    async def _player_campaign(self, s: AsyncSession, guild_id: int, channel_id: int, user_id: int) -> Campaign:
+    async def _player_campaign(self, s: AsyncSession, guild_id: int, channel_id: Channels, user_id: int) -> Campaign:
         row = await _campaign(s, guild_id, channel_id)
         _writable(row)
         if row.gm_id != user_id and not await _is_player(s, row.id, user_id):
             raise NotPlayerError
         return row
 
-    async def _bound_twice(self, guild_id: int, channel_id: int, user_id: int) -> bool:
+    async def _bound_twice(self, guild_id: int, channel_id: Channels, user_id: int) -> bool:
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
             return await _binding(s, row.id, user_id) is not None
 
     async def create_character(
-        self, guild_id: int, channel_id: int, user_id: int, name: str, *, avatar_url: str | None = None,
+        self, guild_id: int, channel_id: Channels, user_id: int, name: str, *, avatar_url: str | None = None,
         description: str | None = None,
     ) -> PlayerCharacterInfo:
         """Make a new character (in the player's repository) and play it here, in one unit of work.
@@ -443,7 +462,7 @@ class CampaignService:
             raise DuplicateCharacterError(f"You already have a character called **{clean}**. "
                                           "Pick it with the `persona` option instead.") from exc
 
-    async def bind_character(self, guild_id: int, channel_id: int, user_id: int, ref: str) -> PlayerCharacterInfo:
+    async def bind_character(self, guild_id: int, channel_id: Channels, user_id: int, ref: str) -> PlayerCharacterInfo:
         """Play one of the player's existing characters (``/persona``) in this campaign."""
         character = await self.characters.resolve(user_id, ref, guild_id=guild_id, owned_only=True)
         try:
@@ -458,7 +477,7 @@ class CampaignService:
         except DuplicateError as exc:
             raise AlreadyHasCharacterError from exc
 
-    async def character_of(self, guild_id: int, channel_id: int, user_id: int) -> PlayerCharacterInfo:
+    async def character_of(self, guild_id: int, channel_id: Channels, user_id: int) -> PlayerCharacterInfo:
         """The character ``user_id`` plays in the campaign of this channel."""
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -469,7 +488,7 @@ class CampaignService:
             return PlayerCharacterInfo(row.id, user_id, found[bound.character_id])
 
     async def edit_character(
-        self, guild_id: int, channel_id: int, user_id: int, *, name: str | _Unset = UNSET,
+        self, guild_id: int, channel_id: Channels, user_id: int, *, name: str | _Unset = UNSET,
         avatar_url: str | _Unset | None = UNSET, description: str | _Unset | None = UNSET,
     ) -> PlayerCharacterInfo:
         """Change the player's character in this campaign (its name, avatar, description)."""
@@ -482,7 +501,7 @@ class CampaignService:
         await self.characters.edit(user_id, character_id, name=name, avatar_url=avatar_url, description=description)
         return await self.character_of(guild_id, channel_id, user_id)
 
-    async def list_characters(self, guild_id: int, channel_id: int) -> list[PlayerCharacterInfo]:
+    async def list_characters(self, guild_id: int, channel_id: Channels) -> list[PlayerCharacterInfo]:
         """Every character played in the campaign, by name."""
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -495,7 +514,7 @@ class CampaignService:
 
     # -- NPCs --------------------------------------------------------------------------------------
 
-    async def create_npc(self, guild_id: int, channel_id: int, gm_id: int, name: str, *,
+    async def create_npc(self, guild_id: int, channel_id: Channels, gm_id: int, name: str, *,
                          avatar_url: str | None = None, can_manage: bool = False) -> NpcInfo:
         """The GM adds an NPC; names are unique in a campaign whatever the letter case."""
         clean = rules.clean_npc_name(name)
@@ -513,7 +532,7 @@ class CampaignService:
         except DuplicateError as exc:
             raise DuplicateNpcError(f"This campaign already has an NPC called **{clean}**.") from exc
 
-    async def edit_npc(self, guild_id: int, channel_id: int, gm_id: int, ref: str, *, name: str | _Unset = UNSET,
+    async def edit_npc(self, guild_id: int, channel_id: Channels, gm_id: int, ref: str, *, name: str | _Unset = UNSET,
                        avatar_url: str | _Unset | None = UNSET, can_manage: bool = False) -> NpcInfo:
         """The GM renames an NPC or changes its avatar (None removes it)."""
         values: dict[str, Any] = {}
@@ -536,7 +555,7 @@ class CampaignService:
         except DuplicateError as exc:
             raise DuplicateNpcError(f"This campaign already has an NPC called **{values.get('name')}**.") from exc
 
-    async def delete_npc(self, guild_id: int, channel_id: int, gm_id: int, ref: str, *,
+    async def delete_npc(self, guild_id: int, channel_id: Channels, gm_id: int, ref: str, *,
                          can_manage: bool = False) -> NpcInfo:
         """The GM deletes an NPC (its messages stay, still attributed to the GM)."""
         async with self.db.session() as s:
@@ -549,7 +568,7 @@ class CampaignService:
             await s.execute(delete(CampaignNpc).where(CampaignNpc.id == npc.id))
             return info
 
-    async def list_npcs(self, guild_id: int, channel_id: int) -> list[NpcInfo]:
+    async def list_npcs(self, guild_id: int, channel_id: Channels) -> list[NpcInfo]:
         """The campaign's NPCs, by name."""
         async with self.db.session(read_only=True) as s:
             row = await _campaign(s, guild_id, channel_id)
@@ -557,15 +576,14 @@ class CampaignService:
                                     .order_by(CampaignNpc.name_key, CampaignNpc.id))).scalars().all()
             return [_npc(n) for n in npcs]
 
-    async def suggest_npcs(self, guild_id: int, channel_id: int, typed: str) -> list[NpcInfo]:
+    async def suggest_npcs(self, guild_id: int, channel_id: Channels, typed: str) -> list[NpcInfo]:
         """At most 25 NPCs of the campaign whose name contains what was typed (none without a campaign)."""
         key = character_rules.name_key(" ".join(typed.split()))
         async with self.db.session(read_only=True) as s:
-            campaign_id = await s.scalar(select(Campaign.id).where(
-                Campaign.guild_id == guild_id, Campaign.channel_id == channel_id))
-            if campaign_id is None:
+            campaign = await _find_campaign(s, guild_id, channel_id)
+            if campaign is None:
                 return []
-            stmt = select(CampaignNpc).where(CampaignNpc.campaign_id == campaign_id)
+            stmt = select(CampaignNpc).where(CampaignNpc.campaign_id == campaign.id)
             if key:
                 stmt = stmt.where(CampaignNpc.name_key.contains(key, autoescape=True))
             npcs = (await s.execute(stmt.order_by(CampaignNpc.name_key).limit(SUGGESTIONS_MAX))).scalars().all()
@@ -573,7 +591,7 @@ class CampaignService:
 
     # -- speech ------------------------------------------------------------------------------------
 
-    async def speaker(self, guild_id: int, channel_id: int, user_id: int, ref: str | None = None) -> SpeakerInfo:
+    async def speaker(self, guild_id: int, channel_id: Channels, user_id: int, ref: str | None = None) -> SpeakerInfo:
         """Who ``user_id`` may post as in this channel's campaign.
 
         Their own character, or (the GM only) one of the campaign's NPCs. Archived campaigns, non-players and
@@ -619,7 +637,8 @@ class CampaignService:
                 raise NoCharacterError
             raise NoCharacterError("In a campaign you speak as your own character in it (see /character show).")
 
-    async def suggest_speakers(self, guild_id: int, channel_id: int, user_id: int, typed: str) -> list[SpeakerInfo]:
+    async def suggest_speakers(self, guild_id: int, channel_id: Channels, user_id: int,
+                               typed: str) -> list[SpeakerInfo]:
         """The `/say as:` choices: the caller's character, then (for the GM) NPCs; at most 25."""
         try:
             own = await self.character_of(guild_id, channel_id, user_id)

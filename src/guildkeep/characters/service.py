@@ -31,6 +31,7 @@ from guildkeep.characters.models import Character, CharacterGuildOverride, Chara
 from guildkeep.characters.privacy import PROVIDER
 from guildkeep.characters.results import CharacterInfo, OverrideInfo, SpeechInfo
 from guildkeep.db import Database, utcnow
+from guildkeep.db.channels import Channels
 from guildkeep.db.dialect import insert_for
 from guildkeep.errors import DuplicateError, PermissionDeniedError
 from guildkeep.identity.service import ensure_guild, ensure_user
@@ -55,7 +56,9 @@ def register_delete_guard(guard: DeleteGuard) -> None:
 # Other modules may refuse speaking as a character in some channels (a campaign's channel is for its players):
 # each guard gets a read-only unit of work, the server, the channel and the speaker, and returns the reason
 # to refuse, or None.
-SpeakGuard = Callable[[AsyncSession, int, int, int], Awaitable[str | None]]
+SpeakGuard = Callable[[AsyncSession, int, Channels, int], Awaitable[str | None]]
+"""``(session, guild_id, channels, speaker_id)``: a reason to refuse, or None; ``channels`` is the channel, then
+its parent channel when it is a thread (`guildkeep.db.channels`)."""
 _SPEAK_GUARDS: list[SpeakGuard] = []
 
 
@@ -460,8 +463,10 @@ class CharacterService:
             )
         return info
 
-    async def check_speak(self, guild_id: int, channel_id: int, speaker_id: int) -> None:
+    async def check_speak(self, guild_id: int, channel_id: Channels, speaker_id: int) -> None:
         """Refuse when a module keeps ``speaker_id`` from speaking as a character in ``channel_id``.
+
+        In a thread, ``channel_id`` is the thread's id and then its parent channel's: the guards see both.
 
         Raises `PermissionDeniedError` with the reason.
         """

@@ -45,12 +45,11 @@ class CompanionConfig(BaseModel):
     def _unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(dict.fromkeys(int(v) for v in value))
 
-    def talks_in(self, channel_id: int, parent_id: int | None = None) -> bool:
+    def talks_in(self, *channel_ids: int) -> bool:
+        """Whether the companion talks in a channel, given as the channel's id then, for a thread, its parent's."""
         if not self.enabled:
             return False
-        return not self.channel_ids or channel_id in self.channel_ids or (
-            parent_id is not None and parent_id in self.channel_ids
-        )
+        return not self.channel_ids or any(c in self.channel_ids for c in channel_ids)
 
     def merged(self, **changes: Any) -> CompanionConfig:
         """A copy with ``changes`` applied and checked; bad values raise a player-readable error."""

@@ -1,8 +1,10 @@
-"""The one idiom every cog uses for "which server is this" and "is this an admin".
+"""The one idiom every cog uses for "which server (and channel) is this" and "is this an admin".
 
 `guild_of` turns a command used in direct messages into a clear refusal (a `ValidationError` the error
-handler shows as-is); `ADMIN` is the default permission of admin command groups (Discord hides them from
-members) and `admin_check` the check that refuses them anyway when a server overrides that default.
+handler shows as-is). `channels_of` and `lookup_channels` say where to look for "the campaign or story of
+this channel": the channel itself, then, in a thread (a forum post too), its parent channel. `ADMIN` is the
+default permission of admin command groups (Discord hides them from members) and `admin_check` the check
+that refuses them anyway when a server overrides that default.
 """
 
 from __future__ import annotations
@@ -32,3 +34,20 @@ def channel_of(interaction: discord.Interaction) -> int:
     if interaction.channel_id is None:
         raise ValidationError("I can't tell which channel this is.")
     return interaction.channel_id
+
+
+def lookup_channels(channel: object) -> tuple[int, ...]:
+    """Where to look for what belongs to ``channel``: the channel itself, then, for a thread (a forum post
+    too), its parent channel. A thread of a campaign's or story's channel counts as that channel."""
+    own = getattr(channel, "id", None)
+    if not isinstance(own, int):
+        raise ValidationError("I can't tell which channel this is.")
+    parent = channel.parent_id if isinstance(channel, discord.Thread) else None
+    return (own, parent) if parent and parent != own else (own,)
+
+
+def channels_of(interaction: discord.Interaction) -> tuple[int, ...]:
+    """`lookup_channels` of the channel the interaction came from."""
+    if interaction.channel is None:
+        return (channel_of(interaction),)
+    return lookup_channels(interaction.channel)

@@ -1159,8 +1159,11 @@ class SandboxServer:
                 raise unknown("Message")
             return inter, message
         hook = self._webhook(request)
+        # Discord looks in the webhook's channel, or in the thread named by ``thread_id``: a message of a
+        # thread is "unknown" without it.
+        channel = self._webhook_channel(hook, request)
         message = self.world.message_by_id(_snowflake(mid))
-        if message is None or message.webhook_id != hook.id:
+        if message is None or message.webhook_id != hook.id or message.channel_id != channel.id:
             raise unknown("Message")
         return None, message
 

@@ -1,7 +1,9 @@
 """Story operations: each one unit of work, plain ids in, `results` out, every query scoped to a server.
 
 Worlds, stories and relationships are per server: every read and write filters on the ``guild_id`` it is
-given, so an id from another server is "not found". Characters are the platform's global characters
+given, so an id from another server is "not found". A story is found by its channel; asked from a thread,
+the ids to look in are the thread's and then its parent's (`guildkeep.db.channels`), so a thread of a
+story's channel counts as that channel. Characters are the platform's global characters
 (`guildkeep.characters`); the story keeps references to them (its cast).
 
 The narrator path never awaits a model inside a unit of work: `narration_context` reads, the caller asks
@@ -21,6 +23,7 @@ from guildkeep.characters.errors import CharacterNotFoundError
 from guildkeep.characters.results import CharacterInfo
 from guildkeep.characters.service import UNSET, CharacterService, character_infos, register_delete_guard
 from guildkeep.db import Database, utcnow
+from guildkeep.db.channels import Channels, channel_ids, nearest
 from guildkeep.errors import DuplicateError
 from guildkeep.identity.service import ensure_guild
 from guildkeep.results import Page
@@ -328,12 +331,13 @@ class StoryService:
             updated_at=row.updated_at)
 
     @staticmethod
-    async def _running_row(s: AsyncSession, guild_id: int, channel_id: int, *, lock: bool = False) -> StoryInstance:
+    async def _running_row(s: AsyncSession, guild_id: int, channel_id: Channels, *,
+                           lock: bool = False) -> StoryInstance:
         stmt = select(StoryInstance).where(StoryInstance.guild_id == guild_id,
-                                           StoryInstance.live_channel_id == channel_id)
+                                           StoryInstance.live_channel_id.in_(channel_ids(channel_id)))
         if lock:
             stmt = stmt.with_for_update()
-        row = (await s.execute(stmt)).scalar_one_or_none()
+        row = nearest((await s.execute(stmt)).scalars(), lambda r: r.live_channel_id, channel_id)
         if row is None:
             raise NoStoryError
         return row
@@ -343,14 +347,16 @@ class StoryService:
         if row.started_by != user_id and not can_manage:
             raise NotStoryManagerError
 
-    async def start_story(self, guild_id: int, channel_id: int, user_id: int, world_id: int,
+    async def start_story(self, guild_id: int, channel_id: Channels, user_id: int, world_id: int,
                           character_ids: Iterable[int] = (), *, outline: str | None = None,
                           summary_every: int = rules.SUMMARY_EVERY_DEFAULT) -> StoryInfo:
-        """Start a story in a channel.
+        """Start a story in a channel (the first of ``channel_id``).
 
         The database allows one running story per channel: of two starts at once, one wins and the other
-        is told a story is already running.
+        is told a story is already running. A thread (its id first, then its parent's) whose channel has a
+        running story belongs to it: refused.
         """
+        here, *enclosing = channel_ids(channel_id)
         every = rules.check_summary_every(summary_every)
         ids = list(dict.fromkeys(int(c) for c in character_ids))
         if len(ids) > rules.CAST_MAX:
@@ -366,11 +372,15 @@ class StoryService:
                 raise StoryCharacterError(f"**{info.name}** is hidden on this server.")
         try:
             async with self.db.session() as s:
+                if enclosing and await s.scalar(select(StoryInstance.id).where(
+                        StoryInstance.guild_id == guild_id, StoryInstance.live_channel_id.in_(enclosing))):
+                    raise StoryRunningError("A story is already running in this thread's channel, and its "
+                                            "threads belong to it. End it first with /story end.")
                 world = await self._world_row(s, guild_id, world_id)
                 first_location = rules.load_locations(world.locations)
                 state = rules.StoryState(location=first_location[0].name if first_location else None)
                 row = StoryInstance(
-                    guild_id=guild_id, channel_id=channel_id, live_channel_id=channel_id, world_id=world.id,
+                    guild_id=guild_id, channel_id=here, live_channel_id=here, world_id=world.id,
                     started_by=user_id, status=rules.STATUS_ACTIVE, state=state.model_dump(mode="json"),
                     summaries=[], outlines=[first_outline] if first_outline else [],
                     event_log=[{"at": utcnow().isoformat(), "what": "started"}], recent=[],
@@ -382,10 +392,12 @@ class StoryService:
                                     position=position))
                 await s.flush()
                 return await self._story_info(s, row)
+        except StoryRunningError:
+            raise
         except DuplicateError as exc:
             raise StoryRunningError from exc
 
-    async def current_story(self, guild_id: int, channel_id: int) -> StoryInfo | None:
+    async def current_story(self, guild_id: int, channel_id: Channels) -> StoryInfo | None:
         """The channel's running (active or paused) story, or None."""
         async with self.db.session(read_only=True) as s:
             try:
@@ -394,13 +406,19 @@ class StoryService:
                 return None
             return await self._story_info(s, row)
 
-    async def story_status(self, guild_id: int, channel_id: int) -> str | None:
-        """The status of the channel's running story (``active`` or ``paused``), or None: one cheap read."""
-        async with self.db.session(read_only=True) as s:
-            return await s.scalar(select(StoryInstance.status).where(
-                StoryInstance.guild_id == guild_id, StoryInstance.live_channel_id == channel_id))
+    async def story_status(self, guild_id: int, channel_id: Channels) -> tuple[int, str] | None:
+        """The id and status (``active`` or ``paused``) of the channel's running story, or None.
 
-    async def get_story_instance(self, guild_id: int, channel_id: int) -> StoryInfo:
+        One cheap read, made for every message the narrator sees.
+        """
+        async with self.db.session(read_only=True) as s:
+            rows = (await s.execute(select(StoryInstance.id, StoryInstance.status, StoryInstance.live_channel_id)
+                                    .where(StoryInstance.guild_id == guild_id,
+                                           StoryInstance.live_channel_id.in_(channel_ids(channel_id))))).all()
+            found = nearest(rows, lambda r: r.live_channel_id, channel_id)
+            return (found.id, found.status) if found is not None else None
+
+    async def get_story_instance(self, guild_id: int, channel_id: Channels) -> StoryInfo:
         """The running (active or paused) story of this channel."""
         async with self.db.session(read_only=True) as s:
             return await self._story_info(s, await self._running_row(s, guild_id, channel_id))
@@ -414,7 +432,7 @@ class StoryService:
                 raise NoStoryError("There is no such story on this server.")
             return await self._story_info(s, row)
 
-    async def _set_status(self, guild_id: int, channel_id: int, user_id: int, can_manage: bool,
+    async def _set_status(self, guild_id: int, channel_id: Channels, user_id: int, can_manage: bool,
                           status: str) -> StoryInfo:
         async with self.db.session() as s:
             row = await self._running_row(s, guild_id, channel_id, lock=True)
@@ -432,20 +450,22 @@ class StoryService:
             await s.flush()
             return await self._story_info(s, row)
 
-    async def pause_story(self, guild_id: int, channel_id: int, user_id: int, *, can_manage: bool = False) -> StoryInfo:
+    async def pause_story(self, guild_id: int, channel_id: Channels, user_id: int, *,
+                          can_manage: bool = False) -> StoryInfo:
         """Pause the channel's story; only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_PAUSED)
 
-    async def resume_story(self, guild_id: int, channel_id: int, user_id: int, *,
+    async def resume_story(self, guild_id: int, channel_id: Channels, user_id: int, *,
                            can_manage: bool = False) -> StoryInfo:
         """Resume the channel's paused story; only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_ACTIVE)
 
-    async def end_story(self, guild_id: int, channel_id: int, user_id: int, *, can_manage: bool = False) -> StoryInfo:
+    async def end_story(self, guild_id: int, channel_id: Channels, user_id: int, *,
+                        can_manage: bool = False) -> StoryInfo:
         """End the channel's story (what players wrote is not kept); only whoever started it, or with ``can_manage``."""
         return await self._set_status(guild_id, channel_id, user_id, can_manage, rules.STATUS_ENDED)
 
-    async def add_outline(self, guild_id: int, channel_id: int, user_id: int, text: str, *,
+    async def add_outline(self, guild_id: int, channel_id: Channels, user_id: int, text: str, *,
                           can_manage: bool = False) -> StoryInfo:
         """Add an outline the narrator follows to the channel's story; only its starter, or with ``can_manage``."""
         clean = rules.clean_description(text, "The outline", rules.OUTLINE_MAX)
@@ -461,7 +481,7 @@ class StoryService:
             await s.flush()
             return await self._story_info(s, row)
 
-    async def set_summary_every(self, guild_id: int, channel_id: int, user_id: int, every: int, *,
+    async def set_summary_every(self, guild_id: int, channel_id: Channels, user_id: int, every: int, *,
                                 can_manage: bool = False) -> StoryInfo:
         """Set how many messages pass between the channel's story summaries; only its starter, or ``can_manage``."""
         value = rules.check_summary_every(every)
@@ -495,7 +515,7 @@ class StoryService:
         async with self.db.session(read_only=True) as s:
             return await self._relationships(s, guild_id, story_id, user_id)
 
-    async def get_relationships(self, guild_id: int, channel_id: int, user_id: int | None = None
+    async def get_relationships(self, guild_id: int, channel_id: Channels, user_id: int | None = None
                                 ) -> list[RelationshipInfo]:
         """The relationships of the channel's running story (one player's, or everyone's)."""
         async with self.db.session(read_only=True) as s:
@@ -522,7 +542,7 @@ class StoryService:
         rel.updated_at = utcnow()
         await s.flush()
 
-    async def set_relationship(self, guild_id: int, channel_id: int, user_id: int, player_id: int,
+    async def set_relationship(self, guild_id: int, channel_id: Channels, user_id: int, player_id: int,
                                character_id: int, *, score: int | None = None, description: str | None = None,
                                can_manage: bool = False) -> RelationshipInfo:
         """Set a player's relationship with a character of the channel's story (its starter or a manager)."""
@@ -542,7 +562,7 @@ class StoryService:
 
     # -- the narrator's turn ---------------------------------------------------------------------------
 
-    async def narration_context(self, guild_id: int, channel_id: int, user_id: int | None = None
+    async def narration_context(self, guild_id: int, channel_id: Channels, user_id: int | None = None
                                 ) -> NarrationContext | None:
         """What a narrator prompt needs for this channel, or None when no story runs here."""
         async with self.db.session(read_only=True) as s:

@@ -344,8 +344,7 @@ class Personas(commands.Cog):
         content = rules.clean_speech(text)
         character = await self.service.speaker_identity(interaction.user.id, as_, guild_id)
         channel = self._channel(interaction)
-        await self.service.check_speak(guild_id, getattr(channel, "id", interaction.channel_id or 0),
-                                       interaction.user.id)
+        await self.service.check_speak(guild_id, checks.lookup_channels(channel), interaction.user.id)
         message = await post_as_character(
             self.bot, self.service, channel, content, guild_id=guild_id, speaker_id=interaction.user.id,
             character_id=character.id, name=character.display_name, avatar_url=character.display_avatar_url,

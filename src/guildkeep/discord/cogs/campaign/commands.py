@@ -5,6 +5,9 @@ players join, leave, are kicked and as the GM changes), and posting through the 
 webhook with the shared ``discord/speech.py`` helper, so messages are logged in the characters' speech log
 (``/speech edit``, ``/speech who`` and "Who wrote this?" work on them) and in the campaign's own log (the
 GM deletes any message of their campaign with ``/campaign unsay`` or a ❌ reaction).
+
+Every command finds the campaign with ``checks.channels_of``: used in a thread (or forum post) of a
+campaign's channel, it is that campaign, and ``/say`` posts into the thread.
 """
 
 from __future__ import annotations
@@ -143,14 +146,14 @@ class CampaignCommands(commands.Cog):
     async def npc_autocomplete(self, interaction: discord.Interaction, current: str) -> Choices:
         if interaction.guild_id is None or interaction.channel_id is None:
             return []
-        npcs = await self.service.suggest_npcs(interaction.guild_id, interaction.channel_id, current)
+        npcs = await self.service.suggest_npcs(interaction.guild_id, checks.channels_of(interaction), current)
         return [app_commands.Choice(name=clip(n.name, 100), value=f"{rules.NPC_PREFIX}{n.id}")
                 for n in npcs[:CHOICES_MAX]]
 
     async def speaker_autocomplete(self, interaction: discord.Interaction, current: str) -> Choices:
         if interaction.guild_id is None or interaction.channel_id is None:
             return []
-        found = await self.service.suggest_speakers(interaction.guild_id, interaction.channel_id,
+        found = await self.service.suggest_speakers(interaction.guild_id, checks.channels_of(interaction),
                                                     interaction.user.id, current)
         choices = []
         for s in found[:CHOICES_MAX]:
@@ -175,7 +178,8 @@ class CampaignCommands(commands.Cog):
                                         "Manage Channels permission here. Ask a moderator to start it and "
                                         "/campaign transfer it to you.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        info = await self.service.create(guild_id, channel.id, interaction.user.id, name or channel.name)
+        info = await self.service.create(guild_id, checks.lookup_channels(channel), interaction.user.id,
+                                         name or channel.name)
         guild = interaction.guild
         assert guild is not None
         player_name, gm_name = rules.role_names(info.name)
@@ -206,11 +210,11 @@ class CampaignCommands(commands.Cog):
     @campaign.command(name="info", description="The campaign played in this channel.")
     async def campaign_info(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        channel_id = checks.channel_of(interaction)
-        info = await self.service.get(guild_id, channel_id)
-        characters = await self.service.list_characters(guild_id, channel_id)
-        npcs = await self.service.list_npcs(guild_id, channel_id)
-        session = await self.service.next_session(guild_id, channel_id)
+        channels = checks.channels_of(interaction)
+        info = await self.service.get(guild_id, channels)
+        characters = await self.service.list_characters(guild_id, channels)
+        npcs = await self.service.list_npcs(guild_id, channels)
+        session = await self.service.next_session(guild_id, channels)
         await respond(interaction, embed=render.campaign_embed(info, characters=len(characters), npcs=len(npcs),
                                                                session=session),
                       ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
@@ -218,7 +222,7 @@ class CampaignCommands(commands.Cog):
     @campaign.command(name="join", description="Join this channel's campaign as a player.")
     async def campaign_join(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        info = await self.service.join(guild_id, checks.channel_of(interaction), interaction.user.id)
+        info = await self.service.join(guild_id, checks.channels_of(interaction), interaction.user.id)
         given = await self._give(interaction.guild, interaction.user.id, info.player_role_id)
         await respond(interaction, f"You joined **{render.md(info.name)}**. Make your character with "
                       "`/character create`." + self._role_warning(given), ephemeral=True)
@@ -226,7 +230,7 @@ class CampaignCommands(commands.Cog):
     @campaign.command(name="leave", description="Leave this channel's campaign.")
     async def campaign_leave(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        left = await self.service.leave(guild_id, checks.channel_of(interaction), interaction.user.id)
+        left = await self.service.leave(guild_id, checks.channels_of(interaction), interaction.user.id)
         taken = await self._take(interaction.guild, interaction.user.id, left.campaign.player_role_id)
         await respond(interaction, f"You left **{render.md(left.campaign.name)}**. Your character stays yours."
                       + self._role_warning(taken), ephemeral=True)
@@ -235,7 +239,7 @@ class CampaignCommands(commands.Cog):
     @app_commands.describe(player="The player to remove")
     async def campaign_kick(self, interaction: discord.Interaction, player: discord.Member) -> None:
         guild_id = guild_of(interaction)
-        left = await self.service.kick(guild_id, checks.channel_of(interaction), interaction.user.id, player.id,
+        left = await self.service.kick(guild_id, checks.channels_of(interaction), interaction.user.id, player.id,
                                        can_manage=can_manage(interaction))
         taken = await self._take(interaction.guild, player.id, left.campaign.player_role_id)
         await respond(interaction, f"Removed {player.mention} from **{render.md(left.campaign.name)}**."
@@ -247,7 +251,7 @@ class CampaignCommands(commands.Cog):
         guild_id = guild_of(interaction)
         if new_gm.bot:
             raise ValidationError("A bot can't be a campaign's GM.")
-        info, old = await self.service.transfer(guild_id, checks.channel_of(interaction), interaction.user.id,
+        info, old = await self.service.transfer(guild_id, checks.channels_of(interaction), interaction.user.id,
                                                 new_gm.id, can_manage=can_manage(interaction))
         done = await self._take(interaction.guild, old, info.gm_role_id)
         done = await self._give(interaction.guild, new_gm.id, info.gm_role_id) and done
@@ -259,7 +263,7 @@ class CampaignCommands(commands.Cog):
     @app_commands.describe(archived="True: read-only (default); False: unarchive")
     async def campaign_archive(self, interaction: discord.Interaction, archived: bool = True) -> None:
         guild_id = guild_of(interaction)
-        info = await self.service.archive(guild_id, checks.channel_of(interaction), interaction.user.id, archived,
+        info = await self.service.archive(guild_id, checks.channels_of(interaction), interaction.user.id, archived,
                                           can_manage=can_manage(interaction))
         text = "archived: read-only" if info.archived else "writable again"
         await respond(interaction, f"**{render.md(info.name)}** is {text}.", ephemeral=True)
@@ -267,8 +271,8 @@ class CampaignCommands(commands.Cog):
     @campaign.command(name="delete", description="(GM) Delete this campaign, its NPCs and its roles.")
     async def campaign_delete(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        channel_id = checks.channel_of(interaction)
-        info = await self.service.get(guild_id, channel_id)
+        channels = checks.channels_of(interaction)
+        info = await self.service.get(guild_id, channels)
         if info.gm_id != interaction.user.id and not can_manage(interaction):
             raise PermissionDeniedError("Only this campaign's GM can delete it.")
         view = DeleteCampaignView(interaction.user.id, info.name)
@@ -277,7 +281,7 @@ class CampaignCommands(commands.Cog):
         view.message = await interaction.original_response()  # so a timeout greys the buttons out
         if await view.wait() or not view.value:
             return
-        gone = await self.service.delete(guild_id, channel_id, interaction.user.id,
+        gone = await self.service.delete(guild_id, channels, interaction.user.id,
                                          can_manage=can_manage(interaction))
         problems = False
         for role_id in (gone.player_role_id, gone.gm_role_id):
@@ -298,7 +302,7 @@ class CampaignCommands(commands.Cog):
     async def campaign_schedule(self, interaction: discord.Interaction, when: app_commands.Range[str, 1, 40],
                                 weekly: bool = False, note: app_commands.Range[str, 1, 500] | None = None) -> None:
         guild_id = guild_of(interaction)
-        session = await self.service.schedule_session(guild_id, checks.channel_of(interaction), interaction.user.id,
+        session = await self.service.schedule_session(guild_id, checks.channels_of(interaction), interaction.user.id,
                                                       when, now=utcnow(), weekly=weekly, note=note,
                                                       can_manage=can_manage(interaction))
         stamp = int(session.run_at.timestamp())
@@ -309,7 +313,7 @@ class CampaignCommands(commands.Cog):
     @campaign.command(name="unschedule", description="(GM) Cancel the scheduled session.")
     async def campaign_unschedule(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        cancelled = await self.service.cancel_session(guild_id, checks.channel_of(interaction), interaction.user.id,
+        cancelled = await self.service.cancel_session(guild_id, checks.channels_of(interaction), interaction.user.id,
                                                       now=utcnow(), can_manage=can_manage(interaction))
         await respond(interaction, "Cancelled the scheduled session." if cancelled
                       else "No session was scheduled.", ephemeral=True)
@@ -339,11 +343,11 @@ class CampaignCommands(commands.Cog):
                                description: app_commands.Range[str, 1, 2000] | None = None,
                                persona: str | None = None) -> None:
         guild_id = guild_of(interaction)
-        channel_id = checks.channel_of(interaction)
+        channels = checks.channels_of(interaction)
         if persona:
-            played = await self.service.bind_character(guild_id, channel_id, interaction.user.id, persona)
+            played = await self.service.bind_character(guild_id, channels, interaction.user.id, persona)
         elif name:
-            played = await self.service.create_character(guild_id, channel_id, interaction.user.id, name,
+            played = await self.service.create_character(guild_id, channels, interaction.user.id, name,
                                                          avatar_url=avatar_from(avatar_url, avatar),
                                                          description=description)
         else:
@@ -362,7 +366,7 @@ class CampaignCommands(commands.Cog):
         guild_id = guild_of(interaction)
         picture = avatar_from(avatar_url, avatar)
         played = await self.service.edit_character(
-            guild_id, checks.channel_of(interaction), interaction.user.id,
+            guild_id, checks.channels_of(interaction), interaction.user.id,
             name=name if name is not None else UNSET,
             avatar_url=None if remove_avatar else (picture if picture is not None else UNSET),
             description=description if description is not None else UNSET)
@@ -375,16 +379,16 @@ class CampaignCommands(commands.Cog):
     async def character_show(self, interaction: discord.Interaction, player: discord.Member | None = None) -> None:
         guild_id = guild_of(interaction)
         who = player or interaction.user
-        played = await self.service.character_of(guild_id, checks.channel_of(interaction), who.id)
+        played = await self.service.character_of(guild_id, checks.channels_of(interaction), who.id)
         await respond(interaction, embed=render.character_embed(played), ephemeral=True,
                       allowed_mentions=discord.AllowedMentions.none())
 
     @character.command(name="list", description="The characters played in this campaign.")
     async def character_list(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        channel_id = checks.channel_of(interaction)
-        info = await self.service.get(guild_id, channel_id)
-        played = await self.service.list_characters(guild_id, channel_id)
+        channels = checks.channels_of(interaction)
+        info = await self.service.get(guild_id, channels)
+        played = await self.service.list_characters(guild_id, channels)
         await respond(interaction, embed=render.characters_embed(f"Characters of {info.name}", played),
                       ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
@@ -396,7 +400,7 @@ class CampaignCommands(commands.Cog):
     async def npc_create(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 100],
                          avatar_url: str | None = None, avatar: discord.Attachment | None = None) -> None:
         guild_id = guild_of(interaction)
-        npc = await self.service.create_npc(guild_id, checks.channel_of(interaction), interaction.user.id, name,
+        npc = await self.service.create_npc(guild_id, checks.channels_of(interaction), interaction.user.id, name,
                                             avatar_url=avatar_from(avatar_url, avatar),
                                             can_manage=can_manage(interaction))
         await respond(interaction, f"Added **{render.md(npc.name)}**. Speak as it with `/say`.",
@@ -412,7 +416,7 @@ class CampaignCommands(commands.Cog):
         guild_id = guild_of(interaction)
         picture = avatar_from(avatar_url, avatar)
         info = await self.service.edit_npc(
-            guild_id, checks.channel_of(interaction), interaction.user.id, npc,
+            guild_id, checks.channels_of(interaction), interaction.user.id, npc,
             name=name if name is not None else UNSET,
             avatar_url=None if remove_avatar else (picture if picture is not None else UNSET),
             can_manage=can_manage(interaction))
@@ -422,9 +426,9 @@ class CampaignCommands(commands.Cog):
     @npc.command(name="list", description="This campaign's NPCs.")
     async def npc_list(self, interaction: discord.Interaction) -> None:
         guild_id = guild_of(interaction)
-        channel_id = checks.channel_of(interaction)
-        info = await self.service.get(guild_id, channel_id)
-        npcs = await self.service.list_npcs(guild_id, channel_id)
+        channels = checks.channels_of(interaction)
+        info = await self.service.get(guild_id, channels)
+        npcs = await self.service.list_npcs(guild_id, channels)
         await respond(interaction, embed=render.npcs_embed(f"NPCs of {info.name}", npcs), ephemeral=True)
 
     @npc.command(name="delete", description="(GM) Delete an NPC (its messages stay).")
@@ -432,7 +436,7 @@ class CampaignCommands(commands.Cog):
     @app_commands.autocomplete(npc=npc_autocomplete)
     async def npc_delete(self, interaction: discord.Interaction, npc: str) -> None:
         guild_id = guild_of(interaction)
-        gone = await self.service.delete_npc(guild_id, checks.channel_of(interaction), interaction.user.id, npc,
+        gone = await self.service.delete_npc(guild_id, checks.channels_of(interaction), interaction.user.id, npc,
                                              can_manage=can_manage(interaction))
         await respond(interaction, f"Deleted **{render.md(gone.name)}**.", ephemeral=True)
 
@@ -450,7 +454,7 @@ class CampaignCommands(commands.Cog):
         channel = self._channel(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)  # a webhook may have to be made first
         content = character_rules.clean_speech(text)
-        speaker = await self.service.speaker(guild_id, channel.id, interaction.user.id, as_)
+        speaker = await self.service.speaker(guild_id, checks.lookup_channels(channel), interaction.user.id, as_)
         message = await post_as_character(
             self.bot, self.service.characters, channel, content, guild_id=guild_id,  # type: ignore[arg-type]
             speaker_id=interaction.user.id, character_id=speaker.character_id, name=speaker.name,

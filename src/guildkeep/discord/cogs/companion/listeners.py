@@ -10,6 +10,7 @@ from discord.ext import commands
 
 import discord
 from guildkeep.companion.service import CompanionService
+from guildkeep.discord.checks import lookup_channels
 from guildkeep.discord.cogs.companion import render
 from guildkeep.discord.limits import send
 from guildkeep.errors import DomainError
@@ -50,7 +51,7 @@ class ChatListeners:
         if message.guild is None:
             return True
         config = await self.service.get_config(message.guild.id)
-        return config.talks_in(message.channel.id, getattr(message.channel, "parent_id", None))
+        return config.talks_in(*lookup_channels(message.channel))
 
     @commands.Cog.listener("on_message")
     async def companion_on_message(self, message: discord.Message) -> None:

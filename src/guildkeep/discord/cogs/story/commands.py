@@ -1,4 +1,8 @@
-"""``/world``, ``/story`` and ``/relationship``: every decision is the story service's."""
+"""``/world``, ``/story`` and ``/relationship``: every decision is the story service's.
+
+The story of "this channel" is found with ``checks.channels_of``: in a thread (or forum post) of a story's
+channel, it is that story.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from guildkeep.discord import checks
 from guildkeep.discord.cogs.story import render
 from guildkeep.discord.limits import clip, respond
 from guildkeep.discord.views import Paginator
-from guildkeep.errors import DomainError, ValidationError
+from guildkeep.errors import DomainError
 from guildkeep.story import rules
 from guildkeep.story.errors import StoryInputError
 from guildkeep.story.results import WorldInfo
@@ -30,12 +34,6 @@ LIST_PAGES_MAX = 10
 
 def guild_of(interaction: discord.Interaction) -> int:
     return checks.guild_of(interaction, "Stories are played inside a server, not in direct messages.")
-
-
-def channel_of(interaction: discord.Interaction) -> int:
-    if interaction.channel_id is None:
-        raise ValidationError("I can't tell which channel this is.")
-    return interaction.channel_id
 
 
 def can_manage(interaction: discord.Interaction) -> bool:
@@ -125,7 +123,7 @@ class StoryCommands(commands.Cog):
         """The characters of this channel's story."""
         if interaction.guild_id is None or interaction.channel_id is None:
             return []
-        story = await self.service.current_story(interaction.guild_id, interaction.channel_id)
+        story = await self.service.current_story(interaction.guild_id, checks.channels_of(interaction))
         if story is None:
             return []
         wanted = rules.key(current)
@@ -264,32 +262,32 @@ class StoryCommands(commands.Cog):
             except CharacterNotFoundError:
                 raise CharacterNotFoundError(f"I can't find a character called **{render.md(clip(ref, 80))}** "
                                              "that you can use; pick them from the list as you type.") from None
-        info = await self.service.start_story(guild_id, channel_of(interaction), interaction.user.id, target.id, ids,
-                                              outline=outline, summary_every=summary_every)
+        info = await self.service.start_story(guild_id, checks.channels_of(interaction), interaction.user.id,
+                                              target.id, ids, outline=outline, summary_every=summary_every)
         await respond(
             interaction, f"A story in **{render.md(info.world_name)}** begins in this channel. Write what you do; "
             "`/story pause` or `/story end` when you are done.", embed=render.story_embed(info))
 
     @story.command(name="status", description="Show the story in this channel.")
     async def story_status(self, interaction: discord.Interaction) -> None:
-        info = await self.service.get_story_instance(guild_of(interaction), channel_of(interaction))
+        info = await self.service.get_story_instance(guild_of(interaction), checks.channels_of(interaction))
         await respond(interaction, embed=render.story_embed(info), ephemeral=True)
 
     @story.command(name="pause", description="Pause the story: the narrator stops answering until resumed.")
     async def story_pause(self, interaction: discord.Interaction) -> None:
-        await self.service.pause_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
+        await self.service.pause_story(guild_of(interaction), checks.channels_of(interaction), interaction.user.id,
                                        can_manage=can_manage(interaction))
         await respond(interaction, "The story is paused. `/story resume` to go on.")
 
     @story.command(name="resume", description="Resume the paused story.")
     async def story_resume(self, interaction: discord.Interaction) -> None:
-        await self.service.resume_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
+        await self.service.resume_story(guild_of(interaction), checks.channels_of(interaction), interaction.user.id,
                                         can_manage=can_manage(interaction))
         await respond(interaction, "The story goes on.")
 
     @story.command(name="end", description="End the story in this channel.")
     async def story_end(self, interaction: discord.Interaction) -> None:
-        info = await self.service.end_story(guild_of(interaction), channel_of(interaction), interaction.user.id,
+        info = await self.service.end_story(guild_of(interaction), checks.channels_of(interaction), interaction.user.id,
                                             can_manage=can_manage(interaction))
         await respond(
             interaction,
@@ -299,14 +297,14 @@ class StoryCommands(commands.Cog):
     @app_commands.describe(every="Write a summary every N messages from now on")
     async def story_summary(self, interaction: discord.Interaction,
                             every: app_commands.Range[int, 2, 200] | None = None) -> None:
-        guild_id, channel_id = guild_of(interaction), channel_of(interaction)
+        guild_id, channels = guild_of(interaction), checks.channels_of(interaction)
         if every is not None:
-            info = await self.service.set_summary_every(guild_id, channel_id, interaction.user.id, every,
+            info = await self.service.set_summary_every(guild_id, channels, interaction.user.id, every,
                                                         can_manage=can_manage(interaction))
             await respond(interaction, f"A summary will be written every {info.summary_every} "
                           "messages.", ephemeral=True)
             return
-        info = await self.service.get_story_instance(guild_id, channel_id)
+        info = await self.service.get_story_instance(guild_id, channels)
         await respond(interaction, embed=render.texts_embed(
             "Summaries", info.summaries, f"No summary yet: one is written every {info.summary_every} messages."),
             ephemeral=True)
@@ -315,12 +313,12 @@ class StoryCommands(commands.Cog):
     @app_commands.describe(add="A new line for the outline")
     async def story_outline(self, interaction: discord.Interaction,
                             add: app_commands.Range[str, 1, 1000] | None = None) -> None:
-        guild_id, channel_id = guild_of(interaction), channel_of(interaction)
+        guild_id, channels = guild_of(interaction), checks.channels_of(interaction)
         if add is not None:
-            info = await self.service.add_outline(guild_id, channel_id, interaction.user.id, add,
+            info = await self.service.add_outline(guild_id, channels, interaction.user.id, add,
                                                   can_manage=can_manage(interaction))
         else:
-            info = await self.service.get_story_instance(guild_id, channel_id)
+            info = await self.service.get_story_instance(guild_id, channels)
         await respond(interaction, embed=render.texts_embed(
             "Outline", info.outlines, "No outline yet. Add one with `/story outline add:`."), ephemeral=True)
 
@@ -399,7 +397,7 @@ class StoryCommands(commands.Cog):
     @app_commands.describe(member="Whose relationships (default: yours)")
     async def relationship_show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         who = member or interaction.user
-        rels = await self.service.get_relationships(guild_of(interaction), channel_of(interaction), who.id)
+        rels = await self.service.get_relationships(guild_of(interaction), checks.channels_of(interaction), who.id)
         await respond(interaction, embed=render.relationships_embed(rels, who.display_name),
                       ephemeral=True)
 
@@ -410,13 +408,13 @@ class StoryCommands(commands.Cog):
     async def relationship_set(self, interaction: discord.Interaction, member: discord.Member, character: str,
                                score: app_commands.Range[int, -100, 100] | None = None,
                                description: app_commands.Range[str, 1, 500] | None = None) -> None:
-        guild_id, channel_id = guild_of(interaction), channel_of(interaction)
-        story = await self.service.get_story_instance(guild_id, channel_id)
+        guild_id, channels = guild_of(interaction), checks.channels_of(interaction)
+        story = await self.service.get_story_instance(guild_id, channels)
         wanted = rules.key(character)
         found = [c for c in story.cast if str(c.character_id) == character.strip() or rules.key(c.name) == wanted]
         if not found:
             raise StoryInputError("That character is not in this story; pick one from the list as you type.")
-        rel = await self.service.set_relationship(guild_id, channel_id, interaction.user.id, member.id,
+        rel = await self.service.set_relationship(guild_id, channels, interaction.user.id, member.id,
                                                   found[0].character_id, score=score, description=description,
                                                   can_manage=can_manage(interaction))
         await respond(

@@ -2,9 +2,11 @@
 story's context; the answer is posted as the narrator (a bot message) or as one of the story's characters
 (through the channel's webhook, under its name and avatar); then what the reply changes is written.
 
-Turns of one channel are taken one at a time (a lock per channel: a channel belongs to one shard, so this is
-exact). The model is never awaited inside a unit of work: read the context, ask the model, post, then write
-conditionally on the story's version. Without a model configured the narrator says so, once per story.
+Turns of one story are taken one at a time (a lock per story: a channel belongs to one shard, and so do its
+threads, so this is exact). A message in a thread (or forum post) of a story's channel is a turn of that
+story, answered in the thread. The model is never awaited inside a unit of work: read the context, ask the
+model, post, then write conditionally on the story's version. Without a model configured the narrator says
+so, once per story.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from discord.ext import commands
 
 import discord
+from guildkeep.discord.checks import lookup_channels
 from guildkeep.discord.limits import clip, send
 from guildkeep.discord.speech import post_as_character
 from guildkeep.errors import DomainError
@@ -54,9 +57,10 @@ class StoryNarrator(commands.Cog):
         text = message.content.strip()
         if not text or not isinstance(message.channel, discord.abc.Messageable):
             return
-        if await self.service.story_status(message.guild.id, message.channel.id) != rules.STATUS_ACTIVE:
+        running = await self.service.story_status(message.guild.id, lookup_channels(message.channel))
+        if running is None or running[1] != rules.STATUS_ACTIVE:
             return  # most messages: one indexed read, and no lock kept for channels without a story
-        lock = self._locks.setdefault(message.channel.id, asyncio.Lock())
+        lock = self._locks.setdefault(running[0], asyncio.Lock())
         async with lock:
             try:
                 await self.turn(message, text)
@@ -67,7 +71,8 @@ class StoryNarrator(commands.Cog):
     async def turn(self, message: discord.Message, text: str) -> None:
         assert message.guild is not None
         guild_id, channel = message.guild.id, message.channel
-        context = await self.service.narration_context(guild_id, channel.id, message.author.id)
+        channels = lookup_channels(channel)
+        context = await self.service.narration_context(guild_id, channels, message.author.id)
         if context is None or context.story.status != rules.STATUS_ACTIVE:
             return
         if not self.llm.configured:
@@ -88,7 +93,7 @@ class StoryNarrator(commands.Cog):
             [LineInfo(player, text), LineInfo(speaker, narration.text)], state=narration.state,
             relationships=narration.relationships, event=narration.event)
         if result.summary_due:
-            await self._summarize(guild_id, channel.id, result.story.since_summary)
+            await self._summarize(guild_id, channels, result.story.since_summary)
 
     async def _post(self, message: discord.Message, context: NarrationContext, narration: narrator.Narration) -> None:
         channel = message.channel
@@ -103,8 +108,8 @@ class StoryNarrator(commands.Cog):
             name=narration.speaker.name, avatar_url=narration.speaker.avatar_url,
             allowed_mentions=discord.AllowedMentions.none())
 
-    async def _summarize(self, guild_id: int, channel_id: int, covered: int) -> None:
-        context = await self.service.narration_context(guild_id, channel_id)
+    async def _summarize(self, guild_id: int, channels: tuple[int, ...], covered: int) -> None:
+        context = await self.service.narration_context(guild_id, channels)
         if context is None:
             return
         lines = context.recent[-2 * covered:]
