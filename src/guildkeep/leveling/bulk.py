@@ -220,10 +220,6 @@ SELECT json_group_array(json_array(l.guild_id, l.user_id, l.xp, l.level, l.messa
                                    l.weekly_reactions, l.weekly_voice_seconds, l.weekly_commands))
 FROM json_each(?1) AS j JOIN leveling_levels AS l ON l.guild_id = j.value->>0 AND l.user_id = j.value->>1
 """
-# The same with the achievements each member holds (one probe of the unique key per member), last.
-_SQLITE_TOTALS_HELD = _SQLITE_TOTALS.replace(
-    "l.weekly_commands))", "l.weekly_commands, json((SELECT json_group_array(a.achievement_id) "
-    "FROM leveling_user_achievements AS a WHERE a.guild_id = l.guild_id AND a.user_id = l.user_id))))")
 
 _PG_READ = f"""
 SELECT {', '.join('l.' + c.strip() for c in _RETURNING.split(','))}
@@ -488,19 +484,12 @@ class BulkWriter:
             else:
                 await self._execute(_SQLITE_USERS, sqlite_time(now), _dumps(chunk))
 
-    async def read_levels(self, keys: Sequence[tuple[int, int]],
-                          held: dict[tuple[int, int], list[int]] | None = None
-                          ) -> dict[tuple[int, int], StoredLevel]:
-        """Members' stored totals, in one statement (one row of JSON). SQLite: with ``held``, also the ids of the
-        achievements each member holds, into ``held``."""
+    async def read_levels(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], StoredLevel]:
+        """Members' stored totals, in one statement (one row of JSON)."""
         out: dict[tuple[int, int], StoredLevel] = {}
         for chunk in _chunks(keys):
             if self.pg:
                 rows = await self._fetch(_PG_READ, [g for g, _ in chunk], [u for _, u in chunk])
-            elif held is not None:
-                rows = orjson.loads((await self._fetch(_SQLITE_TOTALS_HELD, _dumps(chunk)))[0][0])
-                for r in rows:
-                    held[(r[0], r[1])] = r.pop()
             else:
                 rows = orjson.loads((await self._fetch(_SQLITE_TOTALS, _dumps(chunk)))[0][0])
             for r in rows:

@@ -741,30 +741,41 @@ class XpIngestor:
                 # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
                 # need their user row ensured.
                 # Statements run on the connection's own thread while this one goes on: the upsert's parameters
-                # are built while the totals (and what the members hold) are read, and the totals, quests and
-                # achievements are worked out while the upsert runs (their statements queue behind it; it is
-                # awaited before the level updates). SQLite updates a row in place, so the rewards of the
-                # achievements granted early are added with the others at the end (no row version to save).
+                # are built while the totals are read, and the totals, quests and achievements are worked out
+                # while the upsert runs (their statements queue behind it; it is awaited before the level updates).
                 wanted = [r for r in level_rows if read_back(r)]
-                held_now: dict[tuple[int, int], list[int]] | None = {} if early else None
-                reading = asyncio.ensure_future(
-                    writer.read_levels([(r.guild_id, r.user_id) for r in wanted], held_now))
+                reading = asyncio.ensure_future(writer.read_levels([(r.guild_id, r.user_id) for r in wanted]))
                 in_flight.push_async_callback(_settle_task, reading)
                 await asyncio.sleep(0)
-                payloads = await writer.sqlite_payloads(level_rows)
+                if not early:
+                    payloads = await writer.sqlite_payloads(level_rows)
                 before = await reading
                 new_users = {r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                              for r in wanted if (r.guild_id, r.user_id) not in before}
                 if new_users:
                     await writer.ensure_users(sorted(new_users.items()), now)
-                granting: asyncio.Future[list[tuple[int, int, int]]] | None = None
-                if held_now:
-                    early_held = {(g, u, aid) for (g, u), ids in held_now.items() for aid in ids}
-                    early = [e for e in early if e not in early_held]
-                if early:  # every user row exists by now
-                    granting = asyncio.ensure_future(writer.grant_achievements(early, now))
+                if early:
+                    # The early grants run on the connection's thread while the rows of the other members are
+                    # encoded; then the rewards of what was granted go into their members' rows, where no quest boost
+                    # applies (the boost never multiplies a reward; the others get theirs with the later rewards).
+                    # Every user row exists by now, so an achievement not granted is one the member holds.
+                    granting = asyncio.ensure_future(writer.grant_achievements(early, now, known_users=True))
                     in_flight.push_async_callback(_settle_task, granting)
                     await asyncio.sleep(0)
+                    earning = {(g, u) for g, u, _ in early}
+                    payloads = await writer.sqlite_payloads(
+                        [lr for lr in level_rows if (lr.guild_id, lr.user_id) not in earning])
+                    early_granted = await granting
+                    early_held = set(early).difference(early_granted)
+                    fold: dict[tuple[int, int], int] = {}
+                    for g, u, aid in early_granted:
+                        had = before.get((g, u))
+                        into = fold if had is None or not _boost_active(had, now) else rewards
+                        into[(g, u)] = into.get((g, u), 0) + defs_by_id[aid].reward_xp
+                    earners = [lr for lr in level_rows if (lr.guild_id, lr.user_id) in earning]
+                    for lr in earners:
+                        lr.xp += fold.get((lr.guild_id, lr.user_id), 0)
+                    payloads += await writer.sqlite_payloads(earners)
                 if level_rows:
                     upserting = asyncio.ensure_future(writer.upsert_levels(level_rows, now, _never, payloads))
                     in_flight.push_async_callback(_settle_task, upserting)  # never left running past the session
@@ -774,11 +785,6 @@ class XpIngestor:
                     stored.append(_added(before.get((row.guild_id, row.user_id)), row, now))
                     if not i % YIELD_EVERY:
                         await asyncio.sleep(0)
-                if granting is not None:
-                    early_granted = await granting
-                    early_held.update(set(early).difference(early_granted))  # held after all
-                    for g, u, aid in early_granted:
-                        rewards[(g, u)] = rewards.get((g, u), 0) + defs_by_id[aid].reward_xp
             self.stats["upsert_seconds"] += time.perf_counter() - t2
             self.stats["rows"] += len(level_rows)
             returned = {(r.guild_id, r.user_id) for r in stored}
