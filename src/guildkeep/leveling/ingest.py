@@ -37,7 +37,7 @@ import random
 import secrets
 import sys
 import time
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -722,13 +722,18 @@ class XpIngestor:
                 # Members with a row are updated in place (no user row to ensure); the others are inserted (an
                 # upsert, still additive if another process inserted them meanwhile). The servers on the flush's
                 # most common curve get their levels in the same statement.
-                curves = Counter(self._guilds[g].levels for g in guild_ids)
-                thresholds = max(curves, key=curves.__getitem__) if curves else ()
+                curves: dict[int, list[Any]] = {}  # by identity: a curve's table is one shared tuple
+                for g in guild_ids:
+                    levels = self._guilds[g].levels
+                    curves.setdefault(id(levels), [levels, 0])[1] += 1
+                thresholds = max(curves.values(), key=lambda c: c[1])[0] if curves else ()
                 on_curve = {g for g in guild_ids if self._guilds[g].levels is thresholds}
                 stored = await writer.update_levels(level_rows, now, thresholds, on_curve) if level_rows else []
-                found = {(r.guild_id, r.user_id) for r in stored}
-                missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
-                early_held = {e for e in early_held if (e[0], e[1]) in found}  # a level row: its user row exists
+                missing = []
+                if len(stored) < len(level_rows):  # one row back per member found
+                    found = {(r.guild_id, r.user_id) for r in stored}
+                    missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
+                    early_held = {e for e in early_held if (e[0], e[1]) in found}  # a level row: a user row
                 for lr in missing:
                     if lr.bonus:  # the upsert leaves the bonus out: added with the other rewards
                         rewards[(lr.guild_id, lr.user_id)] = rewards.get((lr.guild_id, lr.user_id), 0) + lr.bonus
@@ -787,9 +792,11 @@ class XpIngestor:
                         await asyncio.sleep(0)
             self.stats["upsert_seconds"] += time.perf_counter() - t2
             self.stats["rows"] += len(level_rows)
-            returned = {(r.guild_id, r.user_id) for r in stored}
-            estimated = [((r.guild_id, r.user_id), r.xp) for r in level_rows
-                         if (r.guild_id, r.user_id) not in returned]
+            estimated = []
+            if len(stored) < len(level_rows):  # members whose totals were not read (SQLite)
+                returned = {(r.guild_id, r.user_id) for r in stored}
+                estimated = [((r.guild_id, r.user_id), r.xp) for r in level_rows
+                             if (r.guild_id, r.user_id) not in returned]
             by_guild: dict[int, dict[int, StoredLevel]] = {}
             for r in stored:
                 by_guild.setdefault(r.guild_id, {})[r.user_id] = r
@@ -807,6 +814,9 @@ class XpIngestor:
             quest_at: dict[int, tuple[int, QuestInfo]] = {}
             seen = 0
             for g, members in by_guild.items():
+                if not quests[g]:
+                    continue
+                moved_by = [(u, r, rows[(g, u)]) for u, r in members.items()]  # what each member's flush added
                 for index, quest in enumerate(quests[g]):
                     quest_at[quest.id] = (index, quest)
                     name, stat = _QUEST_FIELD[quest.requirement_type], quest.requirement_type
@@ -816,15 +826,15 @@ class XpIngestor:
                         key = rules.period_key(quest.period_start)
                         marker = f"{quest.quest_type}_period"
                         column = rules.period_column(quest.quest_type, quest.requirement_type)
-                        for u, r in members.items():
-                            inc = getattr(rows[(g, u)], name)
+                        for u, r, p in moved_by:
+                            inc = getattr(p, name)
                             if inc > 0 and getattr(r, marker) == key:
                                 value = getattr(r, column)
                                 if value - inc < need <= value:
                                     period_rows.append((g, u, quest.id, getattr(r, stat), need, quest.expires_at))
                         continue
-                    for u, r in members.items():
-                        inc = getattr(rows[(g, u)], name)
+                    for u, r, p in moved_by:
+                        inc = getattr(p, name)
                         if inc > 0:
                             quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at, need))
                     seen += len(members)
