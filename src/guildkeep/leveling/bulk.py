@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildkeep.leveling.rules import MAX_XP
 
-_MEMBER = attrgetter("guild_id", "user_id")
+MEMBER_KEY = attrgetter("guild_id", "user_id")  # rows in key order: one lock order for every process
 CHUNK = 20_000  # rows per statement: bounds the size of one parameter and of one RETURNING set
 
 
@@ -506,7 +506,7 @@ class BulkWriter:
         levels = list(thresholds) or [0]
         running: asyncio.Future[list[Any]] | None = None
         try:
-            for chunk in _chunks(sorted(rows, key=_MEMBER)):
+            for chunk in _chunks(sorted(rows, key=MEMBER_KEY)):
                 args = ([r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
                         [r.messages for r in chunk], [r.total_messages for r in chunk],
                         [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
@@ -541,7 +541,7 @@ class BulkWriter:
                 await self._execute(_SQLITE_UPSERT, stamp, payload)
             return []
         out: list[StoredLevel] = []
-        ordered = sorted(rows, key=_MEMBER)  # one lock order for every process
+        ordered = sorted(rows, key=MEMBER_KEY)  # one lock order for every process
         for chunk in _chunks(ordered):
             if self.pg:
                 result = await self._fetch(
@@ -570,7 +570,7 @@ class BulkWriter:
         a turn of the event loop in between (the flush builds them while its read runs on the connection's
         thread)."""
         out = []
-        for chunk in _chunks(sorted(rows, key=_MEMBER)):
+        for chunk in _chunks(sorted(rows, key=MEMBER_KEY)):
             out.append(_dumps([
                 (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
                  r.voice_time_seconds, None if r.last_message_time is None else _sqlite_ts(r.last_message_time),
@@ -644,9 +644,10 @@ class BulkWriter:
     async def grant_achievements(self, rows: Sequence[tuple[int, int, int]], now: datetime, *,
                                  known_users: bool = False) -> list[tuple[int, int, int]]:
         """Record (guild, user, achievement) as earned; returns the ones this call earned (not held before).
-        ``known_users``: only for users that have a row already (the others are left out, not refused)."""
+        ``known_users``: only for users that have a row already (the others are left out, not refused). ``rows``
+        holds no repeats."""
         out: list[tuple[int, int, int]] = []
-        for chunk in _chunks(sorted(set(rows))):
+        for chunk in _chunks(sorted(rows)):
             if self.pg:
                 found = await self._fetch(_PG_KNOWN_ACHIEVEMENTS if known_users else _PG_ACHIEVEMENTS,
                                           [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], now)

@@ -52,7 +52,7 @@ from guildkeep.db.instances import FRESH_SECONDS, BotInstance
 from guildkeep.identity.models import Guild
 from guildkeep.leveling import queries, rules
 from guildkeep.leveling.board import GuildBoard
-from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
+from guildkeep.leveling.bulk import MEMBER_KEY, BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.results import (
     COUNTERS,
@@ -688,6 +688,9 @@ class XpIngestor:
                     self.duplicates += len(taken)
                     level_rows = await rows_of(rows)
             self.stats["claim_seconds"] += time.perf_counter() - t
+            # In key order once (one lock order for every process): what is derived from them keeps that order, so
+            # the statements' own sorts find their input sorted (a linear pass).
+            level_rows.sort(key=MEMBER_KEY)
             # Achievements this flush's own activity meets are granted before the level write, so their XP goes into
             # it (one new version of each member's row per flush, not two); the rest are checked on the totals.
             early = await self._met_by_activity(level_rows, achievements)
@@ -952,8 +955,8 @@ class XpIngestor:
             g = r.guild_id
             checks = checks_of.get(g)
             if checks is None:
-                checks = checks_of[g] = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value)
-                                         for a in achievements.get(g, ()) if a.requirement_type != "level"]
+                checks = checks_of[g] = sorted((a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value)
+                                               for a in achievements.get(g, ()) if a.requirement_type != "level")
             if not checks:
                 continue
             m = self._members.get((g, r.user_id))
