@@ -346,32 +346,24 @@ WHERE NOT completed
 RETURNING guild_id, user_id, quest_id
 """
 # Achievements met: one insert for the whole flush; a row already there is a no-op, so each is earned once.
-_PG_ACHIEVEMENTS = """
-INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
-SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a) ORDER BY 1, 2, 3
-ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
-RETURNING guild_id, user_id, achievement_id
-"""
-_PG_KNOWN_ACHIEVEMENTS = """
+# ``known_users``: joined to ``users``, so a member without a user row yet is left out rather than refused.
+_PG_GRANT = """
 INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
 SELECT t.g, t.u, t.a, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(g, u, a)
-JOIN users ON users.id = t.u ORDER BY 1, 2, 3
+{join}ORDER BY 1, 2, 3
 ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
 RETURNING guild_id, user_id, achievement_id
 """
-_SQLITE_KNOWN_ACHIEVEMENTS = """
+_PG_ACHIEVEMENTS = _PG_GRANT.format(join="")
+_PG_KNOWN_ACHIEVEMENTS = _PG_GRANT.format(join="JOIN users ON users.id = t.u\n")
+_SQLITE_GRANT = """
 INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
-SELECT j.value->>0, j.value->>1, j.value->>2, ?1 FROM json_each(?2) AS j JOIN users ON users.id = j.value->>1
-WHERE true
+SELECT j.value->>0, j.value->>1, j.value->>2, ?1 FROM json_each(?2) AS j {join}WHERE true
 ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
 RETURNING guild_id, user_id, achievement_id
 """
-_SQLITE_ACHIEVEMENTS = """
-INSERT INTO leveling_user_achievements (guild_id, user_id, achievement_id, earned_at)
-SELECT value->>0, value->>1, value->>2, ?1 FROM json_each(?2) WHERE true
-ON CONFLICT (guild_id, user_id, achievement_id) DO NOTHING
-RETURNING guild_id, user_id, achievement_id
-"""
+_SQLITE_ACHIEVEMENTS = _SQLITE_GRANT.format(join="")
+_SQLITE_KNOWN_ACHIEVEMENTS = _SQLITE_GRANT.format(join="JOIN users ON users.id = j.value->>1 ")
 
 
 def sqlite_time(value: datetime) -> str:
