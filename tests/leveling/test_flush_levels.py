@@ -79,3 +79,36 @@ async def test_two_processes_crossing_one_level_at_once_announce_it_once(db: Dat
         assert announced == [(MEE6_A, 1, 0, 1)]
     finally:
         await other_db.dispose()
+
+
+async def test_a_flush_runs_with_the_cyclic_collector_paused_and_resumes_it(db: Database, monkeypatch) -> None:
+    """The flush's rows live for the flush only: the collector is off while it runs (guildkeep.runtime) and on
+    again after, the flush stored or failed."""
+    import gc
+
+    from guildkeep.leveling import bulk
+
+    svc = LevelingService(db)
+    await _server(svc, LINEAR, "linear")
+    seen: list[bool] = []
+    original = bulk.BulkWriter.open
+
+    async def open_(cls: type, session: object, backend: str) -> bulk.BulkWriter:
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise ConnectionError("database went away")
+        return await original.__func__(cls, session, backend)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(bulk.BulkWriter, "open", classmethod(open_))
+    ing = XpIngestor(svc, rng=random.Random(2))
+    await ing.message(LINEAR, 1, message_id=SNOW + (1 << 22))
+    await ing.flush()
+    assert (await svc.get_user_level(LINEAR, 1)).xp == 10
+    assert gc.isenabled()
+    await ing.message(LINEAR, 1, message_id=SNOW + (2 << 22))
+    await ing.flush()  # fails: the batch is kept for the next flush
+    assert gc.isenabled()
+    await ing.flush()
+    assert seen == [False, False, False]
+    assert (await svc.get_user_level(LINEAR, 1)).xp == 20
+    assert gc.isenabled()

@@ -67,6 +67,7 @@ from guildkeep.leveling.results import (
 )
 from guildkeep.leveling.service import LevelingService
 from guildkeep.results import Page
+from guildkeep.runtime import collector_paused
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +524,8 @@ class XpIngestor:
                         log.exception("collecting activity before a flush failed")
                 started = time.perf_counter()
                 try:
-                    return await self._flush_pending()
+                    with collector_paused():  # the batch's objects are freed at its end (guildkeep.runtime)
+                        return await self._flush_pending()
                 finally:
                     self.stats["flush_seconds"] += time.perf_counter() - started
             finally:
