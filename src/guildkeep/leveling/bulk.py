@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -489,11 +489,14 @@ class BulkWriter:
         return out
 
     async def update_levels(self, rows: Sequence[LevelRow], now: datetime, thresholds: Sequence[int] = (),
-                            on_curve: Container[int] = ()) -> list[StoredLevel]:
+                            on_curve: Container[int] = (),
+                            on_rows: Callable[[list[StoredLevel]], Awaitable[None]] | None = None,
+                            ) -> list[StoredLevel]:
         """PostgreSQL: add each row's activity to members that have a row; returns their totals (the rows not
         returned have none yet: `upsert_levels` them). Rows of the servers in ``on_curve`` also get their level
         from ``thresholds`` (the total XP of each level of their curve) and return the one they had
-        (``level_before``). One chunk's parameters are built, and the last one's rows read, while a chunk runs."""
+        (``level_before``). One chunk's parameters are built, and the last one's rows read and handed to
+        ``on_rows``, while a chunk runs."""
         out: list[StoredLevel] = []
         levels = list(thresholds) or [0]
         running: asyncio.Future[list[Any]] | None = None
@@ -510,9 +513,9 @@ class BulkWriter:
                 running = asyncio.ensure_future(self._fetch(_PG_UPDATE, *args))
                 await asyncio.sleep(0)  # sent before the rows before are read
                 if done is not None:
-                    out.extend(_stored(r) for r in done)
+                    await self._returned(done, out, on_rows)
             if running is not None:
-                out.extend(_stored(r) for r in await running)
+                await self._returned(await running, out, on_rows)
         except BaseException:
             if running is not None and not running.done():
                 running.cancel()
@@ -520,6 +523,14 @@ class BulkWriter:
                     await running
             raise
         return out
+
+    @staticmethod
+    async def _returned(records: list[Any], out: list[StoredLevel],
+                        on_rows: Callable[[list[StoredLevel]], Awaitable[None]] | None) -> None:
+        chunk = [_stored(r) for r in records]
+        out.extend(chunk)
+        if on_rows is not None:
+            await on_rows(chunk)
 
     async def upsert_levels(self, rows: Sequence[LevelRow], now: datetime,
                             read_back: Callable[[LevelRow], bool] | None = None,

@@ -713,11 +713,89 @@ class XpIngestor:
                 gs = self._guilds[r.guild_id]
                 return bool(gs.quests or gs.achievements) or m.xp + self._boosted(m, r.xp) >= m.next_at
 
+            # Each member's totals, as they come back, are checked at once against its server's quests and achievements
+            # (`take`): PostgreSQL's level write hands over each chunk's rows while the next chunk runs.
+            by_guild: dict[int, dict[int, StoredLevel]] = {}
+            # The server's generated daily and weekly quests read their progress from the period counters the level
+            # upsert just moved: only a member whose counter crossed a requirement in this flush is written (each
+            # quest completes once: the statement skips a row already completed). Custom quests keep a row each.
+            quest_rows: list[tuple[int, int, int, int, int, datetime | None, int]] = []
+            period_rows: list[tuple[int, int, int, int, int, datetime | None]] = []
+            quest_at: dict[int, tuple[int, QuestInfo]] = {}
+            plans: dict[int, tuple[list[tuple[Any, ...]], frozenset[int], list[tuple[int, str, int]]]] = {}
+            wanted_achievements: list[tuple[int, int, int]] = []
+            met_by: dict[tuple[int, int], set[int]] = {}  # achievements met or granted early, by member
+            held_by = self._members
+
+            def plan_of(g: int) -> tuple[list[tuple[Any, ...]], frozenset[int], list[tuple[int, str, int]]]:
+                plan = []
+                for index, quest in enumerate(quests[g]):
+                    quest_at[quest.id] = (index, quest)
+                    period: tuple[Any, ...] = (None, None, None)
+                    if quest.period_start is not None and rules.counts_by_period(
+                            quest.quest_type, quest.template_key, quest.period_start):
+                        period = (f"{quest.quest_type}_period", rules.period_key(quest.period_start),
+                                  rules.period_column(quest.quest_type, quest.requirement_type))
+                    plan.append((quest, _QUEST_FIELD[quest.requirement_type], quest.requirement_type,
+                                 quest.requirement_value, *period))
+                defs = achievements[g]
+                checks = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value) for a in defs]
+                plans[g] = out = (plan, frozenset(a.id for a in defs), checks)
+                return out
+
+            def check(g: int, u: int, r: StoredLevel, every: frozenset[int], checks: list[tuple[int, str, int]]
+                      ) -> None:
+                """The achievements the member meets on its totals (with the rewards known so far) and is not known
+                to hold: to grant."""
+                m = held_by.get((g, u))
+                held = m.achievements if m is not None else None
+                granted = met_by.get((g, u))
+                if granted:
+                    held = granted if held is None else held | granted
+                if held is not None and held >= every:
+                    return  # holds them all already (the common case once a member was seen)
+                met = set()
+                for aid, stat, need in checks:
+                    have = self._guilds[g].level(r.xp + rewards.get((g, u), 0)) if stat == "level" else getattr(r, stat)
+                    if have >= need:
+                        met.add(aid)
+                if met:
+                    wanted_achievements.extend((g, u, a) for a in met - (held or set()))
+                    met_by[(g, u)] = met | (granted or set())
+
+            async def take(returned: list[StoredLevel]) -> None:
+                """Quest progress and achievements met, for members whose totals came back."""
+                for i, r in enumerate(returned):
+                    if not i % YIELD_EVERY and i:
+                        await asyncio.sleep(0)
+                    g, u = r.guild_id, r.user_id
+                    members = by_guild.get(g)
+                    if members is None:
+                        members = by_guild[g] = {}
+                    members[u] = r
+                    plan, every, checks = plans.get(g) or plan_of(g)
+                    if plan:
+                        p = rows[(g, u)]  # what the member's flush added
+                        for quest, name, stat, need, marker, key, column in plan:
+                            inc = getattr(p, name)
+                            if inc <= 0:
+                                continue
+                            if marker is None:
+                                quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at, need))
+                            elif getattr(r, marker) == key:
+                                value = getattr(r, column)
+                                if value - inc < need <= value:
+                                    period_rows.append((g, u, quest.id, getattr(r, stat), need, quest.expires_at))
+                    if checks:
+                        check(g, u, r, every, checks)
+
             upserting: asyncio.Future[list[StoredLevel]] | None = None
             if svc.db.backend == "postgresql":
                 if early:
                     early_granted = await writer.grant_achievements(early, now, known_users=True)
                     early_held = set(early).difference(early_granted)  # or the member has no user row yet
+                    for g, u, aid in itertools.chain(early_granted, early_held):
+                        met_by.setdefault((g, u), set()).add(aid)
                     bonus: dict[tuple[int, int], int] = {}
                     for g, u, aid in early_granted:
                         bonus[(g, u)] = bonus.get((g, u), 0) + defs_by_id[aid].reward_xp
@@ -733,19 +811,26 @@ class XpIngestor:
                     curves.setdefault(id(levels), [levels, 0])[1] += 1
                 thresholds = max(curves.values(), key=lambda c: c[1])[0] if curves else ()
                 on_curve = {g for g in guild_ids if self._guilds[g].levels is thresholds}
-                stored = await writer.update_levels(level_rows, now, thresholds, on_curve) if level_rows else []
+                stored = await writer.update_levels(level_rows, now, thresholds, on_curve, take) if level_rows else []
                 missing = []
                 if len(stored) < len(level_rows):  # one row back per member found
                     found = {(r.guild_id, r.user_id) for r in stored}
                     missing = [r for r in level_rows if (r.guild_id, r.user_id) not in found]
                     early_held = {e for e in early_held if (e[0], e[1]) in found}  # a level row: a user row
+                    for lr in missing:  # what was tried early for them: held only where granted
+                        met_by.pop((lr.guild_id, lr.user_id), None)
+                    for g, u, aid in early_granted:
+                        if (g, u) not in found:
+                            met_by.setdefault((g, u), set()).add(aid)
                 for lr in missing:
                     if lr.bonus:  # the upsert leaves the bonus out: added with the other rewards
                         rewards[(lr.guild_id, lr.user_id)] = rewards.get((lr.guild_id, lr.user_id), 0) + lr.bonus
                 if missing:
                     await writer.ensure_users(sorted({r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                                                       for r in missing}.items()), now)
-                    stored += await writer.upsert_levels(missing, now)
+                    inserted = await writer.upsert_levels(missing, now)
+                    await take(inserted)
+                    stored += inserted
             else:
                 # SQLite has one writer at a time and this flush holds the lock: the totals read before the
                 # upsert plus what it adds are exactly what RETURNING would give, and only members without a row
@@ -777,6 +862,8 @@ class XpIngestor:
                         [lr for lr in level_rows if (lr.guild_id, lr.user_id) not in earning])
                     early_granted = await granting
                     early_held = set(early).difference(early_granted)
+                    for g, u, aid in itertools.chain(early_granted, early_held):
+                        met_by.setdefault((g, u), set()).add(aid)
                     fold: dict[tuple[int, int], int] = {}
                     for g, u, aid in early_granted:
                         had = before.get((g, u))
@@ -795,6 +882,7 @@ class XpIngestor:
                     stored.append(_added(before.get((row.guild_id, row.user_id)), row, now))
                     if not i % YIELD_EVERY:
                         await asyncio.sleep(0)
+                await take(stored)
             self.stats["upsert_seconds"] += time.perf_counter() - t2
             self.stats["rows"] += len(level_rows)
             estimated = []
@@ -802,50 +890,12 @@ class XpIngestor:
                 returned = {(r.guild_id, r.user_id) for r in stored}
                 estimated = [((r.guild_id, r.user_id), r.xp) for r in level_rows
                              if (r.guild_id, r.user_id) not in returned]
-            by_guild: dict[int, dict[int, StoredLevel]] = {}
-            for r in stored:
-                by_guild.setdefault(r.guild_id, {})[r.user_id] = r
             final: list[tuple[tuple[int, int], StoredLevel, int]] = []
             changes = []
             # Quests and achievements of every server in a few statements for the whole flush (never one per
             # server or member): progress added and completions found in one statement each, achievements met
             # inserted in one (a row already there is a no-op, so each is earned once).
             by_id = {g: ActivityResult(g) for g in sorted(by_guild)}
-            # The server's generated daily and weekly quests read their progress from the period counters the level
-            # upsert just moved: only a member whose counter crossed a requirement in this flush is written (each
-            # quest completes once: the statement skips a row already completed). Custom quests keep a row each.
-            quest_rows = []
-            period_rows: list[tuple[int, int, int, int, int, datetime | None]] = []
-            quest_at: dict[int, tuple[int, QuestInfo]] = {}
-            seen = 0
-            for g, members in by_guild.items():
-                if not quests[g]:
-                    continue
-                moved_by = [(u, r, rows[(g, u)]) for u, r in members.items()]  # what each member's flush added
-                for index, quest in enumerate(quests[g]):
-                    quest_at[quest.id] = (index, quest)
-                    name, stat = _QUEST_FIELD[quest.requirement_type], quest.requirement_type
-                    need = quest.requirement_value
-                    if quest.period_start is not None and rules.counts_by_period(
-                            quest.quest_type, quest.template_key, quest.period_start):
-                        key = rules.period_key(quest.period_start)
-                        marker = f"{quest.quest_type}_period"
-                        column = rules.period_column(quest.quest_type, quest.requirement_type)
-                        for u, r, p in moved_by:
-                            inc = getattr(p, name)
-                            if inc > 0 and getattr(r, marker) == key:
-                                value = getattr(r, column)
-                                if value - inc < need <= value:
-                                    period_rows.append((g, u, quest.id, getattr(r, stat), need, quest.expires_at))
-                        continue
-                    for u, r, p in moved_by:
-                        inc = getattr(p, name)
-                        if inc > 0:
-                            quest_rows.append((g, u, quest.id, getattr(r, stat), inc, quest.expires_at, need))
-                    seen += len(members)
-                    if seen > YIELD_EVERY:
-                        seen = 0
-                        await asyncio.sleep(0)
             boosts: dict[tuple[int, int], tuple[float, datetime]] = {}
             t3 = time.perf_counter()
             done = await writer.advance_quests(quest_rows, now) if quest_rows else []
@@ -858,39 +908,10 @@ class XpIngestor:
                     rewards[(g, u)] = rewards.get((g, u), 0) + quest.reward_xp
                     if quest.reward_multiplier > 1 and quest.multiplier_minutes > 0:
                         boosts[(g, u)] = (quest.reward_multiplier, now + timedelta(minutes=quest.multiplier_minutes))
-            wanted_achievements: list[tuple[int, int, int]] = []
-            met_by: dict[tuple[int, int], set[int]] = {}
-            for g, u, aid in itertools.chain(early_granted, early_held):
-                met_by.setdefault((g, u), set()).add(aid)
-            held_by = self._members
-            checked = 0
-            for g, members in by_guild.items():
-                defs = achievements[g]
-                if not defs:
-                    continue
-                gs = self._guilds[g]
-                every = frozenset(a.id for a in defs)
-                checks = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value) for a in defs]
-                for u, r in members.items():
-                    checked += 1
-                    if not checked % YIELD_EVERY:
-                        await asyncio.sleep(0)
-                    m = held_by.get((g, u))
-                    held = m.achievements if m is not None else None
-                    granted = met_by.get((g, u))
-                    if granted:
-                        held = granted if held is None else held | granted
-                    if held is not None and held >= every:
-                        continue  # holds them all already (the common case once a member was seen)
-                    met = set()
-                    for aid, stat, need in checks:
-                        have = gs.level(r.xp + rewards.get((g, u), 0)) if stat == "level" else getattr(r, stat)
-                        if have >= need:
-                            met.add(aid)
-                    if not met:
-                        continue
-                    wanted_achievements.extend((g, u, a) for a in met - (held or set()))
-                    met_by[(g, u)] = met | (granted or set())
+                for g, u in sorted({(g, u) for g, u, _ in done}):  # a quest's reward may reach a level achievement
+                    _plan, every, checks = plans[g]
+                    if checks:
+                        check(g, u, by_guild[g][u], every, checks)
             earned = list(early_granted)
             if wanted_achievements:
                 later = await writer.grant_achievements(wanted_achievements, now)
