@@ -85,3 +85,22 @@ async def test_a_quest_boost_never_multiplies_an_achievement_reward(svc: Levelin
     await ing.flush()
     assert earned == [(4, "First words")]
     assert (await svc.get_user_level(G, 4)).xp == 1 + 2 * 10 + 7  # the message doubled, the reward as it is
+
+
+async def test_a_level_only_a_quest_reward_reaches_earns_its_achievement_in_the_same_flush(
+        svc: LevelingService) -> None:
+    """The quest completes in the flush's quest statement, after the member's totals were checked: its reward is
+    what lifts the member to the level, so the level achievement is checked again with it, granted once."""
+    await svc.create_quest(G, "Say two things", "Send two messages.", "special", "total_messages", 2, 500)
+    await svc.create_achievement(G, "Level 3", "Reach level 3.", "level", 3, 5)
+    ing, earned = await _ingestor(svc)
+    for n in range(2):
+        await ing.message(G, 6, message_id=SNOW + (n << 22))
+    await ing.flush()
+    assert sorted(earned) == [(6, "First words"), (6, "Level 3")]
+    view = await svc.get_user_level(G, 6)
+    assert view.xp == 2 * 10 + 7 + 500 + 5  # messages, first words, the quest, level 3
+    assert view.level == 3  # mee6: level 3 at 475 XP; 27 without the quest
+    await ing.message(G, 6, message_id=SNOW + (5 << 22))
+    await ing.flush()
+    assert sorted(earned) == [(6, "Chatty"), (6, "First words"), (6, "Level 3")]  # none twice
