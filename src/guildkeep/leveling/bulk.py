@@ -141,12 +141,14 @@ def _period_set(row: str, new: str, names: dict[str, str]) -> str:
     return ",\n  ".join(out)
 
 
+# The times of last messages go as POSIX seconds (``float8``, ``to_timestamp``): the driver encodes a float about
+# four times faster than a ``timestamptz``, and no datetime is built per row.
 _PG_UPSERT = f"""
 INSERT INTO leveling_levels AS l ({_COLUMNS})
-SELECT t.g, t.u, t.x, 0, t.m, t.tm, t.tr, t.c, t.v, t.lmt, 1.0, $10, $10,
+SELECT t.g, t.u, t.x, 0, t.m, t.tm, t.tr, t.c, t.v, to_timestamp(t.lmt), 1.0, $10, $10,
        t.dp, t.qm, t.qr, t.qv, t.qc, t.wp, t.qm, t.qr, t.qv, t.qc
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
-            $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+            $9::float8[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
             $16::bigint[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc)
 ON CONFLICT (guild_id, user_id) DO UPDATE SET
   xp = LEAST(l.xp + CASE WHEN l.xp_multiplier <> 1 AND l.multiplier_expires_at > $10
@@ -178,12 +180,12 @@ UPDATE leveling_levels AS l SET
   total_reactions = l.total_reactions + t.tr,
   commands_used = l.commands_used + t.c,
   voice_time_seconds = l.voice_time_seconds + t.v,
-  last_message_time = GREATEST(l.last_message_time, t.lmt),
+  last_message_time = GREATEST(l.last_message_time, to_timestamp(t.lmt)),
   updated_at = $10,
   {_period_set("l.", "", {"daily_period": "t.dp", "weekly_period": "t.wp", "messages": "t.qm",
                            "reactions": "t.qr", "voice_seconds": "t.qv", "commands": "t.qc"})}
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
-            $9::timestamptz[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+            $9::float8[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
             $16::bigint[], $17::bigint[], $19::bool[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b, d)
 WHERE l.guild_id = t.g AND l.user_id = t.u
 RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))},
@@ -505,9 +507,8 @@ class BulkWriter:
                 args = ([r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
                         [r.messages for r in chunk], [r.total_messages for r in chunk],
                         [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
-                        [r.voice_time_seconds for r in chunk],
-                        [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                         for r in chunk], now, *_period_arrays(chunk), [r.bonus for r in chunk], levels,
+                        [r.voice_time_seconds for r in chunk], [r.last_message_time for r in chunk], now,
+                        *_period_arrays(chunk), [r.bonus for r in chunk], levels,
                         [r.guild_id in on_curve for r in chunk])
                 done = await running if running is not None else None
                 running = asyncio.ensure_future(self._fetch(_PG_UPDATE, *args))
@@ -551,9 +552,8 @@ class BulkWriter:
                     _PG_UPSERT, [r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
                     [r.messages for r in chunk], [r.total_messages for r in chunk],
                     [r.total_reactions for r in chunk], [r.commands_used for r in chunk],
-                    [r.voice_time_seconds for r in chunk],
-                    [None if r.last_message_time is None else datetime.fromtimestamp(r.last_message_time, UTC)
-                     for r in chunk], now, *_period_arrays(chunk))
+                    [r.voice_time_seconds for r in chunk], [r.last_message_time for r in chunk], now,
+                    *_period_arrays(chunk))
             else:
                 payload = _dumps([
                     (r.guild_id, r.user_id, r.xp, r.messages, r.total_messages, r.total_reactions, r.commands_used,
