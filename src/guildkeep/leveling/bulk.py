@@ -56,6 +56,8 @@ class LevelRow:
     # XP added as it is, never multiplied by the quest boost: the rewards of achievements this flush granted before
     # its level write (PostgreSQL's update adds it; no other statement reads it).
     bonus: int = 0
+    # The caller's own state for the member, carried along so a flush need not look it up again (never written).
+    member: Any = None
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ class StoredLevel:
     # The level before the statement that returned this row, where that statement also set the level from the
     # server's curve (PostgreSQL's update); ``None`` where the level was left as it was.
     level_before: int | None = None
+    # The caller's own state for the member (as `LevelRow.member`; never read from the database).
+    member: Any = None
 
     def add_period(self, r: LevelRow) -> None:
         """The period counters after adding ``r`` (as the upsert's statement does)."""

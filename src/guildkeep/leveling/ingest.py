@@ -133,7 +133,7 @@ class _Member:
     def snapshot(self) -> _Pending:
         return _Pending(self.p_xp, self.p_messages, self.p_total_messages, self.p_reactions, self.p_commands,
                         self.p_voice, self.p_last_msg, self.q_messages, self.q_reactions, self.q_commands,
-                        self.q_voice, self.username)
+                        self.q_voice, self.username, self)
 
     def restore(self, p: _Pending) -> None:
         self.p_xp += p.xp
@@ -165,6 +165,9 @@ class _Pending:
     q_commands: int
     q_voice: int
     username: str | None
+    # The member whose activity this is (a flush's snapshot): held in `XpIngestor._members` at least until the
+    # flush ends (a member in flight is never evicted), so the flush reaches it without a lookup.
+    member: _Member | None = None
 
     def quest(self, requirement_type: str) -> int:
         return getattr(self, _QUEST_FIELD[requirement_type])
@@ -589,10 +592,10 @@ class XpIngestor:
             held = self._members.get(key)
             if held is not None and held.xp is not None:
                 held.xp = min(held.xp + self._boosted(held, gain), rules.MAX_XP)
-        for i, ((guild_id, user_id), row, level) in enumerate(stored):
+        for i, ((guild_id, _), row, level) in enumerate(stored):
             if not i % 2000:
                 await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
-            member = self._members.get((guild_id, user_id))
+            member = row.member
             if member is None:
                 continue
             if member.xp is not None and row.xp < member.xp and member.achievements:
@@ -671,7 +674,7 @@ class XpIngestor:
                     if p.xp or p.total_messages or p.reactions or p.commands or p.voice:
                         out.append(LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands,
                                             p.voice, p.last_msg, *periods[g], p.q_messages, p.q_reactions,
-                                            p.q_voice, p.q_commands))
+                                            p.q_voice, p.q_commands, member=p.member))
                         if not len(out) % YIELD_EVERY:
                             await asyncio.sleep(0)  # the claim's statements go on meanwhile
                 return out
@@ -725,7 +728,7 @@ class XpIngestor:
             plans: dict[int, tuple[list[tuple[Any, ...]], frozenset[int], list[tuple[int, str, int]]]] = {}
             wanted_achievements: list[tuple[int, int, int]] = []
             met_by: dict[tuple[int, int], set[int]] = {}  # achievements met or granted early, by member
-            held_by = self._members
+            learned: list[tuple[_Member | None, set[int]]] = []  # what members hold, known once this commits
 
             def plan_of(g: int) -> tuple[list[tuple[Any, ...]], frozenset[int], list[tuple[int, str, int]]]:
                 plan = []
@@ -747,12 +750,14 @@ class XpIngestor:
                       ) -> None:
                 """The achievements the member meets on its totals (with the rewards known so far) and is not known
                 to hold: to grant."""
-                m = held_by.get((g, u))
+                m = r.member
                 held = m.achievements if m is not None else None
                 granted = met_by.get((g, u))
                 if granted:
                     held = granted if held is None else held | granted
                 if held is not None and held >= every:
+                    if granted:
+                        learned.append((m, granted))
                     return  # holds them all already (the common case once a member was seen)
                 met = set()
                 for aid, stat, need in checks:
@@ -761,7 +766,10 @@ class XpIngestor:
                         met.add(aid)
                 if met:
                     wanted_achievements.extend((g, u, a) for a in met - (held or set()))
-                    met_by[(g, u)] = met | (granted or set())
+                    met_by[(g, u)] = met = met | (granted or set())
+                    learned.append((m, met))
+                elif granted:
+                    learned.append((m, granted))
 
             async def take(returned: list[StoredLevel]) -> None:
                 """Quest progress and achievements met, for members whose totals came back."""
@@ -773,9 +781,10 @@ class XpIngestor:
                     if members is None:
                         members = by_guild[g] = {}
                     members[u] = r
+                    p = rows[(g, u)]  # what the member's flush added
+                    r.member = p.member
                     plan, every, checks = plans.get(g) or plan_of(g)
                     if plan:
-                        p = rows[(g, u)]  # what the member's flush added
                         for quest, name, stat, need, marker, key, column in plan:
                             inc = getattr(p, name)
                             if inc <= 0:
@@ -838,7 +847,8 @@ class XpIngestor:
                 # Statements run on the connection's own thread while this one goes on: the upsert's parameters
                 # are built while the totals are read, and the totals, quests and achievements are worked out
                 # while the upsert runs (their statements queue behind it; it is awaited before the level updates).
-                wanted = [r for r in level_rows if read_back(r)]
+                reads_all = {g for g in guild_ids if self._guilds[g].quests or self._guilds[g].achievements}
+                wanted = [r for r in level_rows if r.guild_id in reads_all or read_back(r)]
                 reading = asyncio.ensure_future(writer.read_levels([(r.guild_id, r.user_id) for r in wanted]))
                 in_flight.push_async_callback(_settle_task, reading)
                 await asyncio.sleep(0)
@@ -958,10 +968,9 @@ class XpIngestor:
                     by_id[g].level_changes.append(LevelChangeResult(u, old, new, by_guild[g][u].xp))
         for g in guild_ids:
             self._guilds[g].known = True
-        for (g, u), met in met_by.items():  # once committed: a rolled-back grant is not held
-            m = self._members.get((g, u))
+        for m, holds in learned:  # once committed: a rolled-back grant is not held
             if m is not None:  # what the member holds now, met or granted (a cache only)
-                m.achievements = (m.achievements or set()) | met
+                m.achievements = holds if m.achievements is None else m.achievements | holds
         return outcomes, final, estimated
 
     async def _met_by_activity(self, level_rows: list[LevelRow], achievements: dict[int, list[AchievementInfo]]
@@ -982,7 +991,7 @@ class XpIngestor:
                                                for a in achievements.get(g, ()) if a.requirement_type != "level")
             if not checks:
                 continue
-            m = self._members.get((g, r.user_id))
+            m = r.member
             held = m.achievements if m is not None else None
             for aid, stat, need in checks:
                 if getattr(r, stat) >= need and (held is None or aid not in held):
