@@ -112,3 +112,31 @@ async def test_a_flush_runs_with_the_cyclic_collector_paused_and_resumes_it(db: 
     assert seen == [False, False, False]
     assert (await svc.get_user_level(LINEAR, 1)).xp == 20
     assert gc.isenabled()
+
+
+async def test_the_level_rows_go_to_the_database_in_key_order(db: Database, monkeypatch) -> None:
+    """One lock order for every process (no deadlock between two flushes): the rows reach the level write sorted
+    by (server, member), whatever order the members spoke in."""
+    from guildkeep.leveling import bulk
+
+    svc = LevelingService(db)
+    for guild in (MEE6_A, MEE6_B, LINEAR):
+        await _server(svc, guild, "mee6")
+    sent: list[list[tuple[int, int]]] = []
+    name = "update_levels" if db.backend == "postgresql" else "upsert_levels"
+    original = getattr(bulk.BulkWriter, name)
+
+    async def capture(self: bulk.BulkWriter, rows: list[bulk.LevelRow], *args: object, **kwargs: object) -> object:
+        sent.append([(r.guild_id, r.user_id) for r in rows])
+        return await original(self, rows, *args, **kwargs)
+
+    monkeypatch.setattr(bulk.BulkWriter, name, capture)
+    ing = XpIngestor(svc, rng=random.Random(3))
+    order = random.Random(4)
+    speakers = [(g, u) for g in (LINEAR, MEE6_B, MEE6_A) for u in (9, 1_000_000_000_000_000_000, 5, 77)]
+    order.shuffle(speakers)
+    for n, (guild, user) in enumerate(speakers):
+        await ing.message(guild, user, message_id=SNOW + (n << 22))
+    await ing.flush()
+    assert sent
+    assert sent[0] == sorted(speakers)

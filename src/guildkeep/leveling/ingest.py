@@ -41,6 +41,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -52,7 +53,7 @@ from guildkeep.db.instances import FRESH_SECONDS, BotInstance
 from guildkeep.identity.models import Guild
 from guildkeep.leveling import queries, rules
 from guildkeep.leveling.board import GuildBoard
-from guildkeep.leveling.bulk import MEMBER_KEY, BulkWriter, LevelRow, StoredLevel
+from guildkeep.leveling.bulk import BulkWriter, LevelRow, StoredLevel
 from guildkeep.leveling.models import Level
 from guildkeep.leveling.results import (
     COUNTERS,
@@ -81,6 +82,8 @@ BOARD_CHECK_SECONDS = 5.0  # how often a leaderboard page's rows are checked aga
 BOARD_RELOAD_SECONDS = 600.0  # a server's in-memory leaderboard is rebuilt from the database this often
 BOARD_IDLE_SECONDS = 1800.0  # a leaderboard nobody read for this long leaves memory
 YIELD_EVERY = 4096  # members a flush's bookkeeping handles between two turns of the event loop
+LRU_GRAIN = 1.0  # seconds of activity within which a member keeps its place in the least-recently-active order
+_FIRST = itemgetter(0)
 VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the clock
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
@@ -369,10 +372,10 @@ class XpIngestor:
         m = self._members.get(mkey)
         if m is None:
             m = self._members[mkey] = _Member(ts)
-        else:
-            self._members.move_to_end(mkey)
-            if ts > m.touched:  # noqa: PLR1730 - cheaper than max() on the hot path
-                m.touched = ts
+        elif ts > m.touched:
+            if ts - m.touched >= LRU_GRAIN:  # the map's order is least recently active first, to the second
+                self._members.move_to_end(mkey)
+            m.touched = ts
         if ts > self._clock:  # noqa: PLR1730
             self._clock = ts
         if source == MESSAGE:
@@ -669,14 +672,31 @@ class XpIngestor:
                        for g, p in ((g, rules.current_periods(quests[g])) for g in guild_ids)}
 
             async def rows_of(pending: dict[tuple[int, int], _Pending]) -> list[LevelRow]:
-                out = []
+                """The level rows, in key order (one lock order for every process; what is derived from them keeps
+                it, so the statements' own sorts find their input sorted): grouped by server, each server's members
+                sorted by id (integers sort several times faster than (guild, user) pairs)."""
+                by_server: dict[int, list[tuple[int, _Pending]]] = {}
                 for (g, u), p in pending.items():
                     if p.xp or p.total_messages or p.reactions or p.commands or p.voice:
+                        members = by_server.get(g)
+                        if members is None:
+                            by_server[g] = [(u, p)]
+                        else:
+                            members.append((u, p))
+                out = []
+                since = 0
+                for g in sorted(by_server):
+                    members = by_server[g]
+                    members.sort(key=_FIRST)
+                    daily, weekly = periods[g]
+                    for u, p in members:
                         out.append(LevelRow(g, u, p.xp, p.messages, p.total_messages, p.reactions, p.commands,
-                                            p.voice, p.last_msg, *periods[g], p.q_messages, p.q_reactions,
+                                            p.voice, p.last_msg, daily, weekly, p.q_messages, p.q_reactions,
                                             p.q_voice, p.q_commands, member=p.member))
-                        if not len(out) % YIELD_EVERY:
-                            await asyncio.sleep(0)  # the claim's statements go on meanwhile
+                    since += len(members)
+                    if since > YIELD_EVERY:
+                        since = 0
+                        await asyncio.sleep(0)  # the claim's statements go on meanwhile
                 return out
 
             level_rows = await rows_of(rows)  # built while the event keys are claimed
@@ -693,9 +713,6 @@ class XpIngestor:
                     self.duplicates += len(taken)
                     level_rows = await rows_of(rows)
             self.stats["claim_seconds"] += time.perf_counter() - t
-            # In key order once (one lock order for every process): what is derived from them keeps that order, so
-            # the statements' own sorts find their input sorted (a linear pass).
-            level_rows.sort(key=MEMBER_KEY)
             # Achievements this flush's own activity meets are granted before the level write, so their XP goes into
             # it (one new version of each member's row per flush, not two); the rest are checked on the totals.
             early = await self._met_by_activity(level_rows, achievements)
@@ -761,7 +778,8 @@ class XpIngestor:
                     return  # holds them all already (the common case once a member was seen)
                 met = set()
                 for aid, stat, need in checks:
-                    have = self._guilds[g].level(r.xp + rewards.get((g, u), 0)) if stat == "level" else getattr(r, stat)
+                    have = (self._guilds[g].level(r.xp + (rewards.get((g, u), 0) if rewards else 0)) if stat == "level"
+                            else getattr(r, stat))
                     if have >= need:
                         met.add(aid)
                 if met:
@@ -949,7 +967,7 @@ class XpIngestor:
             for g, members in sorted(by_guild.items()):
                 gs = self._guilds[g]
                 for u, r in members.items():
-                    gain = rewards.get((g, u), 0)
+                    gain = rewards.get((g, u), 0) if rewards else 0
                     total = min(r.xp + gain, rules.MAX_XP)
                     level = gs.level(total)
                     start = r.level if r.level_before is None else r.level_before
