@@ -88,8 +88,9 @@ class StoredLevel:
     # The level before the statement that returned this row, where that statement also set the level from the
     # server's curve (PostgreSQL's update); ``None`` where the level was left as it was.
     level_before: int | None = None
-    # The caller's own state for the member (as `LevelRow.member`; never read from the database).
-    member: Any = None
+    # The flush row whose activity the statement added, where the statement says which (PostgreSQL's update and
+    # SQLite's totals; never read from the database).
+    row: LevelRow | None = None
 
     def add_period(self, r: LevelRow) -> None:
         """The period counters after adding ``r`` (as the upsert's statement does)."""
@@ -190,10 +191,11 @@ UPDATE leveling_levels AS l SET
                            "reactions": "t.qr", "voice_seconds": "t.qv", "commands": "t.qc"})}
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bigint[],
             $9::float8[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
-            $16::bigint[], $17::bigint[], $19::bool[]) AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b, d)
+            $16::bigint[], $17::bigint[], $19::bool[]) WITH ORDINALITY
+     AS t(g, u, x, m, tm, tr, c, v, lmt, dp, wp, qm, qr, qv, qc, b, d, i)
 WHERE l.guild_id = t.g AND l.user_id = t.u
 RETURNING {', '.join('l.' + c.strip() for c in _RETURNING.split(','))},
-  CASE WHEN t.d THEN width_bucket(l.xp - ({_PG_GAIN}), $18::bigint[]) - 1 END
+  CASE WHEN t.d THEN width_bucket(l.xp - ({_PG_GAIN}), $18::bigint[]) - 1 END, t.i
 """
 
 _SQLITE_UPSERT = f"""
@@ -506,6 +508,7 @@ class BulkWriter:
         out: list[StoredLevel] = []
         levels = list(thresholds) or [0]
         running: asyncio.Future[list[Any]] | None = None
+        sent: Sequence[LevelRow] = ()
         try:
             for chunk in _chunks(sorted(rows, key=MEMBER_KEY)):
                 args = ([r.guild_id for r in chunk], [r.user_id for r in chunk], [r.xp for r in chunk],
@@ -518,9 +521,10 @@ class BulkWriter:
                 running = asyncio.ensure_future(self._fetch(_PG_UPDATE, *args))
                 await asyncio.sleep(0)  # sent before the rows before are read
                 if done is not None:
-                    await self._returned(done, out, on_rows)
+                    await self._returned(done, sent, out, on_rows)
+                sent = chunk
             if running is not None:
-                await self._returned(await running, out, on_rows)
+                await self._returned(await running, sent, out, on_rows)
         except BaseException:
             if running is not None and not running.done():
                 running.cancel()
@@ -530,9 +534,14 @@ class BulkWriter:
         return out
 
     @staticmethod
-    async def _returned(records: list[Any], out: list[StoredLevel],
+    async def _returned(records: list[Any], sent: Sequence[LevelRow], out: list[StoredLevel],
                         on_rows: Callable[[list[StoredLevel]], Awaitable[None]] | None) -> None:
-        chunk = [_stored(r) for r in records]
+        """The update's rows: each names (ordinality, last column) the row of ``sent`` it added."""
+        chunk = []
+        for r in records:
+            level = _stored(r)  # the ordinality lands in `row`, the field after `level_before`
+            level.row = sent[r[-1] - 1]
+            chunk.append(level)
         out.extend(chunk)
         if on_rows is not None:
             await on_rows(chunk)

@@ -88,6 +88,8 @@ VOICE_CELL_SECONDS = 60  # voice time is identified per member and minute of the
 _MASK63 = (1 << 63) - 1
 MESSAGE, REACTION, COMMAND, VOICE = range(4)
 _SOURCE = ("message", "reaction", "command", "voice")
+_ROW_QUEST_FIELD = {"total_messages": "q_messages", "total_reactions": "q_reactions", "commands_used": "q_commands",
+                    "voice_time_seconds": "q_voice_seconds"}  # the same, on `LevelRow`
 _QUEST_FIELD = {"total_messages": "q_messages", "total_reactions": "q_reactions", "commands_used": "q_commands",
                 "voice_time_seconds": "q_voice"}
 
@@ -598,7 +600,7 @@ class XpIngestor:
         for i, ((guild_id, _), row, level) in enumerate(stored):
             if not i % 2000:
                 await asyncio.sleep(0)  # a large flush's bookkeeping lets reads in between
-            member = row.member
+            member = row.row.member if row.row is not None else None
             if member is None:
                 continue
             if member.xp is not None and row.xp < member.xp and member.achievements:
@@ -736,6 +738,7 @@ class XpIngestor:
             # Each member's totals, as they come back, are checked at once against its server's quests and achievements
             # (`take`): PostgreSQL's level write hands over each chunk's rows while the next chunk runs.
             by_guild: dict[int, dict[int, StoredLevel]] = {}
+            by_key: dict[tuple[int, int], LevelRow] = {}  # rows of members inserted (whose totals do not say)
             # The server's generated daily and weekly quests read their progress from the period counters the level
             # upsert just moved: only a member whose counter crossed a requirement in this flush is written (each
             # quest completes once: the statement skips a row already completed). Custom quests keep a row each.
@@ -756,7 +759,7 @@ class XpIngestor:
                             quest.quest_type, quest.template_key, quest.period_start):
                         period = (f"{quest.quest_type}_period", rules.period_key(quest.period_start),
                                   rules.period_column(quest.quest_type, quest.requirement_type))
-                    plan.append((quest, _QUEST_FIELD[quest.requirement_type], quest.requirement_type,
+                    plan.append((quest, _ROW_QUEST_FIELD[quest.requirement_type], quest.requirement_type,
                                  quest.requirement_value, *period))
                 defs = achievements[g]
                 checks = [(a.id, rules.ACHIEVEMENT_STAT[a.requirement_type], a.requirement_value) for a in defs]
@@ -767,7 +770,7 @@ class XpIngestor:
                       ) -> None:
                 """The achievements the member meets on its totals (with the rewards known so far) and is not known
                 to hold: to grant."""
-                m = r.member
+                m = r.row.member if r.row is not None else None
                 held = m.achievements if m is not None else None
                 granted = met_by.get((g, u))
                 if granted:
@@ -799,12 +802,13 @@ class XpIngestor:
                     if members is None:
                         members = by_guild[g] = {}
                     members[u] = r
-                    p = rows[(g, u)]  # what the member's flush added
-                    r.member = p.member
+                    added = r.row  # what the member's flush added
+                    if added is None:  # (a statement that does not say which row)
+                        added = r.row = by_key[(g, u)]
                     plan, every, checks = plans.get(g) or plan_of(g)
                     if plan:
                         for quest, name, stat, need, marker, key, column in plan:
-                            inc = getattr(p, name)
+                            inc = getattr(added, name)
                             if inc <= 0:
                                 continue
                             if marker is None:
@@ -856,6 +860,7 @@ class XpIngestor:
                     await writer.ensure_users(sorted({r.user_id: (rows[(r.guild_id, r.user_id)].username or "")[:255]
                                                       for r in missing}.items()), now)
                     inserted = await writer.upsert_levels(missing, now)
+                    by_key.update(((r.guild_id, r.user_id), r) for r in missing)
                     await take(inserted)
                     stored += inserted
             else:
@@ -1360,9 +1365,10 @@ def _added(old: StoredLevel | None, r: LevelRow, now: datetime) -> StoredLevel:
     ``old`` (read for this flush only) is updated in place."""
     if old is None:
         new = StoredLevel(r.guild_id, r.user_id, r.xp, 0, r.messages, r.total_messages, r.total_reactions,
-                          r.commands_used, r.voice_time_seconds, 1.0, None)
+                          r.commands_used, r.voice_time_seconds, 1.0, None, row=r)
         new.add_period(r)
         return new
+    old.row = r
     old.add_period(r)
     gain = r.xp
     if _boost_active(old, now):
