@@ -750,6 +750,11 @@ class XpIngestor:
             met_by: dict[tuple[int, int], set[int]] = {}  # achievements met or granted early, by member
             learned: list[tuple[_Member | None, set[int]]] = []  # what members hold, known once this commits
 
+            def note_early(entries: Iterable[tuple[int, int, int]]) -> None:
+                """Early grants made or found held: what the check after the write takes as held."""
+                for g, u, aid in entries:
+                    met_by.setdefault((g, u), set()).add(aid)
+
             def plan_of(g: int) -> tuple[list[tuple[Any, ...]], frozenset[int], list[tuple[int, str, int]]]:
                 plan = []
                 for index, quest in enumerate(quests[g]):
@@ -825,8 +830,7 @@ class XpIngestor:
                 if early:
                     early_granted = await writer.grant_achievements(early, now, known_users=True)
                     early_held = set(early).difference(early_granted)  # or the member has no user row yet
-                    for g, u, aid in itertools.chain(early_granted, early_held):
-                        met_by.setdefault((g, u), set()).add(aid)
+                    note_early(itertools.chain(early_granted, early_held))
                     bonus: dict[tuple[int, int], int] = {}
                     for g, u, aid in early_granted:
                         bonus[(g, u)] = bonus.get((g, u), 0) + defs_by_id[aid].reward_xp
@@ -850,9 +854,7 @@ class XpIngestor:
                     early_held = {e for e in early_held if (e[0], e[1]) in found}  # a level row: a user row
                     for lr in missing:  # what was tried early for them: held only where granted
                         met_by.pop((lr.guild_id, lr.user_id), None)
-                    for g, u, aid in early_granted:
-                        if (g, u) not in found:
-                            met_by.setdefault((g, u), set()).add(aid)
+                    note_early(e for e in early_granted if (e[0], e[1]) not in found)
                 for lr in missing:
                     if lr.bonus:  # the upsert leaves the bonus out: added with the other rewards
                         rewards[(lr.guild_id, lr.user_id)] = rewards.get((lr.guild_id, lr.user_id), 0) + lr.bonus
@@ -895,8 +897,7 @@ class XpIngestor:
                         [lr for lr in level_rows if (lr.guild_id, lr.user_id) not in earning])
                     early_granted = await granting
                     early_held = set(early).difference(early_granted)
-                    for g, u, aid in itertools.chain(early_granted, early_held):
-                        met_by.setdefault((g, u), set()).add(aid)
+                    note_early(itertools.chain(early_granted, early_held))
                     fold: dict[tuple[int, int], int] = {}
                     for g, u, aid in early_granted:
                         had = before.get((g, u))
